@@ -1,0 +1,18 @@
+"""Errors raised for bad user input.
+
+Every error cxsystems raises for bad input is a :class:`CxError` whose message is one line that
+names the file, line, variable or option at fault. The CLI prints it and exits with code 2.
+"""
+
+from __future__ import annotations
+
+
+class CxError(ValueError):
+    """Bad input (model file, scenario file, option); the message is a single line."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))
+
+
+class UnsafeModelError(CxError):
+    """A model file contains text that could run code if handed to PySD's parser or builder."""

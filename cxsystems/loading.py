@@ -1,0 +1,291 @@
+"""Loading Vensim models: locate, screen, translate (PySD), and describe.
+
+Pipeline: model file -> :func:`cxsystems.safety.screen_vensim_text` -> PySD's Vensim translator
+(``AbstractModel``) -> PySD's Python builder, writing into a private temporary directory, never
+next to the user's file -> :class:`Model`, which carries the parameters, stocks, time settings and
+the scenarios found beside the model file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import shutil
+import tempfile
+import warnings
+import weakref
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import CxError
+from .safety import screen_vensim_text
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .scenarios import AnalysisSpec, Scenario
+
+#: Name of the model used when none is given.
+DEFAULT_MODEL = "cx_service"
+
+
+def bundled_models_dir() -> Path:
+    """Directory holding the bundled models (``models/`` in a checkout, package data when installed)."""
+    checkout = Path(__file__).resolve().parent.parent / "models"
+    if (checkout / f"{DEFAULT_MODEL}.mdl").is_file():
+        return checkout
+    installed = Path(str(resources.files("cxsystems") / "_bundled_models"))
+    if (installed / f"{DEFAULT_MODEL}.mdl").is_file():
+        return installed
+    raise CxError("bundled models not found: reinstall cxsystems (pip install .)")
+
+
+def bundled_model_names() -> list[str]:
+    """Names of the bundled models, e.g. ``['capability_trap', 'cx_service']``."""
+    return sorted(p.stem for p in bundled_models_dir().glob("*.mdl"))
+
+
+def resolve_model_path(name_or_path: str | Path) -> Path:
+    """Return the ``.mdl`` file for a bundled model name or a path; raise CxError if missing."""
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.suffix.lower() == ".mdl" or path.exists() or "/" in text or "\\" in text:
+        if not path.is_file():
+            raise CxError(f"model file not found: {path}")
+        if path.suffix.lower() != ".mdl":
+            raise CxError(f"{path}: not a Vensim .mdl file")
+        return path.resolve()
+    names = bundled_model_names()
+    if text not in names:
+        hint = difflib.get_close_matches(text, names, n=3)
+        extra = f"; did you mean {', '.join(hint)}?" if hint else ""
+        raise CxError(f"unknown model {text!r}: bundled models are {', '.join(names)}{extra}")
+    return bundled_models_dir() / f"{text}.mdl"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A model constant: name, value, units, declared range and comment."""
+
+    name: str
+    py_name: str
+    value: float
+    units: str
+    min: float
+    max: float
+    comment: str
+
+    def check(self, value: float, where: str) -> float:
+        """Return ``value`` as float if inside the declared range, else raise CxError naming ``where``."""
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise CxError(f"{where}: {self.name!r} must be a number, got {value!r}") from None
+        if not math.isfinite(v):
+            raise CxError(f"{where}: {self.name!r} must be finite, got {value!r}")
+        if (not math.isnan(self.min) and v < self.min) or (not math.isnan(self.max) and v > self.max):
+            raise CxError(
+                f"{where}: {self.name!r} = {v:g} is outside its range "
+                f"[{_fmt(self.min)}, {_fmt(self.max)}] {self.units}"
+            )
+        return v
+
+
+def _fmt(x: float) -> str:
+    return "?" if math.isnan(x) else f"{x:g}"
+
+
+@dataclass
+class Model:
+    """A loaded, screened and translated model. Create it with :func:`load_model`."""
+
+    name: str
+    path: Path
+    parameters: dict[str, Parameter]
+    variables: list[str]
+    stocks: list[str]
+    lookups: list[str]
+    units: dict[str, str]
+    comments: dict[str, str]
+    initial_time: float
+    final_time: float
+    time_step: float
+    saveper: float
+    abstract_model: object = field(repr=False)
+    py_file: Path = field(repr=False)
+    scenarios: dict[str, "Scenario"] = field(default_factory=dict)
+    scenario_file: Path | None = None
+    analysis: "AnalysisSpec" = field(default=None, repr=False)
+    _workdir: Path | None = field(default=None, repr=False)
+
+    def parameter(self, name: str, where: str = "") -> Parameter:
+        """Look a parameter up by name (case- and space-insensitive); unknown names get suggestions."""
+        key = _norm(name)
+        for p in self.parameters.values():
+            if _norm(p.name) == key or p.py_name == key.replace(" ", "_"):
+                return p
+        close = difflib.get_close_matches(name, list(self.parameters), n=3, cutoff=0.5)
+        if not close:
+            close = difflib.get_close_matches(name.lower(), [p.lower() for p in self.parameters], n=3, cutoff=0.3)
+            close = [p for p in self.parameters if p.lower() in close]
+        hint = f"; closest: {', '.join(repr(c) for c in close)}" if close else ""
+        prefix = f"{where}: " if where else ""
+        raise CxError(f"{prefix}unknown parameter {name!r} in model {self.name}{hint}")
+
+    def variable(self, name: str, where: str = "") -> str:
+        """Return the model's spelling of a variable name; unknown names get suggestions."""
+        key = _norm(name)
+        for v in self.variables:
+            if _norm(v) == key:
+                return v
+        close = difflib.get_close_matches(name, self.variables, n=3, cutoff=0.5)
+        hint = f"; closest: {', '.join(repr(c) for c in close)}" if close else ""
+        prefix = f"{where}: " if where else ""
+        raise CxError(f"{prefix}unknown variable {name!r} in model {self.name}{hint}")
+
+    def parameters_table(self):
+        """Parameters as a DataFrame: name, value, units, min, max, comment."""
+        import pandas as pd
+
+        rows = [
+            dict(name=p.name, value=p.value, units=p.units, min=p.min, max=p.max, comment=p.comment)
+            for p in self.parameters.values()
+        ]
+        return pd.DataFrame(rows, columns=["name", "value", "units", "min", "max", "comment"])
+
+
+def _norm(name: str) -> str:
+    return " ".join(str(name).replace("_", " ").lower().split())
+
+
+def _as_float(x) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _describe(abstract_model) -> dict:
+    """Extract constants, stocks, lookups, units and comments from PySD's AbstractModel."""
+    from pysd.translators.structures import abstract_expressions as ae
+
+    params, stocks, lookups, variables, units, comments = {}, [], [], [], {}, {}
+    control = {}
+    for section in abstract_model.sections:
+        if not section.split and section.name != "__main__":
+            continue
+        for el in section.elements:
+            name = el.name
+            if len(el.components) != 1:
+                raise CxError(f"{name!r}: subscripted or multi-part equations are not supported yet")
+            comp = el.components[0]
+            ast = comp.ast
+            u = el.units or ""
+            lims = tuple(el.limits) if el.limits else (None, None)
+            lo, hi = (_as_float(lims[0]), _as_float(lims[1])) if len(lims) >= 2 else (math.nan, math.nan)
+            doc = " ".join((el.documentation or "").split())
+            if name.upper() in ("INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER"):
+                control[name.upper()] = ast
+                continue
+            variables.append(name)
+            units[name] = u
+            comments[name] = doc
+            if isinstance(ast, (int, float)) and not isinstance(ast, bool):
+                params[name] = Parameter(name, _py_name(name), float(ast), u, lo, hi, doc)
+            elif isinstance(ast, (ae.IntegStructure, ae.SmoothStructure, ae.DelayStructure,
+                                  ae.DelayNStructure, ae.DelayFixedStructure, ae.TrendStructure,
+                                  ae.SmoothNStructure)):
+                stocks.append(name)
+            elif isinstance(ast, ae.LookupsStructure):
+                lookups.append(name)
+    return dict(params=params, stocks=stocks, lookups=lookups, variables=variables,
+                units=units, comments=comments, control=control)
+
+
+def _py_name(name: str) -> str:
+    return "_".join(name.lower().split())
+
+
+def _control_value(control: dict, key: str, src: Path, default: float | None = None) -> float:
+    v = control.get(key, default)
+    if isinstance(v, (int, float)):
+        return float(v)
+    if v is None:
+        raise CxError(f"{src}: {key} is missing")
+    raise CxError(f"{src}: {key} must be a plain number")
+
+
+def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> Model:
+    """Load a bundled model by name (``"cx_service"``) or a Vensim ``.mdl`` file by path.
+
+    The file is screened for text that could run code, translated by PySD in a private temporary
+    directory (nothing is written beside the model), and its scenarios are read from
+    ``<model>.scenarios.toml`` beside it if present.
+
+    Raises:
+        CxError: unknown model, unreadable or unsafe file, or a translation error (one line).
+    """
+    src = resolve_model_path(name_or_path)
+    try:
+        text = src.read_text(encoding="utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise CxError(f"{src}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise CxError(f"{src}: cannot read ({exc.strerror})") from None
+    screen_vensim_text(text, src)
+
+    workdir = Path(tempfile.mkdtemp(prefix="cxsystems-"))
+    copy = workdir / src.name
+    copy.write_text(text, encoding="utf-8")
+    try:
+        from pysd.builders.python.python_model_builder import ModelBuilder
+        from pysd.translators.vensim.vensim_file import VensimFile
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            vfile = VensimFile(copy)
+            vfile.parse()
+            abstract = vfile.get_abstract_model()
+            py_file = Path(ModelBuilder(abstract).build_model())
+    except CxError:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    except Exception as exc:  # PySD's parser raises many types; report one line
+        shutil.rmtree(workdir, ignore_errors=True)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CxError(f"{src}: cannot translate model: {first}") from None
+
+    info = _describe(abstract)
+    ctl = info["control"]
+    model = Model(
+        name=src.stem,
+        path=src,
+        parameters=info["params"],
+        variables=info["variables"],
+        stocks=info["stocks"],
+        lookups=info["lookups"],
+        units=info["units"],
+        comments=info["comments"],
+        initial_time=_control_value(ctl, "INITIAL TIME", src, 0.0),
+        final_time=_control_value(ctl, "FINAL TIME", src),
+        time_step=_control_value(ctl, "TIME STEP", src),
+        saveper=_control_value(ctl, "SAVEPER", src, None) if isinstance(ctl.get("SAVEPER"), (int, float))
+        else _control_value(ctl, "TIME STEP", src),
+        abstract_model=abstract,
+        py_file=py_file,
+        _workdir=workdir,
+    )
+    weakref.finalize(model, shutil.rmtree, str(workdir), True)
+
+    from .scenarios import load_scenarios
+
+    scen_file = src.with_name(f"{src.stem}.scenarios.toml")
+    if scen_file.is_file():
+        model.scenarios = load_scenarios(scen_file, model)
+        model.scenario_file = scen_file
+    else:
+        from .scenarios import AnalysisSpec, Scenario
+
+        model.scenarios = {"baseline": Scenario("baseline", "The model as written.", ())}
+        model.analysis = AnalysisSpec()
+    return model
