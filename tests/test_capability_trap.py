@@ -179,3 +179,25 @@ def test_halving_time_step_changes_little(model, runs, scenario):
     coarse = runs[scenario]
     rel = np.abs(fine["Performance"] / coarse["Performance"] - 1).max()
     assert rel < 2e-3  # measured at most 6.0e-4 (trap)
+
+
+def test_classify_trajectory_names_the_reference_behaviours(runs):
+    """The shared classifier agrees with the shapes asserted above (Performance, higher is better).
+
+    The early gain of ``higher_target`` is small: +21.5 Task/Week, 0.72% of baseline, under the
+    classifier's default tolerance of 1% (30 Task/Week), which therefore sees only the later loss
+    (-33.7 at week 38.75) and says ``"worse"``. With a 0.5% tolerance (15 Task/Week) both phases
+    count and it says ``"better-before-worse"``.
+    """
+    from cxsystems.metrics import classify_trajectory
+
+    base = runs["baseline"]["Performance"]
+
+    def classify(name, **kw):
+        perf = runs[name]["Performance"]
+        return classify_trajectory(perf.index, perf, base, better="higher", **kw)
+
+    assert classify("baseline") == "no change"
+    assert classify("work_smarter") == "worse-before-better"
+    assert classify("trap") == "worse"
+    assert classify("higher_target", rtol=0.005) == "better-before-worse"
