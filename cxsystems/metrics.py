@@ -224,9 +224,9 @@ def against_baseline(times, values, baseline_values, better: str = "lower",
         better_from = float(t[start])
     else:
         better_from = math.nan
-    final = float(a[-1])
+    final = float(a[-1]) + 0.0  # no -0.0
     base_final = abs(float(b[-1]))
-    pct = 100.0 * final / base_final if base_final > 0 else math.nan
+    pct = 100.0 * final / base_final + 0.0 if base_final > 0 else math.nan
     return dict(
         worst_shortfall=worst,
         worst_shortfall_week=worst_week,

@@ -1,0 +1,405 @@
+"""Run several policy scenarios of one model and compare each against the baseline.
+
+::
+
+    import cxsystems as cx
+    model = cx.load_model("cx_service")
+    cmp = cx.compare(model)                         # every scenario, baseline first
+    cmp.summary                                     # metrics + classification per scenario
+    cmp.wide("Ticket Backlog")                      # time x scenario table
+    cmp.plot()                                      # dashboard (matplotlib Figure)
+    cmp.to_csv("out/")                              # results.csv and summary.csv
+
+The baseline is the scenario named by ``model.analysis.baseline`` (``"baseline"`` by default). It is
+always simulated and is always the reference, even when ``scenarios`` does not list it; it comes
+first in :attr:`Comparison.scenarios` and in every table.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+
+import pandas as pd
+
+from .errors import CxError
+from .metrics import DEFAULT_RTOL, against_baseline, scenario_metrics, tolerance
+from .scenarios import MetricSpec, OutcomeSpec, Scenario
+from .simulation import DEFAULT_ENGINE, resolve_scenario, simulate
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from .loading import Model
+
+#: Columns of :attr:`Comparison.results` (tidy, long format).
+RESULT_COLUMNS = ("scenario", "time", "variable", "value")
+#: Columns describing the classified outcome in :attr:`Comparison.summary`, after the metrics.
+BASELINE_COLUMNS = ("worst_shortfall", "worst_shortfall_week", "stays_better_from_week",
+                    "final_advantage", "final_advantage_pct", "classification")
+#: Prefix of the per-outcome classification columns of :attr:`Comparison.summary`.
+CLASS_PREFIX = "class: "
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """Trajectories, metrics and classifications of several scenarios against one baseline.
+
+    Attributes:
+        model_name: the model's name (file stem).
+        baseline: name of the reference scenario (always ``scenarios[0]``).
+        scenarios: the scenarios run, baseline first.
+        outcomes: the key outcomes charted and classified.
+        classify: the outcome variable whose detailed comparison fills the summary.
+        results: tidy DataFrame with columns ``scenario, time, variable, value`` (time in weeks),
+            for every outcome, metric and requested variable.
+        summary: DataFrame indexed by scenario: one column per metric (the metric's name), then
+            :data:`BASELINE_COLUMNS` for ``classify``, then one ``"class: <outcome label>"`` column
+            per outcome.
+        policy_start_weeks: scenario name -> :attr:`Scenario.start_week` (``None`` if no change).
+        metrics: the metric specs behind the summary's metric columns.
+        units: variable -> units, for every variable in ``results``.
+        classify_better: ``"lower"`` or ``"higher"`` for ``classify``.
+        rtol: tolerance used for the classifications (fraction of max |baseline|).
+        color_order: every scenario name of the model (then any others run), so that charts of a
+            subset of scenarios give each scenario the same colour as charts of all of them.
+    """
+
+    model_name: str
+    baseline: str
+    scenarios: tuple[Scenario, ...]
+    outcomes: tuple[OutcomeSpec, ...]
+    classify: str
+    results: pd.DataFrame = field(repr=False)
+    summary: pd.DataFrame = field(repr=False)
+    policy_start_weeks: Mapping[str, float | None] = field(default_factory=dict)
+    metrics: tuple[MetricSpec, ...] = ()
+    units: Mapping[str, str] = field(default_factory=dict, repr=False)
+    classify_better: str = "lower"
+    rtol: float = DEFAULT_RTOL
+    color_order: tuple[str, ...] = ()
+
+    @property
+    def scenario_names(self) -> list[str]:
+        """Scenario names in order, baseline first."""
+        return [s.name for s in self.scenarios]
+
+    @property
+    def variables(self) -> list[str]:
+        """Variables present in :attr:`results`, in order of first appearance."""
+        return list(dict.fromkeys(self.results["variable"]))
+
+    def variable(self, name: str) -> str:
+        """The stored spelling of a variable (case-, space- and underscore-insensitive)."""
+        key = _norm(name)
+        for v in self.variables:
+            if _norm(v) == key:
+                return v
+        raise CxError(f"variable {name!r} is not in this comparison; available: {', '.join(self.variables)}")
+
+    def outcome(self, variable: str) -> OutcomeSpec:
+        """The :class:`OutcomeSpec` of ``variable`` (a plain one if it is not a key outcome)."""
+        var = self.variable(variable)
+        for o in self.outcomes:
+            if o.variable == var:
+                return o
+        better = self.classify_better if var == self.classify else "lower"
+        return OutcomeSpec(var, better, var, self.units.get(var, ""))
+
+    def wide(self, variable: str) -> pd.DataFrame:
+        """One variable as a table: index ``time`` (weeks), one column per scenario (baseline first)."""
+        var = self.variable(variable)
+        sub = self.results[self.results["variable"] == var]
+        table = sub.pivot(index="time", columns="scenario", values="value")
+        table = table[[s for s in self.scenario_names if s in table.columns]]
+        table.columns.name = "scenario"
+        return table
+
+    def plot(self, **kwargs) -> "Figure":
+        """Dashboard of the key outcomes (see :func:`cxsystems.plotting.dashboard`)."""
+        from .plotting import dashboard
+
+        return dashboard(self, **kwargs)
+
+    def plot_outcome(self, variable: str, **kwargs) -> "Figure":
+        """Chart of one variable, one line per scenario (see :func:`cxsystems.plotting.outcome_chart`)."""
+        from .plotting import outcome_chart
+
+        return outcome_chart(self, variable, **kwargs)
+
+    def to_csv(self, directory: str | os.PathLike) -> dict[str, Path]:
+        """Write ``results.csv`` and ``summary.csv`` into ``directory`` (created if needed).
+
+        Returns:
+            ``{"results": path, "summary": path}``.
+
+        Raises:
+            OSError: the directory cannot be created or written.
+        """
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {"results": out / "results.csv", "summary": out / "summary.csv"}
+        write_csv(self.results, paths["results"], index=False)
+        write_csv(self.summary, paths["summary"], index=True)
+        return paths
+
+
+def _norm(name: str) -> str:
+    return " ".join(str(name).replace("_", " ").lower().split())
+
+
+def write_csv(df: pd.DataFrame, path: str | os.PathLike, *, index: bool = True) -> Path:
+    """Write ``df`` as CSV via a temporary file in the same directory and ``os.replace``.
+
+    Raises:
+        OSError: the directory does not exist or is not writable.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "x", encoding="utf-8", newline="") as fh:
+            df.to_csv(fh, index=index)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def slug(text: str) -> str:
+    """File-name-safe lower-case slug: ``"Ticket Backlog"`` -> ``"ticket_backlog"``."""
+    s = re.sub(r"[^a-z0-9]+", "_", str(text).lower()).strip("_")
+    return s or "variable"
+
+
+def select_scenarios(model: "Model", scenarios: Iterable[str | Scenario] | str | None) -> tuple[Scenario, ...]:
+    """Resolve names/objects to scenarios, baseline first and no duplicates.
+
+    ``None`` means every scenario of the model. The model's baseline (``model.analysis.baseline``)
+    is added in front when not listed, and moved to the front when listed elsewhere.
+
+    Raises:
+        CxError: an unknown name (the message lists the valid ones) or two different scenarios
+            with the same name.
+    """
+    base_name = _baseline_name(model)
+    if scenarios is None:
+        chosen = list(model.scenarios.values())
+    else:
+        if isinstance(scenarios, (str, Scenario)):
+            scenarios = [scenarios]
+        chosen = [resolve_scenario(model, s) for s in scenarios]
+    base = model.scenarios.get(base_name) or resolve_scenario(model, None)
+    by_name: dict[str, Scenario] = {base.name: base}
+    for s in chosen:
+        if s.name in by_name and by_name[s.name] != s:
+            raise CxError(f"two different scenarios are named {s.name!r}; rename one")
+        by_name.setdefault(s.name, s)
+    return tuple(by_name.values())
+
+
+def _baseline_name(model: "Model") -> str:
+    analysis = getattr(model, "analysis", None)
+    return getattr(analysis, "baseline", None) or "baseline"
+
+
+def _outcomes(model: "Model") -> tuple[OutcomeSpec, ...]:
+    analysis = getattr(model, "analysis", None)
+    specs = tuple(getattr(analysis, "outcomes", ()) or ())
+    if specs:
+        return specs
+    return tuple(OutcomeSpec(s, "lower", s, model.units.get(s, "")) for s in model.stocks)
+
+
+def _classify_target(model: "Model", classify: str | None, outcomes: Sequence[OutcomeSpec],
+                     better: str | None) -> tuple[str, str]:
+    """Variable to classify and its direction: outcome's, else a metric's, else ``better`` or lower."""
+    analysis = getattr(model, "analysis", None)
+    if classify is None:
+        classify = getattr(analysis, "classify", None)
+    if classify is None:
+        if not outcomes:
+            raise CxError(f"model {model.name} has no outcomes or stocks to classify; pass classify=")
+        classify = outcomes[0].variable
+    var = model.variable(classify, "classify")
+    if better is not None:
+        if better not in ("lower", "higher"):
+            raise CxError(f"better = {better!r}; use lower or higher")
+        return var, better
+    for o in outcomes:
+        if o.variable == var:
+            return var, o.better
+    for m in getattr(analysis, "metrics", ()) or ():
+        if m.variable == var:
+            return var, m.better
+    return var, "lower"
+
+
+def compare(
+    model: "Model",
+    scenarios: Iterable[str | Scenario] | str | None = None,
+    *,
+    classify: str | None = None,
+    better: str | None = None,
+    engine: str = DEFAULT_ENGINE,
+    variables: Iterable[str] | None = None,
+    time_step: float | None = None,
+    rtol: float = DEFAULT_RTOL,
+) -> Comparison:
+    """Simulate scenarios of ``model`` and compare each with the baseline.
+
+    Args:
+        model: a model from :func:`cxsystems.load_model`.
+        scenarios: scenario names and/or :class:`Scenario` objects; default every scenario of the
+            model. The model's baseline (``model.analysis.baseline``) is always run and is the
+            reference, listed or not; it comes first.
+        classify: the variable whose comparison with baseline fills the summary's
+            worst_shortfall ... classification columns; default ``model.analysis.classify``, else
+            the first outcome.
+        better: ``"lower"``/``"higher"`` for ``classify``; default from the outcome or metric on
+            the same variable, else ``"lower"``.
+        engine: simulation engine (see :func:`cxsystems.simulate`).
+        variables: extra variables to keep in :attr:`Comparison.results`.
+        time_step: override the model's TIME STEP (weeks).
+        rtol: classification tolerance as a fraction of max |baseline| (default 1%).
+
+    Outcomes are ``model.analysis.outcomes``; a model without any uses all its stocks, lower
+    is better.
+
+    Raises:
+        CxError: unknown scenario (the message lists the valid ones), variable or engine, or a
+            run that produced non-finite values.
+    """
+    chosen = select_scenarios(model, scenarios)
+    base_name = chosen[0].name
+    outcomes = _outcomes(model)
+    target, target_better = _classify_target(model, classify, outcomes, better)
+    analysis = getattr(model, "analysis", None)
+    metric_specs = tuple(getattr(analysis, "metrics", ()) or ())
+    extra = [model.variable(v, "variables") for v in (variables or ())]
+    keep = list(dict.fromkeys([o.variable for o in outcomes] + [target]
+                              + [m.variable for m in metric_specs] + extra))
+    keep = [v for v in keep if v not in model.lookups]
+
+    runs: dict[str, pd.DataFrame] = {}
+    for scen in chosen:
+        runs[scen.name] = simulate(model, scen, engine=engine, time_step=time_step, variables=keep)
+
+    results = _tidy(runs, keep)
+    base_df = runs[base_name]
+    times = base_df.index.to_numpy(dtype=float)
+    rows = []
+    for name, df in runs.items():
+        row: dict[str, object] = {"scenario": name}
+        row.update(scenario_metrics(df, metric_specs))
+        try:
+            row.update(against_baseline(times, df[target].to_numpy(), base_df[target].to_numpy(),
+                                        target_better, rtol=rtol))
+            for o in outcomes:
+                row[CLASS_PREFIX + o.label] = against_baseline(
+                    times, df[o.variable].to_numpy(), base_df[o.variable].to_numpy(), o.better,
+                    rtol=rtol)["classification"]
+        except CxError as exc:
+            raise CxError(f"scenario {name!r}: {exc}") from None
+        rows.append(row)
+    columns = (["scenario"] + [m.name for m in metric_specs] + list(BASELINE_COLUMNS)
+               + [CLASS_PREFIX + o.label for o in outcomes])
+    summary = pd.DataFrame(rows, columns=list(dict.fromkeys(columns))).set_index("scenario")
+
+    return Comparison(
+        model_name=model.name,
+        baseline=base_name,
+        scenarios=chosen,
+        outcomes=outcomes,
+        classify=target,
+        results=results,
+        summary=summary,
+        policy_start_weeks={s.name: s.start_week for s in chosen},
+        metrics=metric_specs,
+        units={v: model.units.get(v, "") for v in keep},
+        classify_better=target_better,
+        rtol=rtol,
+        color_order=tuple(dict.fromkeys([base_name, *model.scenarios, *(s.name for s in chosen)])),
+    )
+
+
+def _tidy(runs: Mapping[str, pd.DataFrame], variables: Sequence[str]) -> pd.DataFrame:
+    """Stack runs into columns scenario, time, variable, value (scenario, variable, time order)."""
+    parts = []
+    for name, df in runs.items():
+        t = df.index.to_numpy(dtype=float)
+        for var in variables:
+            parts.append(pd.DataFrame({"scenario": name, "time": t, "variable": var,
+                                       "value": df[var].to_numpy(dtype=float)}))
+    out = pd.concat(parts, ignore_index=True)
+    return out[list(RESULT_COLUMNS)]
+
+
+def describe_row(cmp: Comparison, scenario: str) -> str:
+    """One line describing ``scenario`` against baseline on the classified outcome.
+
+    Example: ``"structural_prevention: worse-before-better on Ticket backlog (worst shortfall
+    +12,345 tickets at week 30; better from week 41; final -35.2%)"``. Changes are the signed
+    change of the variable itself against baseline (``+`` = higher than baseline).
+    """
+    if scenario == cmp.baseline:
+        return f"{scenario}: the baseline (reference for every comparison)"
+    row = cmp.summary.loc[scenario]
+    out = cmp.outcome(cmp.classify)
+    s = 1.0 if cmp.classify_better == "higher" else -1.0
+    units = pretty_units(out.units or cmp.units.get(cmp.classify, ""))
+    label = out.label
+    cls = row["classification"]
+    if cls == "no change":
+        return f"{scenario}: no change on {label} (within {cmp.rtol:.0%} of baseline's peak throughout)"
+    parts = []
+    if row["worst_shortfall"] < 0:
+        delta = s * row["worst_shortfall"]
+        parts.append(f"worst shortfall {_signed(delta)}{(' ' + units) if units else ''} "
+                     f"at week {row['worst_shortfall_week']:g}")
+    else:
+        parts.append("never worse")
+    if math.isnan(row["stays_better_from_week"]):
+        parts.append("does not end better")
+    else:
+        parts.append(f"better from week {row['stays_better_from_week']:g}")
+    pct = row["final_advantage_pct"]
+    if math.isnan(pct):
+        final = f"final {_signed(s * row['final_advantage'])}{(' ' + units) if units else ''}"
+    else:
+        final = f"final {s * pct:+.1f}%"
+    tol = tolerance(cmp.wide(cmp.classify)[cmp.baseline].to_numpy(), cmp.rtol)
+    if abs(row["final_advantage"]) <= tol:
+        final += " (within tolerance)"
+    parts.append(final)
+    return f"{scenario}: {cls} on {label} ({'; '.join(parts)})"
+
+
+def _signed(x: float) -> str:
+    """``+12,345`` / ``-0.52`` with precision suited to the magnitude."""
+    ax = abs(x)
+    if ax >= 100:
+        body = f"{ax:,.0f}"
+    elif ax >= 1:
+        body = f"{ax:,.2f}".rstrip("0").rstrip(".")
+    else:
+        body = f"{ax:.3g}"
+    return ("-" if x < 0 else "+") + body
+
+
+def pretty_units(units: str) -> str:
+    """Readable units: ``Week`` -> ``weeks``, ``1/Year`` -> ``per year``, ``Dmnl`` -> ``""``."""
+    u = (units or "").strip()
+    table = {"week": "weeks", "weeks": "weeks", "dmnl": "", "1": "", "1/year": "per year",
+             "1/week": "per week", "year": "years", "month": "months"}
+    if u.lower() in table:
+        return table[u.lower()]
+    return re.sub(r"/\s*week\b", "/week", u, flags=re.IGNORECASE)
