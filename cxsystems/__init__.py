@@ -13,6 +13,7 @@ from .errors import CxError, UnsafeModelError
 from .loading import DEFAULT_MODEL, Model, Parameter, bundled_model_names, load_model
 from .scenarios import Change, Scenario
 from .simulation import simulate
+from .compare import Comparison, compare
 
 __all__ = [
     "CxError",
@@ -25,5 +26,7 @@ __all__ = [
     "Change",
     "Scenario",
     "simulate",
+    "Comparison",
+    "compare",
 ]
 __version__ = "0.1.0"
