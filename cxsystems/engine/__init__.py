@@ -1,0 +1,53 @@
+"""A safe, vectorised simulation engine for Vensim models.
+
+The engine compiles PySD's ``AbstractModel`` (the parsed model, never its generated Python) into
+closures over numpy arrays and integrates it with PySD's exact Euler semantics (or RK4 on
+request). Parameters may be arrays of N values: N parameter sets run in one pass.
+
+    from cxsystems import load_model
+    from cxsystems.engine import compile_model
+
+    model = load_model("cx_service")
+    cm = compile_model(model)                   # cached on the model
+    df = cm.run().to_frame()                    # like simulate(model, engine="pysd")
+    res = cm.run(params={"Hiring Delay": np.linspace(4, 12, 1000)},
+                 variables=["Customers"])       # res.values: (variables, times, 1000)
+
+Unsupported constructs (subscripts, macros, external data, SAMPLE IF TRUE, random functions,
+...) raise :class:`cxsystems.CxError` naming the construct and the variable.
+"""
+
+from __future__ import annotations
+
+from .compiled import METHODS, CompiledModel
+from .result import EngineResult
+
+_CACHE_ATTR = "_cx_engine_compiled"
+
+
+def compile_model(model) -> CompiledModel:
+    """Compile a :class:`cxsystems.Model` for the engine (cached on the model object).
+
+    ``CompiledModel.run(changes=(), params=None, *, time_step=None, final_time=None,
+    saveper=None, variables=None, method="euler")`` returns an :class:`EngineResult`:
+
+    * ``changes``: :class:`cxsystems.Change` objects; a change with ``from_week`` sets the
+      parameter to its value when ``time >= from_week`` (base value before), a change without
+      sets it from the start (initial values included).
+    * ``params``: ``{parameter name: number or array of N values}``, constant from the start.
+    * ``variables``: names to record (default: every variable that is not a lookup).
+    * ``method``: ``"euler"`` (PySD's, the default) or ``"rk4"``.
+    """
+    cached = getattr(model, _CACHE_ATTR, None)
+    key = id(model.abstract_model)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    compiled = CompiledModel(model)
+    try:
+        setattr(model, _CACHE_ATTR, (key, compiled))
+    except AttributeError:  # pragma: no cover - frozen objects: no cache
+        pass
+    return compiled
+
+
+__all__ = ["compile_model", "CompiledModel", "EngineResult", "METHODS"]

@@ -1,0 +1,743 @@
+"""The compiled model: dependency analysis, evaluation order and the integration loop.
+
+Semantics follow PySD 3.14's ``Model.run`` step for step:
+
+* Initialisation evaluates every variable at the initial time, stateful objects taking their
+  initial states in dependency order (a cycle is refused as a circular initialisation).
+* Each step evaluates the auxiliaries from the current states in topological order (a cycle is
+  refused as an algebraic loop), records them if the step is a saved time, then computes every
+  derivative and only then updates every state: ``state + ddt * dt`` (Euler).
+* Saved times: PySD's rule (``(t - t0) % saveper`` within ``1e-5 * dt``), time accumulated by
+  repeated ``t + dt`` exactly as PySD does, and the final time included.
+* SMOOTH/SMOOTH3/SMOOTH N keep ``order`` stages; DELAY1/DELAY3 keep ``order`` stages holding
+  ``value * delay time`` (PySD's layout; the output divides by the current delay time); the
+  order is lowered while ``order * TIME STEP`` exceeds the delay time, as PySD does. DELAY N also
+  remembers the delay time of each stage. DELAY FIXED is a ring buffer of
+  ``round(delay / dt)`` steps fixed at the start.
+
+Known, documented differences from PySD (none arises in the bundled models):
+
+* PySD's ``Smooth`` keeps an integer state when its initial value is an integer literal and so
+  truncates the first input (a PySD bug); the engine always uses floats. Write ``1.0``.
+* PySD evaluates DELAY FIXED's input, and the new DELAY N stage times, while it updates the
+  states one after another; the engine evaluates every input from the states of the step start
+  (the consistent Vensim meaning). Results differ only where the DELAY FIXED input depends on a
+  DELAY output, or where a DELAY N delay time changes during the run.
+* Division by zero: PySD raises; a scalar run raises CxError naming the variable and time; an
+  ensemble run yields inf/NaN in the affected runs only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from ..errors import CxError
+from .closures import ClosureBuilder, Flavour, as_fn
+from .ir import (INIT_ONLY_ARGS, TIME_BUILTINS, Call, Const, Lookup, ModelIR, Op, Ref,
+                 TimeRef, norm_name, translate)
+from .result import EngineResult
+
+METHODS = ("euler", "rk4")
+
+
+# ------------------------------------------------------------------------------------ analysis
+
+
+def _refs(e, acc: set) -> bool:
+    """Collect referenced slots into ``acc``; return True if ``e`` reads the time."""
+    uses_time = False
+    if isinstance(e, Ref):
+        acc.add(e.slot)
+    elif isinstance(e, TimeRef):
+        uses_time = True
+    elif isinstance(e, Op):
+        for a in e.args:
+            uses_time |= _refs(a, acc)
+    elif isinstance(e, Call):
+        uses_time = e.fn in TIME_BUILTINS
+        for a in e.args:
+            uses_time |= _refs(a, acc)
+    elif isinstance(e, Lookup):
+        uses_time |= _refs(e.arg, acc)
+    return uses_time
+
+
+def _arg_slots(args: dict, names: Iterable[str]) -> set:
+    return {args[n].slot for n in names if n in args and isinstance(args[n], Ref)}
+
+
+#: Arguments a stateful needs to take its initial state (PySD's ``initialize``).
+_INIT_ARGS = {
+    "integ": ("initial",), "smooth": ("initial", "order"), "delay": ("initial", "time", "order"),
+    "delayn": ("initial", "time", "order"), "delay_fixed": ("initial", "time"),
+    "trend": ("input", "time", "initial"), "forecast": ("input", "time", "horizon", "initial"),
+    "initial": ("initial",),
+}
+
+
+def _output_deps(st) -> set:
+    """Slots needed to compute a stateful's output from its state."""
+    if st.kind == "delay":
+        return _arg_slots(st.args, ["time"])
+    if st.kind == "trend":
+        return _arg_slots(st.args, ["input", "time"])
+    if st.kind == "forecast":
+        return _arg_slots(st.args, ["input", "time", "horizon"])
+    return set()
+
+
+def _toposort(nodes: list, deps: dict, names, what: str) -> list:
+    """Depth-first topological order of ``nodes``; a cycle raises CxError naming its members."""
+    order, state = [], {}
+    for root in nodes:
+        if root in state:
+            continue
+        stack = [(root, iter(sorted(deps.get(root, ()))))]
+        state[root] = 1
+        path = [root]
+        while stack:
+            node, it = stack[-1]
+            for d in it:
+                s = state.get(d)
+                if s is None:
+                    state[d] = 1
+                    stack.append((d, iter(sorted(deps.get(d, ())))))
+                    path.append(d)
+                    break
+                if s == 1:
+                    cyc = path[path.index(d):] + [d]
+                    shown = " -> ".join(names(n) for n in cyc)
+                    raise CxError(f"engine: {what}: {shown}")
+            else:
+                stack.pop()
+                path.pop()
+                state[node] = 2
+                order.append(node)
+    return order
+
+
+@dataclass(frozen=True)
+class _ParamSetting:
+    base: object  # float or ndarray
+    steps: tuple  # ((from_week, value), ...) applied in order
+
+
+class CompiledModel:
+    """A model compiled for the engine. Create it with :func:`cxsystems.engine.compile_model`."""
+
+    def __init__(self, model):
+        self.model = model
+        ir: ModelIR = translate(model.abstract_model)
+        self.ir = ir
+        n = len(ir.elements)
+        self.n_slots = n
+        els = ir.elements
+        self._name = lambda s: els[s].name
+
+        # step dependencies (auxiliaries from states) and init dependencies
+        self.step_deps, self.init_deps, self.uses_time = {}, {}, set()
+        for el in els:
+            if el.stateful is not None:
+                st = el.stateful
+                self.step_deps[el.slot] = _output_deps(st)
+                self.init_deps[el.slot] = _arg_slots(st.args, _INIT_ARGS[st.kind]) | _output_deps(st)
+            else:
+                acc: set = set()
+                if _refs(el.expr, acc):
+                    self.uses_time.add(el.slot)
+                self.step_deps[el.slot] = acc
+                self.init_deps[el.slot] = acc
+
+        # which slots are evaluated each step: visible ones and what statefuls need per step
+        roots = [el.slot for el in els if not el.hidden]
+        for st in ir.statefuls:
+            step_args = [k for k in st.args if k not in INIT_ONLY_ARGS[st.kind]]
+            roots += sorted(_arg_slots(st.args, step_args))
+        needed, todo = set(), list(roots)
+        while todo:
+            s = todo.pop()
+            if s in needed:
+                continue
+            needed.add(s)
+            todo.extend(self.step_deps[s])
+        self.step_needed = needed
+        self.step_order = _toposort(sorted(needed), self.step_deps, self._name, "algebraic loop")
+        self.init_order = _toposort(list(range(n)), self.init_deps, self._name, "circular initialisation")
+
+        self.slot_of = dict(ir.by_name)
+        self.variables = [v for v in model.variables if norm_name(v) in self.slot_of]
+        self.params = {s for s in range(n) if els[s].is_param}
+
+    # ------------------------------------------------------------------------------- helpers
+
+    def _slot(self, name: str, where: str) -> int:
+        key = norm_name(name)
+        if key in self.slot_of:
+            return self.slot_of[key]
+        canonical = self.model.variable(name, where)  # raises with suggestions
+        return self.slot_of[norm_name(canonical)]
+
+    def _param_settings(self, changes, params):
+        """Resolve scenario changes and ``params`` into per-slot settings; also return N."""
+        settings: dict[int, _ParamSetting] = {}
+        n_runs = 1
+
+        def base_of(slot):
+            s = settings.get(slot)
+            return (s.base, s.steps) if s else (self.ir.elements[slot].expr.value, ())
+
+        for ch in changes:
+            p = self.model.parameter(ch.parameter, "changes")
+            slot = self._slot(p.name, "changes")
+            value = float(ch.value)
+            base, steps = base_of(slot)
+            if ch.from_week is None:
+                settings[slot] = _ParamSetting(value, ())
+            else:
+                settings[slot] = _ParamSetting(base, steps + ((float(ch.from_week), value),))
+        for name, value in (params or {}).items():
+            p = self.model.parameter(name, "params")
+            slot = self._slot(p.name, "params")
+            arr = np.asarray(value, dtype=float)
+            if arr.ndim == 0:
+                settings[slot] = _ParamSetting(p.check(float(arr), "params"), ())
+                continue
+            if arr.ndim != 1 or arr.size == 0:
+                raise CxError(f"params: {p.name!r} must be a number or a 1-D array, got shape {arr.shape}")
+            if not np.all(np.isfinite(arr)):
+                raise CxError(f"params: {p.name!r} has non-finite values")
+            lo, hi = p.min, p.max
+            bad = (arr < lo) if not math.isnan(lo) else np.zeros(arr.shape, bool)
+            if not math.isnan(hi):
+                bad |= arr > hi
+            if bad.any():
+                v = arr[bad][0]
+                raise CxError(f"params: {p.name!r} = {v:g} is outside its range [{lo:g}, {hi:g}] {p.units}")
+            if n_runs not in (1, arr.size):
+                raise CxError(f"params: {p.name!r} has {arr.size} values but other parameters have {n_runs}")
+            n_runs = arr.size
+            settings[slot] = _ParamSetting(arr.copy(), ())
+        return settings, n_runs
+
+    # ----------------------------------------------------------------------------------- run
+
+    def run(self, changes=(), params: Mapping[str, object] | None = None, *, time_step=None,
+            final_time=None, saveper=None, variables=None, method: str = "euler",
+            vector: bool | None = None) -> EngineResult:
+        """Simulate; see :func:`cxsystems.engine.compile_model` for the arguments."""
+        if method not in METHODS:
+            raise CxError(f"unknown integration method {method!r}: choose from {', '.join(METHODS)}")
+        m = self.model
+        ctl = dict(initial_time=float(m.initial_time),
+                   final_time=float(final_time if final_time is not None else m.final_time),
+                   time_step=float(time_step if time_step is not None else m.time_step),
+                   saveper=float(saveper if saveper is not None else m.saveper))
+        for k in ("final_time", "time_step", "saveper"):
+            v = ctl[k]
+            if not (math.isfinite(v) and v > 0):
+                raise CxError(f"{k} must be a positive number of weeks, got {v!r}")
+        if variables is None:
+            names = list(self.variables)
+        else:
+            names = []
+            for v in ([variables] if isinstance(variables, str) else variables):
+                key = norm_name(v)
+                if key in self.ir.tables:
+                    raise CxError(f"variables: {v!r} is a lookup table, not a variable")
+                s = self._slot(v, "variables")
+                names.append(self.ir.elements[s].name)
+        settings, n_runs = self._param_settings(changes, params)
+        if vector is None:
+            vector = n_runs > 1
+        if n_runs > 1 and not vector:
+            raise CxError("engine: arrays of parameter values need the vector flavour")
+        run = _Run(self, ctl, settings, n_runs if vector else 1, vector, method)
+        return run.simulate([self.slot_of[norm_name(nm)] for nm in names], names)
+
+
+# --------------------------------------------------------------------------------------- a run
+
+
+def _time_grid(ctl):
+    """PySD's time loop: step times, which of them are saved, and the rounded saved times."""
+    t0, tf, dt, sp = ctl["initial_time"], ctl["final_time"], ctl["time_step"], ctl["saveper"]
+    prec = dt * 1e-5
+    digits = -int(np.log10(dt * 1e-5))
+
+    def in_return(t):
+        d = t - t0
+        return d % sp < prec or -d % sp < prec
+
+    times, saved = [], []
+    t = t0
+    while t + prec < tf:
+        times.append(t)
+        saved.append(in_return(t))
+        t = t + dt
+    times.append(t)  # the time after the last step (saved if on the grid)
+    saved.append(in_return(t))
+    rounded = [float(np.round(tt, digits)) for tt, s in zip(times, saved) if s]
+    return times, saved, rounded
+
+
+class _Run:
+    """State and closures of one simulation (scalar: floats; vector: arrays of N runs)."""
+
+    def __init__(self, cm: CompiledModel, ctl, settings, n_runs, vector, method):
+        self.cm, self.ctl, self.settings = cm, ctl, settings
+        self.n, self.vector, self.method = n_runs, vector, method
+        self.fl = Flavour(vector)
+        self.V = [None] * cm.n_slots
+        self.T = [ctl["initial_time"]]
+        self.dt = ctl["time_step"]
+
+    # -------------------------------------------------------------------- parameter closures
+    def _param_fn(self, slot):
+        s = self.settings.get(slot)
+        T = self.T
+        if s is None:
+            v = self.cm.ir.elements[slot].expr.value
+            return ("c", v)
+        if not s.steps:
+            return ("c", s.base)
+        fn = lambda b=s.base: b  # noqa: E731
+        for from_week, value in s.steps:
+            fn = (lambda prev, fw, val: (lambda: val if T[0] >= fw else prev()))(fn, from_week, value)
+        return ("f", fn)
+
+    def _is_param_dynamic(self, slot):
+        s = self.settings.get(slot)
+        return bool(s and s.steps)
+
+    # ------------------------------------------------------------------------ initialisation
+    def _initialise(self):
+        cm, V = self.cm, self.V
+        els = cm.ir.elements
+        builder = ClosureBuilder(V, self.T, self.ctl, self.fl)
+        self.states = []  # (stateful, info dict)
+        for slot in cm.init_order:
+            el = els[slot]
+            try:
+                if el.stateful is not None:
+                    self._init_stateful(el.stateful)
+                elif slot in cm.params:
+                    V[slot] = as_fn(V, self._param_fn(slot))()
+                else:
+                    V[slot] = builder.fn(el.expr)()
+            except ZeroDivisionError:
+                raise CxError(f"engine: division by zero in {el.name!r} at initial time "
+                              f"{self.T[0]:g}") from None
+
+    def _val(self, arg):
+        """Current value of a stateful argument (a Ref or a Const)."""
+        return arg.value if isinstance(arg, Const) else self.V[arg.slot]
+
+    def _uniform_int(self, value, st, what):
+        arr = np.asarray(value, dtype=float)
+        if arr.ndim and not np.all(arr == arr.flat[0]):
+            raise CxError(f"engine: {st.owner!r}: the {what} differs between runs of the ensemble")
+        v = float(arr.flat[0]) if arr.ndim else float(arr)
+        return v
+
+    def _order(self, st):
+        if st.order is not None:
+            order = st.order
+        else:
+            o = self._uniform_int(self._val(st.args["order"]), st, "order")
+            if o != int(o) or o < 1:
+                raise CxError(f"engine: {st.owner!r}: order must be a whole number >= 1, got {o:g}")
+            order = int(o)
+        if st.kind in ("delay", "delayn"):
+            times = np.asarray(self._val(st.args["time"]), dtype=float)
+
+            def lowered(tmin, o=order):
+                while o * self.dt > tmin and o > 0:
+                    o -= 1
+                return o
+
+            order = lowered(float(times.min()))
+            if times.ndim and lowered(float(times.max())) != order:
+                raise CxError(f"engine: {st.owner!r}: the delay order PySD would use differs "
+                              "between runs (delay time near order * TIME STEP); lower TIME STEP")
+            if order < 1:
+                raise CxError(f"engine: {st.owner!r}: delay time shorter than TIME STEP")
+        return order
+
+    def _full(self, value):
+        """A state value: float (scalar) or an owned float array of N runs (vector)."""
+        if self.vector:
+            out = np.empty(self.n)
+            out[...] = value
+            return out
+        return float(value)
+
+    def _init_stateful(self, st):
+        V, val = self.V, self._val
+        info = {}
+        kind = st.kind
+        if kind == "integ":
+            info["stages"] = [self._full(val(st.args["initial"]))]
+            V[st.out] = info["stages"][-1]
+        elif kind == "smooth":
+            order = self._order(st)
+            init = val(st.args["initial"])
+            info["stages"] = [self._full(init) for _ in range(order)]
+            info["order"] = order
+            V[st.out] = info["stages"][-1]
+        elif kind in ("delay", "delayn"):
+            order = self._order(st)
+            T = val(st.args["time"])
+            x = val(st.args["initial"]) * T
+            info["stages"] = [self._full(x) for _ in range(order)]
+            info["order"] = order
+            if kind == "delayn":
+                info["times"] = [self._full(T) for _ in range(order)]
+                V[st.out] = info["stages"][-1] / info["times"][0]
+            else:
+                V[st.out] = info["stages"][-1] / T
+        elif kind == "delay_fixed":
+            T = val(st.args["time"])
+            order = np.maximum(np.asarray(T, dtype=float) / self.dt, 1)
+            order = np.round(order + K_SMALL).astype(int)
+            init = self._full(val(st.args["initial"]))
+            info["orders"] = order
+            info["init"] = init
+            info["count"] = 0
+            size = int(np.max(order))
+            info["size"] = size
+            if self.vector:
+                info["buf"] = np.empty((size, self.n))
+            else:
+                info["buf"] = [0.0] * size
+            V[st.out] = init if not self.vector else init.copy()
+        elif kind == "trend":
+            inp, avg, tr = val(st.args["input"]), val(st.args["time"]), val(st.args["initial"])
+            info["stages"] = [self._full(inp / (1 + tr * avg))]
+            V[st.out] = self._trend_out(inp, avg, info["stages"][0])
+        elif kind == "forecast":
+            inp, tr = val(st.args["input"]), val(st.args["initial"])
+            info["stages"] = [self._full(inp / (1 + tr))]
+            V[st.out] = self._forecast_out(inp, val(st.args["time"]), val(st.args["horizon"]),
+                                           info["stages"][0])
+        elif kind == "initial":
+            v = val(st.args["initial"])
+            V[st.out] = v.copy() if isinstance(v, np.ndarray) else v
+        self.states.append((st, info))
+
+    def _trend_out(self, inp, avg, s):
+        zidz = self.fl.fns["zidz"]
+        return zidz(inp - s, avg * abs(s))
+
+    def _forecast_out(self, inp, avg, horizon, s):
+        zidz = self.fl.fns["zidz"]
+        return inp * (1 + zidz(inp - s, avg * s) * horizon)
+
+    # ------------------------------------------------------------------------ step machinery
+    def _dynamic_slots(self):
+        cm = self.cm
+        els = cm.ir.elements
+        dyn = set()
+        for slot in cm.init_order:
+            el = els[slot]
+            if el.stateful is not None:
+                if el.stateful.kind != "initial":
+                    dyn.add(slot)
+            elif slot in cm.params:
+                if self._is_param_dynamic(slot):
+                    dyn.add(slot)
+            elif slot in cm.uses_time or any(d in dyn for d in cm.step_deps[slot]):
+                dyn.add(slot)
+        return dyn
+
+    def _build_step(self):
+        """Closures evaluated each step, continuous state slots and derivative closures."""
+        cm, V, fl = self.cm, self.V, self.fl
+        els = cm.ir.elements
+        dyn = self._dynamic_slots()
+        known = {s: V[s] for s in range(cm.n_slots) if s not in dyn}
+        builder = ClosureBuilder(V, self.T, self.ctl, fl, known)
+        self.derivs, self.stage_refs, self.discrete, self.pre, self.out_links = [], [], [], [], []
+        for st, info in self.states:
+            self._stateful_step(st, info, builder)
+        plan = []
+        for slot in cm.step_order:
+            if slot not in dyn:
+                continue
+            el = els[slot]
+            if el.stateful is not None:
+                f = self._output_fn(el.stateful, builder)
+                if f is not None:
+                    plan.append((slot, f))
+            elif slot in cm.params:
+                plan.append((slot, as_fn(V, self._param_fn(slot))))
+            else:
+                plan.append((slot, builder.fn(el.expr)))
+        self.plan = plan
+
+    def _output_fn(self, st, builder):
+        """Closure computing a stateful's output from its state (None: no per-step evaluation)."""
+        info = self._info_of(st)
+        kind = st.kind
+        if kind == "delay":
+            S = info["holder"]
+            last = info["order"] - 1
+            fT = builder.fn(st.args["time"])
+            return lambda: S[last] / fT()
+        if kind == "delayn":
+            S, TM = info["holder"], info["times_holder"]
+            last = info["order"] - 1
+            return lambda: S[last] / TM[0]
+        if kind == "trend":
+            S = info["holder"]
+            fi, fa = builder.fn(st.args["input"]), builder.fn(st.args["time"])
+            return lambda: self._trend_out(fi(), fa(), S[0])
+        if kind == "forecast":
+            S = info["holder"]
+            fi, fa, fh = (builder.fn(st.args[k]) for k in ("input", "time", "horizon"))
+            return lambda: self._forecast_out(fi(), fa(), fh(), S[0])
+        # integ, smooth: the last stage is the output (linked); delay fixed: discrete update
+        return None
+
+    def _info_of(self, st):
+        for s, info in self.states:
+            if s is st:
+                return info
+        raise KeyError(st.owner)  # pragma: no cover
+
+    def _stateful_step(self, st, info, builder):
+        """Register derivative closures (continuous) or a discrete update for one stateful."""
+        kind = st.kind
+        if kind == "initial":
+            return
+        V = self.V
+        if kind == "delay_fixed":
+            self.discrete.append((st, info, builder.fn(st.args["input"])))
+            return
+        # continuous stages: kept in a holder list S (scalar floats, or rows of the state matrix)
+        stages = info["stages"]
+        S = list(stages)
+        info["holder"] = S
+        base = len(self.stage_refs)
+        for i in range(len(S)):
+            self.stage_refs.append((S, i, st))
+        if kind in ("integ", "smooth"):
+            self.out_links.append((st.out, S, len(S) - 1))
+        fin = builder.fn(st.args["input"]) if "input" in st.args else None
+        if kind == "integ":
+            self.derivs.append(builder.fn(st.args["flow"]))
+        elif kind == "smooth":
+            n = float(info["order"])
+            fT = builder.fn(st.args["time"])
+            self.derivs.append(lambda: ((fin() - S[0]) * n) / fT())
+            for i in range(1, len(S)):
+                self.derivs.append((lambda i: lambda: ((S[i - 1] - S[i]) * n) / fT())(i))
+        elif kind == "delay":
+            n = float(info["order"])
+            fT = builder.fn(st.args["time"])
+            self.derivs.append(lambda: (fin() - S[0] / fT()) * n)
+            for i in range(1, len(S)):
+                self.derivs.append((lambda i: lambda: (S[i - 1] / fT() - S[i] / fT()) * n)(i))
+        elif kind == "delayn":
+            n = float(info["order"])
+            fT = builder.fn(st.args["time"])
+            TM = list(info["times"])
+            info["times_holder"] = TM
+            pending = [None] * len(TM)
+
+            def roll(TM=TM, pending=pending, fT=fT):
+                pending[0] = fT()
+                pending[1:] = TM[:-1]
+
+            def commit(TM=TM, pending=pending):
+                TM[:] = pending
+
+            self.pre.append(roll)
+            self.discrete.append((st, {"commit": commit}, None))
+            self.derivs.append(lambda: (fin() - S[0] / pending[0]) * n)
+            for i in range(1, len(S)):
+                self.derivs.append(
+                    (lambda i: lambda: (S[i - 1] / pending[i - 1] - S[i] / pending[i]) * n)(i))
+        elif kind in ("trend", "forecast"):
+            fa = builder.fn(st.args["time"])
+            self.derivs.append(lambda: (fin() - S[0]) / fa())
+        assert len(self.derivs) == len(self.stage_refs), (st.owner, base)
+
+    # --------------------------------------------------------------------------------- loop
+    def simulate(self, capture, names) -> EngineResult:
+        with np.errstate(all="ignore"):
+            return self._simulate(capture, names)
+
+    def _simulate(self, capture, names):
+        times, saved, rounded = _time_grid(self.ctl)
+        self._initialise()
+        self._build_step()
+        cm, V, T, dt = self.cm, self.V, self.T, self.dt
+        plan, derivs, pre = self.plan, self.derivs, self.pre
+        refs = self.stage_refs
+        links = self.out_links
+        discrete = self.discrete
+        n_states = len(refs)
+        n_save = len(rounded)
+        vector = self.vector
+        if vector:
+            out = np.empty((len(capture), n_save, self.n))
+            Smat = np.empty((n_states, self.n))
+            for k, (S, i, _) in enumerate(refs):
+                Smat[k] = S[i]
+                S[i] = Smat[k]
+            for slot, S, i in links:
+                V[slot] = S[i]
+            D = np.empty((n_states, self.n))
+        else:
+            rows = []
+
+        def evaluate():
+            for slot, f in plan:
+                V[slot] = f()
+
+        def derivatives(first=True):
+            if first:
+                for f in pre:
+                    f()
+            return [f() for f in derivs]
+
+        def record(k):
+            if vector:
+                for j, slot in enumerate(capture):
+                    out[j, k] = V[slot]
+            else:
+                rows.append([V[s] for s in capture])
+
+        def discrete_inputs():
+            return [None if fin is None else _owned(fin(), vector) for _, _, fin in discrete]
+
+        def discrete_update(inputs):
+            for (st, info, fin), x in zip(discrete, inputs):
+                if fin is None:
+                    info["commit"]()
+                else:
+                    self._delay_fixed_update(st, info, x)
+
+        k_save = 0
+        last = len(times) - 1
+        try:
+            for k, t in enumerate(times):
+                T[0] = t
+                evaluate()
+                if saved[k]:
+                    record(k_save)
+                    k_save += 1
+                if k == last:
+                    break
+                inputs = discrete_inputs()
+                if self.method == "euler":
+                    d = derivatives()
+                    if vector:
+                        for j, x in enumerate(d):
+                            D[j] = x
+                        Smat += D * dt
+                    else:
+                        for (S, i, _), x in zip(refs, d):
+                            S[i] = S[i] + x * dt
+                else:
+                    self._rk4_step(t, evaluate, derivatives, refs, Smat if vector else None)
+                discrete_update(inputs)
+                if not vector:
+                    for slot, S, i in links:
+                        V[slot] = S[i]
+        except ZeroDivisionError:
+            raise CxError(self._locate_error(T[0])) from None
+        if vector:
+            arr = out
+        else:
+            arr = np.asarray(rows, dtype=float).T[:, :, None] if rows else np.empty((len(capture), 0, 1))
+        return EngineResult(names=list(names), times=np.asarray(rounded), values=arr)
+
+    def _rk4_step(self, t, evaluate, derivatives, refs, Smat):
+        V, T, dt = self.V, self.T, self.dt
+        links = self.out_links
+        if Smat is not None:
+            s0 = Smat.copy()
+            k1 = np.array([np.broadcast_to(x, (self.n,)) for x in derivatives(True)])
+            Smat[...] = s0 + k1 * (dt / 2)
+            T[0] = t + dt / 2
+            evaluate()
+            k2 = np.array([np.broadcast_to(x, (self.n,)) for x in derivatives(False)])
+            Smat[...] = s0 + k2 * (dt / 2)
+            evaluate()
+            k3 = np.array([np.broadcast_to(x, (self.n,)) for x in derivatives(False)])
+            Smat[...] = s0 + k3 * dt
+            T[0] = t + dt
+            evaluate()
+            k4 = np.array([np.broadcast_to(x, (self.n,)) for x in derivatives(False)])
+            Smat[...] = s0 + (k1 + 2 * k2 + 2 * k3 + k4) * (dt / 6)
+            T[0] = t
+            return
+        s0 = [S[i] for S, i, _ in refs]
+
+        def set_states(vals):
+            for (S, i, _), x in zip(refs, vals):
+                S[i] = x
+            for slot, S, i in links:
+                V[slot] = S[i]
+
+        k1 = derivatives(True)
+        set_states([a + b * (dt / 2) for a, b in zip(s0, k1)])
+        T[0] = t + dt / 2
+        evaluate()
+        k2 = derivatives(False)
+        set_states([a + b * (dt / 2) for a, b in zip(s0, k2)])
+        evaluate()
+        k3 = derivatives(False)
+        set_states([a + b * dt for a, b in zip(s0, k3)])
+        T[0] = t + dt
+        evaluate()
+        k4 = derivatives(False)
+        set_states([a + (b1 + 2 * b2 + 2 * b3 + b4) * (dt / 6)
+                    for a, b1, b2, b3, b4 in zip(s0, k1, k2, k3, k4)])
+        T[0] = t
+
+    def _delay_fixed_update(self, st, info, x):
+        V = self.V
+        count = info["count"]
+        size = info["size"]
+        buf = info["buf"]
+        orders = info["orders"]
+        if self.vector:
+            buf[count % size] = x
+        else:
+            buf[count % size] = x
+        count += 1
+        info["count"] = count
+        if self.vector:
+            if np.ndim(orders) == 0:
+                o = int(orders)
+                V[st.out] = buf[(count - o) % size].copy() if count >= o else info["init"].copy()
+            else:
+                idx = (count - orders) % size
+                vals = buf[idx, np.arange(self.n)]
+                V[st.out] = np.where(count >= orders, vals, info["init"])
+        else:
+            o = int(orders)
+            V[st.out] = buf[(count - o) % size] if count >= o else info["init"]
+
+    def _locate_error(self, t):
+        V = self.V
+        for slot, f in self.plan:
+            try:
+                V[slot] = f()
+            except ZeroDivisionError:
+                return f"engine: division by zero in {self.cm.ir.elements[slot].name!r} at time {t:g}"
+        return f"engine: division by zero in a stock's rate at time {t:g}"
+
+
+K_SMALL = 1e-6
+
+
+def _owned(x, vector):
+    """A copy of a value that later in-place state updates cannot change."""
+    return np.array(x, dtype=float) if vector and isinstance(x, np.ndarray) else x
