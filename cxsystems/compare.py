@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from .errors import CxError
@@ -119,6 +120,13 @@ class Comparison:
         table = table[[s for s in self.scenario_names if s in table.columns]]
         table.columns.name = "scenario"
         return table
+
+    def describe(self, scenario: str) -> str:
+        """One line on how ``scenario`` fares against baseline (see :func:`describe_row`)."""
+        if scenario not in self.scenario_names:
+            raise CxError(f"scenario {scenario!r} is not in this comparison; "
+                          f"choose from {', '.join(self.scenario_names)}")
+        return describe_row(self, scenario)
 
     def plot(self, **kwargs) -> "Figure":
         """Dashboard of the key outcomes (see :func:`cxsystems.plotting.dashboard`)."""
@@ -292,43 +300,118 @@ def compare(
     runs: dict[str, pd.DataFrame] = {}
     for scen in chosen:
         runs[scen.name] = simulate(model, scen, engine=engine, time_step=time_step, variables=keep)
+    return build_comparison(
+        runs,
+        scenarios=chosen,
+        outcomes=outcomes,
+        classify=target,
+        classify_better=target_better,
+        metrics=metric_specs,
+        units={v: model.units.get(v, "") for v in keep},
+        model_name=model.name,
+        rtol=rtol,
+        color_order=tuple(dict.fromkeys([base_name, *model.scenarios, *(s.name for s in chosen)])),
+    )
 
-    results = _tidy(runs, keep)
+
+def build_comparison(
+    runs: Mapping[str, pd.DataFrame],
+    *,
+    scenarios: Sequence[Scenario],
+    outcomes: Sequence[OutcomeSpec],
+    classify: str,
+    classify_better: str = "lower",
+    metrics: Sequence[MetricSpec] = (),
+    units: Mapping[str, str] | None = None,
+    model_name: str = "model",
+    rtol: float = DEFAULT_RTOL,
+    color_order: Sequence[str] = (),
+) -> Comparison:
+    """Assemble a :class:`Comparison` from runs that are already simulated.
+
+    :func:`compare` simulates and then calls this; it is public so that runs from any source (another
+    engine, saved CSVs, synthetic data in tests) get the same metrics, classifications and charts.
+
+    Args:
+        runs: scenario name -> run (index = time in weeks, one column per variable), one per
+            scenario, all on the same time grid.
+        scenarios: the scenarios, the baseline (the reference) first.
+        outcomes, classify, classify_better, metrics, rtol: as in :func:`compare`.
+        units: variable -> units (default: none known).
+        model_name, color_order: copied to the :class:`Comparison`.
+
+    Raises:
+        CxError: a run is missing, on another time grid, lacks a needed variable or holds
+            non-finite values.
+    """
+    scenarios = tuple(scenarios)
+    if not scenarios:
+        raise CxError("no scenarios to compare")
+    base_name = scenarios[0].name
+    names = [s.name for s in scenarios]
+    missing = [n for n in names if n not in runs]
+    if missing:
+        raise CxError(f"no run for scenario(s) {', '.join(missing)}")
+    outcomes = tuple(outcomes)
+    metrics = tuple(metrics)
+    keep = list(dict.fromkeys([o.variable for o in outcomes] + [classify] + [m.variable for m in metrics]
+                              + [c for c in runs[base_name].columns]))
     base_df = runs[base_name]
     times = base_df.index.to_numpy(dtype=float)
+    for name in names:
+        df = runs[name]
+        if len(df.index) != len(times) or not np.allclose(df.index.to_numpy(dtype=float), times):
+            raise CxError(f"scenario {name!r}: its run is on another time grid than {base_name!r}")
+        absent = [v for v in keep if v not in df.columns]
+        if absent:
+            raise CxError(f"scenario {name!r}: its run lacks {', '.join(repr(v) for v in absent)}")
+
+    labels = _class_labels(outcomes)
     rows = []
-    for name, df in runs.items():
+    for name in names:
+        df = runs[name]
         row: dict[str, object] = {"scenario": name}
-        row.update(scenario_metrics(df, metric_specs))
+        row.update(scenario_metrics(df, metrics))
         try:
-            row.update(against_baseline(times, df[target].to_numpy(), base_df[target].to_numpy(),
-                                        target_better, rtol=rtol))
-            for o in outcomes:
-                row[CLASS_PREFIX + o.label] = against_baseline(
+            row.update(against_baseline(times, df[classify].to_numpy(), base_df[classify].to_numpy(),
+                                        classify_better, rtol=rtol))
+            for o, label in zip(outcomes, labels):
+                row[label] = against_baseline(
                     times, df[o.variable].to_numpy(), base_df[o.variable].to_numpy(), o.better,
                     rtol=rtol)["classification"]
         except CxError as exc:
             raise CxError(f"scenario {name!r}: {exc}") from None
         rows.append(row)
-    columns = (["scenario"] + [m.name for m in metric_specs] + list(BASELINE_COLUMNS)
-               + [CLASS_PREFIX + o.label for o in outcomes])
-    summary = pd.DataFrame(rows, columns=list(dict.fromkeys(columns))).set_index("scenario")
-
+    columns = ["scenario"] + [m.name for m in metrics] + list(BASELINE_COLUMNS) + labels
+    summary = pd.DataFrame(rows, columns=columns).set_index("scenario")
+    units = dict(units or {})
     return Comparison(
-        model_name=model.name,
+        model_name=model_name,
         baseline=base_name,
-        scenarios=chosen,
+        scenarios=scenarios,
         outcomes=outcomes,
-        classify=target,
-        results=results,
+        classify=classify,
+        results=_tidy({n: runs[n] for n in names}, keep),
         summary=summary,
-        policy_start_weeks={s.name: s.start_week for s in chosen},
-        metrics=metric_specs,
-        units={v: model.units.get(v, "") for v in keep},
-        classify_better=target_better,
+        policy_start_weeks={s.name: s.start_week for s in scenarios},
+        metrics=metrics,
+        units={v: units.get(v, "") for v in keep},
+        classify_better=classify_better,
         rtol=rtol,
-        color_order=tuple(dict.fromkeys([base_name, *model.scenarios, *(s.name for s in chosen)])),
+        color_order=tuple(dict.fromkeys([*color_order, *names])),
     )
+
+
+def _class_labels(outcomes: Sequence[OutcomeSpec]) -> list[str]:
+    """``"class: <label>"`` per outcome; a repeated label gets its variable name appended."""
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.label] = counts.get(o.label, 0) + 1
+    labels = [CLASS_PREFIX + (o.label if counts[o.label] == 1 else f"{o.label} [{o.variable}]")
+              for o in outcomes]
+    if len(set(labels)) < len(labels):  # the same outcome listed twice
+        labels = [f"{lab} #{i + 1}" for i, lab in enumerate(labels)]
+    return labels
 
 
 def _tidy(runs: Mapping[str, pd.DataFrame], variables: Sequence[str]) -> pd.DataFrame:
@@ -378,7 +461,7 @@ def describe_row(cmp: Comparison, scenario: str) -> str:
         final = f"final {s * pct:+.1f}%"
     tol = tolerance(cmp.wide(cmp.classify)[cmp.baseline].to_numpy(), cmp.rtol)
     if abs(row["final_advantage"]) <= tol:
-        final += " (within tolerance)"
+        final += ", within tolerance"
     parts.append(final)
     return f"{scenario}: {cls} on {label} ({'; '.join(parts)})"
 

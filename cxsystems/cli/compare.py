@@ -1,0 +1,123 @@
+"""``cxsystems compare``: run scenarios, write charts and tables, print the summary."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .common import WIDTH, add_command, compact, load, split_list, table
+
+FORMATS = ("png", "svg", "pdf")
+DEFAULT_OUT = "cxsystems-out"
+_RESERVED = {"comparison", "results", "summary"}
+
+DESCRIPTION = """
+Simulate the model's policy scenarios (all of them by default; the baseline is always run and is
+the reference), compare each with the baseline and write into the output directory: the dashboard
+of key outcomes (comparison.FORMAT), one chart per key outcome (<outcome>.FORMAT), the trajectories
+(results.csv: scenario,time,variable,value) and the metrics and classifications (summary.csv). The
+summary table and one line per scenario are printed: how the scenario fares on the classified
+outcome (better, worse, better-before-worse, worse-before-better or no change), its worst shortfall
+against baseline, the week from which it stays better, and its final change.
+"""
+
+
+def register(subparsers) -> None:
+    p = add_command(subparsers, "compare", run_compare,
+                    summary="compare policy scenarios with the baseline; write charts and CSVs",
+                    description=DESCRIPTION)
+    p.add_argument("--scenarios", metavar="A,B",
+                   help="comma-separated scenario names (default: all; baseline always included)")
+    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
+                   help=f"output directory, created if needed (default: ./{DEFAULT_OUT})")
+    p.add_argument("--format", default="png", choices=FORMATS, help="chart format (default: png)")
+    p.add_argument("--outcome", metavar="VAR",
+                   help="variable to classify against baseline (default: the model's classify setting)")
+
+
+def chart_names(variables, fmt: str) -> dict[str, str]:
+    """File name per variable: ``<slug>.<fmt>``, unique and never clashing with the fixed outputs."""
+    from ..compare import slug
+
+    names, used = {}, set(_RESERVED)
+    for var in variables:
+        base = slug(var)
+        if base in used:
+            base += "_chart"
+        name, i = base, 2
+        while name in used:
+            name, i = f"{base}_{i}", i + 1
+        used.add(name)
+        names[var] = f"{name}.{fmt}"
+    return names
+
+
+def summary_table(cmp, width: int = WIDTH) -> str:
+    """Scenario, as many headline metrics as fit in ``width``, and the classification."""
+    summary = cmp.summary
+    label = cmp.outcome(cmp.classify).label
+    names = list(summary.index)
+    first = ["scenario"], [[n] for n in names]
+    cls_header = f"{label} vs baseline"
+    cls_cells = [summary.loc[n, "classification"] if n != cmp.baseline else "(reference)" for n in names]
+    headers, rows, align = list(first[0]), [list(r) for r in first[1]], ["<"]
+
+    def width_of(hs, rs):
+        return len(table(hs + [cls_header], [r + [c] for r, c in zip(rs, cls_cells)]).splitlines()[1])
+
+    for m in cmp.metrics:
+        prefix = "$" if (m.units or "").strip().startswith("$") else ""
+        cells = [compact(summary.loc[n, m.name], prefix) for n in names]
+        h = m.label or m.name
+        if width_of(headers + [h], [r + [c] for r, c in zip(rows, cells)]) > width:
+            break
+        headers.append(h)
+        align.append(">")
+        rows = [r + [c] for r, c in zip(rows, cells)]
+    return table(headers + [cls_header], [r + [c] for r, c in zip(rows, cls_cells)], align + ["<"])
+
+
+def check_out_dir(out: Path) -> None:
+    """Fail early (before simulating) if ``out`` cannot become a writable directory."""
+    import errno
+    import os
+
+    probe = out
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(probe))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, "directory is not writable", str(probe))
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from ..compare import compare
+    from ..plotting import save_figure
+
+    scenarios = split_list(args.scenarios, "--scenarios")
+    out = Path(args.out)
+    check_out_dir(out)
+    model = load(args)
+    outcome = None if args.outcome is None else model.variable(args.outcome, "--outcome")
+    cmp = compare(model, scenarios, classify=outcome)
+    out.mkdir(parents=True, exist_ok=True)
+
+    written = [save_figure(cmp.plot(), out / f"comparison.{args.format}")]
+    charted = [o.variable for o in cmp.outcomes]
+    if cmp.classify not in charted:
+        charted.append(cmp.classify)
+    for var, name in chart_names(charted, args.format).items():
+        written.append(save_figure(cmp.plot_outcome(var), out / name))
+    written += list(cmp.to_csv(out).values())
+
+    print(f"{cmp.model_name}: {len(cmp.scenarios)} scenarios compared with {cmp.baseline}")
+    print()
+    print(summary_table(cmp))
+    print()
+    for name in cmp.scenario_names:
+        if name != cmp.baseline:
+            print(cmp.describe(name))
+    print()
+    print(f"wrote {len(written)} files to {out}/: " + ", ".join(p.name for p in written))
+    return 0
