@@ -21,7 +21,10 @@ _RANGE_RE = re.compile(
     rf"(?:\s*,\s*\(\s*{_NUM}\s*,\s*{_NUM}\s*\))*\s*\]$"
 )
 _SKETCH_MARK = "\\\\\\---///"
-_SAFE_QUOTED_NAME = re.compile(r"^[A-Za-z0-9 _\-.,&%$'/()]*$")
+#: Characters allowed in a quoted variable name (PySD turns names into identifiers safely).
+_SAFE_QUOTED_NAME = re.compile(r"^[A-Za-z0-9 _\-.,&%$/()]*$")
+#: A quoted name called like a function is pasted raw into PySD's generated source: letters only.
+_SAFE_CALLED_NAME = re.compile(r"^[A-Za-z0-9 _]+$")
 
 
 def _line_of(text: str, index: int) -> int:
@@ -48,9 +51,9 @@ def _find_lookup_ranges(text: str):
 def screen_vensim_text(text: str, source: str | Path) -> None:
     """Refuse Vensim text that could make PySD execute code; return None if it is safe.
 
-    Checks: lookup ranges must be plain numbers; comments and units may not contain characters
-    that break out of a Python string (backslash-escapes aside, no triple quotes or backslashes
-    before quotes); quoted variable names may only contain ordinary characters.
+    Checks: lookup ranges must be plain numbers; no triple quotes anywhere (comments are pasted
+    into docstrings); a backslash may only continue a line; quoted names may only contain ordinary
+    characters, and a quoted name called like a function only letters, digits, spaces, underscores.
 
     Raises:
         UnsafeModelError: naming the file, line and the refused text.
@@ -75,8 +78,11 @@ def screen_vensim_text(text: str, source: str | Path) -> None:
             raise UnsafeModelError(
                 f"{src}:{_line_of(body, m.start())}: refused backslash that does not end a line"
             )
-    for m in re.finditer(r'"([^"\n]*)"', body):
-        if not _SAFE_QUOTED_NAME.match(m.group(1)):
+    for m in re.finditer(r'"([^"\n]*)"(\s*\()?', body):
+        name, is_call = m.group(1), bool(m.group(2))
+        pattern = _SAFE_CALLED_NAME if is_call else _SAFE_QUOTED_NAME
+        if not pattern.match(name):
+            what = "quoted name used as a function" if is_call else "quoted name"
             raise UnsafeModelError(
-                f"{src}:{_line_of(body, m.start())}: refused quoted name {m.group(0)[:60]!r}"
+                f"{src}:{_line_of(body, m.start())}: refused {what} {m.group(0)[:60]!r}"
             )

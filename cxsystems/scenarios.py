@@ -138,10 +138,11 @@ def scenario_from_dict(model: "Model", name: str, raw: Mapping[str, Any], where:
     desc = raw.get("description", "")
     if not isinstance(desc, str):
         raise CxError(f"{where}: description must be text")
+    set_where = where[:-1] + ".set]" if where.endswith("]") else f"{where}.set"
     sets = raw.get("set", {})
     if not isinstance(sets, Mapping):
-        raise CxError(f"{where}.set: must be a table of parameter = value")
-    changes = tuple(parse_change(model, v, k, f"{where}.set") for k, v in sets.items())
+        raise CxError(f"{set_where}: must be a table of parameter = value")
+    changes = tuple(parse_change(model, v, k, set_where) for k, v in sets.items())
     return Scenario(name, " ".join(desc.split()), changes)
 
 

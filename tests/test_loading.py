@@ -1,0 +1,71 @@
+"""Loading: bundled names and paths, metadata, one-line errors, screening of untrusted text."""
+
+from __future__ import annotations
+
+import pytest
+
+import cxsystems as cx
+
+
+def test_bundled_models_and_metadata():
+    assert {"cx_service", "capability_trap"} <= set(cx.bundled_model_names())
+    m = cx.load_model("cx_service")
+    assert m.final_time == 156 and m.time_step == 0.125 and m.saveper == 1
+    p = m.parameters["Reference First Contact Resolution"]
+    assert (p.value, p.units, p.min, p.max) == (0.7, "Dmnl", 0.4, 0.9) and "SQM" in p.comment
+    assert {"Customers", "Ticket Backlog", "Problem Sources", "New Agents", "Experienced Agents",
+            "Prevention Capability", "Data Integration", "KPI Alignment", "Cumulative Profit"} <= set(m.stocks)
+    table = m.parameters_table()
+    assert list(table.columns) == ["name", "value", "units", "min", "max", "comment"] and len(table) == len(m.parameters)
+
+
+@pytest.mark.parametrize("arg, fragment", [
+    ("cx_servise", "unknown model 'cx_servise'"),
+    ("nowhere/model.mdl", "model file not found"),
+])
+def test_bad_model_names(arg, fragment):
+    with pytest.raises(cx.CxError) as err:
+        cx.load_model(arg)
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def test_unknown_names_suggest_close_ones():
+    m = cx.load_model("cx_service")
+    with pytest.raises(cx.CxError, match="closest: 'Ticket Backlog'"):
+        m.variable("Ticket Backlogg")
+
+
+def _mdl(tmp_path, body):
+    path = tmp_path / "m.mdl"
+    path.write_text("{UTF-8}\n" + body + "\nFINAL TIME = 10 ~ Week ~ |\nINITIAL TIME = 0 ~ Week ~ |\n"
+                    "SAVEPER = 1 ~ Week ~ |\nTIME STEP = 1 ~ Week ~ |\n")
+    return path
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ("f( [(0,0)-(__import__('os').system('touch MARKER'),1)],(0,0),(1,1))\n~ Dmnl ~ |\nx = f(Time) ~ Dmnl ~ |",
+     "refused lookup range"),
+    ('x = 1\n~ Dmnl ~ """ + open("MARKER","w") + """ |', "refused triple quote"),
+    ('x = "os.system"(1) ~ Dmnl ~ |', "refused quoted name"),
+])
+def test_hostile_text_is_refused_before_pysd_sees_it(tmp_path, body, fragment):
+    path = _mdl(tmp_path, body)
+    with pytest.raises(cx.UnsafeModelError) as err:
+        cx.load_model(path)
+    assert fragment in str(err.value) and f"{path}:" in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.mdl"]  # nothing written, no marker
+
+
+def test_translation_writes_nothing_beside_the_model(tmp_path):
+    path = _mdl(tmp_path, "x = 2 ~ Dmnl [0,5] ~ a constant |\ny = INTEG(x, 0) ~ Dmnl ~ a stock |")
+    m = cx.load_model(path)
+    assert m.stocks == ["y"] and m.parameters["x"].value == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.mdl"]
+    assert cx.simulate(m)["y"].iloc[-1] == 20
+
+
+def test_broken_model_gives_one_line_error(tmp_path):
+    path = _mdl(tmp_path, "x = = 2 ~ Dmnl ~ |")
+    with pytest.raises(cx.CxError) as err:
+        cx.load_model(path)
+    assert str(err.value).startswith(f"{path}: cannot translate model") and "\n" not in str(err.value)
