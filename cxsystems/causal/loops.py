@@ -1,0 +1,367 @@
+"""Feedback loops of a signed causal graph.
+
+Every elementary cycle of the causal edges is enumerated per strongly connected component
+(``networkx.simple_cycles``). A loop's polarity is the product of its link signs: ``R``
+(reinforcing, even number of ``-`` links) or ``B`` (balancing). A loop with a ``mixed`` link gets the
+product at every saved time of the run, e.g. ``"R until week 40, then B"`` (polarity ``mixed``; its id
+letter is the polarity it holds longest). Loops are numbered R1, R2, ... and B1, B2, ... sorted by
+length, then by their variable names, so ids are deterministic. Human names come from
+``<model>.loops.toml`` (or ``loop`` lines of a CLD), matched by the set of variables on the loop::
+
+    [[loop]]
+    name = "hire to cover"
+    polarity = "B"            # optional: the expected polarity, checked
+    variables = ["Ticket Backlog", "Staffing Workload", "Required Agents", ...]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from ..errors import CxError
+from .graph import CausalGraph, _norm, segments_text
+
+#: Default cap on the number of loops listed.
+DEFAULT_LIMIT = 5000
+
+
+@dataclass(frozen=True)
+class LoopName:
+    """A human name for the loop whose variable set is ``variables``."""
+
+    name: str
+    variables: tuple[str, ...]
+    polarity: str = ""
+    description: str = ""
+
+    @property
+    def key(self) -> frozenset[str]:
+        return frozenset(_norm(v) for v in self.variables)
+
+
+@dataclass(frozen=True)
+class Loop:
+    """One feedback loop.
+
+    Attributes:
+        id: ``R1``, ``B3``... (see the module docstring).
+        polarity: ``"R"``, ``"B"``, ``"mixed"`` (changes during the run) or ``"?"``.
+        description: ``"R"``, ``"B"`` or e.g. ``"R until week 40, then B"``; for ``"?"`` the link at fault.
+        variables: the variables in causal order (the link from the last goes back to the first).
+        signs: polarity of each link ``variables[i] -> variables[i+1]`` (the last closes the loop).
+        delays: number of delayed links (through stocks, SMOOTH, DELAY).
+        name: human name from the loop-name file, or ``""``.
+        expected: polarity the loop-name file expects, or ``""``.
+        segments: for ``mixed`` loops, ``((t_start, t_end, "R"|"B"), ...)`` in weeks.
+    """
+
+    id: str
+    polarity: str
+    description: str
+    variables: tuple[str, ...]
+    signs: tuple[str, ...]
+    delays: int
+    name: str = ""
+    expected: str = ""
+    segments: tuple[tuple[float, float, str], ...] = ()
+
+    @property
+    def length(self) -> int:
+        return len(self.variables)
+
+    def links(self) -> list[tuple[str, str]]:
+        """The loop's links as ``(source, target)`` pairs."""
+        v = self.variables
+        return [(v[i], v[(i + 1) % len(v)]) for i in range(len(v))]
+
+    def as_dict(self) -> dict:
+        return dict(id=self.id, name=self.name, polarity=self.polarity, description=self.description,
+                    length=self.length, delays=self.delays, variables=list(self.variables),
+                    signs=list(self.signs), expected=self.expected,
+                    segments=[list(s) for s in self.segments])
+
+
+@dataclass(frozen=True)
+class LoopSet:
+    """The loops of a graph (possibly a selection) with notes for the reader."""
+
+    graph: str
+    loops: tuple[Loop, ...]
+    total: int
+    notes: tuple[str, ...] = ()
+
+    def __iter__(self):
+        return iter(self.loops)
+
+    def __len__(self) -> int:
+        return len(self.loops)
+
+    def __getitem__(self, key: str | int) -> Loop:
+        if isinstance(key, int):
+            return self.loops[key]
+        for lp in self.loops:
+            if lp.id == key or (lp.name and _norm(lp.name) == _norm(key)):
+                return lp
+        raise CxError(f"no loop {key!r} in {self.graph}")
+
+    def counts(self) -> dict[str, int]:
+        """Number of loops per polarity."""
+        out = {"R": 0, "B": 0, "mixed": 0, "?": 0}
+        for lp in self.loops:
+            out[lp.polarity] += 1
+        return out
+
+    def table(self):
+        """Loops as a DataFrame: id, name, polarity, length, delays, variables."""
+        import pandas as pd
+
+        rows = [dict(id=lp.id, name=lp.name, polarity=lp.description, length=lp.length, delays=lp.delays,
+                     variables=" -> ".join(lp.variables)) for lp in self.loops]
+        return pd.DataFrame(rows, columns=["id", "name", "polarity", "length", "delays", "variables"])
+
+    def to_json(self) -> str:
+        return json.dumps(dict(graph=self.graph, total=self.total, notes=list(self.notes),
+                               loops=[lp.as_dict() for lp in self.loops]), indent=2)
+
+
+# --------------------------------------------------------------------------- loop names
+def load_loop_names(path: str | Path) -> tuple[LoopName, ...]:
+    """Read ``[[loop]]`` entries (name, variables, optional polarity and description) from TOML."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CxError(f"{p}: cannot read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CxError(f"{p}: invalid TOML: {exc}") from None
+    out = []
+    for i, entry in enumerate(data.get("loop", [])):
+        where = f"{p}: loop {i + 1}"
+        if not isinstance(entry, dict):
+            raise CxError(f"{where}: must be a table")
+        name = entry.get("name")
+        vars_ = entry.get("variables")
+        if not isinstance(name, str) or not name.strip():
+            raise CxError(f"{where}: 'name' must be a non-empty string")
+        if not isinstance(vars_, list) or len(vars_) < 1 or not all(isinstance(v, str) for v in vars_):
+            raise CxError(f"{where} ({name!r}): 'variables' must be a list of variable names")
+        pol = entry.get("polarity", "")
+        if pol not in ("", "R", "B"):
+            raise CxError(f"{where} ({name!r}): polarity must be 'R' or 'B', got {pol!r}")
+        unknown = set(entry) - {"name", "variables", "polarity", "description"}
+        if unknown:
+            raise CxError(f"{where} ({name!r}): unknown key(s) {', '.join(sorted(unknown))}")
+        out.append(LoopName(name.strip(), tuple(vars_), pol, str(entry.get("description", ""))))
+    return tuple(out)
+
+
+def loop_names_for_model(model) -> tuple[LoopName, ...]:
+    """Loop names from ``<model>.loops.toml`` beside the model file (empty if there is none)."""
+    path = Path(model.path).with_name(f"{Path(model.path).stem}.loops.toml")
+    return load_loop_names(path) if path.is_file() else ()
+
+
+# --------------------------------------------------------------------------- enumeration
+def _canonical(cycle: list[str], stocks: set[str]) -> tuple[str, ...]:
+    """Rotate a cycle to start at its alphabetically first stock (or first variable)."""
+    pool = [v for v in cycle if v in stocks] or cycle
+    first = min(pool, key=lambda v: (v.lower(), v))
+    i = cycle.index(first)
+    return tuple(cycle[i:] + cycle[:i])
+
+
+def _enumerate(g, max_length: int | None, limit: int, through: str | None) -> list[list[str]] | None:
+    """Elementary cycles per strongly connected component; ``None`` if more than ``limit``."""
+    import networkx as nx
+
+    out: list[list[str]] = []
+    for comp in nx.strongly_connected_components(g):
+        if len(comp) == 1:
+            v = next(iter(comp))
+            if g.has_edge(v, v) and (through is None or v == through):
+                out.append([v])
+                if len(out) > limit:
+                    return None
+            continue
+        if through is not None and through not in comp:
+            continue
+        sub = g.subgraph(comp)
+        if through is not None:
+            # cycles through one node: simple paths from its successors back to it
+            for s in sub.successors(through):
+                if s == through:
+                    out.append([through])
+                    continue
+                cutoff = None if max_length is None else max_length - 1
+                for path in nx.all_simple_paths(sub, s, through, cutoff=cutoff):
+                    if through in path[:-1]:
+                        continue
+                    out.append([through] + path[:-1])
+                    if len(out) > limit:
+                        return None
+            continue
+        for cyc in nx.simple_cycles(sub, length_bound=max_length):
+            out.append(list(cyc))
+            if len(out) > limit:
+                return None
+    return out
+
+
+def _loop_polarity(graph: CausalGraph, links: list[tuple[str, str]]) -> tuple[str, str, tuple]:
+    """``(polarity, description, segments)`` of a loop from its link signs."""
+    edges = [graph.edges[l] for l in links]
+    bad = [e for e in edges if e.polarity in ("?", "0")]
+    if bad:
+        e = bad[0]
+        what = "has no measured effect" if e.polarity == "0" else "has unknown polarity"
+        return "?", f"unknown: link {e.source} -> {e.target} {what}", ()
+    if not any(e.polarity == "mixed" for e in edges):
+        neg = sum(e.polarity == "-" for e in edges)
+        p = "B" if neg % 2 else "R"
+        return p, p, ()
+    times = np.asarray(graph.times, dtype=float)
+    if times.size == 0:
+        return "?", "unknown: a link changes sign and no run times are known", ()
+    signs = np.ones(times.size)
+    for e in edges:
+        if e.polarity == "-":
+            signs = -signs
+        elif e.polarity == "mixed":
+            signs = signs * np.array([1.0 if e.sign_at(t) == "+" else -1.0 for t in times])
+    from .graph import sign_segments
+
+    segs = sign_segments(times, signs)
+    segs = tuple((a, b, "R" if s == "+" else "B") for a, b, s in segs)
+    kinds = {s for _, _, s in segs}
+    if len(kinds) == 1:
+        k = kinds.pop()
+        return k, k, ()
+    return "mixed", segments_text(segs), segs
+
+
+def find_loops(
+    graph: CausalGraph,
+    *,
+    through: str | None = None,
+    max_length: int | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> LoopSet:
+    """Every feedback loop of ``graph`` (optionally only those through ``through`` or no longer
+    than ``max_length`` variables), with polarity, deterministic id and human name.
+
+    Ids are numbered over all loops of the graph, so ``R3`` names the same loop whatever the
+    selection. If the graph has more than ``limit`` loops, ids are numbered within the selection
+    (a note says so), and if even the selection exceeds ``limit`` a :class:`CxError` says how to
+    narrow it.
+    """
+    if max_length is not None and (not isinstance(max_length, int) or max_length < 1):
+        raise CxError(f"--max-length must be a positive whole number, got {max_length!r}")
+    if not isinstance(limit, int) or limit < 1:
+        raise CxError(f"loop limit must be a positive whole number, got {limit!r}")
+    if through is not None:
+        through = graph.node_name(through, "--through")
+    g = graph.digraph()
+    notes: list[str] = []
+    cycles = _enumerate(g, None, limit, None)
+    local = False
+    if cycles is None:
+        if through is None and max_length is None:
+            raise CxError(
+                f"{graph.name} has more than {limit} feedback loops: too many to list; "
+                "select with --through VAR and/or --max-length N (or raise the limit)")
+        cycles = _enumerate(g, max_length, limit, through)
+        if cycles is None:
+            raise CxError(
+                f"{graph.name}: more than {limit} feedback loops even in this selection; "
+                "use a smaller --max-length or another --through variable")
+        local = True
+        notes.append(f"{graph.name} has more than {limit} loops; ids are numbered within this selection")
+    stocks = {n for n, node in graph.nodes.items() if node.kind == "stock"}
+    canon = sorted({_canonical(c, stocks) for c in cycles},
+                   key=lambda c: (len(c), tuple(v.lower() for v in c)))
+    names = {ln.key: ln for ln in graph.loop_names}
+    loops = []
+    counter = {"R": 0, "B": 0}
+    for cyc in canon:
+        links = [(cyc[i], cyc[(i + 1) % len(cyc)]) for i in range(len(cyc))]
+        pol, desc, segs = _loop_polarity(graph, links)
+        if pol == "mixed":
+            dur = {"R": 0.0, "B": 0.0}
+            for a, b, s in segs:
+                dur[s] += b - a
+            letter = "R" if dur["R"] >= dur["B"] else "B"
+        elif pol == "?":
+            letter = "U"
+            counter.setdefault("U", 0)
+        else:
+            letter = pol
+        counter[letter] += 1
+        key = frozenset(_norm(v) for v in cyc)
+        ln = names.get(key)
+        delays = sum(graph.edges[l].delayed for l in links)
+        loops.append(Loop(f"{letter}{counter[letter]}", pol, desc, cyc,
+                          tuple(graph.edges[l].polarity for l in links), delays,
+                          ln.name if ln else "", ln.polarity if ln else "", segs))
+    total = len(loops)
+    if not local:
+        sel = loops
+        if through is not None:
+            sel = [lp for lp in sel if through in lp.variables]
+        if max_length is not None:
+            sel = [lp for lp in sel if lp.length <= max_length]
+    else:
+        sel = loops
+    found = {_norm(lp.name) for lp in loops if lp.name}
+    for ln in graph.loop_names:
+        if _norm(ln.name) not in found and not local:
+            notes.append(f"named loop {ln.name!r} matches no loop of {graph.name}")
+    for lp in loops:
+        if lp.expected and lp.polarity != lp.expected:
+            notes.append(f"loop {lp.id} {lp.name!r} is {lp.description}, named as {lp.expected}")
+    unknown = [lp.id for lp in loops if lp.polarity == "?"]
+    if unknown:
+        notes.append(f"{len(unknown)} loop(s) of unknown polarity: {', '.join(unknown[:10])}")
+    return LoopSet(graph.name, tuple(sel), total if not local else len(sel), tuple(notes))
+
+
+def format_table(loops: LoopSet, width: int = 100) -> str:
+    """Plain-text table of loops (id, name, polarity, length, delays, variables)."""
+    lines = [f"{'id':<5} {'polarity':<10} {'len':>3} {'dly':>3}  name / variables"]
+    for lp in loops:
+        pol = lp.description if lp.polarity != "mixed" else "mixed"
+        head = f"{lp.id:<5} {pol:<10} {lp.length:>3} {lp.delays:>3}  "
+        name = f"[{lp.name}] " if lp.name else ""
+        body = name + " -> ".join(lp.variables) + f" -> {lp.variables[0]}"
+        lines.append(head + body)
+        if lp.polarity in ("mixed", "?"):
+            lines.append(" " * len(head) + f"({lp.description})")
+    c = loops.counts()
+    summary = f"{len(loops)} loop(s)"
+    if len(loops) != loops.total:
+        summary += f" of {loops.total}"
+    summary += f": {c['R']} R, {c['B']} B" + (f", {c['mixed']} changing" if c["mixed"] else "") + \
+        (f", {c['?']} unknown" if c["?"] else "")
+    lines.append(summary)
+    lines.extend(f"note: {n}" for n in loops.notes)
+    return "\n".join(lines)
+
+
+def loops_csv(loops: LoopSet) -> str:
+    """Loops as CSV text."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["id", "name", "polarity", "length", "delays", "variables", "signs"])
+    for lp in loops:
+        w.writerow([lp.id, lp.name, lp.description, lp.length, lp.delays, " -> ".join(lp.variables),
+                    " ".join(lp.signs)])
+    return buf.getvalue()
