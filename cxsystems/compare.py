@@ -260,7 +260,7 @@ def compare(
     engine: str = DEFAULT_ENGINE,
     variables: Iterable[str] | None = None,
     time_step: float | None = None,
-    rtol: float = DEFAULT_RTOL,
+    rtol: float | None = None,
 ) -> Comparison:
     """Simulate scenarios of ``model`` and compare each with the baseline.
 
@@ -277,7 +277,8 @@ def compare(
         engine: simulation engine (see :func:`cxsystems.simulate`).
         variables: extra variables to keep in :attr:`Comparison.results`.
         time_step: override the model's TIME STEP (weeks).
-        rtol: classification tolerance as a fraction of max |baseline| (default 1%).
+        rtol: classification tolerance as a fraction of max |baseline|; default the model's
+            ``[analysis] rtol``, else 1%.
 
     Outcomes are ``model.analysis.outcomes``; a model without any uses all its stocks, lower
     is better.
@@ -288,6 +289,8 @@ def compare(
     """
     chosen = select_scenarios(model, scenarios)
     base_name = chosen[0].name
+    if rtol is None:
+        rtol = getattr(getattr(model, "analysis", None), "rtol", DEFAULT_RTOL)
     outcomes = _outcomes(model)
     target, target_better = _classify_target(model, classify, outcomes, better)
     analysis = getattr(model, "analysis", None)

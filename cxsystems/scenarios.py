@@ -89,12 +89,14 @@ class OutcomeSpec:
 
 @dataclass(frozen=True)
 class AnalysisSpec:
-    """Model-level settings for comparisons."""
+    """Model-level settings for comparisons (``rtol``: classification tolerance, a fraction of
+    the baseline's largest absolute value)."""
 
     metrics: tuple[MetricSpec, ...] = ()
     outcomes: tuple[OutcomeSpec, ...] = ()
     classify: str | None = None
     baseline: str = "baseline"
+    rtol: float = 0.01
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -196,7 +198,10 @@ def load_analysis(path: Path, data: Mapping[str, Any], model: "Model", scenarios
     classify = analysis.pop("classify", outcomes[0].variable if outcomes else None)
     if classify is not None:
         classify = model.variable(classify, _where(path, "analysis"))
+    rtol = analysis.pop("rtol", 0.01)
+    if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not 0 < rtol < 0.5:
+        raise CxError(f"{_where(path, 'analysis')}: rtol = {rtol!r}; use a fraction such as 0.01")
     baseline = analysis.pop("baseline", "baseline")
     if baseline not in scenarios:
         raise CxError(f"{_where(path, 'analysis')}: baseline {baseline!r} is not a scenario")
-    return AnalysisSpec(tuple(metrics), tuple(outcomes), classify, baseline, analysis)
+    return AnalysisSpec(tuple(metrics), tuple(outcomes), classify, baseline, float(rtol), analysis)

@@ -201,3 +201,13 @@ def test_classify_trajectory_names_the_reference_behaviours(runs):
     assert classify("work_smarter") == "worse-before-better"
     assert classify("trap") == "worse"
     assert classify("higher_target", rtol=0.005) == "better-before-worse"
+
+
+def test_compare_uses_the_models_own_tolerance_and_classifies_all_three():
+    """`[analysis] rtol = 0.005` in the scenario file makes compare() see working harder's small gain."""
+    result = cx.compare(cx.load_model("capability_trap"))
+    assert result.rtol == 0.005
+    classes = result.summary["classification"].to_dict()
+    assert classes["work_smarter"] == "worse-before-better"
+    assert classes["trap"] == "worse"
+    assert classes["higher_target"] == "better-before-worse"
