@@ -1,0 +1,106 @@
+"""Benchmark the engine on cx_service against PySD.
+
+Prints, from one run on this machine: stock PySD's time for one run, the pysd-fast time, the
+engine's time for one run, its time for a 10,000-run ensemble (random parameter sets inside the
+declared ranges of a handful of parameters), and the ratios.
+
+    python benchmarks/engine.py                 # full benchmark (stock PySD takes ~20-35 s)
+    python benchmarks/engine.py --skip-stock    # engine and pysd-fast only
+    python benchmarks/engine.py --n 2000 --repeat 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import cxsystems as cx  # noqa: E402
+from cxsystems.engine import compile_model  # noqa: E402
+
+#: Parameters sampled for the ensemble (uniform within their declared ranges).
+SAMPLED = ["Hiring Delay", "Reference Churn Rate", "Normal Handle Time", "Time to Recontact",
+           "Reference First Contact Resolution", "Normal Problem Creation"]
+#: Variables recorded by the ensemble (the key outcomes).
+RECORDED = ["Customers", "Ticket Backlog", "Wait Time", "Contact Volume", "Cumulative Profit",
+            "Cost to Serve", "Annual Churn Rate"]
+
+
+def _timed(fn, repeat: int) -> tuple[float, object]:
+    """Best wall time of ``repeat`` calls (seconds) and the last result."""
+    times, out = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="cx_service")
+    ap.add_argument("--n", type=int, default=10_000, help="ensemble size (default 10,000)")
+    ap.add_argument("--repeat", type=int, default=3, help="repeats of the fast timings (best is shown)")
+    ap.add_argument("--skip-stock", action="store_true", help="do not time stock PySD")
+    ap.add_argument("--seed", type=int, default=2024)
+    args = ap.parse_args(argv)
+
+    model = cx.load_model(args.model)
+    scenario = model.scenarios.get("bridge") or next(iter(model.scenarios.values()))
+    print(f"model {model.name}: {len(model.variables)} variables, {len(model.stocks)} stocks, "
+          f"{len(model.lookups)} lookups; TIME STEP {model.time_step:g}, "
+          f"{model.final_time - model.initial_time:g} weeks; scenario {scenario.name!r}; "
+          f"{os.cpu_count()} cores")
+
+    t = time.perf_counter()
+    cm = compile_model(model)
+    t_compile = time.perf_counter() - t
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t_stock = None
+        if not args.skip_stock:
+            t_stock, _ = _timed(lambda: cx.simulate(model, scenario, engine="pysd"), 1)
+        t_fast, _ = _timed(lambda: cx.simulate(model, scenario, engine="pysd-fast"), args.repeat)
+    t_one, _ = _timed(lambda: cm.run(scenario.changes), max(args.repeat, 5))
+    t_frame, _ = _timed(lambda: cm.run(scenario.changes).to_frame(), max(args.repeat, 5))
+
+    rng = np.random.default_rng(args.seed)
+    present = [p for p in SAMPLED if p in model.parameters]
+    params = {p: rng.uniform(model.parameters[p].min, model.parameters[p].max, args.n) for p in present}
+    recorded = [v for v in RECORDED if v in model.variables] or None
+    t_ens, res = _timed(lambda: cm.run(scenario.changes, params=params, variables=recorded), args.repeat)
+    assert res.values.shape[2] == args.n
+
+    def row(label, seconds, note=""):
+        print(f"  {label:<44s} {seconds * 1000:10.1f} ms  {note}")
+
+    print("timings (best of repeats; wall clock):")
+    row("engine: compile (once per model)", t_compile)
+    if t_stock is not None:
+        row("stock PySD: one run", t_stock)
+    row("pysd-fast: one run", t_fast)
+    row("engine: one run", t_one, "(target <= 30 ms)")
+    row("engine: one run + DataFrame", t_frame)
+    row(f"engine: {args.n:,}-run ensemble ({len(present)} params sampled)", t_ens,
+        f"(target <= 3000 ms for 10,000); {t_ens / args.n * 1e6:.0f} us/run")
+    print("ratios:")
+    if t_stock is not None:
+        print(f"  stock PySD / engine one run         {t_stock / t_one:10.0f}x")
+        print(f"  stock PySD x {args.n:,} / engine ensemble {t_stock * args.n / t_ens:10.0f}x")
+    print(f"  pysd-fast / engine one run          {t_fast / t_one:10.1f}x")
+    print(f"  pysd-fast x {args.n:,} / engine ensemble {t_fast * args.n / t_ens:10.0f}x")
+    print(f"  engine one run x {args.n:,} / ensemble   {t_one * args.n / t_ens:10.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
