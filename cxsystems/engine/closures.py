@@ -68,10 +68,59 @@ def _mk_div(kind):
     }[kind]
 
 
+#: Two-argument calls ``fn(a, b)`` specialised on the operands' kinds.
+_CALL2 = {
+    ("v", "v"): lambda V, fn, a, b: (lambda: fn(V[a], V[b])),
+    ("v", "c"): lambda V, fn, a, b: (lambda: fn(V[a], b)),
+    ("c", "v"): lambda V, fn, a, b: (lambda: fn(a, V[b])),
+    ("f", "f"): lambda V, fn, a, b: (lambda: fn(a(), b())),
+    ("f", "v"): lambda V, fn, a, b: (lambda: fn(a(), V[b])),
+    ("v", "f"): lambda V, fn, a, b: (lambda: fn(V[a], b())),
+    ("f", "c"): lambda V, fn, a, b: (lambda: fn(a(), b)),
+    ("c", "f"): lambda V, fn, a, b: (lambda: fn(a, b())),
+}
+
 _ARITH = {"+": (_mk_add, operator.add), "-": (_mk_sub, operator.sub),
           "*": (_mk_mul, operator.mul), "/": (_mk_div, operator.truediv)}
 _COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
             ">": operator.gt, ">=": operator.ge}
+
+
+def _minmax_const(name, V, first, second):
+    """Scalar MIN/MAX with one constant operand, inlined (same result as numpy.minimum/maximum).
+
+    ``numpy.maximum(a, b)`` is ``b if (b > a or b != b) else a``; with a constant, non-NaN
+    operand that simplifies to one comparison.
+    """
+    (ka, a), (kb, b) = first, second
+    const_first = ka == "c"
+    c = a if const_first else b
+    node = second if const_first else first
+    y = as_fn(V, node)
+    if name == "max":
+        if const_first:  # max(c, y) = y if (y > c or y is NaN) else c
+            def f():
+                v = y()
+                return v if (v > c or v != v) else c
+        else:  # max(y, c) = c if c > y else y
+            def f():
+                v = y()
+                return c if c > v else v
+    else:
+        if const_first:  # min(c, y) = y if (y < c or y is NaN) else c
+            def f():
+                v = y()
+                return v if (v < c or v != v) else c
+        else:  # min(y, c) = c if c < y else y
+            def f():
+                v = y()
+                return c if c < v else v
+    if c != c:  # a NaN constant: keep the general kernel
+        from .kernels import s_max, s_min
+        k = s_max if name == "max" else s_min
+        fa, fb = as_fn(V, first), as_fn(V, second)
+        return lambda: k(fa(), fb())
+    return f
 
 
 class Flavour:
@@ -93,7 +142,8 @@ class Flavour:
                             integer=K.s_integer, modulo=K.s_modulo, quantum=K.s_quantum,
                             xidz=K.s_xidz, zidz=K.s_zidz, step=K.s_step, ramp=K.s_ramp,
                             pulse=K.s_pulse, pulse_train=K.s_pulse_train)
-            self.pow, self.table = K.s_pow, K.ScalarTable
+            self.pow = K.s_pow
+            self.table = lambda xs, ys: K.ScalarTable(xs, ys).call
             self.and_ = lambda a, b: bool(a and b)
             self.or_ = lambda a, b: bool(a or b)
             self.not_ = lambda a: not a
@@ -126,6 +176,8 @@ class ClosureBuilder:
         self._tables = {}
 
     def table(self, tab):
+        if self.fl.vector:  # one instance per call site: it remembers its inputs' segments
+            return self.fl.table(tab.x, tab.y)
         if tab not in self._tables:
             self._tables[tab] = self.fl.table(tab.x, tab.y)
         return self._tables[tab]
@@ -187,10 +239,10 @@ class ClosureBuilder:
             return ("f", lambda: pw(fa(), fb()))
         if op in _COMPARE:
             cmp = _COMPARE[op]
-            if all(k == "c" for k, _ in args):
-                return ("c", cmp(args[0][1], args[1][1]))
-            fa, fb = (as_fn(V, n) for n in args)
-            return ("f", lambda: cmp(fa(), fb()))
+            (ka, a), (kb, b) = args
+            if ka == "c" and kb == "c":
+                return ("c", cmp(a, b))
+            return ("f", _CALL2[(ka, kb)](V, cmp, a, b))
         if op in ("and", "or"):
             f2 = fl.and_ if op == "and" else fl.or_
             if all(k == "c" for k, _ in args):
@@ -267,13 +319,12 @@ class ClosureBuilder:
             return ("c", kern(*(x for _, x in args)))
         if len(args) == 2:
             (ka, a), (kb, b) = args
-            if ka == "v" and kb == "c":
-                return ("f", lambda: kern(V[a], b))
-            if ka == "v" and kb == "v":
-                return ("f", lambda: kern(V[a], V[b]))
-            if ka == "f" and kb == "c":
-                return ("f", lambda: kern(a(), b))
+            if not fl.vector and name in ("min", "max") and "c" in (ka, kb) and ka != kb:
+                return ("f", _minmax_const(name, V, (ka, a), (kb, b)))
+            return ("f", _CALL2[(ka, kb)](V, kern, a, b))
+        if len(args) == 3 and args[2][0] == "c":
+            (ka, a), (kb, b), (_, c) = args
             fa, fb = as_fn(V, (ka, a)), as_fn(V, (kb, b))
-            return ("f", lambda: kern(fa(), fb()))
+            return ("f", lambda: kern(fa(), fb(), c))
         fns = [as_fn(V, n) for n in args]
         return ("f", lambda: kern(*(f() for f in fns)))

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from operator import itemgetter as _itemgetter
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -285,7 +286,12 @@ def _time_grid(ctl):
 
 
 class _Run:
-    """State and closures of one simulation (scalar: floats; vector: arrays of N runs)."""
+    """State and closures of one simulation (scalar: floats; vector: arrays of N runs).
+
+    Every value lives in the value table ``V``: model variables, hidden auxiliaries and the
+    stages of stateful objects (extra slots after the model's). In the vector flavour the stage
+    slots are rows of one state matrix, so an Euler update is two numpy operations.
+    """
 
     def __init__(self, cm: CompiledModel, ctl, settings, n_runs, vector, method):
         self.cm, self.ctl, self.settings = cm, ctl, settings
@@ -294,14 +300,14 @@ class _Run:
         self.V = [None] * cm.n_slots
         self.T = [ctl["initial_time"]]
         self.dt = ctl["time_step"]
+        self.states = []  # (stateful, info) in initialisation order
 
     # -------------------------------------------------------------------- parameter closures
     def _param_fn(self, slot):
         s = self.settings.get(slot)
         T = self.T
         if s is None:
-            v = self.cm.ir.elements[slot].expr.value
-            return ("c", v)
+            return ("c", self.cm.ir.elements[slot].expr.value)
         if not s.steps:
             return ("c", s.base)
         fn = lambda b=s.base: b  # noqa: E731
@@ -314,11 +320,14 @@ class _Run:
         return bool(s and s.steps)
 
     # ------------------------------------------------------------------------ initialisation
+    def _new_slot(self, value):
+        self.V.append(value)
+        return len(self.V) - 1
+
     def _initialise(self):
         cm, V = self.cm, self.V
         els = cm.ir.elements
         builder = ClosureBuilder(V, self.T, self.ctl, self.fl)
-        self.states = []  # (stateful, info dict)
         for slot in cm.init_order:
             el = els[slot]
             try:
@@ -336,18 +345,14 @@ class _Run:
         """Current value of a stateful argument (a Ref or a Const)."""
         return arg.value if isinstance(arg, Const) else self.V[arg.slot]
 
-    def _uniform_int(self, value, st, what):
-        arr = np.asarray(value, dtype=float)
-        if arr.ndim and not np.all(arr == arr.flat[0]):
-            raise CxError(f"engine: {st.owner!r}: the {what} differs between runs of the ensemble")
-        v = float(arr.flat[0]) if arr.ndim else float(arr)
-        return v
-
     def _order(self, st):
         if st.order is not None:
             order = st.order
         else:
-            o = self._uniform_int(self._val(st.args["order"]), st, "order")
+            arr = np.asarray(self._val(st.args["order"]), dtype=float)
+            if arr.ndim and not np.all(arr == arr.flat[0]):
+                raise CxError(f"engine: {st.owner!r}: the order differs between runs of the ensemble")
+            o = float(arr.flat[0])
             if o != int(o) or o < 1:
                 raise CxError(f"engine: {st.owner!r}: order must be a whole number >= 1, got {o:g}")
             order = int(o)
@@ -380,61 +385,51 @@ class _Run:
         info = {}
         kind = st.kind
         if kind == "integ":
-            info["stages"] = [self._full(val(st.args["initial"]))]
-            V[st.out] = info["stages"][-1]
+            V[st.out] = self._full(val(st.args["initial"]))
+            info["slots"] = [st.out]
         elif kind == "smooth":
-            order = self._order(st)
+            order = info["order"] = self._order(st)
             init = val(st.args["initial"])
-            info["stages"] = [self._full(init) for _ in range(order)]
-            info["order"] = order
-            V[st.out] = info["stages"][-1]
+            V[st.out] = self._full(init)
+            info["slots"] = [self._new_slot(self._full(init)) for _ in range(order - 1)] + [st.out]
         elif kind in ("delay", "delayn"):
-            order = self._order(st)
+            order = info["order"] = self._order(st)
             T = val(st.args["time"])
             x = val(st.args["initial"]) * T
-            info["stages"] = [self._full(x) for _ in range(order)]
-            info["order"] = order
+            info["slots"] = [self._new_slot(self._full(x)) for _ in range(order)]
             if kind == "delayn":
                 info["times"] = [self._full(T) for _ in range(order)]
-                V[st.out] = info["stages"][-1] / info["times"][0]
+                V[st.out] = V[info["slots"][-1]] / info["times"][0]
             else:
-                V[st.out] = info["stages"][-1] / T
+                V[st.out] = V[info["slots"][-1]] / T
         elif kind == "delay_fixed":
             T = val(st.args["time"])
-            order = np.maximum(np.asarray(T, dtype=float) / self.dt, 1)
-            order = np.round(order + K_SMALL).astype(int)
+            orders = np.round(np.maximum(np.asarray(T, dtype=float) / self.dt, 1) + K_SMALL).astype(int)
             init = self._full(val(st.args["initial"]))
-            info["orders"] = order
-            info["init"] = init
-            info["count"] = 0
-            size = int(np.max(order))
-            info["size"] = size
-            if self.vector:
-                info["buf"] = np.empty((size, self.n))
-            else:
-                info["buf"] = [0.0] * size
-            V[st.out] = init if not self.vector else init.copy()
+            size = int(np.max(orders))
+            info.update(orders=orders, init=init, count=0, size=size,
+                        buf=np.empty((size, self.n)) if self.vector else [0.0] * size)
+            V[st.out] = init.copy() if self.vector else init
         elif kind == "trend":
             inp, avg, tr = val(st.args["input"]), val(st.args["time"]), val(st.args["initial"])
-            info["stages"] = [self._full(inp / (1 + tr * avg))]
-            V[st.out] = self._trend_out(inp, avg, info["stages"][0])
+            slot = self._new_slot(self._full(inp / (1 + tr * avg)))
+            info["slots"] = [slot]
+            V[st.out] = self._trend_out(inp, avg, V[slot])
         elif kind == "forecast":
             inp, tr = val(st.args["input"]), val(st.args["initial"])
-            info["stages"] = [self._full(inp / (1 + tr))]
-            V[st.out] = self._forecast_out(inp, val(st.args["time"]), val(st.args["horizon"]),
-                                           info["stages"][0])
+            slot = self._new_slot(self._full(inp / (1 + tr)))
+            info["slots"] = [slot]
+            V[st.out] = self._forecast_out(inp, val(st.args["time"]), val(st.args["horizon"]), V[slot])
         elif kind == "initial":
             v = val(st.args["initial"])
             V[st.out] = v.copy() if isinstance(v, np.ndarray) else v
         self.states.append((st, info))
 
     def _trend_out(self, inp, avg, s):
-        zidz = self.fl.fns["zidz"]
-        return zidz(inp - s, avg * abs(s))
+        return self.fl.fns["zidz"](inp - s, avg * abs(s))
 
     def _forecast_out(self, inp, avg, horizon, s):
-        zidz = self.fl.fns["zidz"]
-        return inp * (1 + zidz(inp - s, avg * s) * horizon)
+        return inp * (1 + self.fl.fns["zidz"](inp - s, avg * s) * horizon)
 
     # ------------------------------------------------------------------------ step machinery
     def _dynamic_slots(self):
@@ -453,53 +448,60 @@ class _Run:
                 dyn.add(slot)
         return dyn
 
-    def _build_step(self):
-        """Closures evaluated each step, continuous state slots and derivative closures."""
-        cm, V, fl = self.cm, self.V, self.fl
+    def _build_step(self, capture):
+        """Per-step closures (split into what the states need and what only saving needs),
+        stage slots and derivative closures."""
+        cm, V = self.cm, self.V
         els = cm.ir.elements
         dyn = self._dynamic_slots()
         known = {s: V[s] for s in range(cm.n_slots) if s not in dyn}
-        builder = ClosureBuilder(V, self.T, self.ctl, fl, known)
-        self.derivs, self.stage_refs, self.discrete, self.pre, self.out_links = [], [], [], [], []
+        builder = ClosureBuilder(V, self.T, self.ctl, self.fl, known)
+        self.stage_slots, self.derivs = [], []
+        self.flow_slots, self.flow_stage_slots = [], []
+        self.discrete, self.pre = [], []
+        critical_roots = set()
         for st, info in self.states:
+            step_args = [k for k in st.args if k not in INIT_ONLY_ARGS[st.kind]]
+            critical_roots |= _arg_slots(st.args, step_args)
             self._stateful_step(st, info, builder)
-        plan = []
+        critical = _closure(critical_roots, cm.step_deps)
+        wanted = _closure(set(capture), cm.step_deps)
+        fns = {}
         for slot in cm.step_order:
-            if slot not in dyn:
+            if slot not in dyn or (slot not in critical and slot not in wanted):
                 continue
             el = els[slot]
             if el.stateful is not None:
                 f = self._output_fn(el.stateful, builder)
-                if f is not None:
-                    plan.append((slot, f))
             elif slot in cm.params:
-                plan.append((slot, as_fn(V, self._param_fn(slot))))
+                f = as_fn(V, self._param_fn(slot))
             else:
-                plan.append((slot, builder.fn(el.expr)))
-        self.plan = plan
+                f = builder.fn(el.expr)
+            if f is not None:
+                fns[slot] = f
+        self.plan = [(s, f) for s, f in fns.items() if s in critical]
+        self.save_plan = [(s, f) for s, f in fns.items() if s not in critical]
 
     def _output_fn(self, st, builder):
         """Closure computing a stateful's output from its state (None: no per-step evaluation)."""
         info = self._info_of(st)
-        kind = st.kind
+        V, kind = self.V, st.kind
         if kind == "delay":
-            S = info["holder"]
-            last = info["order"] - 1
+            last = info["slots"][-1]
             fT = builder.fn(st.args["time"])
-            return lambda: S[last] / fT()
+            return lambda: V[last] / fT()
         if kind == "delayn":
-            S, TM = info["holder"], info["times_holder"]
-            last = info["order"] - 1
-            return lambda: S[last] / TM[0]
+            last, TM = info["slots"][-1], info["times"]
+            return lambda: V[last] / TM[0]
         if kind == "trend":
-            S = info["holder"]
+            s = info["slots"][0]
             fi, fa = builder.fn(st.args["input"]), builder.fn(st.args["time"])
-            return lambda: self._trend_out(fi(), fa(), S[0])
+            return lambda: self._trend_out(fi(), fa(), V[s])
         if kind == "forecast":
-            S = info["holder"]
+            s = info["slots"][0]
             fi, fa, fh = (builder.fn(st.args[k]) for k in ("input", "time", "horizon"))
-            return lambda: self._forecast_out(fi(), fa(), fh(), S[0])
-        # integ, smooth: the last stage is the output (linked); delay fixed: discrete update
+            return lambda: self._forecast_out(fi(), fa(), fh(), V[s])
+        # integ, smooth: the last stage slot is the output; delay fixed: discrete update
         return None
 
     def _info_of(self, st):
@@ -517,35 +519,48 @@ class _Run:
         if kind == "delay_fixed":
             self.discrete.append((st, info, builder.fn(st.args["input"])))
             return
-        # continuous stages: kept in a holder list S (scalar floats, or rows of the state matrix)
-        stages = info["stages"]
-        S = list(stages)
-        info["holder"] = S
-        base = len(self.stage_refs)
-        for i in range(len(S)):
-            self.stage_refs.append((S, i, st))
-        if kind in ("integ", "smooth"):
-            self.out_links.append((st.out, S, len(S) - 1))
-        fin = builder.fn(st.args["input"]) if "input" in st.args else None
+        S = info["slots"]
         if kind == "integ":
-            self.derivs.append(builder.fn(st.args["flow"]))
-        elif kind == "smooth":
+            node = builder.build(st.args["flow"])
+            if node[0] == "v" and node[1] < self.cm.n_slots:
+                # a plain auxiliary: read it straight from the table (not a stage slot)
+                self.flow_slots.append(node[1])
+                self.flow_stage_slots.append(S[0])
+                return
+            self.stage_slots.append(S[0])
+            self.derivs.append(as_fn(V, node))
+            return
+        self.stage_slots.extend(S)
+        fin = builder.fn(st.args["input"])
+        fT = builder.fn(st.args["time"])
+        tnode = builder.build(st.args["time"])
+        if kind == "smooth":
             n = float(info["order"])
-            fT = builder.fn(st.args["time"])
-            self.derivs.append(lambda: ((fin() - S[0]) * n) / fT())
-            for i in range(1, len(S)):
-                self.derivs.append((lambda i: lambda: ((S[i - 1] - S[i]) * n) / fT())(i))
+            s0 = S[0]
+            if tnode[0] == "c":  # constant smoothing time: no call to read it
+                tc = tnode[1]
+                self.derivs.append(lambda: ((fin() - V[s0]) * n) / tc)
+                for a, b in zip(S, S[1:]):
+                    self.derivs.append((lambda a, b: lambda: ((V[a] - V[b]) * n) / tc)(a, b))
+                return
+            self.derivs.append(lambda: ((fin() - V[s0]) * n) / fT())
+            for a, b in zip(S, S[1:]):
+                self.derivs.append((lambda a, b: lambda: ((V[a] - V[b]) * n) / fT())(a, b))
         elif kind == "delay":
             n = float(info["order"])
-            fT = builder.fn(st.args["time"])
-            self.derivs.append(lambda: (fin() - S[0] / fT()) * n)
-            for i in range(1, len(S)):
-                self.derivs.append((lambda i: lambda: (S[i - 1] / fT() - S[i] / fT()) * n)(i))
+            s0 = S[0]
+            if tnode[0] == "c":
+                tc = tnode[1]
+                self.derivs.append(lambda: (fin() - V[s0] / tc) * n)
+                for a, b in zip(S, S[1:]):
+                    self.derivs.append((lambda a, b: lambda: (V[a] / tc - V[b] / tc) * n)(a, b))
+                return
+            self.derivs.append(lambda: (fin() - V[s0] / fT()) * n)
+            for a, b in zip(S, S[1:]):
+                self.derivs.append((lambda a, b: lambda: (V[a] / fT() - V[b] / fT()) * n)(a, b))
         elif kind == "delayn":
             n = float(info["order"])
-            fT = builder.fn(st.args["time"])
-            TM = list(info["times"])
-            info["times_holder"] = TM
+            TM = info["times"]
             pending = [None] * len(TM)
 
             def roll(TM=TM, pending=pending, fT=fT):
@@ -557,14 +572,14 @@ class _Run:
 
             self.pre.append(roll)
             self.discrete.append((st, {"commit": commit}, None))
-            self.derivs.append(lambda: (fin() - S[0] / pending[0]) * n)
-            for i in range(1, len(S)):
+            s0 = S[0]
+            self.derivs.append(lambda: (fin() - V[s0] / pending[0]) * n)
+            for i, (a, b) in enumerate(zip(S, S[1:])):
                 self.derivs.append(
-                    (lambda i: lambda: (S[i - 1] / pending[i - 1] - S[i] / pending[i]) * n)(i))
+                    (lambda i, a, b: lambda: (V[a] / pending[i] - V[b] / pending[i + 1]) * n)(i, a, b))
         elif kind in ("trend", "forecast"):
-            fa = builder.fn(st.args["time"])
-            self.derivs.append(lambda: (fin() - S[0]) / fa())
-        assert len(self.derivs) == len(self.stage_refs), (st.owner, base)
+            s0 = S[0]
+            self.derivs.append(lambda: (fin() - V[s0]) / fT())
 
     # --------------------------------------------------------------------------------- loop
     def simulate(self, capture, names) -> EngineResult:
@@ -574,43 +589,43 @@ class _Run:
     def _simulate(self, capture, names):
         times, saved, rounded = _time_grid(self.ctl)
         self._initialise()
-        self._build_step()
-        cm, V, T, dt = self.cm, self.V, self.T, self.dt
-        plan, derivs, pre = self.plan, self.derivs, self.pre
-        refs = self.stage_refs
-        links = self.out_links
+        self._build_step(capture)
+        V, T, dt = self.V, self.T, self.dt
+        plan, save_plan, derivs, pre = self.plan, self.save_plan, self.derivs, self.pre
         discrete = self.discrete
-        n_states = len(refs)
+        stage_slots, flow_slots, flow_stage_slots = self.stage_slots, self.flow_slots, self.flow_stage_slots
+        all_stage_slots = flow_stage_slots + stage_slots
         n_save = len(rounded)
         vector = self.vector
+        get_flows = (lambda v: ()) if not flow_slots else (
+            (lambda v, g=_itemgetter(*flow_slots): (g(v),)) if len(flow_slots) == 1
+            else _itemgetter(*flow_slots))
         if vector:
+            n_states = len(all_stage_slots)
             out = np.empty((len(capture), n_save, self.n))
             Smat = np.empty((n_states, self.n))
-            for k, (S, i, _) in enumerate(refs):
-                Smat[k] = S[i]
-                S[i] = Smat[k]
-            for slot, S, i in links:
-                V[slot] = S[i]
+            for k, s in enumerate(all_stage_slots):
+                Smat[k] = V[s]
+                V[s] = Smat[k]
             D = np.empty((n_states, self.n))
         else:
+            Smat = D = None
             rows = []
+            grab = _itemgetter(*capture) if len(capture) > 1 else (
+                (lambda v, g=_itemgetter(*capture): (g(v),)) if capture else (lambda v: ()))
 
-        def evaluate():
+        def evaluate(with_save=False):
             for slot, f in plan:
                 V[slot] = f()
+            if with_save:
+                for slot, f in save_plan:
+                    V[slot] = f()
 
         def derivatives(first=True):
             if first:
                 for f in pre:
                     f()
-            return [f() for f in derivs]
-
-        def record(k):
-            if vector:
-                for j, slot in enumerate(capture):
-                    out[j, k] = V[slot]
-            else:
-                rows.append([V[s] for s in capture])
+            return get_flows(V), [f() for f in derivs]
 
         def discrete_inputs():
             return [None if fin is None else _owned(fin(), vector) for _, _, fin in discrete]
@@ -624,115 +639,138 @@ class _Run:
 
         k_save = 0
         last = len(times) - 1
+        euler = self.method == "euler"
         try:
             for k, t in enumerate(times):
                 T[0] = t
-                evaluate()
                 if saved[k]:
-                    record(k_save)
+                    evaluate(True)
+                    if vector:
+                        for j, slot in enumerate(capture):
+                            out[j, k_save] = V[slot]
+                    else:
+                        rows.append(grab(V))
                     k_save += 1
+                else:
+                    evaluate()
                 if k == last:
                     break
-                inputs = discrete_inputs()
-                if self.method == "euler":
-                    d = derivatives()
+                inputs = discrete_inputs() if discrete else ()
+                if euler:
+                    flows, d = derivatives()
                     if vector:
-                        for j, x in enumerate(d):
+                        for j, x in enumerate(flows):
                             D[j] = x
-                        Smat += D * dt
+                        off = len(flows)
+                        for j, x in enumerate(d):
+                            D[off + j] = x
+                        np.multiply(D, dt, out=D)
+                        np.add(Smat, D, out=Smat)
                     else:
-                        for (S, i, _), x in zip(refs, d):
-                            S[i] = S[i] + x * dt
+                        for s, x in zip(flow_stage_slots, flows):
+                            V[s] = V[s] + x * dt
+                        for s, x in zip(stage_slots, d):
+                            V[s] = V[s] + x * dt
                 else:
-                    self._rk4_step(t, evaluate, derivatives, refs, Smat if vector else None)
-                discrete_update(inputs)
-                if not vector:
-                    for slot, S, i in links:
-                        V[slot] = S[i]
+                    self._rk4_step(t, evaluate, derivatives, all_stage_slots, Smat)
+                if discrete:
+                    discrete_update(inputs)
         except ZeroDivisionError:
             raise CxError(self._locate_error(T[0])) from None
         if vector:
             arr = out
         else:
-            arr = np.asarray(rows, dtype=float).T[:, :, None] if rows else np.empty((len(capture), 0, 1))
+            arr = np.asarray(rows, dtype=float).reshape(n_save, len(capture)).T[:, :, None]
         return EngineResult(names=list(names), times=np.asarray(rounded), values=arr)
 
-    def _rk4_step(self, t, evaluate, derivatives, refs, Smat):
+    def _rk4_step(self, t, evaluate, derivatives, slots, Smat):
+        """One classic Runge-Kutta step of every continuous state (discrete ones: once)."""
         V, T, dt = self.V, self.T, self.dt
-        links = self.out_links
+
+        def stacked(first):
+            flows, d = derivatives(first)
+            return list(flows) + d
+
         if Smat is not None:
+            def arr(ks):
+                return np.array([np.broadcast_to(x, (self.n,)) for x in ks])
+
             s0 = Smat.copy()
-            k1 = np.array([np.broadcast_to(x, (self.n,)) for x in derivatives(True)])
+            k1 = arr(stacked(True))
             Smat[...] = s0 + k1 * (dt / 2)
             T[0] = t + dt / 2
             evaluate()
-            k2 = np.array([np.broadcast_to(x, (self.n,)) for x in derivatives(False)])
+            k2 = arr(stacked(False))
             Smat[...] = s0 + k2 * (dt / 2)
             evaluate()
-            k3 = np.array([np.broadcast_to(x, (self.n,)) for x in derivatives(False)])
+            k3 = arr(stacked(False))
             Smat[...] = s0 + k3 * dt
             T[0] = t + dt
             evaluate()
-            k4 = np.array([np.broadcast_to(x, (self.n,)) for x in derivatives(False)])
+            k4 = arr(stacked(False))
             Smat[...] = s0 + (k1 + 2 * k2 + 2 * k3 + k4) * (dt / 6)
             T[0] = t
             return
-        s0 = [S[i] for S, i, _ in refs]
+        s0 = [V[s] for s in slots]
 
         def set_states(vals):
-            for (S, i, _), x in zip(refs, vals):
-                S[i] = x
-            for slot, S, i in links:
-                V[slot] = S[i]
+            for s, x in zip(slots, vals):
+                V[s] = x
 
-        k1 = derivatives(True)
+        k1 = stacked(True)
         set_states([a + b * (dt / 2) for a, b in zip(s0, k1)])
         T[0] = t + dt / 2
         evaluate()
-        k2 = derivatives(False)
+        k2 = stacked(False)
         set_states([a + b * (dt / 2) for a, b in zip(s0, k2)])
         evaluate()
-        k3 = derivatives(False)
+        k3 = stacked(False)
         set_states([a + b * dt for a, b in zip(s0, k3)])
         T[0] = t + dt
         evaluate()
-        k4 = derivatives(False)
+        k4 = stacked(False)
         set_states([a + (b1 + 2 * b2 + 2 * b3 + b4) * (dt / 6)
                     for a, b1, b2, b3, b4 in zip(s0, k1, k2, k3, k4)])
         T[0] = t
 
     def _delay_fixed_update(self, st, info, x):
         V = self.V
+        size, buf, orders = info["size"], info["buf"], info["orders"]
         count = info["count"]
-        size = info["size"]
-        buf = info["buf"]
-        orders = info["orders"]
-        if self.vector:
-            buf[count % size] = x
-        else:
-            buf[count % size] = x
+        buf[count % size] = x
         count += 1
         info["count"] = count
-        if self.vector:
-            if np.ndim(orders) == 0:
-                o = int(orders)
-                V[st.out] = buf[(count - o) % size].copy() if count >= o else info["init"].copy()
-            else:
-                idx = (count - orders) % size
-                vals = buf[idx, np.arange(self.n)]
-                V[st.out] = np.where(count >= orders, vals, info["init"])
-        else:
+        if not self.vector or np.ndim(orders) == 0:
             o = int(orders)
-            V[st.out] = buf[(count - o) % size] if count >= o else info["init"]
+            if count >= o:
+                v = buf[(count - o) % size]
+                V[st.out] = v.copy() if self.vector else v
+            else:
+                V[st.out] = info["init"].copy() if self.vector else info["init"]
+        else:
+            idx = (count - orders) % size
+            V[st.out] = np.where(count >= orders, buf[idx, np.arange(self.n)], info["init"])
 
     def _locate_error(self, t):
         V = self.V
-        for slot, f in self.plan:
+        for slot, f in self.plan + self.save_plan:
             try:
                 V[slot] = f()
             except ZeroDivisionError:
                 return f"engine: division by zero in {self.cm.ir.elements[slot].name!r} at time {t:g}"
         return f"engine: division by zero in a stock's rate at time {t:g}"
+
+
+def _closure(roots: set, deps: dict) -> set:
+    """``roots`` and everything they depend on (transitively)."""
+    seen, todo = set(), list(roots)
+    while todo:
+        s = todo.pop()
+        if s in seen:
+            continue
+        seen.add(s)
+        todo.extend(deps.get(s, ()))
+    return seen
 
 
 K_SMALL = 1e-6

@@ -126,27 +126,37 @@ def s_pulse_train(t, start, repeat, width, end):
 class ScalarTable:
     """A lookup table evaluated on one float, bit-identical to ``numpy.interp``."""
 
-    __slots__ = ("xs", "ys", "slopes", "x0", "xn", "y0", "yn")
+    __slots__ = ("xs", "ys", "slopes", "call")
 
     def __init__(self, xs, ys):
-        self.xs = list(map(float, xs))
-        self.ys = list(map(float, ys))
-        self.slopes = [(self.ys[i + 1] - self.ys[i]) / (self.xs[i + 1] - self.xs[i])
-                       for i in range(len(self.xs) - 1)]
-        self.x0, self.xn, self.y0, self.yn = self.xs[0], self.xs[-1], self.ys[0], self.ys[-1]
+        self.xs = xs = list(map(float, xs))
+        self.ys = ys = list(map(float, ys))
+        self.slopes = slopes = [(ys[i + 1] - ys[i]) / (xs[i + 1] - xs[i]) for i in range(len(xs) - 1)]
+        self.call = scalar_table(xs, ys, slopes)
 
     def __call__(self, x):
-        if x < self.xn:
-            if x <= self.x0:
-                return self.y0
-            j = bisect_right(self.xs, x) - 1
-            xj = self.xs[j]
-            if xj == x:
-                return self.ys[j]
-            return self.slopes[j] * (x - xj) + self.ys[j]
-        if x >= self.xn:
-            return self.yn
-        return math.nan
+        return self.call(x)
+
+
+def scalar_table(xs, ys, slopes):
+    """A closure ``f(x)``: linear interpolation in (xs, ys), clamped to the end values.
+
+    Same formula as ``numpy.interp`` (``slope_j * (x - x_j) + y_j``), hence the same bits.
+    """
+    x0, xn, y0, yn = xs[0], xs[-1], ys[0], ys[-1]
+    nan = math.nan
+
+    def f(x):
+        if x < xn:
+            if x <= x0:
+                return y0
+            j = bisect_right(xs, x) - 1
+            return slopes[j] * (x - xs[j]) + ys[j]
+        if x >= xn:
+            return yn
+        return nan
+
+    return f
 
 
 # ------------------------------------------------------------------------------------- vector
@@ -250,19 +260,58 @@ def v_pulse_train(t, start, repeat, width, end):
 
 
 class VectorTable(ScalarTable):
-    """A lookup table evaluated on an array (``numpy.interp``) or a float."""
+    """A lookup table evaluated on an array of N runs (or a float), one instance per call site.
 
-    __slots__ = ("axs", "ays")
+    Gives exactly ``numpy.interp``'s values, faster: each run remembers the segment its input
+    fell in at the previous call (inputs move little between steps), so a call costs a
+    validity check and ``slope * (x - x_j) + y_j``; only runs whose input left its segment
+    are searched again.
+    """
+
+    __slots__ = ("axs", "ays", "LO", "HI", "SL", "A", "YA", "seg")
 
     def __init__(self, xs, ys):
         super().__init__(xs, ys)
         self.axs = np.asarray(self.xs, dtype=float)
         self.ays = np.asarray(self.ys, dtype=float)
+        # segment s = searchsorted(xs, x, "right"): 0 below the table, m above, interior between
+        big = np.finfo(float).max
+        xs_, ys_ = self.xs, self.ys
+        self.LO = np.array([-big] + xs_, dtype=float)
+        self.HI = np.array(xs_ + [np.inf], dtype=float)
+        self.SL = np.array([0.0] + self.slopes + [0.0], dtype=float)
+        self.A = np.array([xs_[0]] + xs_, dtype=float)
+        self.YA = np.array([ys_[0]] + ys_, dtype=float)
+        self.seg = None
+
+    def _search(self, x):
+        s = np.searchsorted(self.axs, x, side="right")
+        return [self.LO[s], self.HI[s], self.SL[s], self.A[s], self.YA[s]]
 
     def __call__(self, x):
-        if _is_arr(x):
-            return np.interp(x, self.axs, self.ays)
-        return ScalarTable.__call__(self, x)
+        if not _is_arr(x):
+            return self.call(x)
+        seg = self.seg
+        if seg is None or seg[0].shape != x.shape:
+            seg = self.seg = self._search(x)
+            y = seg[2] * (x - seg[3]) + seg[4]
+            bad = ~np.isfinite(x)
+            if bad.any():
+                y[bad] = np.interp(x[bad], self.axs, self.ays)
+            return y
+        lo, hi, sl, a, ya = seg
+        bad = x < lo
+        bad |= x >= hi
+        if bad.any():
+            idx = np.flatnonzero(bad)
+            xi = x[idx]
+            new = self._search(xi)
+            for arr, v in zip(seg, new):
+                arr[idx] = v
+            y = sl * (x - a) + ya
+            y[idx] = np.interp(xi, self.axs, self.ays)
+            return y
+        return sl * (x - a) + ya
 
 
 def v_if(cond, a, b):
