@@ -74,3 +74,21 @@ def test_evaluator_reproduces_every_equation_along_the_run(model, run):
                                    err_msg=el.name)
         checked += 1
     assert checked > 50
+
+
+def test_archetypes_include_shifting_the_burden_and_fixes_that_fail(graph, loops):
+    from cxsystems.causal.archetypes import find_archetypes
+
+    rep = find_archetypes(graph, loops)
+    by_name = {lp.id: lp.name for lp in loops}
+    sb = [a for a in rep.of("shifting the burden")
+          if [by_name[i] for i in a.loops[:2]] == ["hire to cover", "firefighting trap"]]
+    assert sb, rep.text()
+    assert sb[0].role("problem symptom") == ("Ticket Backlog",)
+    assert "Prevention Effort" in sb[0].role("fundamental solution")
+    assert "capability trap" in sb[0].variant  # pressure squeezes prevention: the loop is R
+    ftf = [a for a in rep.of("fixes that fail")
+           if [by_name[i] for i in a.loops] == ["cut corners", "rework spiral"]]
+    assert ftf, rep.text()
+    assert ftf[0].role("fix") == ("Handle Time",)
+    assert "Repeat Contacts" in ftf[0].role("unintended consequence")

@@ -466,3 +466,26 @@ def model_graph(model, *, trajectories=None, scenario=None) -> CausalGraph:
     return CausalGraph(name=model.name, nodes=nodes, edges=edges, origin="model", times=times,
                        loop_names=loop_names_for_model(model), title=model.name,
                        source_file=str(model.path))
+
+
+def graph_from_links(name: str, links, *, kinds: Mapping[str, str] | None = None, loop_names=(),
+                     title: str = "", source_file: str = "") -> CausalGraph:
+    """A :class:`CausalGraph` from ``(source, target, polarity, delayed)`` tuples (a drawn diagram).
+
+    Variables appear in order of first mention; ``kinds`` may mark some as ``stock`` etc.
+    """
+    nodes: dict[str, Node] = {}
+    edges: dict[tuple[str, str], Edge] = {}
+    kinds = dict(kinds or {})
+    for src, dst, pol, delayed in links:
+        if pol not in ("+", "-", "?"):
+            raise CxError(f"{name}: link {src} -> {dst}: polarity must be +, - or ?, got {pol!r}")
+        for v in (src, dst):
+            if v not in nodes:
+                nodes[v] = Node(v, kinds.get(v, "auxiliary"))
+        edges[(src, dst)] = Edge(src, dst, pol, "drawn", bool(delayed), "causal", "drawn")
+    for v, k in kinds.items():
+        if v not in nodes:
+            nodes[v] = Node(v, k)
+    return CausalGraph(name=name, nodes=nodes, edges=edges, origin="cld", loop_names=tuple(loop_names),
+                       title=title or name, source_file=source_file)
