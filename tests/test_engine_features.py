@@ -97,10 +97,25 @@ def test_ensemble_with_a_scalar_and_an_array_parameter(cx_service):
     assert cost[1] > cost[0] * 1.5
 
 
-def test_ensemble_refuses_delay_orders_that_differ_between_runs(statefuls):
+def test_ensemble_runs_keep_the_delay_order_pysd_gives_each_of_them(statefuls):
+    """PySD lowers a DELAY3's order while 3 * TIME STEP exceeds the delay time; in an ensemble
+    each run gets the order it would get alone."""
     cm = compile_model(statefuls)
-    with pytest.raises(cx.CxError, match="Delay3 Short.*differs between runs"):
-        cm.run(params={"Short Delay Time": np.array([0.5, 2.0])})
+    params = {"Short Delay Time": np.array([0.3, 0.5, 0.74, 2.0]),
+              "Delay Time": np.array([0.6, 1.0, 4.0, 1.2])}
+    ens = cm.run(params=params, method="euler")
+    for i in range(4):
+        one = cm.run(params={k: float(v[i]) for k, v in params.items()})
+        np.testing.assert_allclose(ens.values[:, :, i], one.values[:, :, 0], rtol=1e-12, atol=1e-12)
+    rk = cm.run(params=params, method="rk4", variables=["Delay3 Short", "Delayn"])
+    one = cm.run(params={k: float(v[0]) for k, v in params.items()}, method="rk4",
+                 variables=["Delay3 Short", "Delayn"])
+    np.testing.assert_allclose(rk.values[:, :, 0], one.values[:, :, 0], rtol=1e-12)
+
+
+def test_delay_shorter_than_time_step_is_refused(statefuls):
+    with pytest.raises(cx.CxError, match="Delay3 Short.*shorter than TIME STEP"):
+        compile_model(statefuls).run(params={"Short Delay Time": 0.1})
 
 
 # ------------------------------------------------------------------------------------- RK4

@@ -364,12 +364,13 @@ class _Run:
                     o -= 1
                 return o
 
-            order = lowered(float(times.min()))
-            if times.ndim and lowered(float(times.max())) != order:
-                raise CxError(f"engine: {st.owner!r}: the delay order PySD would use differs "
-                              "between runs (delay time near order * TIME STEP); lower TIME STEP")
-            if order < 1:
+            low = lowered(float(times.min()))
+            if low < 1:
                 raise CxError(f"engine: {st.owner!r}: delay time shorter than TIME STEP")
+            if times.ndim and lowered(float(times.max())) != low:
+                # runs of the ensemble get different orders, each the one PySD would use alone
+                return np.array([lowered(float(t)) for t in times], dtype=int)
+            order = low
         return order
 
     def _full(self, value):
@@ -393,15 +394,20 @@ class _Run:
             V[st.out] = self._full(init)
             info["slots"] = [self._new_slot(self._full(init)) for _ in range(order - 1)] + [st.out]
         elif kind in ("delay", "delayn"):
-            order = info["order"] = self._order(st)
+            order = self._order(st)
+            if np.ndim(order):  # per-run orders: max(order) stages, run i reads stage order_i - 1
+                info["order"], info["k"] = int(order.max()), order
+            else:
+                info["order"], info["k"] = order, None
             T = val(st.args["time"])
             x = val(st.args["initial"]) * T
-            info["slots"] = [self._new_slot(self._full(x)) for _ in range(order)]
+            info["slots"] = [self._new_slot(self._full(x)) for _ in range(info["order"])]
+            last = self._last_stage(info)
             if kind == "delayn":
-                info["times"] = [self._full(T) for _ in range(order)]
-                V[st.out] = V[info["slots"][-1]] / info["times"][0]
+                info["times"] = [self._full(T) for _ in range(info["order"])]
+                V[st.out] = last() / info["times"][0]
             else:
-                V[st.out] = V[info["slots"][-1]] / T
+                V[st.out] = last() / T
         elif kind == "delay_fixed":
             T = val(st.args["time"])
             orders = np.round(np.maximum(np.asarray(T, dtype=float) / self.dt, 1) + K_SMALL).astype(int)
@@ -424,6 +430,20 @@ class _Run:
             v = val(st.args["initial"])
             V[st.out] = v.copy() if isinstance(v, np.ndarray) else v
         self.states.append((st, info))
+
+    def _last_stage(self, info):
+        """Closure reading each run's last delay stage (stage ``order - 1``)."""
+        V, slots, k = self.V, info["slots"], info.get("k")
+        if k is None:
+            last = slots[-1]
+            return lambda: V[last]
+        pick = k - 1
+        return lambda: np.choose(pick, [V[s] for s in slots])
+
+    def _orders_factor(self, info):
+        """The order as the multiplier of a delay's rates: a float, or one per run."""
+        k = info.get("k")
+        return float(info["order"]) if k is None else k.astype(float)
 
     def _trend_out(self, inp, avg, s):
         return self.fl.fns["zidz"](inp - s, avg * abs(s))
@@ -487,11 +507,18 @@ class _Run:
         info = self._info_of(st)
         V, kind = self.V, st.kind
         if kind == "delay":
-            last = info["slots"][-1]
             fT = builder.fn(st.args["time"])
+            if info.get("k") is not None:
+                last_stage = self._last_stage(info)
+                return lambda: last_stage() / fT()
+            last = info["slots"][-1]
             return lambda: V[last] / fT()
         if kind == "delayn":
-            last, TM = info["slots"][-1], info["times"]
+            TM = info["times"]
+            if info.get("k") is not None:
+                last_stage = self._last_stage(info)
+                return lambda: last_stage() / TM[0]
+            last = info["slots"][-1]
             return lambda: V[last] / TM[0]
         if kind == "trend":
             s = info["slots"][0]
@@ -547,7 +574,7 @@ class _Run:
             for a, b in zip(S, S[1:]):
                 self.derivs.append((lambda a, b: lambda: ((V[a] - V[b]) * n) / fT())(a, b))
         elif kind == "delay":
-            n = float(info["order"])
+            n = self._orders_factor(info)
             s0 = S[0]
             if tnode[0] == "c":
                 tc = tnode[1]
@@ -559,7 +586,7 @@ class _Run:
             for a, b in zip(S, S[1:]):
                 self.derivs.append((lambda a, b: lambda: (V[a] / fT() - V[b] / fT()) * n)(a, b))
         elif kind == "delayn":
-            n = float(info["order"])
+            n = self._orders_factor(info)
             TM = info["times"]
             pending = [None] * len(TM)
 
