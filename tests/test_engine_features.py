@@ -230,6 +230,15 @@ def test_compile_model_is_cached(cx_service):
     assert compile_model(cx_service) is compile_model(cx_service)
 
 
+def test_compiled_model_pickles_for_worker_processes(cx_service):
+    import pickle
+
+    cm = compile_model(cx_service)
+    clone = pickle.loads(pickle.dumps(cm))
+    np.testing.assert_array_equal(clone.run(variables=["Customers"]).values,
+                                  cm.run(variables=["Customers"]).values)
+
+
 def test_result_frame_has_the_simulate_layout(cx_service):
     cm = compile_model(cx_service)
     res = cm.run()

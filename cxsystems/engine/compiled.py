@@ -137,7 +137,6 @@ class CompiledModel:
         n = len(ir.elements)
         self.n_slots = n
         els = ir.elements
-        self._name = lambda s: els[s].name
 
         # step dependencies (auxiliaries from states) and init dependencies
         self.step_deps, self.init_deps, self.uses_time = {}, {}, set()
@@ -174,6 +173,9 @@ class CompiledModel:
         self.params = {s for s in range(n) if els[s].is_param}
 
     # ------------------------------------------------------------------------------- helpers
+
+    def _name(self, slot: int) -> str:
+        return self.ir.elements[slot].name
 
     def _slot(self, name: str, where: str) -> int:
         key = norm_name(name)
