@@ -92,3 +92,23 @@ def test_archetypes_include_shifting_the_burden_and_fixes_that_fail(graph, loops
     assert ftf, rep.text()
     assert ftf[0].role("fix") == ("Handle Time",)
     assert "Repeat Contacts" in ftf[0].role("unintended consequence")
+
+
+def test_lint_flags_a_diagram_that_contradicts_the_equations(graph):
+    from pathlib import Path
+
+    from cxsystems.causal.cld_format import load_cld
+    from cxsystems.causal.lint import lint
+
+    here = Path(__file__).parent / "models"
+    rep = lint(graph, load_cld(here / "causal_cx_wrong.cld"))
+    assert not rep.ok
+    assert {(f.source, f.target, f.drawn, f.model) for f in rep.of("mismatch")} == {
+        ("Work Pressure", "Handle Time", "+", "-"), ("First Contact Resolution", "Repeat Contacts", "+", "-")}
+    assert {(f.source, f.target) for f in rep.of("only in diagram")} == {
+        ("Customers", "Work Pressure"), ("Hiring", "Fatigue")}
+    assert ("Work Pressure", "Fatigue") in {(f.source, f.target) for f in rep.of("only in model")}
+    assert [f.source for f in rep.of("unknown variable")] == ["Customrs"]
+    assert "closest: 'Customers'" in rep.of("unknown variable")[0].message
+    good = lint(graph, load_cld(here / "causal_cx_right.cld"))
+    assert good.ok and good.checked == 9 and not good.findings, good.text()

@@ -110,6 +110,7 @@ class CausalGraph:
     title: str = ""
     source_file: str = ""
     notes: tuple[str, ...] = field(default=())
+    layout: tuple[tuple[str, tuple[float, float]], ...] = ()
 
     def causal_edges(self) -> list[Edge]:
         """Edges of kind ``causal`` (the ones loops, diagrams and lint use)."""
@@ -469,7 +470,7 @@ def model_graph(model, *, trajectories=None, scenario=None) -> CausalGraph:
 
 
 def graph_from_links(name: str, links, *, kinds: Mapping[str, str] | None = None, loop_names=(),
-                     title: str = "", source_file: str = "") -> CausalGraph:
+                     title: str = "", source_file: str = "", layout=()) -> CausalGraph:
     """A :class:`CausalGraph` from ``(source, target, polarity, delayed)`` tuples (a drawn diagram).
 
     Variables appear in order of first mention; ``kinds`` may mark some as ``stock`` etc.
@@ -488,4 +489,4 @@ def graph_from_links(name: str, links, *, kinds: Mapping[str, str] | None = None
         if v not in nodes:
             nodes[v] = Node(v, k)
     return CausalGraph(name=name, nodes=nodes, edges=edges, origin="cld", loop_names=tuple(loop_names),
-                       title=title or name, source_file=source_file)
+                       title=title or name, source_file=source_file, layout=tuple(layout))

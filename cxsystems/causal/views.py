@@ -10,8 +10,8 @@ A view file ``<model>.views.toml`` beside the model names views::
 
 :func:`collapse` keeps the named variables; every path between two kept variables whose inner
 variables are all hidden becomes one link whose polarity is the product of the signs along it
-(``"?"`` with a reason when hidden paths of opposite sign join the same pair). The link is delayed
-when every hidden path it stands for has a delayed link.
+decided by the shortest hidden paths (``"?"`` with a reason when those disagree in sign). The link is
+delayed when every shortest hidden path has a delayed link.
 """
 
 from __future__ import annotations
@@ -126,33 +126,47 @@ def hidden_paths(graph: CausalGraph, keep: set[str], *, max_paths: int = MAX_PAT
 
 def collapse(graph: CausalGraph, variables: Iterable[str], *, name: str | None = None,
              title: str = "") -> CausalGraph:
-    """The graph restricted to ``variables``, hidden variables collapsed into signed links."""
+    """The graph restricted to ``variables``, hidden variables collapsed into signed links.
+
+    A link's sign is decided by its shortest hidden paths (the most direct influence); if those
+    disagree the link is ``"?"``. Longer paths of the other sign are named in the reason. The link
+    is delayed when every shortest path has a delayed link; ``via`` lists the hidden variables of
+    each path, shortest first.
+    """
     keep_list = [graph.node_name(v, "view") for v in variables]
     keep = set(keep_list)
     edges: dict[tuple[str, str], Edge] = {}
     for (u, v), paths in sorted(hidden_paths(graph, keep).items()):
         paths = sorted(set(paths), key=lambda p: (len(p), p))
-        pols = {_path_polarity(graph, p) for p in paths}
-        delayed = all(any(graph.edges[(a, b)].delayed for a, b in zip(p, p[1:])) for p in paths)
-        via = tuple(p[1:-1] for p in paths)
         if len(paths) == 1 and len(paths[0]) == 2:
-            e = graph.edges[(u, v)]
-            edges[(u, v)] = e
+            edges[(u, v)] = graph.edges[(u, v)]
             continue
+        shortest = [p for p in paths if len(p) == len(paths[0])]
+        pols = {_path_polarity(graph, p) for p in shortest}
+        delayed = all(any(graph.edges[(a, b)].delayed for a, b in zip(p, p[1:])) for p in shortest)
+        via = tuple(p[1:-1] for p in paths)
         if pols <= {"+"} or pols <= {"-"}:
-            pol, reason = pols.pop(), "product along hidden variables"
-        elif pols == {"mixed"} or pols == {"mixed", "+"} or pols == {"mixed", "-"}:
+            pol = pols.pop()
+            reason = "direct link" if len(paths[0]) == 2 else "product along hidden variables"
+            others = [p for p in paths if _path_polarity(graph, p) not in (pol, "?", "mixed")]
+            if others:
+                reason += (f"; {len(others)} longer path(s) of the other sign, e.g. via "
+                           f"{', '.join(others[0][1:-1])}")
+        elif "mixed" in pols and pols <= {"mixed", "+", "-"} and len(pols) <= 2 and not {"+", "-"} <= pols:
             pol, reason = "?", "a hidden link changes sign during the run"
         else:
             pol = "?"
-            reason = "hidden paths of opposite sign: " + "; ".join(
-                f"{_path_polarity(graph, p)} via {', '.join(p[1:-1]) or 'direct link'}" for p in paths[:4])
-        if len(paths[0]) == 2:
-            direct = graph.edges[(u, v)]
-            if pol == "?" and direct.polarity in "+-":
-                reason += f" (direct link {direct.polarity})"
+            reason = "paths of opposite sign: " + "; ".join(
+                f"{_path_polarity(graph, p)} via {', '.join(p[1:-1]) or 'direct link'}" for p in shortest[:4])
         edges[(u, v)] = Edge(u, v, pol, reason, delayed, "causal", "collapsed", (), via)
     nodes = {v: graph.nodes[v] for v in keep_list}
     return CausalGraph(name=name or graph.name, nodes=nodes, edges=edges, origin=graph.origin,
                        times=graph.times, loop_names=graph.loop_names, title=title or graph.title,
                        source_file=graph.source_file)
+
+
+def through_stock(graph: CausalGraph, edge: Edge) -> bool:
+    """True if a collapsed link's shortest hidden path passes through a hidden stock."""
+    if edge.method != "collapsed" or not edge.via:
+        return False
+    return any(graph.nodes[v].kind == "stock" for v in edge.via[0])

@@ -1,0 +1,155 @@
+"""A plain-text format for causal loop diagrams sketched in a workshop (no equations).
+
+Example (``models/cld/*.cld``)::
+
+    # Lines starting with '#' are comments.
+    title: Shifting the burden in customer service
+    # CAUSE -> EFFECT : SIGN [delay]      SIGN is +, -, or ? (also s/o for same/opposite)
+    Ticket backlog -> Hiring : +
+    Hiring -> Agent capacity : + delay
+    Agent capacity -> Ticket backlog : -
+    # optional: which variables are stocks (accumulations)
+    stock: Ticket backlog, Agent capacity
+    # optional: loop names, matched by the set of variables on the loop; (R) or (B) is checked
+    loop hire to cover (B): Ticket backlog, Hiring, Agent capacity
+    # optional: hand layout for drawings (x to the right, y up)
+    position Ticket backlog: 0, 0
+
+Names are matched case- and blank-insensitively and keep the spelling first used. Delay marks are
+``delay``, ``//`` or ``||``. The text is only split and compared; nothing in it is executed.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..errors import CxError
+from .graph import CausalGraph, _norm, graph_from_links
+from .loops import LoopName
+
+_SIGNS = {"+": "+", "-": "-", "\u2212": "-", "?": "?", "s": "+", "o": "-"}
+_DELAYS = {"delay", "delayed", "//", "||"}
+_DIRECTIVE = re.compile(r"^(title|stock|stocks|loop|position)\b\s*(.*)$", re.IGNORECASE)
+_NAME_OK = re.compile(r"^[^\x00-\x1f]{1,80}$")
+
+
+def _name(raw: str, where: str) -> str:
+    name = " ".join(raw.split())
+    if not name:
+        raise CxError(f"{where}: empty variable name")
+    if not _NAME_OK.match(name) or "->" in name:
+        raise CxError(f"{where}: bad variable name {raw.strip()[:40]!r} (at most 80 printable characters)")
+    return name
+
+
+def parse_cld(text: str, source: str = "<text>") -> CausalGraph:
+    """Parse CLD text into a :class:`CausalGraph` (``origin="cld"``); CxError names the line at fault."""
+    if "\x00" in text:
+        raise CxError(f"{source}: NUL byte in diagram text")
+    spelling: dict[str, str] = {}
+
+    def canon(raw: str, where: str) -> str:
+        n = _name(raw, where)
+        return spelling.setdefault(_norm(n), n)
+
+    title = ""
+    links: dict[tuple[str, str], tuple[str, str, str, bool]] = {}
+    kinds: dict[str, str] = {}
+    loop_names: list[LoopName] = []
+    layout: dict[str, tuple[float, float]] = {}
+    for i, line in enumerate(text.splitlines(), 1):
+        where = f"{source}:{i}"
+        body = line.split("#", 1)[0].strip() if not line.lstrip().startswith("#") else ""
+        if not body:
+            continue
+        m = _DIRECTIVE.match(body)
+        if m and "->" not in body:
+            key, rest = m.group(1).lower(), m.group(2).strip()
+            if key == "title":
+                title = rest.lstrip(":").strip()
+            elif key in ("stock", "stocks"):
+                for n in rest.lstrip(":").split(","):
+                    if n.strip():
+                        kinds[canon(n, where)] = "stock"
+            elif key == "loop":
+                lm = re.match(r"^(.*?)\s*(?:\((R|B)\))?\s*:\s*(.+)$", rest)
+                if not lm or not lm.group(1).strip():
+                    raise CxError(f"{where}: write 'loop NAME (R|B): variable, variable, ...'")
+                vars_ = tuple(canon(n, where) for n in lm.group(3).split(",") if n.strip())
+                if not vars_:
+                    raise CxError(f"{where}: loop {lm.group(1).strip()!r} lists no variables")
+                loop_names.append(LoopName(" ".join(lm.group(1).split()), vars_, lm.group(2) or ""))
+            else:  # position
+                pm = re.match(r"^(.*?)\s*:\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)\s*$", rest)
+                if not pm:
+                    raise CxError(f"{where}: write 'position NAME: x, y'")
+                try:
+                    xy = (float(pm.group(2)), float(pm.group(3)))
+                except ValueError:
+                    raise CxError(f"{where}: position must be two numbers") from None
+                layout[canon(pm.group(1), where)] = xy
+            continue
+        if "->" not in body:
+            raise CxError(f"{where}: expected 'CAUSE -> EFFECT : SIGN' or a directive "
+                          f"(title, stock, loop, position), got {body[:40]!r}")
+        left, _, right = body.partition("->")
+        if ":" not in right:
+            raise CxError(f"{where}: missing ': SIGN' after the effect (e.g. 'A -> B : +')")
+        target_raw, _, tail = right.rpartition(":")
+        tokens = tail.split()
+        if not tokens or tokens[0].lower() not in _SIGNS:
+            raise CxError(f"{where}: sign must be +, -, ? (or s/o), got {tail.strip()[:20]!r}")
+        extra = [t for t in tokens[1:] if t.lower() not in _DELAYS]
+        if extra:
+            raise CxError(f"{where}: unexpected {' '.join(extra)[:20]!r} after the sign (only 'delay' may follow)")
+        a, b = canon(left, where), canon(target_raw, where)
+        if (a, b) in links:
+            raise CxError(f"{where}: link {a} -> {b} is given twice")
+        links[(a, b)] = (a, b, _SIGNS[tokens[0].lower()], len(tokens) > 1)
+    if not links:
+        raise CxError(f"{source}: no links found (write 'CAUSE -> EFFECT : SIGN')")
+    name = Path(source).stem if source != "<text>" else "diagram"
+    g = graph_from_links(name, links.values(), kinds=kinds, loop_names=loop_names, title=title or name,
+                         source_file=source if source != "<text>" else "", layout=tuple(layout.items()))
+    known = set(g.nodes)
+    for ln in loop_names:
+        missing = [v for v in ln.variables if v not in known]
+        if missing:
+            raise CxError(f"{source}: loop {ln.name!r} names {missing[0]!r}, which no link uses")
+    for v in layout:
+        if v not in known:
+            raise CxError(f"{source}: position given for {v!r}, which no link uses")
+    return g
+
+
+def load_cld(path: str | Path) -> CausalGraph:
+    """Read a ``.cld`` file (see the module docstring)."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        from .. import loading
+
+        bundled = loading.bundled_models_dir() / "cld" / p.name
+        cand = [bundled, bundled.with_suffix(".cld")]
+        p = next((c for c in cand if c.is_file()), None)
+        if p is None:
+            raise CxError(f"diagram file not found: {path}")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CxError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise CxError(f"{p}: cannot read ({exc.strerror})") from None
+    return parse_cld(text, str(p))
+
+
+def format_cld(graph: CausalGraph) -> str:
+    """CLD text for any graph's causal links (e.g. to start a diagram from a model view)."""
+    lines = [f"title: {graph.title or graph.name}"]
+    for e in graph.causal_edges():
+        sign = e.polarity if e.polarity in ("+", "-") else "?"
+        lines.append(f"{e.source} -> {e.target} : {sign}" + (" delay" if e.delayed else ""))
+    stocks = [n for n, node in graph.nodes.items() if node.kind == "stock"]
+    if stocks:
+        lines.append("stock: " + ", ".join(stocks))
+    return "\n".join(lines) + "\n"
