@@ -207,6 +207,11 @@ class ClosureBuilder:
             a = self.build(e.arg)
             if a[0] == "c":
                 return ("c", tab(a[1]))
+            if not self.fl.vector:  # one closure: read the argument and interpolate
+                st = K.ScalarTable(e.table.x, e.table.y)
+                if a[0] == "v":
+                    return ("f", K.scalar_table_at(st.xs, st.ys, st.slopes, V, a[1]))
+                return ("f", K.scalar_table_of(st.xs, st.ys, st.slopes, a[1]))
             if a[0] == "v":
                 i = a[1]
                 return ("f", lambda: tab(V[i]))

@@ -283,7 +283,8 @@ def _time_grid(ctl):
         t = t + dt
     times.append(t)  # the time after the last step (saved if on the grid)
     saved.append(in_return(t))
-    rounded = [float(np.round(tt, digits)) for tt, s in zip(times, saved) if s]
+    kept = np.array([tt for tt, s in zip(times, saved) if s], dtype=float)
+    rounded = np.round(kept, digits).tolist()  # PySD's Time.round, element by element
     return times, saved, rounded
 
 
@@ -471,8 +472,8 @@ class _Run:
         return dyn
 
     def _build_step(self, capture):
-        """Per-step closures (split into what the states need and what only saving needs),
-        stage slots and derivative closures."""
+        """Per-step closures (split into what the states need every step and what only saving
+        needs), stage slots and derivative closures."""
         cm, V = self.cm, self.V
         els = cm.ir.elements
         dyn = self._dynamic_slots()
@@ -488,7 +489,7 @@ class _Run:
             self._stateful_step(st, info, builder)
         critical = _closure(critical_roots, cm.step_deps)
         wanted = _closure(set(capture), cm.step_deps)
-        fns = {}
+        plan, save_plan = [], []
         for slot in cm.step_order:
             if slot not in dyn or (slot not in critical and slot not in wanted):
                 continue
@@ -500,9 +501,8 @@ class _Run:
             else:
                 f = builder.fn(el.expr)
             if f is not None:
-                fns[slot] = f
-        self.plan = [(s, f) for s, f in fns.items() if s in critical]
-        self.save_plan = [(s, f) for s, f in fns.items() if s not in critical]
+                (plan if slot in critical else save_plan).append((slot, f))
+        self.plan, self.save_plan = plan, save_plan
 
     def _output_fn(self, st, builder):
         """Closure computing a stateful's output from its state (None: no per-step evaluation)."""

@@ -138,6 +138,44 @@ class ScalarTable:
         return self.call(x)
 
 
+def scalar_table_of(xs, ys, slopes, source):
+    """Like :func:`scalar_table` but a zero-argument closure reading ``source()``."""
+    x0, xn, y0, yn = xs[0], xs[-1], ys[0], ys[-1]
+    nan = math.nan
+
+    def f():
+        x = source()
+        if x < xn:
+            if x <= x0:
+                return y0
+            j = bisect_right(xs, x) - 1
+            return slopes[j] * (x - xs[j]) + ys[j]
+        if x >= xn:
+            return yn
+        return nan
+
+    return f
+
+
+def scalar_table_at(xs, ys, slopes, V, i):
+    """Like :func:`scalar_table` but a zero-argument closure reading slot ``i`` of ``V``."""
+    x0, xn, y0, yn = xs[0], xs[-1], ys[0], ys[-1]
+    nan = math.nan
+
+    def f():
+        x = V[i]
+        if x < xn:
+            if x <= x0:
+                return y0
+            j = bisect_right(xs, x) - 1
+            return slopes[j] * (x - xs[j]) + ys[j]
+        if x >= xn:
+            return yn
+        return nan
+
+    return f
+
+
 def scalar_table(xs, ys, slopes):
     """A closure ``f(x)``: linear interpolation in (xs, ys), clamped to the end values.
 
