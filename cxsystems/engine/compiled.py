@@ -29,6 +29,7 @@ Known, documented differences from PySD (none arises in the bundled models):
 
 from __future__ import annotations
 
+import gc
 import math
 from dataclasses import dataclass
 from operator import itemgetter as _itemgetter
@@ -612,8 +613,24 @@ class _Run:
 
     # --------------------------------------------------------------------------------- loop
     def simulate(self, capture, names) -> EngineResult:
-        with np.errstate(all="ignore"):
-            return self._simulate(capture, names)
+        # The cyclic garbage collector is paused during the run: the run allocates no garbage
+        # cycles worth collecting, and full collections triggered by the closures it builds
+        # cost about a fifth of a scalar run. The previous state is restored afterwards.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            with np.errstate(all="ignore"):
+                return self._simulate(capture, names)
+        finally:
+            self._release()
+            if was_enabled:
+                gc.enable()
+
+    def _release(self):
+        """Drop the value table and closures now (they form cycles through ``self``)."""
+        self.V.clear()
+        for name in ("plan", "save_plan", "derivs", "pre", "discrete", "states"):
+            setattr(self, name, [])
 
     def _simulate(self, capture, names):
         times, saved, rounded = _time_grid(self.ctl)

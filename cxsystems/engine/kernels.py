@@ -300,56 +300,49 @@ def v_pulse_train(t, start, repeat, width, end):
 class VectorTable(ScalarTable):
     """A lookup table evaluated on an array of N runs (or a float), one instance per call site.
 
-    Gives exactly ``numpy.interp``'s values, faster: each run remembers the segment its input
-    fell in at the previous call (inputs move little between steps), so a call costs a
-    validity check and ``slope * (x - x_j) + y_j``; only runs whose input left its segment
-    are searched again.
+    Gives exactly ``numpy.interp``'s values (same formula, ``slope_j * (x - x_j) + y_j``),
+    faster: each run remembers the segment its input fell in at the previous call (inputs move
+    little between steps), so a call costs a validity check and the formula; only runs whose
+    input left its segment are searched again.
     """
 
-    __slots__ = ("axs", "ays", "LO", "HI", "SL", "A", "YA", "seg")
+    __slots__ = ("axs", "ays", "table", "seg")
 
     def __init__(self, xs, ys):
         super().__init__(xs, ys)
         self.axs = np.asarray(self.xs, dtype=float)
         self.ays = np.asarray(self.ys, dtype=float)
-        # segment s = searchsorted(xs, x, "right"): 0 below the table, m above, interior between
+        # segment s = searchsorted(xs, x, "right"): 0 below the table, m above, interior between;
+        # rows: lower bound, upper bound, slope, anchor x, anchor y
         big = np.finfo(float).max
         xs_, ys_ = self.xs, self.ys
-        self.LO = np.array([-big] + xs_, dtype=float)
-        self.HI = np.array(xs_ + [np.inf], dtype=float)
-        self.SL = np.array([0.0] + self.slopes + [0.0], dtype=float)
-        self.A = np.array([xs_[0]] + xs_, dtype=float)
-        self.YA = np.array([ys_[0]] + ys_, dtype=float)
-        self.seg = None
-
-    def _search(self, x):
-        s = np.searchsorted(self.axs, x, side="right")
-        return [self.LO[s], self.HI[s], self.SL[s], self.A[s], self.YA[s]]
+        self.table = np.array([[-big] + xs_, xs_ + [np.inf], [0.0] + self.slopes + [0.0],
+                               [xs_[0]] + xs_, [ys_[0]] + ys_], dtype=float)
+        self.seg = None  # (5, N): the rows above for each run's current segment
 
     def __call__(self, x):
         if not _is_arr(x):
             return self.call(x)
         seg = self.seg
-        if seg is None or seg[0].shape != x.shape:
-            seg = self.seg = self._search(x)
+        if seg is None or seg.shape[1:] != x.shape:
+            seg = self.seg = self.table[:, np.searchsorted(self.axs, x, side="right")]
             y = seg[2] * (x - seg[3]) + seg[4]
-            bad = ~np.isfinite(x)
-            if bad.any():
-                y[bad] = np.interp(x[bad], self.axs, self.ays)
+            inf = np.isinf(x)
+            if inf.any():
+                y[inf] = np.interp(x[inf], self.axs, self.ays)
             return y
-        lo, hi, sl, a, ya = seg
-        bad = x < lo
-        bad |= x >= hi
+        bad = x < seg[0]
+        bad |= x >= seg[1]
         if bad.any():
             idx = np.flatnonzero(bad)
             xi = x[idx]
-            new = self._search(xi)
-            for arr, v in zip(seg, new):
-                arr[idx] = v
-            y = sl * (x - a) + ya
-            y[idx] = np.interp(xi, self.axs, self.ays)
+            seg[:, idx] = self.table[:, np.searchsorted(self.axs, xi, side="right")]
+            y = seg[2] * (x - seg[3]) + seg[4]
+            inf = np.isinf(xi)
+            if inf.any():  # +-inf: the formula gives NaN, numpy.interp the end value
+                y[idx[inf]] = np.interp(xi[inf], self.axs, self.ays)
             return y
-        return sl * (x - a) + ya
+        return seg[2] * (x - seg[3]) + seg[4]
 
 
 def v_if(cond, a, b):
