@@ -10,7 +10,7 @@ import pandas as pd
 from ..errors import CxError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EngineResult:
     """Trajectories of ``n_runs`` runs at the saved times.
 
