@@ -112,3 +112,22 @@ def test_lint_flags_a_diagram_that_contradicts_the_equations(graph):
     assert "closest: 'Customers'" in rep.of("unknown variable")[0].message
     good = lint(graph, load_cld(here / "causal_cx_right.cld"))
     assert good.ok and good.checked == 9 and not good.findings, good.text()
+
+
+def test_main_view_renders_on_a_slide(model, graph, loops, tmp_path):
+    from cxsystems.causal.diagram import labels_outside, overlapping_labels
+    from cxsystems.causal.render import figure, model_diagram, write_diagram
+
+    d = model_diagram(model, graph, loops)  # the "main" view of cx_service.views.toml
+    assert d.title.startswith("Customer service")
+    assert {m.name for m in d.markers} == set(INTENDED)
+    # each drawn loop keeps the model loop's polarity
+    for m in d.markers:
+        v = m.variables
+        neg = sum(d.graph.edge(v[i], v[(i + 1) % len(v)]).polarity == "-" for i in range(len(v)))
+        assert ("B" if neg % 2 else "R") == m.polarity == INTENDED[m.name]
+    fig = figure(d)
+    assert labels_outside(fig) == []
+    assert overlapping_labels(fig) == []
+    assert write_diagram(d, tmp_path / "main.png").stat().st_size > 20_000
+    assert "<svg" in write_diagram(d, tmp_path / "main.svg").read_text()

@@ -17,9 +17,8 @@ length, then by their variable names, so ids are deterministic. Human names come
 from __future__ import annotations
 
 import json
-import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -365,3 +364,25 @@ def loops_csv(loops: LoopSet) -> str:
         w.writerow([lp.id, lp.name, lp.description, lp.length, lp.delays, " -> ".join(lp.variables),
                     " ".join(lp.signs)])
     return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class LoopMarker:
+    """A loop to mark in a diagram: its id, polarity letter, name and (shown) variables in order."""
+
+    id: str
+    polarity: str
+    name: str
+    variables: tuple[str, ...]
+
+
+def markers_for(loops: Iterable[Loop], *, named_only: bool = False, limit: int = 12) -> list[LoopMarker]:
+    """Loop markers for :class:`Loop` objects (named loops first, at most ``limit``)."""
+    out = []
+    for lp in loops:
+        if named_only and not lp.name:
+            continue
+        letter = lp.id[0] if lp.polarity == "mixed" else ("?" if lp.polarity == "?" else lp.polarity)
+        out.append(LoopMarker(lp.id, letter, lp.name, tuple(lp.variables)))
+    out.sort(key=lambda m: (not m.name, len(m.variables)))
+    return out[:limit]

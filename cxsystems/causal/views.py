@@ -5,6 +5,8 @@ A view file ``<model>.views.toml`` beside the model names views::
     [view.main]
     title = "Why reactive fixes fail"
     variables = ["Ticket Backlog", "Work Pressure", "Handle Time", ...]
+    # optional: which named loops (or loop ids) to draw; default every named loop
+    loops = ["hire to cover", "cut corners"]
     # optional hand layout, any units (x to the right, y up); unlisted variables are placed automatically
     positions = { "Ticket Backlog" = [0, 0], "Work Pressure" = [2, 1] }
 
@@ -32,12 +34,17 @@ MAX_HIDDEN = 14
 
 @dataclass(frozen=True)
 class View:
-    """A named selection of variables (and optional positions) for diagrams and archetypes."""
+    """A named selection of variables (and optional positions and loops) for diagrams.
+
+    ``loops`` names the model loops (by name or id) drawn in the view; empty = every named loop,
+    or every link between the variables (:func:`collapse`) if the model names no loop.
+    """
 
     name: str
     variables: tuple[str, ...]
     title: str = ""
     positions: tuple[tuple[str, tuple[float, float]], ...] = ()
+    loops: tuple[str, ...] = ()
 
 
 def load_views(path: str | Path) -> dict[str, View]:
@@ -54,7 +61,7 @@ def load_views(path: str | Path) -> dict[str, View]:
         where = f"{p}: view {name!r}"
         if not isinstance(v, dict):
             raise CxError(f"{where}: must be a table")
-        unknown = set(v) - {"title", "variables", "positions"}
+        unknown = set(v) - {"title", "variables", "positions", "loops"}
         if unknown:
             raise CxError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
         vars_ = v.get("variables")
@@ -69,7 +76,10 @@ def load_views(path: str | Path) -> dict[str, View]:
                     or not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in xy)):
                 raise CxError(f"{where}: position of {k!r} must be [x, y] numbers")
             positions.append((k, (float(xy[0]), float(xy[1]))))
-        views[name] = View(name, tuple(vars_), str(v.get("title", "")), tuple(positions))
+        loops = v.get("loops", [])
+        if not isinstance(loops, list) or not all(isinstance(x, str) for x in loops):
+            raise CxError(f"{where}: 'loops' must list loop names or ids")
+        views[name] = View(name, tuple(vars_), str(v.get("title", "")), tuple(positions), tuple(loops))
     return views
 
 
@@ -86,7 +96,7 @@ def resolve_view(graph: CausalGraph, view: View) -> View:
     missing = [k for k, _ in pos if k not in names]
     if missing:
         raise CxError(f"view {view.name!r}: position given for {missing[0]!r}, which is not in 'variables'")
-    return View(view.name, names, view.title, pos)
+    return View(view.name, names, view.title, pos, view.loops)
 
 
 def _path_polarity(graph: CausalGraph, path: tuple[str, ...]) -> str:
@@ -170,3 +180,51 @@ def through_stock(graph: CausalGraph, edge: Edge) -> bool:
     if edge.method != "collapsed" or not edge.via:
         return False
     return any(graph.nodes[v].kind == "stock" for v in edge.via[0])
+
+
+def loop_view(graph: CausalGraph, loops, variables: Iterable[str], *, name: str | None = None,
+              title: str = "") -> CausalGraph:
+    """The given loops drawn on ``variables`` only: each loop's stretch through hidden variables
+    becomes one link whose polarity is the product along that stretch.
+
+    Every loop keeps its polarity in the view. If two loops pass between the same two kept
+    variables through stretches of opposite sign, the link is ``"?"`` (the reason names both).
+    """
+    keep_list = [graph.node_name(v, "view") for v in variables]
+    keep = set(keep_list)
+    edges: dict[tuple[str, str], Edge] = {}
+    for lp in loops:
+        seq = list(lp.variables)
+        idx = [i for i, v in enumerate(seq) if v in keep]
+        if not idx:
+            continue
+        for k, i in enumerate(idx):
+            j = idx[(k + 1) % len(idx)]
+            hidden = tuple(seq[(i + 1 + n) % len(seq)] for n in range((j - i - 1) % len(seq)))
+            u, v = seq[i], seq[j]
+            path = (u,) + hidden + (v,)
+            pol = _path_polarity(graph, path)
+            delayed = any(graph.edges[(a, b)].delayed for a, b in zip(path, path[1:]))
+            old = edges.get((u, v))
+            if old is None:
+                reason = graph.edges[(u, v)].reason if not hidden else \
+                    f"product along {', '.join(hidden)}"
+                edges[(u, v)] = Edge(u, v, pol, reason, delayed, "causal",
+                                     "collapsed" if hidden else graph.edges[(u, v)].method, (), (hidden,))
+            elif hidden not in old.via:
+                if old.polarity != pol:
+                    edges[(u, v)] = Edge(u, v, "?", f"loops pass from {u} to {v} with opposite signs",
+                                         old.delayed and delayed, "causal", "collapsed", (), old.via + (hidden,))
+                else:
+                    edges[(u, v)] = Edge(u, v, pol, old.reason, old.delayed and delayed, "causal", "collapsed",
+                                         (), old.via + (hidden,))
+    nodes = {v: graph.nodes[v] for v in keep_list}
+    return CausalGraph(name=name or graph.name, nodes=nodes, edges=edges, origin=graph.origin,
+                       times=graph.times, loop_names=(), title=title or graph.title,
+                       source_file=graph.source_file)
+
+
+def project_loop(loop, variables: Iterable[str]) -> tuple[str, ...]:
+    """The loop's variables that a view keeps, in loop order."""
+    keep = set(variables)
+    return tuple(v for v in loop.variables if v in keep)
