@@ -176,8 +176,6 @@ class ClosureBuilder:
         self._tables = {}
 
     def table(self, tab):
-        if self.fl.vector:  # one instance per call site: it remembers its inputs' segments
-            return self.fl.table(tab.x, tab.y)
         if tab not in self._tables:
             self._tables[tab] = self.fl.table(tab.x, tab.y)
         return self._tables[tab]
