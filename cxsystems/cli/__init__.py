@@ -29,6 +29,7 @@ COMMANDS: tuple[str, ...] = (
     "cxsystems.cli.compare",
     "cxsystems.cli.info",
     "cxsystems.cli.run",
+    "cxsystems.cli.causal",
 )
 
 

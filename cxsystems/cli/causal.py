@@ -1,0 +1,182 @@
+"""``cxsystems loops``, ``cld``, ``archetypes`` and ``lint``: causal-loop analysis from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .common import add_command
+
+LOOPS_DESCRIPTION = """
+List the feedback loops of a model (or of a causal loop diagram given with --cld): id (R1, B2, ...
+numbered by length, then names), polarity (R reinforcing, B balancing, or e.g. "R until week 40,
+then B" when a link changes sign during the baseline run), length, number of delayed links, the
+loop's name from <model>.loops.toml, and its variables in causal order. Link polarities come from
+the equations' structure where it decides them, otherwise from partial derivatives measured along
+the baseline run. --through keeps loops through one variable, --max-length short loops; ids stay
+those of the full list.
+"""
+
+CLD_DESCRIPTION = """
+Draw a causal loop diagram of a model view or of a diagram file (--cld) and write it to --out: .png,
+.svg or .pdf (curved arrows, polarity at each arrowhead, delay marks, a marker for each named loop),
+or .dot (Graphviz) / .mmd (Mermaid) text. For a model, --view names a view of <model>.views.toml
+(default: main); hidden variables are collapsed into links whose polarity is the product along them.
+"""
+
+ARCHETYPES_DESCRIPTION = """
+Find system archetypes (shifting the burden, fixes that fail, limits to success, eroding goals,
+escalation, success to the successful, tragedy of the commons, growth and underinvestment, accidental
+adversaries) in a model or a diagram (--cld), by how its feedback loops overlap, with the role each
+variable plays. For a model they are built from the loops named in <model>.loops.toml. Shows at
+most --per-kind instances of each archetype (simplest first) unless --all is given.
+"""
+
+LINT_DESCRIPTION = """
+Compare the polarities drawn in a causal loop diagram (--cld) with what the model's equations do,
+listing every mismatch, every link drawn that the model lacks, every direct influence the model has
+that the diagram leaves out, and diagram variables the model does not know. Variables the diagram
+leaves out are collapsed into the links between the ones it shows. Exit code 1 if the diagram
+disagrees with the model, 0 if it agrees.
+"""
+
+
+def _source_options(p: argparse.ArgumentParser, cld: bool = True) -> None:
+    from ..loading import DEFAULT_MODEL
+
+    p.add_argument("--model", metavar="NAME|PATH", default=None,
+                   help=f"bundled model name or path to a Vensim .mdl file (default: {DEFAULT_MODEL})")
+    if cld:
+        p.add_argument("--cld", metavar="FILE", default=None,
+                       help="a causal loop diagram file (.cld) instead of a model")
+
+
+def register(subparsers) -> None:
+    p = add_command(subparsers, "loops", run_loops, model_option=False,
+                    summary="list the feedback loops with polarity, ids and names",
+                    description=LOOPS_DESCRIPTION)
+    _source_options(p)
+    p.add_argument("--through", metavar="VAR", help="only loops through this variable")
+    p.add_argument("--max-length", type=int, metavar="N", help="only loops of at most N variables")
+    p.add_argument("--limit", type=int, default=5000, metavar="N",
+                   help="refuse to list more than N loops (default: 5000)")
+    p.add_argument("--format", default="table", choices=("table", "csv", "json"),
+                   help="output format (default: table)")
+
+    p = add_command(subparsers, "cld", run_cld, model_option=False,
+                    summary="draw a causal loop diagram (png, svg, pdf, dot, mmd)",
+                    description=CLD_DESCRIPTION)
+    _source_options(p)
+    p.add_argument("--view", metavar="NAME", help="view of <model>.views.toml to draw (default: main)")
+    p.add_argument("--out", required=True, metavar="FILE", help="file to write: .png .svg .pdf .dot .mmd")
+
+    p = add_command(subparsers, "archetypes", run_archetypes, model_option=False,
+                    summary="find system archetypes among the feedback loops",
+                    description=ARCHETYPES_DESCRIPTION)
+    _source_options(p)
+    p.add_argument("--kind", metavar="NAME", help="only this archetype, e.g. 'fixes that fail'")
+    p.add_argument("--per-kind", type=int, default=5, metavar="N",
+                   help="at most N instances per archetype (default: 5)")
+    p.add_argument("--all", action="store_true", help="show every instance")
+    p.add_argument("--format", default="text", choices=("text", "json"), help="output format (default: text)")
+
+    p = add_command(subparsers, "lint", run_lint, model_option=False,
+                    summary="check a diagram's polarities against the model's equations",
+                    description=LINT_DESCRIPTION)
+    _source_options(p, cld=False)
+    p.add_argument("--cld", metavar="FILE", required=True, help="the causal loop diagram file (.cld) to check")
+    p.add_argument("--format", default="text", choices=("text", "json"), help="output format (default: text)")
+
+
+def _graph(args: argparse.Namespace):
+    """(graph, model or None) for --model / --cld."""
+    from ..errors import CxError
+    from ..loading import DEFAULT_MODEL, load_model
+
+    cld = getattr(args, "cld", None)
+    if cld is not None and args.model is not None:
+        raise CxError("give --model or --cld, not both")
+    if cld is not None:
+        from ..causal.cld_format import load_cld
+
+        return load_cld(cld), None
+    from ..causal import model_graph
+
+    model = load_model(args.model or DEFAULT_MODEL)
+    return model_graph(model), model
+
+
+def run_loops(args: argparse.Namespace) -> int:
+    from ..causal import find_loops
+    from ..causal.loops import format_table, loops_csv
+
+    graph, _ = _graph(args)
+    loops = find_loops(graph, through=args.through, max_length=args.max_length, limit=args.limit)
+    if args.format == "json":
+        print(loops.to_json())
+    elif args.format == "csv":
+        print(loops_csv(loops), end="")
+    else:
+        print(format_table(loops))
+    return 0
+
+
+def run_cld(args: argparse.Namespace) -> int:
+    from ..causal.render import cld_diagram, model_diagram, write_diagram
+    from ..errors import CxError
+
+    graph, model = _graph(args)
+    if model is None:
+        if args.view is not None:
+            raise CxError("--view applies to --model, not to --cld")
+        diagram = cld_diagram(graph)
+    else:
+        diagram = model_diagram(model, graph, view=args.view)
+    out = Path(args.out)
+    if out.is_dir():
+        raise IsADirectoryError(21, "is a directory", str(out))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_diagram(diagram, out)
+    print(f"{graph.name}: wrote {out} ({len(diagram.graph.nodes)} variables, "
+          f"{len(diagram.graph.causal_edges())} links, {len(diagram.markers)} loops marked)")
+    return 0
+
+
+def run_archetypes(args: argparse.Namespace) -> int:
+    from ..causal import find_loops
+    from ..causal.archetypes import find_archetypes
+    from ..errors import CxError
+
+    if args.per_kind < 1:
+        raise CxError(f"--per-kind must be a positive whole number, got {args.per_kind}")
+    graph, _ = _graph(args)
+    loops = find_loops(graph)
+    kinds = (args.kind.strip().lower(),) if args.kind else None
+    rep = find_archetypes(graph, loops, kinds=kinds, per_kind=None if args.all else args.per_kind)
+    if args.format == "json":
+        data = json.loads(rep.to_json())
+        names = {lp.id: lp.name for lp in loops}
+        for a in data["archetypes"]:
+            a["loop_names"] = [names.get(i, "") for i in a["loops"]]
+        print(json.dumps(data, indent=2))
+        return 0
+    names = {lp.id: lp.name for lp in loops if lp.name}
+    text = rep.text()
+    if names:
+        text += "\n\nloop names: " + ", ".join(f"{i} {n}" for i, n in names.items())
+    print(text)
+    return 0
+
+
+def run_lint(args: argparse.Namespace) -> int:
+    from ..causal import model_graph
+    from ..causal.cld_format import load_cld
+    from ..causal.lint import lint
+    from ..loading import DEFAULT_MODEL, load_model
+
+    diagram = load_cld(args.cld)
+    model = load_model(args.model or DEFAULT_MODEL)
+    rep = lint(model_graph(model), diagram)
+    print(rep.to_json() if args.format == "json" else rep.text())
+    return 0 if rep.ok else 1
