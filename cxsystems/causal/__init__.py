@@ -1,4 +1,4 @@
-"""Causal-loop analysis: signed causal graphs, feedback loops, archetypes, CLDs and diagrams.
+"""Causal-loop analysis: signed causal graphs, feedback loops, archetypes, CLDs, lint and diagrams.
 
 Typical use::
 
@@ -6,14 +6,31 @@ Typical use::
     from cxsystems import causal
 
     model = cx.load_model("cx_service")
-    graph = causal.model_graph(model)          # signed causal graph
-    loops = causal.find_loops(graph)           # R1, B1, ... with names from cx_service.loops.toml
+    graph = causal.model_graph(model)            # signed causal graph (structure, then measured signs)
+    loops = causal.find_loops(graph)             # R1, B1, ... named from cx_service.loops.toml
+    print(causal.find_archetypes(graph, loops).text())
+    cld = causal.load_cld("cx_fixes_that_fail")  # a bundled hand-drawn diagram (models/cld/)
+    print(causal.lint(graph, cld).text())        # drawn polarities vs the equations
+    causal.write_diagram(causal.model_diagram(model, graph, loops), "main.png")
 
-Nothing here imports matplotlib at import time; drawing lives in :mod:`cxsystems.causal.diagram`.
+Importing this package imports neither matplotlib nor PySD; drawing (:mod:`.diagram`) and model
+reading (:mod:`.expr`) load them when used.
 """
 
-from .graph import CausalGraph, Edge, Node, model_graph
-from .loops import Loop, LoopName, LoopSet, find_loops, load_loop_names
+from .archetypes import ARCHETYPES, Archetype, ArchetypeReport, find_archetypes
+from .cld_format import format_cld, load_cld, parse_cld
+from .graph import CausalGraph, Edge, Node, graph_from_links, model_graph
+from .lint import LintReport, lint
+from .loops import Loop, LoopMarker, LoopName, LoopSet, find_loops, load_loop_names
+from .render import Diagram, cld_diagram, model_diagram, write_diagram
+from .views import View, collapse, load_views, loop_view
 
-__all__ = ["CausalGraph", "Edge", "Node", "model_graph", "Loop", "LoopName", "LoopSet", "find_loops",
-           "load_loop_names"]
+__all__ = [
+    "ARCHETYPES", "Archetype", "ArchetypeReport", "find_archetypes",
+    "format_cld", "load_cld", "parse_cld",
+    "CausalGraph", "Edge", "Node", "graph_from_links", "model_graph",
+    "LintReport", "lint",
+    "Loop", "LoopMarker", "LoopName", "LoopSet", "find_loops", "load_loop_names",
+    "Diagram", "cld_diagram", "model_diagram", "write_diagram",
+    "View", "collapse", "load_views", "loop_view",
+]
