@@ -593,8 +593,10 @@ class _Run:
             TM = info["times"]
             pending = [None] * len(TM)
 
+            vector = self.vector
+
             def roll(TM=TM, pending=pending, fT=fT):
-                pending[0] = fT()
+                pending[0] = _owned(fT(), vector)  # kept across steps: copy buffers
                 pending[1:] = TM[:-1]
 
             def commit(TM=TM, pending=pending):
