@@ -7,11 +7,13 @@ declared ranges of a handful of parameters), and the ratios.
     python benchmarks/engine.py                 # full benchmark (stock PySD takes ~20-35 s)
     python benchmarks/engine.py --skip-stock    # engine and pysd-fast only
     python benchmarks/engine.py --n 2000 --repeat 5
+    python benchmarks/engine.py --workers 2     # also time the ensemble split over 2 processes
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import sys
@@ -44,6 +46,23 @@ def _timed(fn, repeat: int) -> tuple[float, object]:
     return min(times), out
 
 
+def _run_chunk(job):
+    """Worker: run one slice of the ensemble (the compiled model arrives pickled)."""
+    cm, changes, params, recorded = job
+    return cm.run(changes, params=params, variables=recorded).values
+
+
+def _ensemble_in_workers(cm, changes, params, recorded, workers: int):
+    """The ensemble split into ``workers`` slices run by as many processes (fork)."""
+    n = len(next(iter(params.values())))
+    slices = np.array_split(np.arange(n), workers)
+    jobs = [(cm, changes, {k: v[s] for k, v in params.items()}, recorded) for s in slices]
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(workers) as pool:
+        parts = pool.map(_run_chunk, jobs)
+    return np.concatenate(parts, axis=2)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="cx_service")
@@ -51,6 +70,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="repeats of the fast timings (best is shown)")
     ap.add_argument("--skip-stock", action="store_true", help="do not time stock PySD")
     ap.add_argument("--seed", type=int, default=2024)
+    ap.add_argument("--workers", type=int, default=0,
+                    help="also time the ensemble split over this many processes (0: skip)")
     args = ap.parse_args(argv)
 
     model = cx.load_model(args.model)
@@ -79,6 +100,11 @@ def main(argv=None) -> int:
     recorded = [v for v in RECORDED if v in model.variables] or None
     t_ens, res = _timed(lambda: cm.run(scenario.changes, params=params, variables=recorded), args.repeat)
     assert res.values.shape[2] == args.n
+    t_workers = None
+    if args.workers > 1:
+        t_workers, values = _timed(lambda: _ensemble_in_workers(cm, scenario.changes, params, recorded,
+                                                                args.workers), args.repeat)
+        np.testing.assert_array_equal(values, res.values)  # same numbers however it is run
 
     def row(label, seconds, note=""):
         print(f"  {label:<44s} {seconds * 1000:10.1f} ms  {note}")
@@ -92,6 +118,9 @@ def main(argv=None) -> int:
     row("engine: one run + DataFrame", t_frame)
     row(f"engine: {args.n:,}-run ensemble ({len(present)} params sampled)", t_ens,
         f"(target <= 3000 ms for 10,000); {t_ens / args.n * 1e6:.0f} us/run")
+    if t_workers is not None:
+        row(f"engine: same ensemble over {args.workers} processes", t_workers,
+            f"{t_ens / t_workers:.1f}x the in-process speed")
     print("ratios:")
     if t_stock is not None:
         print(f"  stock PySD / engine one run         {t_stock / t_one:10.0f}x")
