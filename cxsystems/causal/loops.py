@@ -331,14 +331,18 @@ def find_loops(
 
 
 def format_table(loops: LoopSet, width: int = 100) -> str:
-    """Plain-text table of loops (id, name, polarity, length, delays, variables)."""
-    lines = [f"{'id':<5} {'polarity':<10} {'len':>3} {'dly':>3}  name / variables"]
+    """Plain-text table of loops (id, polarity, length, delays, name and variables), wrapped to ``width``."""
+    import textwrap
+
+    lines = [f"{'id':<5} {'polarity':<8} {'len':>3} {'dly':>3}  name: variables"]
     for lp in loops:
-        pol = lp.description if lp.polarity != "mixed" else "mixed"
-        head = f"{lp.id:<5} {pol:<10} {lp.length:>3} {lp.delays:>3}  "
+        pol = lp.description if lp.polarity in ("R", "B") else lp.polarity
+        head = f"{lp.id:<5} {pol:<8} {lp.length:>3} {lp.delays:>3}  "
         name = f"[{lp.name}] " if lp.name else ""
         body = name + " -> ".join(lp.variables) + f" -> {lp.variables[0]}"
-        lines.append(head + body)
+        wrapped = textwrap.wrap(body, max(30, width - len(head)), break_on_hyphens=False) or [""]
+        lines.append(head + wrapped[0])
+        lines.extend(" " * len(head) + w for w in wrapped[1:])
         if lp.polarity in ("mixed", "?"):
             lines.append(" " * len(head) + f"({lp.description})")
     c = loops.counts()
