@@ -36,7 +36,7 @@ def test_loops_of_a_model_with_selection(capsys):
     code, out, _ = run("loops", "--model", MODELS / "causal_arms_race.mdl", "--through", "arms b",
                        "--max-length", "6", capsys=capsys)
     assert code == 0
-    ids = [line.split()[0] for line in out.splitlines()[1:-1]]
+    ids = [line.split()[0] for line in out.splitlines()[1:-1] if not line.startswith(" ")]
     assert ids == ["B2", "R1", "R3"] and "3 loop(s) of 8: 2 R, 1 B" in out
 
 
