@@ -89,6 +89,22 @@ def test_ensemble_equals_single_runs_every_stateful(statefuls):
     np.testing.assert_array_equal(steps_at_initial, [5, 8, 16, 32, 76])
 
 
+def test_scenario_changes_apply_on_top_of_sampled_base_values(cx_service):
+    """params are the world (base values); the scenario's step change still happens."""
+    cm = compile_model(cx_service)
+    changes = cx_service.scenarios["reactive_hiring"].changes  # 0.2 from week 16
+    base = np.array([0.0, 0.05, 0.1])
+    res = cm.run(changes, params={"Extra Headcount Fraction": base}, variables=["Extra Headcount Fraction"])
+    frac = res.variable("Extra Headcount Fraction")
+    times = res.times
+    np.testing.assert_array_equal(frac[times < 16], np.tile(base, ((times < 16).sum(), 1)))
+    assert (frac[times >= 16] == 0.2).all()
+    # a constant change in the scenario replaces the sampled value
+    res = cm.run([Change("Extra Headcount Fraction", 0.3)], params={"Extra Headcount Fraction": base},
+                 variables=["Extra Headcount Fraction"])
+    assert (res.values == 0.3).all()
+
+
 def test_ensemble_with_a_scalar_and_an_array_parameter(cx_service):
     cm = compile_model(cx_service)
     res = cm.run(params={"Hiring Delay": 4.0, "Agent Cost": np.array([800.0, 1600.0])},

@@ -31,12 +31,19 @@ def compile_model(model) -> CompiledModel:
     ``CompiledModel.run(changes=(), params=None, *, time_step=None, final_time=None,
     saveper=None, variables=None, method="euler")`` returns an :class:`EngineResult`:
 
-    * ``changes``: :class:`cxsystems.Change` objects; a change with ``from_week`` sets the
-      parameter to its value when ``time >= from_week`` (base value before), a change without
-      sets it from the start (initial values included).
-    * ``params``: ``{parameter name: number or array of N values}``, constant from the start.
+    * ``params``: ``{parameter name: number or array of N values}``: the base values (the
+      "world"), constant from the start; arrays run N parameter sets in one pass.
+    * ``changes``: :class:`cxsystems.Change` objects applied on top of ``params`` (the
+      scenario): a change with ``from_week`` sets the parameter to its value when
+      ``time >= from_week`` (base value before), a change without sets it from the start
+      (initial values included). Later changes win from their week on.
     * ``variables``: names to record (default: every variable that is not a lookup).
     * ``method``: ``"euler"`` (PySD's, the default) or ``"rk4"``.
+    * ``time_step``, ``final_time``, ``saveper``: override the model's control values (weeks).
+    * ``vector``: force the vector flavour for one run (default: only for arrays of values).
+
+    ``EngineResult.values`` is an array (variables, saved times, runs); ``.to_frame(run=0)``
+    gives the DataFrame :func:`cxsystems.simulate` returns; ``.to_xarray()`` a DataArray.
     """
     cached = getattr(model, _CACHE_ATTR, None)
     key = id(model.abstract_model)

@@ -186,23 +186,10 @@ class CompiledModel:
         return self.slot_of[norm_name(canonical)]
 
     def _param_settings(self, changes, params):
-        """Resolve scenario changes and ``params`` into per-slot settings; also return N."""
+        """Resolve ``params`` (the base values: the world) and then ``changes`` (the scenario, on
+        top) into per-slot settings; also return N, the number of runs."""
         settings: dict[int, _ParamSetting] = {}
         n_runs = 1
-
-        def base_of(slot):
-            s = settings.get(slot)
-            return (s.base, s.steps) if s else (self.ir.elements[slot].expr.value, ())
-
-        for ch in changes:
-            p = self.model.parameter(ch.parameter, "changes")
-            slot = self._slot(p.name, "changes")
-            value = float(ch.value)
-            base, steps = base_of(slot)
-            if ch.from_week is None:
-                settings[slot] = _ParamSetting(value, ())
-            else:
-                settings[slot] = _ParamSetting(base, steps + ((float(ch.from_week), value),))
         for name, value in (params or {}).items():
             p = self.model.parameter(name, "params")
             slot = self._slot(p.name, "params")
@@ -225,6 +212,16 @@ class CompiledModel:
                 raise CxError(f"params: {p.name!r} has {arr.size} values but other parameters have {n_runs}")
             n_runs = arr.size
             settings[slot] = _ParamSetting(arr.copy(), ())
+        for ch in changes:
+            p = self.model.parameter(ch.parameter, "changes")
+            slot = self._slot(p.name, "changes")
+            value = float(ch.value)
+            if ch.from_week is None:
+                settings[slot] = _ParamSetting(value, ())
+            else:
+                prev = settings.get(slot)
+                base, steps = (prev.base, prev.steps) if prev else (self.ir.elements[slot].expr.value, ())
+                settings[slot] = _ParamSetting(base, steps + ((float(ch.from_week), value),))
         return settings, n_runs
 
     # ----------------------------------------------------------------------------------- run
