@@ -105,6 +105,13 @@ def test_scenario_changes_apply_on_top_of_sampled_base_values(cx_service):
     assert (res.values == 0.3).all()
 
 
+def test_an_ensemble_of_one_run(cx_service):
+    cm = compile_model(cx_service)
+    one = cm.run(params={"Hiring Delay": np.array([6.0])}, variables=["Customers"])
+    assert one.values.shape == (1, 157, 1)
+    np.testing.assert_array_equal(one.values, cm.run(params={"Hiring Delay": 6.0}, variables=["Customers"]).values)
+
+
 def test_ensemble_with_a_scalar_and_an_array_parameter(cx_service):
     cm = compile_model(cx_service)
     res = cm.run(params={"Hiring Delay": 4.0, "Agent Cost": np.array([800.0, 1600.0])},

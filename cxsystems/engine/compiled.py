@@ -253,7 +253,7 @@ class CompiledModel:
                 names.append(self.ir.elements[s].name)
         settings, n_runs = self._param_settings(changes, params)
         if vector is None:
-            vector = n_runs > 1
+            vector = n_runs > 1 or any(isinstance(st.base, np.ndarray) for st in settings.values())
         if n_runs > 1 and not vector:
             raise CxError("engine: arrays of parameter values need the vector flavour")
         run = _Run(self, ctl, settings, n_runs if vector else 1, vector, method)
