@@ -24,6 +24,17 @@ from .result import EngineResult
 
 _CACHE_ATTR = "_cx_engine_compiled"
 
+#: Vensim constructs the engine supports (everything else is refused with a CxError).
+SUPPORTED = (
+    "+ - * / ^ and unary minus", "= <> < <= > >= :AND: :OR: :NOT:", "IF THEN ELSE", "MIN", "MAX",
+    "ABS", "EXP", "LN", "LOG", "SQRT", "POWER", "SIN", "COS", "TAN", "ARCSIN", "ARCCOS", "ARCTAN",
+    "SINH", "COSH", "TANH", "PI", "INTEGER", "MODULO", "QUANTUM", "XIDZ", "ZIDZ", "STEP", "RAMP",
+    "PULSE", "PULSE TRAIN", "lookups (standalone and WITH LOOKUP)", "INTEG", "SMOOTH", "SMOOTHI",
+    "SMOOTH3", "SMOOTH3I", "SMOOTH N", "DELAY1", "DELAY1I", "DELAY3", "DELAY3I", "DELAY N",
+    "DELAY FIXED", "TREND", "FORECAST", "INITIAL", "GAME", "Time", "INITIAL TIME", "FINAL TIME",
+    "TIME STEP", "SAVEPER",
+)
+
 
 def compile_model(model) -> CompiledModel:
     """Compile a :class:`cxsystems.Model` for the engine (cached on the model object).
@@ -57,4 +68,4 @@ def compile_model(model) -> CompiledModel:
     return compiled
 
 
-__all__ = ["compile_model", "CompiledModel", "EngineResult", "METHODS"]
+__all__ = ["compile_model", "CompiledModel", "EngineResult", "METHODS", "SUPPORTED"]
