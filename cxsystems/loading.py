@@ -225,17 +225,18 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> Model:
     Raises:
         CxError: unknown model, unreadable or unsafe file, or a translation error (one line).
     """
+    from .safety import audit_generated_code, read_model_text, safe_module_stem
+
     src = resolve_model_path(name_or_path)
-    try:
-        text = src.read_text(encoding="utf-8", errors="strict")
-    except UnicodeDecodeError as exc:
-        raise CxError(f"{src}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise CxError(f"{src}: cannot read ({exc.strerror})") from None
+    # Safety (cxsystems.safety): size, NUL/control bytes, strict decoding and the encoding
+    # header are checked on the bytes; then the text is screened before PySD parses anything.
+    text = read_model_text(src)
     screen_vensim_text(text, src)
 
     workdir = Path(tempfile.mkdtemp(prefix="cxsystems-"))
-    copy = workdir / src.name
+    # Safety: PySD pastes the file name into the generated module, so translate a copy saved
+    # under a name made only of letters, digits and underscores (Model.name keeps the real stem).
+    copy = workdir / f"{safe_module_stem(src.stem)}.mdl"
     copy.write_text(text, encoding="utf-8")
     try:
         from pysd.builders.python.python_model_builder import ModelBuilder
@@ -243,10 +244,14 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> Model:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            vfile = VensimFile(copy)
+            # Safety: the copy is UTF-8; never let PySD pick a codec from the file's {header}.
+            vfile = VensimFile(copy, encoding="utf-8")
             vfile.parse()
             abstract = vfile.get_abstract_model()
             py_file = Path(ModelBuilder(abstract).build_model())
+            # Safety: parse (never import) every generated module, macros included, and refuse
+            # anything PySD's code generator never writes.
+            audit_generated_code(sorted(workdir.rglob("*.py")), src, text)
     except CxError:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
