@@ -607,7 +607,7 @@ PYSD_ATTRIBUTES = frozenset({
     "exp", "expand_dims", "final_time", "inf", "initial_time", "interp", "joinpath", "loc", "log",
     "logical_and", "logical_not", "logical_or", "maximum", "minimum", "nan", "ones_like",
     "parent", "pi", "power", "random", "rename", "reset_coords", "rvs", "saveper", "sin", "sinh",
-    "sqrt", "tan", "tanh", "time_step", "transpose", "truncexpon", "truncnorm", "uniform",
+    "sqrt", "stage", "tan", "tanh", "time_step", "transpose", "truncexpon", "truncnorm", "uniform",
     "values", "zeros_like",
 })
 _BUILTIN_NAMES = frozenset(dir(builtins))
@@ -659,7 +659,7 @@ def _generated_problem(tree: ast.Module) -> tuple[ast.AST, str] | None:
             return node, f"a {type(node).__name__} statement"
         if isinstance(node, ast.Import):
             for a in node.names:
-                if id(node) not in top or _ALLOWED_IMPORTS.get(a.name) != a.asname:
+                if id(node) not in top or _ALLOWED_IMPORTS.get(a.name, ...) != a.asname:
                     return node, f"an import of {a.name}"
         elif isinstance(node, ast.ImportFrom):
             allowed = _ALLOWED_FROM_IMPORTS.get(node.module or "", ())
