@@ -653,6 +653,7 @@ class _Run:
                 Smat[k] = V[s]
                 V[s] = Smat[k]
             D = np.empty((n_states, self.n))
+            Drows = list(D)
         else:
             Smat = D = None
             rows = []
@@ -703,13 +704,11 @@ class _Run:
                 inputs = discrete_inputs() if discrete else ()
                 if euler:
                     flows, d = derivatives()
-                    if vector:
-                        for j, x in enumerate(flows):
-                            D[j] = x
-                        off = len(flows)
-                        for j, x in enumerate(d):
-                            D[off + j] = x
-                        np.multiply(D, dt, out=D)
+                    if vector:  # D = ddt * dt row by row, then one addition: state + ddt * dt
+                        for row, x in zip(Drows, flows):
+                            np.multiply(x, dt, out=row)
+                        for row, x in zip(Drows[len(flows):], d):
+                            np.multiply(x, dt, out=row)
                         np.add(Smat, D, out=Smat)
                     else:
                         for s, x in zip(flow_stage_slots, flows):
