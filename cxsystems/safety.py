@@ -451,12 +451,15 @@ def _screen_equation(f: Field, src, line) -> None:
     masked, quoted = _mask_quoted(eq)
 
     # Lookup ranges: PySD eval()s the text from "[" to the next "]" when it follows a "(".
-    for m in re.finditer(r"\[[^\]]*\]?", masked):
-        a, b = m.span()
-        if ("(" in m.group() or _after_paren(masked, a)) and not _is_numeric_range(eq[a:b]):
-            raise refuse(a, "lookup range", eq[a:b],
-                         "only numbers are allowed in [(x0,y0)-(x1,y1)] "
-                         "(PySD eval()s lookup ranges while translating)")
+    # Checked with quoted names blanked and, in case a quote fooled the blanking, without.
+    for text in (masked, eq):
+        for m in re.finditer(r"\[[^\]]*\]?", text):
+            a = m.start()
+            b = a + len(m.group()) if text is eq else masked.find("]", a) + 1 or len(eq)
+            if ("(" in m.group() or _after_paren(text, a)) and not _is_numeric_range(eq[a:b]):
+                raise refuse(a, "lookup range", eq[a:b],
+                             "only numbers are allowed in [(x0,y0)-(x1,y1)] "
+                             "(PySD eval()s lookup ranges while translating)")
 
     # Data functions and string literals: they read files, and PySD pastes the strings raw.
     d = _DATA_FUNCTION.search(masked)
@@ -573,6 +576,12 @@ def screen_vensim_text(text: str, source: str | Path) -> None:
                           "only numbers are allowed in [(x0,y0)-(x1,y1)] (PySD eval()s lookup "
                           "ranges while translating)")
     for f in sorted(vensim_fields(text), key=lambda f: f.start):
+        # PySD glues the main text around a macro back together, which can join quotes.
+        i = f.text.find('"""')
+        if i >= 0:
+            raise _refuse(src, line(f.offset(i)), "triple quote", f.text[max(0, i - 10):i + 40],
+                          "three double quotes once PySD joins the text around a macro; PySD "
+                          "pastes comments into a \"\"\"docstring\"\"\", so they would end it")
         if f.kind in ("equation", "unparsed"):
             _screen_equation(f, src, line)
         elif f.kind == "macro":

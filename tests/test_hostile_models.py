@@ -92,6 +92,7 @@ REFUSED = [
     ("lookup_range_bare.mdl", 3, "lookup range", "translate"),
     ("with_lookup_range.mdl", 3, "lookup range", "translate"),
     ("macro_body.mdl", 3, "lookup range", "translate"),
+    ("macro_join.mdl", 11, "lookup range", "translate"),
     ("comment_docstring.mdl", 4, "triple quote", "run"),
     ("encoding_utf7.mdl", 1, "encoding header '{UTF-7}'", "run"),
     ("non_utf8.mdl", 4, "invalid byte 0xff", "run"),
@@ -473,6 +474,8 @@ def test_file_size_limit(tmp_path):
     ("x = 1 ~ Dmnl ~ |\ny = f's(x) ~ Dmnl ~ |", 3, "function name"),
     ("x = 1 ~ Dmnl ~ see ([x]) |", 2, "lookup range"),
     (':MACRO: M(a, "b\'c")\nM = a ~ a ~ |\n:END OF MACRO:\nx = 1 ~ Dmnl ~ |', 2, "macro name"),
+    ('x = 1 ~ Dmnl ~ two quotes ""\n:MACRO: M(a)\nM = a ~ a ~ |\n:END OF MACRO:\n" and one |',
+     2, "triple quote"),
 ])
 def test_more_refusals(tmp_path, body, line, what):
     path = write_model(tmp_path, body)
