@@ -15,8 +15,10 @@ module it generates. cxsystems therefore guards every stage, and refuses a model
    equation ~ units ~ comment | entries, macro sections, the sketch) and checks every equation with a
    conservative grammar: lookup ranges are plain numbers, no string literals (they only feed the
    ``GET XLS``/``GET DIRECT`` functions that read files), quoted names without ``'`` or ``\\``,
-   names called like functions plain, bounded nesting, length and subscript ranges. Comments may
-   hold anything except three double quotes; units and names are kept inert by PySD (``repr``).
+   names called like functions plain, bounded nesting, length and subscript ranges. Checks run on
+   the text PySD really parses, i.e. after it glues the main model back together around a macro
+   (which can join a ``(`` with a ``[`` or two quotes with a third). Comments may hold anything
+   except three double quotes; units and names are kept inert by PySD (``repr``).
 3. The module is translated in a private temporary directory under a safe file name (see
    :func:`safe_module_stem`), never next to the user's file.
 4. :func:`audit_generated_code` parses the generated Python (without importing it) and refuses any
@@ -50,13 +52,14 @@ MAX_FILE_BYTES = 8_000_000
 MAX_EQUATION_CHARS = 200_000
 #: Deepest parenthesis nesting in one equation; PySD's recursive parser overflows near 40-55.
 MAX_NESTING = 20
-#: Most binary operators in one equation; PySD's ``eval`` of long chains overflows near 3000.
+#: Most binary operators in one equation; near 3000 Python's compiler overflows inside PySD.
 MAX_OPERATORS = 1000
 #: Most elements in a numeric subscript range such as ``(r1-r50)``.
 MAX_SUBSCRIPT_RANGE = 10_000
 
-#: Encoding headers accepted (any other ``{...}`` header is refused; PySD would obey it).
-SAFE_ENCODINGS = frozenset({"utf-8", "ascii", "latin-1", "cp1252", "iso8859-15"})
+#: Encoding headers accepted, as :func:`codecs.lookup` names them (``{latin-1}`` is ``iso8859-1``);
+#: any other ``{...}`` header is refused because PySD would decode the file with it.
+SAFE_ENCODINGS = frozenset({"utf-8", "ascii", "iso8859-1", "cp1252", "iso8859-15"})
 
 _SKETCH_MARK = "\\\\\\---///"
 _SNIPPET = 60

@@ -428,8 +428,8 @@ def test_tricky_but_legal_model_loads(tmp_path):
     assert "C:\\data\\nps.xls" in model.comments['"Net Promoter Score (%)"']
 
 
-@pytest.mark.parametrize("header, encoding", [("{windows-1252}", "cp1252"), ("{UTF-8}", "utf-8-sig"),
-                                               ("", "utf-8")])
+@pytest.mark.parametrize("header, encoding", [("{windows-1252}", "cp1252"), ("{latin-1}", "latin-1"),
+                                               ("{UTF-8}", "utf-8-sig"), ("", "utf-8")])
 def test_plain_encodings_load(tmp_path, header, encoding):
     path = write_model(tmp_path, "x = 1 ~ Dmnl ~ Café crème. |", header=header, encoding=encoding)
     assert cx.load_model(path).comments["x"] == "Café crème."
