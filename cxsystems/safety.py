@@ -52,8 +52,9 @@ MAX_FILE_BYTES = 8_000_000
 MAX_EQUATION_CHARS = 200_000
 #: Deepest parenthesis nesting in one equation; PySD's recursive parser overflows near 40-55.
 MAX_NESTING = 20
-#: Most binary operators in one equation; near 3000 Python's compiler overflows inside PySD.
-MAX_OPERATORS = 1000
+#: Most binary operators in one equation (the bundled models use at most 18). Python's compiler
+#: overflows inside PySD near 3000 and the recursive numpy engine near 350 (measured).
+MAX_OPERATORS = 250
 #: Most elements in a numeric subscript range such as ``(r1-r50)``.
 MAX_SUBSCRIPT_RANGE = 10_000
 
