@@ -2,7 +2,11 @@
 
 Engines:
 
-``"pysd-fast"`` (default)
+``"numpy"`` (default)
+    cxsystems' own engine (:mod:`cxsystems.engine`): PySD's abstract model compiled into closures,
+    no generated code imported, about 25 ms a run for ``cx_service``, ensembles as numpy arrays.
+    Matches PySD's Euler exactly (equality tests against stock PySD for every bundled model).
+``"pysd-fast"``
     PySD's own generated model and Euler integrator, with every lookup table evaluated by
     ``numpy.interp`` instead of xarray (about 1000x faster per call, same linear interpolation and
     end-value clamping). Results agree with stock PySD within 1e-9 relative.
@@ -23,8 +27,8 @@ from .errors import CxError
 from .loading import Model
 from .scenarios import Change, Scenario
 
-ENGINES = ("pysd-fast", "pysd")
-DEFAULT_ENGINE = "pysd-fast"
+ENGINES = ("numpy", "pysd-fast", "pysd")
+DEFAULT_ENGINE = "numpy"
 
 
 def resolve_scenario(model: Model, scenario: str | Scenario | None) -> Scenario:
@@ -102,7 +106,7 @@ def simulate(
         model: a model from :func:`cxsystems.load_model`.
         scenario: a scenario name, a :class:`Scenario`, or ``None`` for ``baseline``.
         params: extra constant overrides ``{parameter name: value}`` applied after the scenario.
-        engine: ``"pysd-fast"`` (default) or ``"pysd"`` (stock PySD reference).
+        engine: ``"numpy"`` (default), ``"pysd-fast"`` or ``"pysd"`` (stock PySD reference).
         time_step, final_time, saveper: override the model's control values (weeks).
         variables: names to return (default: every variable that is not a lookup table).
 
@@ -123,6 +127,20 @@ def simulate(
     for k, v in ctl.items():
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
             raise CxError(f"{k} must be a positive number of weeks, got {v!r}")
+
+    steps: dict[str, int] = {}
+    for ch in changes:
+        if ch.from_week is not None:
+            steps[ch.parameter] = steps.get(ch.parameter, 0) + 1
+            if steps[ch.parameter] > 1:
+                raise CxError(f"parameter {ch.parameter!r} has two step changes; give one")
+    if engine == "numpy":
+        from .engine import compile_model
+
+        result = compile_model(model).run(changes, variables=cols, **ctl)
+        df = result.to_frame()
+        df.index = pd.Index(np.asarray(df.index, dtype=float), name="time")
+        return df.astype(float)
 
     import pysd
 
