@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
@@ -29,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import CxError
+from .fileio import atomic_write
 from .metrics import DEFAULT_RTOL, against_baseline, scenario_metrics, tolerance
 from .scenarios import MetricSpec, OutcomeSpec, Scenario
 from .simulation import DEFAULT_ENGINE, resolve_scenario, simulate
@@ -168,17 +168,8 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike, *, index: bool = True) 
         OSError: the directory does not exist or is not writable.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8", newline="") as fh:
-            df.to_csv(fh, index=index)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_write(path, "w", encoding="utf-8", newline="") as fh:
+        df.to_csv(fh, index=index)
     return path
 
 

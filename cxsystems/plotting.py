@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import os
 import textwrap
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
@@ -29,6 +28,7 @@ from matplotlib.ticker import Formatter, MaxNLocator
 
 from .compare import pretty_units
 from .errors import CxError
+from .fileio import atomic_write
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -293,23 +293,9 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 150) -> Path
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise CxError(f"{path}: unsupported chart format {path.suffix or '(none)'!r}; use .png, .svg or .pdf")
-    tmp = _temp_path(path)
-    try:
-        with open(tmp, "xb") as fh:
-            fig.savefig(fh, format=fmt, dpi=dpi, facecolor="white", metadata=_metadata(fmt))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_write(path, "wb") as fh:
+        fig.savefig(fh, format=fmt, dpi=dpi, facecolor="white", metadata=_metadata(fmt))
     return path
-
-
-def _temp_path(path: Path) -> Path:
-    """A fresh hidden name beside ``path`` (normal permissions, unlike ``mkstemp``'s 0600)."""
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
 
 
 def _metadata(fmt: str) -> dict | None:

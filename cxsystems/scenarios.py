@@ -16,12 +16,12 @@ declare ``[metrics]``, ``[[outcomes]]`` and ``[analysis]`` tables used by :mod:`
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from .errors import CxError
+from .fileio import read_toml
 
 if TYPE_CHECKING:  # pragma: no cover
     from .loading import Model
@@ -151,12 +151,7 @@ def scenario_from_dict(model: "Model", name: str, raw: Mapping[str, Any], where:
 def load_scenarios(path: Path, model: "Model") -> dict[str, Scenario]:
     """Read and validate the scenarios of ``model`` from a TOML file (see module docstring)."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise CxError(f"{path}: invalid TOML: {exc}") from None
-    except OSError as exc:
-        raise CxError(f"{path}: cannot read ({exc.strerror})") from None
+    data = read_toml(path)
     unknown = set(data) - _TOP_KEYS
     if unknown:
         raise CxError(f"{path}: unknown table(s) {sorted(unknown)}; expected {sorted(_TOP_KEYS)}")

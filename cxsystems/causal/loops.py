@@ -17,7 +17,6 @@ length, then by their variable names, so ids are deterministic. Human names come
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -25,6 +24,7 @@ from typing import Iterable
 import numpy as np
 
 from ..errors import CxError
+from ..fileio import read_toml
 from .graph import CausalGraph, _norm, segments_text
 
 #: Default cap on the number of loops listed.
@@ -134,12 +134,7 @@ class LoopSet:
 def load_loop_names(path: str | Path) -> tuple[LoopName, ...]:
     """Read ``[[loop]]`` entries (name, variables, optional polarity and description) from TOML."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CxError(f"{p}: cannot read ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CxError(f"{p}: invalid TOML: {exc}") from None
+    data = read_toml(p)
     out = []
     for i, entry in enumerate(data.get("loop", [])):
         where = f"{p}: loop {i + 1}"

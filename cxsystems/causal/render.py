@@ -9,11 +9,11 @@ formats.
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CxError
+from ..fileio import atomic_write
 from .graph import CausalGraph
 from .loops import LoopMarker, LoopSet, find_loops, markers_for
 from .views import collapse, loop_view, project_loop, resolve_view, views_for_model
@@ -112,14 +112,6 @@ def write_diagram(diagram: Diagram, path: str | os.PathLike) -> Path:
         save_cld(figure(diagram), path)
         return path
     text = render_text(diagram, fmt)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
+    with atomic_write(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
     return path

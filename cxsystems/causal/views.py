@@ -18,12 +18,12 @@ delayed when every shortest hidden path has a delayed link.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 from ..errors import CxError
+from ..fileio import read_toml
 from .graph import CausalGraph, Edge
 
 #: At most this many hidden paths are followed per pair of kept variables.
@@ -50,12 +50,7 @@ class View:
 def load_views(path: str | Path) -> dict[str, View]:
     """Read ``[view.NAME]`` tables from a TOML file."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CxError(f"{p}: cannot read ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CxError(f"{p}: invalid TOML: {exc}") from None
+    data = read_toml(p)
     views = {}
     for name, v in (data.get("view") or {}).items():
         where = f"{p}: view {name!r}"
