@@ -155,9 +155,7 @@ def simulate(
             if ch.from_week is None:
                 settings[p.py_name] = ch.value
             else:
-                base = settings.get(p.py_name, p.value)
-                if callable(base):
-                    raise CxError(f"parameter {p.name!r} has two step changes; give one")
+                base = settings.get(p.py_name, p.value)  # one step per parameter: checked above
                 settings[p.py_name] = _step_function(m, ch, float(base))
         if settings:
             m.set_components(settings)

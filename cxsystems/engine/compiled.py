@@ -165,13 +165,7 @@ class CompiledModel:
         for st in ir.statefuls:
             step_args = [k for k in st.args if k not in INIT_ONLY_ARGS[st.kind]]
             roots += sorted(_arg_slots(st.args, step_args))
-        needed, todo = set(), list(roots)
-        while todo:
-            s = todo.pop()
-            if s in needed:
-                continue
-            needed.add(s)
-            todo.extend(self.step_deps[s])
+        needed = _closure(set(roots), self.step_deps)
         self.step_needed = needed
         self.step_order = _toposort(sorted(needed), self.step_deps, self._name, "algebraic loop")
         self.init_order = _toposort(list(range(n)), self.init_deps, self._name, "circular initialisation")
