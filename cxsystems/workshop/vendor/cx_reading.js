@@ -1,0 +1,140 @@
+/* cxsystems workshop: plain-language reading of a run against the baseline (MIT, cxsystems).
+ *
+ * A port of cxsystems.metrics.classify_trajectory / against_baseline (same rule, same numbers):
+ *   advantage a(t) = s * (values(t) - baseline(t)), s = +1 if higher is better, -1 if lower;
+ *   tolerance tol = max(rtol * max|baseline|, atol); a point is significant when |a| > tol;
+ *   class from the sign of the first significant point and of the final one (the last point if
+ *   significant, else the last significant point).
+ * No DOM here: the page and tests/test_workshop_page.py (through Node) both use it.
+ */
+var CXReading = (function () {
+  "use strict";
+  var DEFAULT_ATOL = 1e-12;
+  var CLASSES = ["better", "worse", "better-before-worse", "worse-before-better", "no change"];
+
+  function sign(better) {
+    if (better === "higher") return 1;
+    if (better === "lower") return -1;
+    throw new Error("better = " + JSON.stringify(better) + "; use 'lower' or 'higher'");
+  }
+
+  function advantage(values, base, better) {
+    var s = sign(better), n = values.length, a = new Array(n);
+    for (var i = 0; i < n; i++) a[i] = s * (values[i] - base[i]);
+    return a;
+  }
+
+  function tolerance(base, rtol, atol) {
+    var scale = 0;
+    for (var i = 0; i < base.length; i++) {
+      var v = Math.abs(base[i]);
+      if (v > scale) scale = v;
+    }
+    return Math.max(rtol * scale, atol === undefined ? DEFAULT_ATOL : atol);
+  }
+
+  function classOf(a, tol) {
+    var first = -1, last = -1;
+    for (var i = 0; i < a.length; i++) {
+      if (Math.abs(a[i]) > tol) {
+        if (first < 0) first = i;
+        last = i;
+      }
+    }
+    if (first < 0) return "no change";
+    var f = a[first] > 0, l = a[last] > 0;
+    if (f && l) return "better";
+    if (!f && !l) return "worse";
+    return f ? "better-before-worse" : "worse-before-better";
+  }
+
+  function allFinite(xs) {
+    for (var i = 0; i < xs.length; i++) if (!isFinite(xs[i])) return false;
+    return xs.length > 0;
+  }
+
+  function classify(values, base, better, rtol, atol) {
+    if (!allFinite(values) || !allFinite(base) || values.length !== base.length) return "not finite";
+    var a = advantage(values, base, better);
+    return classOf(a, tolerance(base, rtol, atol));
+  }
+
+  /* Numbers behind the reading; the fields match metrics.against_baseline, plus
+   * stays_worse_from_week (earliest week from which a < -tol to the end, NaN if it does not end worse),
+   * final_change_pct (100 * (value - baseline) / |baseline| at the end: the variable's own change). */
+  function againstBaseline(times, values, base, better, rtol, atol) {
+    var n = times.length;
+    if (!allFinite(values) || !allFinite(base) || values.length !== n || base.length !== n) {
+      return {classification: "not finite"};
+    }
+    var a = advantage(values, base, better), tol = tolerance(base, rtol, atol);
+    var iWorst = 0;
+    for (var i = 1; i < n; i++) if (a[i] < a[iWorst]) iWorst = i;
+    var worst = 0, worstWeek = NaN;
+    if (a[iWorst] < -tol) { worst = a[iWorst]; worstWeek = times[iWorst]; }
+    function staysFrom(test) {
+      if (!test(a[n - 1])) return NaN;
+      var j = n - 1;
+      while (j > 0 && test(a[j - 1])) j--;
+      return times[j];
+    }
+    var final = a[n - 1] + 0, baseFinal = Math.abs(base[n - 1]);
+    return {
+      worst_shortfall: worst,
+      worst_shortfall_week: worstWeek,
+      stays_better_from_week: staysFrom(function (x) { return x > tol; }),
+      stays_worse_from_week: staysFrom(function (x) { return x < -tol; }),
+      final_advantage: final,
+      final_advantage_pct: baseFinal > 0 ? 100 * final / baseFinal + 0 : NaN,
+      final_change_pct: baseFinal > 0 ? 100 * (values[n - 1] - base[n - 1]) / baseFinal : NaN,
+      classification: classOf(a, tol)
+    };
+  }
+
+  function fmtWeek(w) {
+    return "week " + (Math.round(w * 100) / 100).toString();
+  }
+
+  function fmtPct(p) {
+    var x = Math.abs(p);
+    return (x >= 10 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toPrecision(1)) + "%";
+  }
+
+  /* One sentence for an outcome, e.g.
+   * "worse before better (worse until week 30, then better; ends 12% lower)". */
+  function sentence(r, better, rtolPct) {
+    var c = r.classification;
+    if (c === "not finite") return "the run produced values that are not numbers";
+    if (c === "no change") return "no change (stays within " + rtolPct + "% of the baseline's largest value)";
+    var end = "";
+    if (isFinite(r.final_change_pct) && Math.abs(r.final_change_pct) >= 0.05) {
+      end = "ends " + fmtPct(r.final_change_pct) + (r.final_change_pct < 0 ? " lower" : " higher");
+    } else {
+      end = "ends level with the baseline";
+    }
+    if (c === "worse-before-better") {
+      var from = r.stays_better_from_week;
+      return "worse before better (" + (isFinite(from) ? "worse at first, better from " + fmtWeek(from) + "; " : "") + end + ")";
+    }
+    if (c === "better-before-worse") {
+      var wf = r.stays_worse_from_week;
+      return "better before worse (" + (isFinite(wf) ? "better at first, worse from " + fmtWeek(wf) + "; " : "") + end + ")";
+    }
+    if (c === "better") {
+      var dip = r.worst_shortfall < 0 ? "; worse for a while around " + fmtWeek(r.worst_shortfall_week) : "";
+      return "better (" + end + dip + ")";
+    }
+    return "worse (" + end + ")";
+  }
+
+  return {
+    CLASSES: CLASSES,
+    DEFAULT_ATOL: DEFAULT_ATOL,
+    advantage: advantage,
+    tolerance: tolerance,
+    classify: classify,
+    againstBaseline: againstBaseline,
+    sentence: sentence
+  };
+})();
+if (typeof module !== "undefined" && module.exports) module.exports = CXReading;
