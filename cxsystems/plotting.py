@@ -9,6 +9,7 @@ units, thousands separators, fonts of 12 pt and more at the default 16:9 slide s
 
     fig = dashboard(cmp)                  # grid of key outcomes
     save_figure(fig, "comparison.png")    # format from the suffix: png, svg or pdf
+    fan_chart(ensemble_result, "Ticket Backlog")   # median, 50% and 90% bands per scenario
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
     from .compare import Comparison
+    from .ensemble import EnsembleResult
 
 #: File formats :func:`save_figure` writes, by suffix.
 FORMATS = ("png", "svg", "pdf")
@@ -305,3 +307,80 @@ def _metadata(fmt: str) -> dict | None:
     if fmt == "pdf":
         return {"CreationDate": None}
     return None
+
+
+def fan_chart(result: "EnsembleResult", variable: str, *, scenarios: Sequence[str] | None = None,
+              size: tuple[float, float] = SLIDE_SIZE, title: str | None = None) -> Figure:
+    """Fan chart of one variable of an ensemble: a panel per scenario with the median line, the
+    50% band (25th-75th percentile) and the 90% band (5th-95th), all panels on one y scale, and
+    the baseline's median as a grey dashed reference in every other panel.
+
+    Args:
+        result: from :func:`cxsystems.ensemble.ensemble`.
+        variable: one of ``result.variables``.
+        scenarios: the scenarios to show (default all, in run order).
+        size: figure size in inches (default 16 x 9).
+        title: figure title (default names the model, the variable and the number of runs).
+    """
+    bands = result.bands
+    if variable not in bands:
+        raise CxError(f"no bands for {variable!r}; the ensemble has {', '.join(bands.data_vars)}")
+    names = list(scenarios) if scenarios is not None else list(result.scenarios)
+    for s in names:
+        if s not in result.scenarios:
+            raise CxError(f"unknown scenario {s!r}; the ensemble has {', '.join(result.scenarios)}")
+    da = bands[variable]
+    t = np.asarray(da["time"], dtype=float)
+    colors = scenario_colors(names, result.baseline, result.scenarios)
+    units = result.units.get(variable, "")
+    rows, cols = _grid_shape(len(names))
+    fig = Figure(figsize=size, layout="constrained")
+    fig.get_layout_engine().set(h_pad=0.12, w_pad=0.12, hspace=0.06, wspace=0.04)
+    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
+    flat = list(axes.flat)
+    base_median = da.sel(scenario=result.baseline, quantile=0.5).values if result.baseline in result.scenarios else None
+    prefix = "$" if units.strip().startswith("$") else ""
+    for ax, name in zip(flat, names):
+        q = {float(k): da.sel(scenario=name, quantile=k).values for k in da["quantile"].values}
+        c = colors[name]
+        ax.fill_between(t, q[0.05], q[0.95], color=c, alpha=0.18, linewidth=0, label="90% of runs")
+        ax.fill_between(t, q[0.25], q[0.75], color=c, alpha=0.38, linewidth=0, label="50% of runs")
+        ax.plot(t, q[0.5], color=c, linewidth=2.4, label="median")
+        if base_median is not None and name != result.baseline:
+            ax.plot(t, base_median, color=BASELINE_COLOR, linewidth=1.6, linestyle=(0, (4, 3)),
+                    label=f"{result.baseline} median")
+        ax.set_title(name, fontsize=_TITLE_PT, loc="left", pad=6)
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
+        ax.yaxis.set_major_formatter(ThousandsFormatter(prefix))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+        ax.tick_params(labelsize=_TICK_PT, length=4, color="#999999")
+        ax.set_xlim(float(t[0]), float(t[-1]))
+        ax.grid(True, color="#e3e3e3", linewidth=0.9)
+        ax.set_axisbelow(True)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    for c in range(cols):
+        col_axes = [axes[r, c] for r in range(rows) if r * cols + c < len(names)]
+        if col_axes:
+            col_axes[-1].set_xlabel("Week", fontsize=_LABEL_PT)
+            col_axes[-1].xaxis.set_tick_params(labelbottom=True)
+    handles = [Line2D([], [], color="#555555", linewidth=2.4, label="median"),
+               Line2D([], [], color="#555555", alpha=0.55, linewidth=9, label="50% of runs"),
+               Line2D([], [], color="#555555", alpha=0.25, linewidth=9, label="90% of runs"),
+               Line2D([], [], color=BASELINE_COLOR, linewidth=1.6, linestyle=(0, (4, 3)),
+                      label=f"{result.baseline} median")]
+    free = rows * cols - len(names)
+    if free:
+        for ax in flat[len(names):]:
+            ax.set_axis_off()
+        flat[len(names)].legend(handles=handles, loc="center", fontsize=_LEGEND_PT, frameon=False,
+                                handlelength=2.6)
+    else:
+        fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=_LEGEND_PT,
+                   frameon=False, handlelength=2.6)
+    n_band = int(bands.attrs.get("band_runs", result.n))
+    runs = f"{result.n:,} runs" if n_band == result.n else f"{n_band:,} of {result.n:,} runs"
+    label = result.labels.get(variable, variable)
+    fig.suptitle(title or f"{result.model_name}: {_title(label, units)} across {runs}",
+                 fontsize=_SUPTITLE_PT, fontweight="bold", x=0.01, ha="left")
+    return fig

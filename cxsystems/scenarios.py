@@ -10,7 +10,9 @@ File format::
 
 Every parameter name is checked against the model (unknown names are refused with the closest
 real ones) and every value against the parameter's declared ``[min,max]`` range. The file may also
-declare ``[metrics]``, ``[[outcomes]]`` and ``[analysis]`` tables used by :mod:`cxsystems.compare`.
+declare ``[metrics]``, ``[[outcomes]]`` and ``[analysis]`` tables used by :mod:`cxsystems.compare`,
+and an ``[uncertain]`` table of parameter distributions used by :mod:`cxsystems.ensemble` (format
+in :mod:`cxsystems.uncertainty`).
 """
 
 from __future__ import annotations
@@ -89,8 +91,14 @@ class OutcomeSpec:
 
 @dataclass(frozen=True)
 class AnalysisSpec:
-    """Model-level settings for comparisons (``rtol``: classification tolerance, a fraction of
-    the baseline's largest absolute value)."""
+    """Model-level settings for comparisons and ensembles.
+
+    ``rtol``: classification tolerance, a fraction of the baseline's largest absolute value.
+    ``uncertain``: the ``[uncertain]`` parameters sampled by :func:`cxsystems.ensemble.ensemble`.
+    ``headline``: the metric robustness verdicts lead with (``[analysis] headline``; default the
+    last metric). ``versus``: scenario pairs ``(a, b)`` whose head-to-head verdicts matter most
+    (``[analysis] versus = [["a", "b"], ...]``; default every scenario against the baseline).
+    """
 
     metrics: tuple[MetricSpec, ...] = ()
     outcomes: tuple[OutcomeSpec, ...] = ()
@@ -98,6 +106,9 @@ class AnalysisSpec:
     baseline: str = "baseline"
     rtol: float = 0.01
     extra: Mapping[str, Any] = field(default_factory=dict)
+    uncertain: tuple = ()
+    headline: str | None = None
+    versus: tuple[tuple[str, str], ...] = ()
 
 
 def _where(path: Path, *keys: str) -> str:
@@ -199,4 +210,23 @@ def load_analysis(path: Path, data: Mapping[str, Any], model: "Model", scenarios
     baseline = analysis.pop("baseline", "baseline")
     if baseline not in scenarios:
         raise CxError(f"{_where(path, 'analysis')}: baseline {baseline!r} is not a scenario")
-    return AnalysisSpec(tuple(metrics), tuple(outcomes), classify, baseline, float(rtol), analysis)
+    names = [m.name for m in metrics]
+    headline = analysis.pop("headline", names[-1] if names else None)
+    if headline is not None and headline not in names:
+        raise CxError(f"{_where(path, 'analysis')}: headline {headline!r} is not a metric; "
+                      f"use one of {', '.join(names) or '(none declared)'}")
+    versus = analysis.pop("versus", [])
+    if not isinstance(versus, list) or not all(
+            isinstance(v, list) and len(v) == 2 and all(isinstance(s, str) for s in v) for v in versus):
+        raise CxError(f"{_where(path, 'analysis')}: versus must be a list of [scenario, scenario] pairs")
+    for a, b in versus:
+        for s in (a, b):
+            if s not in scenarios:
+                raise CxError(f"{_where(path, 'analysis')}: versus names {s!r}, which is not a scenario")
+        if a == b:
+            raise CxError(f"{_where(path, 'analysis')}: versus pairs {a!r} with itself")
+    from .uncertainty import parse_uncertain_table
+
+    uncertain = parse_uncertain_table(model, data.get("uncertain", {}), _where(path, "uncertain"))
+    return AnalysisSpec(tuple(metrics), tuple(outcomes), classify, baseline, float(rtol), analysis,
+                        uncertain, headline, tuple((a, b) for a, b in versus))
