@@ -6,6 +6,7 @@ Usage::
     cxsystems scenarios [--model NAME|PATH]
     cxsystems params [--model NAME|PATH] [--format table|csv]
     cxsystems run [--model NAME|PATH] --scenario NAME --out FILE.csv
+    cxsystems robustness [--model NAME|PATH] [--scenarios a,b] [--n 10000] [--seed S] [--out DIR] [--workers K | --dask ADDRESS] [--quiet]
     cxsystems --version
 
 Bad input of any kind ends with one line ``cxsystems: error: ...`` on stderr and exit code 2.
@@ -30,6 +31,8 @@ COMMANDS: tuple[str, ...] = (
     "cxsystems.cli.info",
     "cxsystems.cli.run",
     "cxsystems.cli.causal",
+    "cxsystems.cli.robustness",
+    "cxsystems.cli.workshop",
 )
 
 

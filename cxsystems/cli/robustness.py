@@ -1,0 +1,156 @@
+"""``cxsystems robustness``: run every scenario in thousands of sampled worlds; print verdicts."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .common import WIDTH, add_command, compact, load, split_list, table
+
+DEFAULT_OUT = "cxsystems-robustness"
+FORMATS = ("png", "svg", "pdf")
+_RESERVED = {"robustness", "runs", "regret"}
+
+DESCRIPTION = """
+Sample N plausible worlds from the uncertain parameters declared in the model's scenario file
+([uncertain]: uniform, triangular, normal or lognormal, bounded) by Latin hypercube, run every
+scenario in the same worlds, and write into the output directory: a fan chart per key outcome
+(fan_<outcome>.FORMAT: median, 50% and 90% bands per scenario), robustness.csv (for each metric and
+each ordered pair of scenarios, the share of runs in which one beats the other), regret.csv (how far
+each scenario falls short of the best one in the same world) and runs.csv (one row per run and
+scenario: the sampled parameters and the metrics). Prints head-to-head verdicts on the headline
+metric and the scenario most often best on each metric. The same --seed gives identical numbers
+in-process, over --workers processes and on a Dask cluster (--dask). A progress bar shows on stderr
+when the run takes more than a second (--quiet silences it).
+"""
+
+
+def register(subparsers) -> None:
+    p = add_command(subparsers, "robustness", run_robustness,
+                    summary="run every scenario in N sampled worlds; verdicts, fan charts, CSVs",
+                    description=DESCRIPTION)
+    p.add_argument("--scenarios", metavar="A,B",
+                   help="comma-separated scenario names (default: all; baseline always included)")
+    p.add_argument("--n", type=int, default=10000, metavar="RUNS",
+                   help="number of sampled worlds (default: 10000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the Latin hypercube (default: 0)")
+    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
+                   help=f"output directory, created if needed (default: ./{DEFAULT_OUT})")
+    p.add_argument("--format", default="png", choices=FORMATS, help="chart format (default: png)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=1, metavar="K",
+                       help="split the runs over K processes (default: 1, in this process)")
+    where.add_argument("--dask", metavar="ADDRESS",
+                       help="run on the Dask cluster at ADDRESS (e.g. tcp://host:8786); "
+                            "needs the [distributed] extra")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+class ProgressBar:
+    """A one-line progress bar on a stream, shown only once the work has taken ``delay_s``."""
+
+    def __init__(self, label: str, stream=None, delay_s: float = 1.0, width: int = 30):
+        self.label, self.stream, self.delay_s, self.width = label, stream or sys.stderr, delay_s, width
+        self.start = time.perf_counter()
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        elapsed = time.perf_counter() - self.start
+        if elapsed < self.delay_s and done < total:
+            return
+        if not self.shown and done >= total and elapsed < self.delay_s:
+            return  # finished within the delay: no bar at all
+        self.shown = True
+        frac = done / total if total else 1.0
+        fill = int(round(frac * self.width))
+        eta = "" if done >= total or done == 0 else f", {elapsed * (total - done) / done:.0f} s left"
+        line = (f"\r{self.label} [{'#' * fill}{'.' * (self.width - fill)}] {100 * frac:5.1f}% "
+                f"{done:,}/{total:,} runs, {elapsed:.1f} s{eta}")
+        self.stream.write(line.ljust(WIDTH))
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _executor(args):
+    if args.dask is None:
+        return None
+    from ..errors import CxError
+
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise CxError("--dask needs Dask: pip install 'cxsystems[distributed]'") from None
+    try:
+        return Client(args.dask, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise CxError(f"--dask {args.dask}: cannot reach the scheduler ({' '.join(str(exc).split())})") from None
+
+
+def run_robustness(args: argparse.Namespace) -> int:
+    from ..compare import slug
+    from ..ensemble import ensemble, most_often_best, regret, robustness, verdicts
+    from ..errors import CxError
+    from ..plotting import fan_chart, save_figure
+    from .compare import check_out_dir
+
+    if args.n < 1:
+        raise CxError(f"--n must be at least 1, got {args.n}")
+    if args.workers < 1:
+        raise CxError(f"--workers must be at least 1, got {args.workers}")
+    scenarios = split_list(args.scenarios, "--scenarios")
+    out = Path(args.out)
+    check_out_dir(out)
+    model = load(args)
+    if scenarios is not None and model.analysis.baseline not in scenarios:
+        scenarios = [model.analysis.baseline, *scenarios]
+    bar = None if args.quiet else ProgressBar(f"{model.name}")
+    executor = _executor(args)
+    t0 = time.perf_counter()
+    try:
+        res = ensemble(model, scenarios, n=args.n, seed=args.seed, trajectories=False,
+                       workers=args.workers if args.workers > 1 else None, executor=executor,
+                       progress=bar)
+    finally:
+        if executor is not None:
+            executor.close()
+    elapsed = time.perf_counter() - t0
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    used = set(_RESERVED)
+    for var in res.variables:
+        name = "fan_" + slug(res.labels.get(var, var))
+        while name in used:
+            name += "_"
+        used.add(name)
+        written.append(save_figure(fan_chart(res, var), out / f"{name}.{args.format}"))
+    from ..compare import write_csv
+
+    written.append(write_csv(robustness(res), out / "robustness.csv", index=False))
+    written.append(write_csv(regret(res), out / "regret.csv", index=False))
+    written.append(write_csv(res.runs, out / "runs.csv", index=False))
+
+    print(f"{model.name}: {res.n:,} sampled worlds x {len(res.scenarios)} scenarios "
+          f"({len(res.uncertain)} uncertain parameters, seed {res.seed}) in {elapsed:.1f} s")
+    print()
+    headline = res.headline or res.metrics[-1].name
+    label = next(m.label for m in res.metrics if m.name == headline)
+    print(f"Head to head on {label.lower()}:")
+    for line in verdicts(res):
+        print(f"  {line}")
+    print()
+    print("Most often best, per metric:")
+    best = most_often_best(res)
+    rows = []
+    for _, r in best.iterrows():
+        prefix = "$" if str(r["units"]).strip().startswith("$") else ""
+        rows.append([r["label"], r["scenario"], f"{100 * r['share_best']:.1f}%",
+                     compact(r["mean_regret"], prefix)])
+    print(table(["metric", "best scenario", "share of runs", "its mean regret"], rows,
+                ["<", "<", ">", ">"]))
+    print()
+    print(f"wrote {len(written)} files to {out}/: " + ", ".join(p.name for p in written))
+    return 0
