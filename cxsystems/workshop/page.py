@@ -217,6 +217,7 @@ def workshop_spec(model) -> dict:
 _SVG_HEAD = re.compile(r"\A.*?(?=<svg\b)", re.S)
 _SVG_META = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
 _SVG_XMLNS = re.compile(r'\s+xmlns(?::\w+)?="[^"]*"')
+_SVG_COMMENT = re.compile(r"<!--.*?-->", re.S)
 
 
 def diagram_svg(model) -> tuple[str, str, list[dict]]:
@@ -240,6 +241,7 @@ def diagram_svg(model) -> tuple[str, str, list[dict]]:
     with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "cxsystems-workshop"}):
         fig.savefig(buf, format="svg", metadata={"Date": None})
     svg = _SVG_XMLNS.sub("", _SVG_META.sub("", _SVG_HEAD.sub("", buf.getvalue())))
+    svg = _SVG_COMMENT.sub("", svg)  # matplotlib's comments name each text (escaped); not needed
     # let CSS size it: drop the fixed width/height in points, keep the viewBox
     svg = re.sub(r'\A<svg\b([^>]*?)\swidth="[^"]*"\s+height="[^"]*"', r'<svg\1', svg, count=1)
     svg = svg.replace("<svg", '<svg role="img" aria-label="causal loop diagram"', 1)

@@ -78,6 +78,8 @@ var CXReading = (function () {
       while (j > 0 && test(a[j - 1])) j--;
       return times[j];
     }
+    var lastSig = -1;
+    for (var k = n - 1; k >= 0; k--) if (Math.abs(a[k]) > tol) { lastSig = k; break; }
     var final = a[n - 1] + 0, baseFinal = Math.abs(base[n - 1]);
     return {
       worst_shortfall: worst,
@@ -87,6 +89,9 @@ var CXReading = (function () {
       final_advantage: final,
       final_advantage_pct: baseFinal > 0 ? 100 * final / baseFinal + 0 : NaN,
       final_change_pct: baseFinal > 0 ? 100 * (values[n - 1] - base[n - 1]) / baseFinal : NaN,
+      final_significant: lastSig === n - 1,
+      last_significant_week: lastSig >= 0 ? times[lastSig] : NaN,
+      last_significant_higher: lastSig >= 0 ? values[lastSig] > base[lastSig] : null,
       classification: classOf(a, tol)
     };
   }
@@ -101,16 +106,17 @@ var CXReading = (function () {
   }
 
   /* One sentence for an outcome, e.g.
-   * "worse before better (worse until week 30, then better; ends 12% lower)". */
+   * "worse before better (worse at first, better from week 30; ends 12% lower)". */
   function sentence(r, better, rtolPct) {
     var c = r.classification;
     if (c === "not finite") return "the run produced values that are not numbers";
     if (c === "no change") return "no change (stays within " + rtolPct + "% of the baseline's largest value)";
-    var end = "";
-    if (isFinite(r.final_change_pct) && Math.abs(r.final_change_pct) >= 0.05) {
+    var end;
+    if (r.final_significant && isFinite(r.final_change_pct)) {
       end = "ends " + fmtPct(r.final_change_pct) + (r.final_change_pct < 0 ? " lower" : " higher");
     } else {
-      end = "ends level with the baseline";
+      end = (r.last_significant_higher ? "higher" : "lower") + " until " + fmtWeek(r.last_significant_week)
+        + ", then level with the baseline";
     }
     if (c === "worse-before-better") {
       var from = r.stays_better_from_week;

@@ -207,8 +207,9 @@
         + s.changes.map(function (c) { return c.parameter + " = " + fmtNum(c.value) + " " + weekText(c.from_week === null ? t0 : c.from_week); }).join("; ")
         + ". Moving a lever switches back to one common start week."));
     } else if (active) {
-      note.appendChild(el("b", null, scenarioLabel(active) + ": "));
-      note.appendChild(document.createTextNode(scenarios[active].description));
+      var d = scenarios[active].description || "";
+      if (d.toLowerCase().indexOf(scenarioLabel(active).toLowerCase()) !== 0) note.appendChild(el("b", null, scenarioLabel(active) + ": "));
+      note.appendChild(document.createTextNode(d));
     } else {
       note.textContent = "Your own setting (no named scenario).";
     }
