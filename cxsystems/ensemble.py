@@ -422,9 +422,9 @@ def robustness(res: EnsembleResult) -> pd.DataFrame:
                     continue
                 diff = s[a, j] - s[b, j]
                 tie = np.abs(diff) <= _tie_tol(s[a, j], s[b, j])
-                better = (diff > 0) & ~tie
+                better, worse = (diff > 0) & ~tie, (diff < 0) & ~tie
                 rows.append((m.name, m.label, m.better, na, nb, better.mean(), tie.mean(),
-                             1.0 - better.mean() - tie.mean(), res.n))
+                             worse.mean(), res.n))
     return pd.DataFrame(rows, columns=["metric", "label", "better", "scenario", "other", "share_better",
                                        "share_tied", "share_worse", "n_runs"])
 
