@@ -216,14 +216,16 @@ def test_variables_option_and_bad_input_errors(cx_js, tmp_path):
             {"params": {"No Such Knob": 1}, "changes": [], "opts": {}},
             {"params": {"Hiring Delay": 1e9}, "changes": [], "opts": {}},
             {"params": {}, "changes": [{"parameter": "Customers", "value": 1, "from_week": 3}], "opts": {}},
-            {"params": {}, "changes": [], "opts": {"variables": ["Nope"]}}]
-    ok, unknown, out_of_range, not_param, bad_var = run_js(cx_js, runs, tmp_path)["runs"]
+            {"params": {}, "changes": [], "opts": {"variables": ["Nope"]}},
+            {"params": {}, "changes": [{"parameter": "Hiring Delay", "value": "lots"}], "opts": {}}]
+    ok, unknown, out_of_range, not_param, bad_var, bad_value = run_js(cx_js, runs, tmp_path)["runs"]
     assert list(ok["values"]) == ["Customers", "Ticket Backlog"]
     assert len(ok["values"]["Customers"]) == len(ok["times"]) == 157
     assert "unknown parameter" in unknown["error"] and "No Such Knob" in unknown["error"]
     assert "outside its range" in out_of_range["error"]
     assert "unknown parameter" in not_param["error"]
     assert "unknown variable" in bad_var["error"]
+    assert "must be a number" in bad_value["error"]
 
 
 # --------------------------------------------------------------------------- safety of output
@@ -341,7 +343,13 @@ Quantised=
 	~	units/Week
 	~	Integer functions with negative operands.
 	|
-Total= INTEG (Smoothed + Delayed + Fixed + Lowered + Quantised, 0.0)
+Edges=
+	STEP(2, 6.125) + PULSE TRAIN(3, 0.5, -1.5, 25) + RAMP(1, 2.125, 9.875) + MIN(Input, 14) + MAX(13, Input)
+	~	units/Week
+	~	A STEP exactly half a time step after a step (t + dt/2 = start), a PULSE TRAIN with a \
+		negative repeat (Python's modulo), a RAMP between steps and MIN/MAX with constants.
+	|
+Total= INTEG (Smoothed + Delayed + Fixed + Lowered + Quantised + Edges, 0.0)
 	~	units
 	~	Everything.
 	|

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 from ..engine import compile_model
 from ..engine.closures import ClosureBuilder, Flavour
@@ -511,8 +512,10 @@ def model_to_js(model) -> str:
     :meth:`cxsystems.engine.CompiledModel.run`: ``params`` (``{name: number}``) are the base
     values, ``changes`` (``[{parameter, value, from_week}]``) apply on top (from ``from_week``
     on, or from the start including initial values when it is null), later changes winning;
-    ``opts.variables`` restricts the recorded variables. Bad names or out-of-range ``params``
-    throw an ``Error`` with the engine's message.
+    ``opts.variables`` restricts the recorded variables. Bad names, out-of-range ``params`` and
+    orders or delay times the engine refuses throw an ``Error`` with the engine's message. One
+    difference: where the engine's scalar run raises on a division by zero, JavaScript carries
+    on with Infinity/NaN (as the engine's vector flavour does).
 
     Raises :class:`cxsystems.CxError` for constructs the engine (or this compiler) does not
     support, naming the construct and the variable.
@@ -524,10 +527,21 @@ def model_to_js(model) -> str:
                       "times: TIMES.slice(), simulate: simulate};"])
     indented = "\n".join(("  " + line) if line else "" for line in body.split("\n"))
     js = f'{_HEADER}var CX_MODEL = (function () {{\n  "use strict";\n{indented}\n}})();\n'
-    for bad in ("</", "<!--", "eval(", "Function("):
-        if bad in js:  # pragma: no cover - literals are escaped; a guard against regressions
-            raise CxError(f"workshop: generated JavaScript for {model.name!r} contains {bad!r}")
+    _guard(js, model.name)
     return js
+
+
+_STRING_LITERAL = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+
+
+def _guard(js: str, model_name: str) -> None:
+    """Refuse output that could break out of an HTML script or evaluate text (a backstop: names
+    are JSON string literals with ``<`` escaped, so none of this can come from a model)."""
+    code = _STRING_LITERAL.sub('""', js)
+    for bad, text in (("</", js), ("<!--", js), ("eval(", code), ("Function(", code),
+                      ("import", code), ("require(", code)):
+        if bad in text:  # pragma: no cover - a guard against regressions of this module
+            raise CxError(f"workshop: generated JavaScript for {model_name!r} contains {bad!r}")
 
 
 __all__ = ["model_to_js", "js_string", "js_number"]

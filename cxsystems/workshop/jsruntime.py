@@ -143,7 +143,13 @@ function resolve(params, changes) {
   (changes || []).forEach(function (ch) {
     var p = findParam(ch.parameter, "changes");
     var value = number(ch.value);
+    if (value !== value && ch.value === ch.value) {
+      fail("changes: " + JSON.stringify(p.name) + " must be a number, got " + String(ch.value));
+    }
     var fw = ch.from_week;
+    if (fw !== null && fw !== undefined && number(fw) !== number(fw)) {
+      fail("changes: from_week of " + JSON.stringify(p.name) + " must be a number of weeks, got " + String(fw));
+    }
     if (fw === null || fw === undefined) {
       set[p.slot] = {base: value, steps: []};
     } else {
