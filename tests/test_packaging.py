@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tomllib
 import zipfile
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,22 +32,37 @@ def test_every_subpackage_is_declared():
         assert (ROOT / pkg.replace(".", "/")).is_dir(), pkg
 
 
-def test_wheel_ships_models_and_finds_them_when_installed(tmp_path):
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """The project built as a wheel and installed (without dependencies) into an empty folder."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
     wheel_dir = tmp_path / "wheel"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(ROOT)],
         check=True, capture_output=True, text=True, timeout=600,
     )
     (wheel,) = wheel_dir.glob("cxsystems-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
-    for model in ("cx_service", "capability_trap"):
-        assert f"cxsystems/_bundled_models/{model}.mdl" in names
-        assert f"cxsystems/_bundled_models/{model}.scenarios.toml" in names
     site = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
         check=True, capture_output=True, text=True, timeout=600,
     )
+    return wheel, site
+
+
+def _run_installed(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run ``python -m cxsystems.cli ARGS`` from the installed wheel (not the checkout)."""
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    return subprocess.run([sys.executable, "-m", "cxsystems.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_wheel_ships_models_and_finds_them_when_installed(installed, tmp_path):
+    wheel, site = installed
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for model in ("cx_service", "capability_trap"):
+        assert f"cxsystems/_bundled_models/{model}.mdl" in names
+        assert f"cxsystems/_bundled_models/{model}.scenarios.toml" in names
     code = (
         "import cxsystems, sys; from cxsystems.loading import bundled_models_dir, bundled_model_names;"
         "print(cxsystems.__file__); print(bundled_models_dir()); print(','.join(bundled_model_names()))"
@@ -55,3 +73,19 @@ def test_wheel_ships_models_and_finds_them_when_installed(tmp_path):
     assert out[0].startswith(str(site))
     assert out[1] == str(site / "cxsystems" / "_bundled_models")
     assert {"cx_service", "capability_trap"} <= set(out[2].split(","))
+
+
+def test_installed_robustness_n_2000_writes_files_and_prints_verdicts(installed, tmp_path):
+    _, site = installed
+    proc = _run_installed(site, tmp_path, "robustness", "--n", "2000", "--out", "rob", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    out = tmp_path / "rob"
+    names = {p.name for p in out.iterdir()}
+    assert {"robustness.csv", "regret.csv", "runs.csv", "fan_ticket_backlog.png",
+            "fan_cumulative_profit.png"} <= names
+    assert len((out / "runs.csv").read_text().splitlines()) == 1 + 7 * 2000
+    verdicts = [l.strip() for l in proc.stdout.splitlines() if " beats " in l]
+    assert len(verdicts) == 5
+    assert re.fullmatch(r"structural_prevention beats reactive_hiring on cumulative profit in "
+                        r"\d+\.\d% of 2,000 runs", verdicts[0])

@@ -84,7 +84,7 @@ def _executor(args):
     except ImportError:
         raise CxError("--dask needs Dask: pip install 'cxsystems[distributed]'") from None
     try:
-        return Client(args.dask, timeout="10s")
+        return Client(args.dask, timeout="5s")
     except (OSError, TimeoutError) as exc:
         raise CxError(f"--dask {args.dask}: cannot reach the scheduler ({' '.join(str(exc).split())})") from None
 
