@@ -206,6 +206,7 @@ def test_scenario_buttons_reproduce_the_engine_and_the_reading_matches_python(op
         if name == "structural_prevention":
             text = opened.page.locator("#reading").inner_text()
             assert "Ticket backlog: worse before better (worse at first, better from week" in text
+            assert "Worse before better: Ticket backlog" in text
     # a slider moved to a scenario's setting lights that scenario's button
     opened.page.click("button[data-scenario='baseline']")
     opened.move_slider("input[data-parameter='Prevention Incentive']", 1)

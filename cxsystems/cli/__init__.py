@@ -7,6 +7,7 @@ Usage::
     cxsystems params [--model NAME|PATH] [--format table|csv]
     cxsystems run [--model NAME|PATH] --scenario NAME --out FILE.csv
     cxsystems robustness [--model NAME|PATH] [--scenarios a,b] [--n 10000] [--seed S] [--out DIR] [--workers K | --dask ADDRESS] [--quiet]
+    cxsystems workshop [--model NAME|PATH] [--out FILE.html]
     cxsystems --version
 
 Bad input of any kind ends with one line ``cxsystems: error: ...`` on stderr and exit code 2.

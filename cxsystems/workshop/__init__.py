@@ -6,5 +6,6 @@ indices; never raw model text), defining one global `CX_MODEL` with `simulate()`
 """
 
 from .jsgen import model_to_js
+from .page import write_workshop
 
-__all__ = ["model_to_js"]
+__all__ = ["model_to_js", "write_workshop"]

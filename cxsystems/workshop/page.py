@@ -316,7 +316,6 @@ def render_page(model, model_js: str | None = None) -> str:
         model_js=script_safe(js_model),
         config=json_for_html(spec),
         app_js=script_safe(_vendor(APP_JS)),
-        cld_title=html.escape("main view" if svg else "no diagram"),
         cld=cld,
     )
 
@@ -352,7 +351,7 @@ _TEMPLATE = """<!DOCTYPE html>
 <header class="top">
   <h1><span class="brand">cxsystems workshop</span> <span class="model-name">{name}</span></h1>
   <p class="hint">Move a lever or press a scenario. <span class="key key-base"></span> grey: baseline
-  <span class="key key-run"></span> blue: this setting. The dashed line marks the policy start.</p>
+  <span class="key key-run"></span> blue: this setting. Time in weeks; the dashed line marks the policy start.</p>
 </header>
 <div class="layout">
   <aside class="controls" aria-label="policy levers">
@@ -376,7 +375,7 @@ _TEMPLATE = """<!DOCTYPE html>
       </section>
     </div>
     <section class="card cld">
-      <h2>How the system behaves: feedback loops ({cld_title})</h2>
+      <h2>How the system behaves: its feedback loops</h2>
       {cld}
     </section>
   </main>

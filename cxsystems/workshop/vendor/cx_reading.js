@@ -78,8 +78,20 @@ var CXReading = (function () {
       while (j > 0 && test(a[j - 1])) j--;
       return times[j];
     }
-    var lastSig = -1;
-    for (var k = n - 1; k >= 0; k--) if (Math.abs(a[k]) > tol) { lastSig = k; break; }
+    // phases of the significant points, for the sentence (not in metrics.against_baseline)
+    var lastSig = -1, lastPos = -1, lastNeg = -1, firstPos = -1, firstNeg = -1;
+    for (var k = 0; k < n; k++) {
+      if (a[k] > tol) { lastPos = k; if (firstPos < 0) firstPos = k; }
+      else if (a[k] < -tol) { lastNeg = k; if (firstNeg < 0) firstNeg = k; }
+    }
+    lastSig = Math.max(lastPos, lastNeg);
+    function firstAfter(from, positive) {
+      for (var m = from + 1; m < n; m++) if (positive ? a[m] > tol : a[m] < -tol) return m;
+      return -1;
+    }
+    var finalPositive = lastSig >= 0 && a[lastSig] > 0;
+    var turn = lastSig < 0 ? -1 : finalPositive ? (lastNeg < 0 ? -1 : firstAfter(lastNeg, true))
+                                                : (lastPos < 0 ? -1 : firstAfter(lastPos, false));
     var final = a[n - 1] + 0, baseFinal = Math.abs(base[n - 1]);
     return {
       worst_shortfall: worst,
@@ -90,14 +102,17 @@ var CXReading = (function () {
       final_advantage_pct: baseFinal > 0 ? 100 * final / baseFinal + 0 : NaN,
       final_change_pct: baseFinal > 0 ? 100 * (values[n - 1] - base[n - 1]) / baseFinal : NaN,
       final_significant: lastSig === n - 1,
-      last_significant_week: lastSig >= 0 ? times[lastSig] : NaN,
       last_significant_higher: lastSig >= 0 ? values[lastSig] > base[lastSig] : null,
+      level_from_week: lastSig >= 0 && lastSig < n - 1 ? times[lastSig + 1] : NaN,
+      turn_week: turn >= 0 ? times[turn] : NaN,
+      better_weeks: firstPos >= 0 ? [times[firstPos], times[lastPos]] : null,
+      worse_weeks: firstNeg >= 0 ? [times[firstNeg], times[lastNeg]] : null,
       classification: classOf(a, tol)
     };
   }
 
   function fmtWeek(w) {
-    return "week " + (Math.round(w * 100) / 100).toString();
+    return "week " + fmtNum(w);
   }
 
   function fmtPct(p) {
@@ -115,22 +130,27 @@ var CXReading = (function () {
     if (r.final_significant && isFinite(r.final_change_pct)) {
       end = "ends " + fmtPct(r.final_change_pct) + (r.final_change_pct < 0 ? " lower" : " higher");
     } else {
-      end = (r.last_significant_higher ? "higher" : "lower") + " until " + fmtWeek(r.last_significant_week)
-        + ", then level with the baseline";
+      end = "level with the baseline again from " + fmtWeek(r.level_from_week);
     }
+    function span(w) {
+      return w[0] === w[1] ? "around " + fmtWeek(w[0]) : "weeks " + fmtNum(w[0]) + " to " + fmtNum(w[1]);
+    }
+    var parts = [];
     if (c === "worse-before-better") {
-      var from = r.stays_better_from_week;
-      return "worse before better (" + (isFinite(from) ? "worse at first, better from " + fmtWeek(from) + "; " : "") + end + ")";
+      parts.push("worse at first" + (isFinite(r.turn_week) ? ", better from " + fmtWeek(r.turn_week) : ""));
+    } else if (c === "better-before-worse") {
+      parts.push("better at first" + (isFinite(r.turn_week) ? ", worse from " + fmtWeek(r.turn_week) : ""));
+    } else if (c === "better" && r.worse_weeks) {
+      parts.push("but worse for a while, " + span(r.worse_weeks));
+    } else if (c === "worse" && r.better_weeks) {
+      parts.push("but better for a while, " + span(r.better_weeks));
     }
-    if (c === "better-before-worse") {
-      var wf = r.stays_worse_from_week;
-      return "better before worse (" + (isFinite(wf) ? "better at first, worse from " + fmtWeek(wf) + "; " : "") + end + ")";
-    }
-    if (c === "better") {
-      var dip = r.worst_shortfall < 0 ? "; worse for a while around " + fmtWeek(r.worst_shortfall_week) : "";
-      return "better (" + end + dip + ")";
-    }
-    return "worse (" + end + ")";
+    parts.push(end);
+    return c.replace(/-/g, " ") + " (" + parts.join("; ") + ")";
+  }
+
+  function fmtNum(w) {
+    return (Math.round(w * 100) / 100).toString();
   }
 
   return {

@@ -261,10 +261,12 @@
       h.appendChild(el("span", {"class": "label"}, o.label));
       var u = unitsText(o.units, o.pretty_units);
       if (u) h.appendChild(el("span", {"class": "units"}, " (" + u + ")"));
-      var badge = el("span", {"class": "badge"});
-      h.appendChild(badge);
       card.appendChild(h);
-      card.appendChild(el("div", {"class": "better"}, o.better + " is better"));
+      var sub = el("div", {"class": "better"});
+      sub.appendChild(el("span", null, o.better + " is better"));
+      var badge = el("span", {"class": "badge"});
+      sub.appendChild(badge);
+      card.appendChild(sub);
       var holder = el("div", {"class": "plot"});
       card.appendChild(holder);
       grid.insertBefore(card, reading);
@@ -279,9 +281,9 @@
            value: function (self, v) { return fmtNum(v); }}
         ],
         axes: [
-          {label: "week", font: font, labelFont: font, size: fs * 2.6, labelSize: fs * 1.4, stroke: "#333",
-           grid: {stroke: "#e6e6e6"}, ticks: {stroke: "#ccc"}},
-          {font: font, size: fs * 4.6, stroke: "#333", grid: {stroke: "#e6e6e6"}, ticks: {stroke: "#ccc"},
+          {font: font, size: fs * 2.2, stroke: "#333", grid: {stroke: "#e6e6e6"}, ticks: {stroke: "#ccc"},
+           values: function (self, splits) { return splits.map(function (w) { return fmtNum(w); }); }},
+          {font: font, size: fs * 4.6, space: fs * 2, stroke: "#333", grid: {stroke: "#e6e6e6"}, ticks: {stroke: "#ccc"},
            values: function (self, splits) { return splits.map(fmtAxis); }}
         ],
         legend: {show: true, live: true},
@@ -346,9 +348,11 @@
         : "No outcome moves by more than " + rtolPct + "% of the baseline's largest value.";
       return results;
     }
-    var endBetter = (counts["better"] || 0) + (counts["worse-before-better"] || 0);
-    var endWorse = (counts["worse"] || 0) + (counts["better-before-worse"] || 0);
-    var parts = ["By the end, " + endBetter + " of " + n + " outcomes are better than the baseline and " + endWorse + " worse."];
+    var order = ["better", "worse-before-better", "better-before-worse", "worse", "no change", "not finite"];
+    var counted = order.filter(function (c) { return counts[c]; }).map(function (c) {
+      return counts[c] + " " + (BADGE[c] || c);
+    });
+    var parts = ["Against the baseline, of " + n + " outcomes: " + counted.join(", ") + "."];
     if (groups["worse-before-better"]) parts.push("Worse before better: " + groups["worse-before-better"].join(", ") + ".");
     if (groups["better-before-worse"]) parts.push("Better before worse: " + groups["better-before-worse"].join(", ") + ".");
     summary.textContent = parts.join(" ");
