@@ -244,7 +244,7 @@ def test_generated_js_contains_no_model_text(cx_js):
     assert "require(" not in cx_js and "import " not in cx_js and "export " not in cx_js
     assert re.search(r"^var CX_MODEL = ", cx_js, re.M)
     # no other top-level declaration: everything else is inside the one function
-    assert len(re.findall(r"^(?:var|let|const|function) ", cx_js, re.M)) == 1
+    assert len(re.findall(r"^(?:var|let|const|function|class) ", cx_js, re.M)) == 1
 
 
 HOSTILE_MDL = r"""{UTF-8}
@@ -291,6 +291,16 @@ def test_hostile_names_stay_json_strings(tmp_path):
     assert out["meta"]["variables"] == compile_model(model).variables
     assert knob in out["meta"]["parameters"]
     assert_agrees(out["runs"][0], model, params={knob: 3.0}, what="hostile names")
+
+
+def test_node_require_gives_the_model(cx_js, tmp_path):
+    (tmp_path / "model.js").write_text(cx_js, encoding="utf-8")
+    code = ("var m = require(process.argv[1]); var r = m.simulate({}, [], {variables: ['Customers']});"
+            "process.stdout.write(JSON.stringify([m.name, r.values.Customers.length]));")
+    proc = subprocess.run([NODE, "-e", code, str(tmp_path / "model.js")], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == ["cx_service", 157]
 
 
 def test_js_string_escaping():
