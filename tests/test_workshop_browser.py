@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -246,6 +248,35 @@ def test_layout_fits_the_screen(browser, page_file, viewport):
         if viewport == "projector" and os.environ.get("CX_UPDATE_DOCS") == "1":
             shutil.copy(shot, ROOT / "docs" / "workshop.png")
         o.page.screenshot(path=str(ARTIFACTS / f"workshop-{viewport}-full.png"), full_page=True)
+    finally:
+        o.close()
+    assert o.errors == []
+
+
+def test_fresh_install_writes_a_page_that_opens_without_errors(browser, tmp_path):
+    """Build the wheel, install it into an empty folder, run its ``cxsystems workshop`` there."""
+    wheel_dir, site = tmp_path / "wheel", tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(ROOT)],
+                   check=True, capture_output=True, text=True, timeout=600)
+    (wheel,) = wheel_dir.glob("cxsystems-*.whl")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
+                   check=True, capture_output=True, text=True, timeout=600)
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site), "MPLBACKEND": "Agg"}
+    code = "import cxsystems.workshop.page as p; print(p.__file__)"
+    where = subprocess.run([sys.executable, "-c", code], cwd=work, env=env, check=True, capture_output=True,
+                           text=True, timeout=120).stdout.strip()
+    assert where.startswith(str(site))  # the installed copy, not the checkout
+    proc = subprocess.run([sys.executable, "-m", "cxsystems.cli", "workshop"], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    out = work / "cxsystems-workshop.html"
+    assert [p.name for p in work.iterdir()] == [out.name]
+    o = Opened(browser, out)
+    try:
+        assert o.page.locator("section.chart canvas").count() == 7
+        assert o.page.locator("#levers input[type=range]").count() == 5
     finally:
         o.close()
     assert o.errors == []
