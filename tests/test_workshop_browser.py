@@ -280,3 +280,53 @@ def test_fresh_install_writes_a_page_that_opens_without_errors(browser, tmp_path
     finally:
         o.close()
     assert o.errors == []
+
+
+def test_changes_from_the_start_and_a_scenario_with_mixed_weeks(browser, tmp_path):
+    """capability_trap (changes without from_week) plus a scenario whose changes start in different
+    weeks: the button runs that scenario's changes as written, and a slider move leaves that mode."""
+    for f in (ROOT / "models").glob("capability_trap.*"):
+        shutil.copy(f, tmp_path / f.name)
+    toml = tmp_path / "capability_trap.scenarios.toml"
+    toml.write_text(toml.read_text() + '''
+[scenarios.mixed]
+description = "Push improvement from the start and raise the target from week 30."
+[scenarios.mixed.set]
+"Pressure Step" = 0.1
+"Performance Step" = { value = 500, from_week = 30 }
+''')
+    model = cx.load_model(tmp_path / "capability_trap.mdl")
+    cm = compile_model(model)
+    variables = [o.variable for o in model.analysis.outcomes]
+
+    def engine(changes):
+        res = cm.run(changes=list(changes), variables=variables)
+        return res.times, {v: res.variable(v)[:, 0] for v in variables}
+
+    out = tmp_path / "trap.html"
+    assert cli.main(["workshop", "--model", str(tmp_path / "capability_trap.mdl"), "--out", str(out)]) == 0
+    o = Opened(browser, out)
+    try:
+        # the default start week is the earliest from_week of any scenario
+        assert o.page.locator("#start-week output").inner_text() == "from week 30"
+        for name, scenario in model.scenarios.items():
+            o.page.click(f"button[data-scenario='{name}']")
+            assert_charts_match(o.charted(), engine, scenario.changes)
+            if name == "work_smarter":  # a change without from_week applies from the start
+                assert o.page.locator("#start-week output").inner_text() == "from the start"
+                assert o.page.evaluate("CX_WORKSHOP.lastRun.changes") == [
+                    dict(parameter="Pressure Step", value=0.1, from_week=None)]
+        note = o.page.locator("#scenario-note").inner_text()
+        assert "run as written" in note and "Performance Step = 500 from week 30" in note
+        assert "Pressure Step = 0.1 from the start" in note
+        assert o.page.evaluate("CX_WORKSHOP.lastRun.changes") == [
+            dict(parameter="Pressure Step", value=0.1, from_week=None),
+            dict(parameter="Performance Step", value=500, from_week=30)]
+        # a slider move: every moved lever starts at the one start week (from the start, as set by
+        # higher_target, the last scenario of one start week pressed)
+        o.move_slider("input[data-parameter='Performance Step']", 200)
+        assert_charts_match(o.charted(), engine, [Change("Pressure Step", 0.1), Change("Performance Step", 200.0)])
+        assert "run as written" not in o.page.locator("#scenario-note").inner_text()
+    finally:
+        o.close()
+    assert o.errors == []
