@@ -8,6 +8,11 @@ declared ranges of a handful of parameters), and the ratios.
     python benchmarks/engine.py --skip-stock    # engine and pysd-fast only
     python benchmarks/engine.py --n 2000 --repeat 5
     python benchmarks/engine.py --workers 2     # also time the ensemble split over 2 processes
+    python benchmarks/engine.py --memory 100000 # also the peak memory of a 100,000-world ensemble()
+
+It also times the public :func:`cxsystems.ensemble.ensemble` (Latin hypercube over the model's
+``[uncertain]`` parameters, chunks of 2,500 worlds, per-run metrics and quantile bands) for the
+baseline plus the benchmark scenario, ``n`` worlds each.
 """
 
 from __future__ import annotations
@@ -71,6 +76,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--workers", type=int, default=0,
                     help="also time the ensemble split over this many processes (0: skip)")
+    ap.add_argument("--memory", type=int, default=0, metavar="N",
+                    help="also measure the peak traced memory of an N-world ensemble() (0: skip)")
     args = ap.parse_args(argv)
 
     model = cx.load_model(args.model)
@@ -105,6 +112,24 @@ def main(argv=None) -> int:
                                                                 args.workers), args.repeat)
         np.testing.assert_array_equal(values, res.values)  # same numbers however it is run
 
+    from cxsystems.ensemble import ensemble
+
+    pair = [model.analysis.baseline, scenario.name]
+    t_api, api = _timed(lambda: ensemble(model, pair, n=args.n, seed=args.seed, trajectories=False), 1)
+    t_api_workers = None
+    if args.workers > 1:
+        t_api_workers, api_w = _timed(lambda: ensemble(model, pair, n=args.n, seed=args.seed,
+                                                       trajectories=False, workers=args.workers), 1)
+        np.testing.assert_array_equal(api.metric_values, api_w.metric_values)
+    peak = None
+    if args.memory:
+        import tracemalloc
+
+        tracemalloc.start()
+        ensemble(model, pair, n=args.memory, seed=args.seed, trajectories=False)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+
     def row(label, seconds, note=""):
         print(f"  {label:<44s} {seconds * 1000:10.1f} ms  {note}")
 
@@ -120,6 +145,16 @@ def main(argv=None) -> int:
     if t_workers is not None:
         row(f"engine: same ensemble over {args.workers} processes", t_workers,
             f"{t_ens / t_workers:.1f}x the in-process speed")
+    n_api = len(api.scenarios) * args.n
+    row(f"ensemble(): {len(api.scenarios)} scenarios x {args.n:,} worlds", t_api,
+        f"{t_api / n_api * 1e6:.0f} us/run, metrics + bands included")
+    if t_api_workers is not None:
+        row(f"ensemble(): same over {args.workers} processes", t_api_workers,
+            f"{t_api / t_api_workers:.1f}x the in-process speed")
+    if peak is not None:
+        print(f"  ensemble(): {len(api.scenarios)} scenarios x {args.memory:,} worlds: peak traced memory "
+              f"{peak / 2**20:.0f} MiB (every trajectory would take "
+              f"{len(api.scenarios) * args.memory * len(api.variables) * len(api.times) * 8 / 2**20:,.0f} MiB)")
     print("ratios:")
     if t_stock is not None:
         print(f"  stock PySD / engine one run         {t_stock / t_one:10.0f}x")

@@ -46,7 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Quantiles of the fan-chart bands: 90% band, 50% band and the median.
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 #: Worlds per chunk: one vectorised engine pass per scenario.
-DEFAULT_CHUNK = 1000
+DEFAULT_CHUNK = 2500
 #: At most this many runs (evenly spread) feed the quantile bands.
 DEFAULT_BAND_RUNS = 5000
 #: ``trajectories=None`` keeps every trajectory when they take at most this many bytes.
