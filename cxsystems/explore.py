@@ -115,6 +115,22 @@ def scenario_settings(model: "Model", scenario: str | Scenario) -> tuple[dict[st
     return values, (min(weeks) if weeks else None)
 
 
+def matching_scenario(model: "Model", lever_values: Mapping[str, float], start_week: float | None) -> str | None:
+    """Name of the model's scenario that these lever settings reproduce, or ``None``.
+
+    A scenario matches when every lever is at the scenario's value (its default if the scenario
+    leaves it alone) and, if the scenario changes anything from a given week, ``start_week`` is
+    that week. The baseline matches any start week when every lever is at its default.
+    """
+    current = {lv.parameter: float(lever_values.get(lv.parameter, lv.default)) for lv in levers(model)}
+    for name in model.scenarios:
+        values, week = scenario_settings(model, name)
+        if all(math.isclose(current[k], v, rel_tol=1e-9, abs_tol=1e-12) for k, v in values.items()):
+            if week is None or (start_week is not None and math.isclose(float(start_week), week)):
+                return name
+    return None
+
+
 def explored_scenario(model: "Model", lever_values: Mapping[str, float], start_week: float | None) -> Scenario:
     """The scenario behind an exploration: the baseline's own changes, then each lever set away
     from its default, from ``start_week`` on (from the start if ``None``).

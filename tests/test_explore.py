@@ -11,7 +11,8 @@ import pytest
 import cxsystems as cx
 from cxsystems.errors import CxError
 from cxsystems.explore import (EXPLORED, Lever, classification_line, explore_comparison, explore_run,
-                               explored_scenario, levers, scenario_settings)
+                               explored_scenario, levers, matching_scenario,
+                               scenario_settings)
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +147,14 @@ def test_the_library_imports_neither_widgets_nor_plotting():
 def test_lever_is_a_frozen_dataclass():
     lv = Lever("X", "Dmnl", 0.0, 1.0, 0.0, 0.02)
     assert lv.comment == ""
+
+
+def test_matching_scenario_names_the_scenario_the_sliders_reproduce(model):
+    for name in model.scenarios:
+        values, start = scenario_settings(model, name)
+        assert matching_scenario(model, values, 16 if start is None else start) == name
+    values, _ = scenario_settings(model, "structural_prevention")
+    assert matching_scenario(model, values, 20) is None          # another start week
+    assert matching_scenario(model, {**values, "Extra Headcount Fraction": 0.2}, 16) == "bridge"
+    assert matching_scenario(model, {"Prevention Incentive": 0.5}, 16) is None
+    assert matching_scenario(model, {}, 80) == "baseline"         # every lever at its default
