@@ -8,6 +8,7 @@ Usage::
     cxsystems run [--model NAME|PATH] --scenario NAME --out FILE.csv
     cxsystems robustness [--model NAME|PATH] [--scenarios a,b] [--n 10000] [--seed S] [--out DIR] [--workers K | --dask ADDRESS] [--quiet]
     cxsystems workshop [--model NAME|PATH] [--out FILE.html]
+    cxsystems report [--model NAME|PATH] [--out FILE.html] [--n RUNS] [--seed S] [--quiet]
     cxsystems --version
 
 Bad input of any kind ends with one line ``cxsystems: error: ...`` on stderr and exit code 2.
@@ -34,6 +35,7 @@ COMMANDS: tuple[str, ...] = (
     "cxsystems.cli.causal",
     "cxsystems.cli.robustness",
     "cxsystems.cli.workshop",
+    "cxsystems.cli.report",
 )
 
 
