@@ -80,6 +80,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.num { white-space: nowrap; }
 .badge { display: inline-block; padding: 1px 7px; border-radius: 10px; font-size: 12px; white-space: nowrap;
          border: 1px solid transparent; }
+td .badge { white-space: normal; }
 .badge.better { background: #dff3e4; color: #115c2b; border-color: #9fd5ae; }
 .badge.worse { background: #fde2e1; color: #8a1c17; border-color: #f0a8a4; }
 .badge.wbb { background: #fff1cc; color: #6b4a00; border-color: #e8c766; }
