@@ -174,10 +174,11 @@ def badge(cls: str) -> str:
 
 
 def _inline(text: str) -> str:
-    """Escape model-card text, then render ``code`` spans and **bold**."""
+    """Escape model-card text, then render ``code`` spans, **bold** and *italics*."""
     out = esc(text)
     out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
-    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", out)
+    out = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", out)
+    return re.sub(r"(?<![\w*])\*([^*\s][^*]*?)\*(?![\w*])", r"<em>\1</em>", out)
 
 
 def _svg_text(fig) -> str:
@@ -421,7 +422,7 @@ def summary_section(cmp: "Comparison", model: "Model") -> Section:
             ("better", "better throughout"), ("worse", "worse throughout"),
             ("worse-before-better", "costs first, pays back later"),
             ("better-before-worse", "quick relief that turns against you"),
-            ("no change", "within 1% of the baseline"))) + "</p>")
+            ("no change", f"within {100 * cmp.rtol:g}% of the baseline"))) + "</p>")
     body = ("<p>Totals and end values over the whole run (\u2191 higher is better, \u2193 lower is better).</p>"
             + metrics_table
             + "<h3>Each outcome against the baseline</h3>"
@@ -474,8 +475,7 @@ def loops_section(model: "Model") -> Section:
         more = [n for n in rep.notes if "not shown" in n]
         parts.append("<h3>System archetypes</h3><p>Recurring structures (Senge, 1990) recognised in the named "
                      "loops. They are matched mechanically by how loops overlap: a match has the archetype's "
-                     "shape, and judgement decides whether it tells the archetype's story (for example, losing "
-                     "customers is never a real \u201csolution\u201d).</p><ul class=\"archetypes\">"
+                     "shape, and judgement decides whether it tells the archetype's story.</p><ul class=\"archetypes\">"
                      + "".join(items) + "</ul>"
                      + (f'<p class="note">{esc("; ".join(more))}.</p>' if more else ""))
     else:
@@ -627,8 +627,8 @@ def build_report(model: "Model", *, n_runs: int = DEFAULT_RUNS, seed: int | None
         Section("model", "The model in two sentences",
                 f"<p>{_inline(summary_text)}</p><p class=\"meta\">From the {src}; {len(model.stocks)} stocks, "
                 f"{len(model.parameters)} parameters, simulated from {esc(horizon)} (time step "
-                f"{model.time_step:g} week). A teaching and decision-support model calibrated to published ranges: "
-                "compare policies with it, do not read its numbers as a forecast.</p>"),
+                f"{model.time_step:g} week). Use it to compare policies and understand their trade-offs, not to "
+                "forecast a number.</p>"),
         scenarios_section(model, cmp),
         comparison_section(cmp),
         summary_section(cmp, model),
