@@ -225,6 +225,24 @@ class CompiledModel:
                 settings[slot] = _ParamSetting(base, steps + ((float(ch.from_week), value),))
         return settings, n_runs
 
+    def dynamic_slots(self, param_is_dynamic) -> set:
+        """Slots whose value can change after the start: every stateful but INITIAL, the
+        parameters for which ``param_is_dynamic(slot)`` holds, and whatever depends on time or on
+        another dynamic slot. Everything else is computed once, at initialisation."""
+        els = self.ir.elements
+        dyn = set()
+        for slot in self.init_order:
+            el = els[slot]
+            if el.stateful is not None:
+                if el.stateful.kind != "initial":
+                    dyn.add(slot)
+            elif slot in self.params:
+                if param_is_dynamic(slot):
+                    dyn.add(slot)
+            elif slot in self.uses_time or any(d in dyn for d in self.step_deps[slot]):
+                dyn.add(slot)
+        return dyn
+
     # ----------------------------------------------------------------------------------- run
 
     def run(self, changes=(), params: Mapping[str, object] | None = None, *, time_step=None,
@@ -455,20 +473,7 @@ class _Run:
 
     # ------------------------------------------------------------------------ step machinery
     def _dynamic_slots(self):
-        cm = self.cm
-        els = cm.ir.elements
-        dyn = set()
-        for slot in cm.init_order:
-            el = els[slot]
-            if el.stateful is not None:
-                if el.stateful.kind != "initial":
-                    dyn.add(slot)
-            elif slot in cm.params:
-                if self._is_param_dynamic(slot):
-                    dyn.add(slot)
-            elif slot in cm.uses_time or any(d in dyn for d in cm.step_deps[slot]):
-                dyn.add(slot)
-        return dyn
+        return self.cm.dynamic_slots(self._is_param_dynamic)
 
     def _build_step(self, capture):
         """Per-step closures (split into what the states need every step and what only saving

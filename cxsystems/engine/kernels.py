@@ -271,8 +271,8 @@ def v_zidz(a, b):
     return 0.0 if abs(b) < SMALL_VENSIM else a / b
 
 
-def v_step(t, half_dt, value, start):
-    return value * (t + half_dt > start)
+#: STEP is the same expression for floats and arrays.
+v_step = s_step
 
 
 def v_ramp(t, slope, start, finish=None):

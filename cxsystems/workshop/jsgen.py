@@ -291,17 +291,7 @@ class _Generator:
     # -- which slots each step evaluates
     def _plan(self):
         cm = self.cm
-        els = cm.ir.elements
-        dyn = set()  # as the engine's _dynamic_slots, with every settable parameter dynamic
-        for slot in cm.init_order:
-            el = els[slot]
-            if el.stateful is not None:
-                if el.stateful.kind != "initial":
-                    dyn.add(slot)
-            elif slot in self.settable:
-                dyn.add(slot)
-            elif slot in cm.uses_time or any(d in dyn for d in cm.step_deps[slot]):
-                dyn.add(slot)
+        dyn = cm.dynamic_slots(self.settable.__contains__)  # any settable parameter may change
         roots = set()
         for st in self.states:
             step_args = [k for k in st.args if k not in INIT_ONLY_ARGS[st.kind]]
