@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import CxError
+from .metrics import metric_values
 from .scenarios import MetricSpec, Scenario
 from .uncertainty import Uncertain, sample
 
@@ -53,9 +54,6 @@ DEFAULT_BAND_RUNS = 5000
 AUTO_TRAJECTORY_BYTES = 256 * 2**20
 #: Two metric values closer than this (relative to their size) count as a tie.
 TIE_RTOL = 1e-12
-
-_trapezoid = getattr(np, "trapezoid", None) or getattr(np, "trapz")
-
 
 # ------------------------------------------------------------------------------------ result
 
@@ -161,23 +159,6 @@ class _Job:
     keep_all: bool
 
 
-def _metric_array(times: np.ndarray, values: np.ndarray, how: str) -> np.ndarray:
-    """Metric of every run: ``values`` (times, runs) -> (runs,). Same arithmetic as
-    :func:`cxsystems.metrics.metric_value` on one run (each run contiguous, pairwise sums)."""
-    v = np.ascontiguousarray(values.T)
-    if how == "final":
-        return v[:, -1].copy()
-    if how == "mean":
-        return v.mean(axis=1)
-    if how == "max":
-        return v.max(axis=1)
-    if how == "min":
-        return v.min(axis=1)
-    if v.shape[1] < 2:
-        return np.zeros(v.shape[0])
-    return _trapezoid(v, times, axis=1)
-
-
 def _run_chunk(cm, job: _Job, chunk: _Chunk):
     """Simulate one chunk for every scenario; returns (index, metrics, band trajectories, all)."""
     n_s, n_c = len(job.changes), chunk.stop - chunk.start
@@ -189,7 +170,7 @@ def _run_chunk(cm, job: _Job, chunk: _Chunk):
         res = cm.run(changes, params=dict(chunk.params), variables=list(job.recorded), vector=True)
         values = res.values  # (variable, time, run)
         for k, (var, how) in enumerate(job.metric_vars):
-            metrics[s, k] = _metric_array(res.times, values[pos[var]], how)
+            metrics[s, k] = metric_values(res.times, values[pos[var]], how)
         if bands is None:
             bands = np.empty((n_s, len(idx), len(res.times), len(chunk.band_local)))
             if job.keep_all:
@@ -213,12 +194,6 @@ def _run_chunk_in_worker(job: _Job, chunk: _Chunk):
 
 
 # ---------------------------------------------------------------------------------- ensemble
-
-
-def _select(model: "Model", scenarios) -> tuple[Scenario, ...]:
-    from .compare import select_scenarios
-
-    return select_scenarios(model, scenarios)
 
 
 def _band_runs(n: int, band_runs: int) -> np.ndarray:
@@ -275,7 +250,9 @@ def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = 
                       f"table to its scenario file (see cxsystems.uncertainty)")
     for u in unc:
         model.parameter(u.parameter, "uncertain")
-    chosen = _select(model, scenarios)
+    from .compare import select_scenarios
+
+    chosen = select_scenarios(model, scenarios)
     names = tuple(s.name for s in chosen)
     metric_specs = tuple(analysis.metrics)
     if not metric_specs:
@@ -304,7 +281,7 @@ def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = 
 
     outputs = _execute(cm, job, chunks, workers, executor, progress, n)
 
-    metric_values = np.concatenate([o[1] for o in outputs], axis=2)
+    per_run = np.concatenate([o[1] for o in outputs], axis=2)
     band_data = np.concatenate([o[2] for o in outputs], axis=3)
     times = outputs[0][4]
     bands = _bands(band_data, names, band_vars, times, len(band_idx), model)
@@ -313,7 +290,7 @@ def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = 
         full = np.concatenate([o[3] for o in outputs], axis=3)
         traj = _trajectory_dataset(full, names, band_vars, times, model)
     return EnsembleResult(model.name, names, analysis.baseline if analysis.baseline in names else names[0],
-                          unc, samples, metric_specs, metric_values, times, bands, traj, seed, n,
+                          unc, samples, metric_specs, per_run, times, bands, traj, seed, n,
                           analysis.headline, tuple(p for p in analysis.versus if p[0] in names and p[1] in names),
                           dict(model.units), {o.variable: o.label for o in analysis.outcomes})
 
@@ -405,6 +382,13 @@ def _tie_tol(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return TIE_RTOL * np.maximum(np.abs(a), np.abs(b)) + 1e-300
 
 
+def _head_to_head(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per run: is ``a`` better, tied, worse than ``b`` (both oriented so larger is better)."""
+    diff = a - b
+    tie = np.abs(diff) <= _tie_tol(a, b)
+    return (diff > 0) & ~tie, tie, (diff < 0) & ~tie
+
+
 def robustness(res: EnsembleResult) -> pd.DataFrame:
     """For each metric and each ordered pair of scenarios, how often one beats the other.
 
@@ -420,9 +404,7 @@ def robustness(res: EnsembleResult) -> pd.DataFrame:
             for b, nb in enumerate(res.scenarios):
                 if a == b:
                     continue
-                diff = s[a, j] - s[b, j]
-                tie = np.abs(diff) <= _tie_tol(s[a, j], s[b, j])
-                better, worse = (diff > 0) & ~tie, (diff < 0) & ~tie
+                better, tie, worse = _head_to_head(s[a, j], s[b, j])
                 rows.append((m.name, m.label, m.better, na, nb, better.mean(), tie.mean(),
                              worse.mean(), res.n))
     return pd.DataFrame(rows, columns=["metric", "label", "better", "scenario", "other", "share_better",
@@ -463,9 +445,8 @@ def verdict(res: EnsembleResult, scenario: str, other: str, metric: str) -> str:
     m = res.metrics[j]
     s = _signed(res)
     a, b = res.scenarios.index(scenario), res.scenarios.index(other)
-    diff = s[a, j] - s[b, j]
-    tie = np.abs(diff) <= _tie_tol(s[a, j], s[b, j])
-    won, lost = ((diff > 0) & ~tie).mean(), ((diff < 0) & ~tie).mean()
+    better, tie, worse = _head_to_head(s[a, j], s[b, j])
+    won, lost = better.mean(), worse.mean()
     label = m.label[:1].lower() + m.label[1:] if m.label[:2] != m.label[:2].upper() else m.label
     text = f"{scenario} beats {other} on {label} in {_pct(won)} of {res.n:,} runs"
     if won < 0.5:

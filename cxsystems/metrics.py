@@ -74,15 +74,27 @@ def metric_value(times, values, how: str) -> float:
     if how not in METRIC_KINDS:
         raise CxError(f"how = {how!r}; use {', '.join(METRIC_KINDS)}")
     t, v = _arrays(times, values, names=("times", "values"))
+    return float(metric_values(t, v[:, None], how)[0])
+
+
+def metric_values(times: np.ndarray, values: np.ndarray, how: str) -> np.ndarray:
+    """:func:`metric_value` of many runs at once, unchecked: ``values`` (times, runs) -> (runs,).
+
+    Each run is made contiguous so its sums are numpy's pairwise sums of one 1-D run: the result
+    of a run does not depend on how many runs come with it.
+    """
+    v = np.ascontiguousarray(np.asarray(values, dtype=float).T)
     if how == "final":
-        return float(v[-1])
+        return v[:, -1].copy()
     if how == "mean":
-        return float(v.mean())
+        return v.mean(axis=1)
     if how == "max":
-        return float(v.max())
+        return v.max(axis=1)
     if how == "min":
-        return float(v.min())
-    return float(_trapezoid(v, t)) if len(t) > 1 else 0.0
+        return v.min(axis=1)
+    if v.shape[1] < 2:
+        return np.zeros(v.shape[0])
+    return _trapezoid(v, times, axis=1)
 
 
 def scenario_metrics(df: pd.DataFrame, specs: Sequence[MetricSpec]) -> dict[str, float]:

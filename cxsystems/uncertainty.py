@@ -85,13 +85,23 @@ class Uncertain:
             c = (self.arg("mode") - lo) / (hi - lo)
             x = stats.triang(c, loc=lo, scale=hi - lo).ppf(u)
         else:
-            if self.dist == "normal":
-                d = stats.norm(loc=self.arg("mean"), scale=self.arg("sd"))
-            else:
-                d = stats.lognorm(s=self.arg("sigma"), scale=self.arg("median"))
+            d = self._unbounded()
             f_lo, f_hi = d.cdf(lo), d.cdf(hi)
             x = d.ppf(f_lo + u * (f_hi - f_lo))
         return np.clip(x, lo, hi)
+
+    def _unbounded(self):
+        """The normal or lognormal distribution before truncation (a frozen scipy distribution)."""
+        from scipy import stats
+
+        if self.dist == "normal":
+            return stats.norm(loc=self.arg("mean"), scale=self.arg("sd"))
+        return stats.lognorm(s=self.arg("sigma"), scale=self.arg("median"))
+
+    def mass_inside_bounds(self) -> float:
+        """Probability the untruncated normal or lognormal puts inside ``[low, high]``."""
+        d = self._unbounded()
+        return float(d.cdf(self.high) - d.cdf(self.low))
 
 
 def _number(raw: Mapping[str, Any], key: str, where: str) -> float:
@@ -144,20 +154,10 @@ def parse_uncertain(model: "Model", name: str, raw: Any, where: str) -> Uncertai
         raise CxError(f"{where}: source must be text")
     u = Uncertain(param.name, dist, lo, hi, tuple(nums.items()), param.units, " ".join(source.split()))
     if dist in ("normal", "lognormal"):
-        if not _mass(u) > 1e-9:
+        if not u.mass_inside_bounds() > 1e-9:
             raise CxError(f"{where}: the {dist} distribution puts no probability inside "
                           f"[{lo:g}, {hi:g}]")
     return u
-
-
-def _mass(u: Uncertain) -> float:
-    from scipy import stats
-
-    if u.dist == "normal":
-        d = stats.norm(loc=u.arg("mean"), scale=u.arg("sd"))
-    else:
-        d = stats.lognorm(s=u.arg("sigma"), scale=u.arg("median"))
-    return float(d.cdf(u.high) - d.cdf(u.low))
 
 
 def parse_uncertain_table(model: "Model", raw: Any, where: str) -> tuple[Uncertain, ...]:
