@@ -472,6 +472,30 @@ def _signed(x: float) -> str:
     return ("-" if x < 0 else "+") + body
 
 
+def short_number(x: float | None, prefix: str = "", *, million_decimals: int = 2, minus: str = "-") -> str:
+    """Short number for a table cell: ``3.79M``, ``92,578``, ``1.12``, ``0.201``; NaN/None -> ``-``.
+
+    ``prefix`` goes between the sign and the digits (``-$3.79M``); ``million_decimals`` sets the
+    decimals of millions; ``minus`` is the sign of negative numbers.
+    """
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    x = float(x)
+    sign = minus if x < 0 else ""
+    ax = abs(x)
+    if ax >= 1e6:
+        body = f"{ax / 1e6:,.{million_decimals}f}M"
+    elif ax >= 100:
+        body = f"{ax:,.0f}"
+    elif ax >= 1:
+        body = f"{ax:.2f}"
+    elif ax == 0:
+        return f"{prefix}0"
+    else:
+        body = f"{ax:.3g}"
+    return f"{sign}{prefix}{body}"
+
+
 def pretty_units(units: str) -> str:
     """Readable units: ``Week`` -> ``weeks``, ``1/Year`` -> ``per year``, ``Dmnl`` -> ``""``."""
     u = (units or "").strip()

@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from .errors import CxError
 from .fileio import atomic_write
@@ -131,23 +131,10 @@ def _pretty_units(units: str) -> str:
 
 def fmt_number(x: float, units: str = "") -> str:
     """Short number for a table cell: ``$79.9M``, ``92,578``, ``1.12``, ``0.201``; NaN -> ``-``."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    x = float(x)
+    from .compare import short_number
+
     prefix = "$" if (units or "").strip().startswith("$") else ""
-    sign = "\u2212" if x < 0 else ""
-    ax = abs(x)
-    if ax >= 1e6:
-        body = f"{ax / 1e6:,.1f}M"
-    elif ax >= 100:
-        body = f"{ax:,.0f}"
-    elif ax >= 1:
-        body = f"{ax:.2f}"
-    elif ax == 0:
-        return f"{prefix}0"
-    else:
-        body = f"{ax:.3g}"
-    return f"{sign}{prefix}{body}"
+    return short_number(x, prefix, million_decimals=1, minus="\u2212")
 
 
 def _pct(x: float) -> str:

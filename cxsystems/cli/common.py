@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from typing import Callable, Sequence
 
@@ -93,22 +92,9 @@ def split_list(text: str | None, option: str) -> list[str] | None:
 
 def compact(x: float, prefix: str = "") -> str:
     """Short number for tables: ``3.79M``, ``92,578``, ``1.12``, ``0.201``; NaN -> ``-``."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    x = float(x)
-    sign = "-" if x < 0 else ""
-    ax = abs(x)
-    if ax >= 1e6:
-        body = f"{ax / 1e6:,.2f}M"
-    elif ax >= 100:
-        body = f"{ax:,.0f}"
-    elif ax >= 1:
-        body = f"{ax:.2f}"
-    elif ax == 0:
-        return f"{prefix}0"
-    else:
-        body = f"{ax:.3g}"
-    return f"{sign}{prefix}{body}"
+    from ..compare import short_number
+
+    return short_number(x, prefix)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: Sequence[str] | None = None,
