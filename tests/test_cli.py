@@ -11,7 +11,6 @@ import types
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 import cxsystems
 from cxsystems import cli

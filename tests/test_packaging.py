@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -10,7 +9,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-import pytest
+from conftest import installed_env, run_installed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,31 +31,6 @@ def test_every_subpackage_is_declared():
         assert (ROOT / pkg.replace(".", "/")).is_dir(), pkg
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory):
-    """The project built as a wheel and installed (without dependencies) into an empty folder."""
-    tmp_path = tmp_path_factory.mktemp("wheel")
-    wheel_dir = tmp_path / "wheel"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(ROOT)],
-        check=True, capture_output=True, text=True, timeout=600,
-    )
-    (wheel,) = wheel_dir.glob("cxsystems-*.whl")
-    site = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
-        check=True, capture_output=True, text=True, timeout=600,
-    )
-    return wheel, site
-
-
-def _run_installed(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run ``python -m cxsystems.cli ARGS`` from the installed wheel (not the checkout)."""
-    env = {**os.environ, "PYTHONPATH": str(site)}
-    return subprocess.run([sys.executable, "-m", "cxsystems.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
-
-
 def test_wheel_ships_models_and_finds_them_when_installed(installed, tmp_path):
     wheel, site = installed
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -67,8 +41,7 @@ def test_wheel_ships_models_and_finds_them_when_installed(installed, tmp_path):
         "import cxsystems, sys; from cxsystems.loading import bundled_models_dir, bundled_model_names;"
         "print(cxsystems.__file__); print(bundled_models_dir()); print(','.join(bundled_model_names()))"
     )
-    env = {**os.environ, "PYTHONPATH": str(site)}
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, check=True,
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=installed_env(site), check=True,
                          capture_output=True, text=True, timeout=120).stdout.splitlines()
     assert out[0].startswith(str(site))
     assert out[1] == str(site / "cxsystems" / "_bundled_models")
@@ -77,7 +50,7 @@ def test_wheel_ships_models_and_finds_them_when_installed(installed, tmp_path):
 
 def test_installed_robustness_n_2000_writes_files_and_prints_verdicts(installed, tmp_path):
     _, site = installed
-    proc = _run_installed(site, tmp_path, "robustness", "--n", "2000", "--out", "rob", "--quiet")
+    proc = run_installed(site, tmp_path, "robustness", "--n", "2000", "--out", "rob", "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     out = tmp_path / "rob"

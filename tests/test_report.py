@@ -4,7 +4,6 @@ how it renders and prints in a real headless Chromium (Debian's ``chromium``, dr
 from __future__ import annotations
 
 import base64
-import os
 import re
 import shutil
 import subprocess
@@ -13,6 +12,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+
+from conftest import installed_env, run_installed
 
 import cxsystems as cx
 from cxsystems import cli
@@ -363,22 +364,16 @@ def test_print_css_keeps_figures_whole(html):
     assert re.search(r"img, svg \{ max-width: 100%", css)
 
 
-def test_fresh_install_report_opens_in_chromium(browser, tmp_path):
-    """Build the wheel, install it into an empty folder, run its ``cxsystems report`` there."""
-    wheel_dir, site = tmp_path / "wheel", tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(ROOT)],
-                   check=True, capture_output=True, text=True, timeout=600)
-    (wheel,) = wheel_dir.glob("cxsystems-*.whl")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
-                   check=True, capture_output=True, text=True, timeout=600)
+def test_fresh_install_report_opens_in_chromium(browser, installed, tmp_path):
+    """Run ``cxsystems report`` of the wheel installed into an empty folder."""
+    _, site = installed
     work = tmp_path / "work"
     work.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(site), "MPLBACKEND": "Agg"}
     where = subprocess.run([sys.executable, "-c", "import cxsystems.report as r; print(r.__file__)"], cwd=work,
-                           env=env, check=True, capture_output=True, text=True, timeout=120).stdout.strip()
+                           env=installed_env(site), check=True, capture_output=True, text=True,
+                           timeout=120).stdout.strip()
     assert where.startswith(str(site))  # the installed copy, not the checkout
-    proc = subprocess.run([sys.executable, "-m", "cxsystems.cli", "report", "--n", "100", "--quiet"], cwd=work,
-                          env=env, capture_output=True, text=True, timeout=600)
+    proc = run_installed(site, work, "report", "--n", "100", "--quiet")
     assert proc.returncode == 0, proc.stderr
     out = work / "cxsystems-report.html"
     assert [p.name for p in work.iterdir()] == [out.name]

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import installed_env, run_installed
+
 import cxsystems as cx
 from cxsystems import Change, cli
 from cxsystems.engine import compile_model
@@ -254,23 +256,16 @@ def test_layout_fits_the_screen(browser, page_file, viewport):
     assert o.errors == []
 
 
-def test_fresh_install_writes_a_page_that_opens_without_errors(browser, tmp_path):
-    """Build the wheel, install it into an empty folder, run its ``cxsystems workshop`` there."""
-    wheel_dir, site = tmp_path / "wheel", tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(ROOT)],
-                   check=True, capture_output=True, text=True, timeout=600)
-    (wheel,) = wheel_dir.glob("cxsystems-*.whl")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
-                   check=True, capture_output=True, text=True, timeout=600)
+def test_fresh_install_writes_a_page_that_opens_without_errors(browser, installed, tmp_path):
+    """Run ``cxsystems workshop`` of the wheel installed into an empty folder."""
+    _, site = installed
     work = tmp_path / "work"
     work.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(site), "MPLBACKEND": "Agg"}
     code = "import cxsystems.workshop.page as p; print(p.__file__)"
-    where = subprocess.run([sys.executable, "-c", code], cwd=work, env=env, check=True, capture_output=True,
-                           text=True, timeout=120).stdout.strip()
+    where = subprocess.run([sys.executable, "-c", code], cwd=work, env=installed_env(site), check=True,
+                           capture_output=True, text=True, timeout=120).stdout.strip()
     assert where.startswith(str(site))  # the installed copy, not the checkout
-    proc = subprocess.run([sys.executable, "-m", "cxsystems.cli", "workshop"], cwd=work, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = run_installed(site, work, "workshop")
     assert proc.returncode == 0, proc.stderr
     out = work / "cxsystems-workshop.html"
     assert [p.name for p in work.iterdir()] == [out.name]
