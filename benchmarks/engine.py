@@ -10,7 +10,7 @@ declared ranges of a handful of parameters), and the ratios.
     python benchmarks/engine.py --workers 2     # also time the ensemble split over 2 processes
     python benchmarks/engine.py --memory 100000 # also the peak memory of a 100,000-world ensemble()
 
-It also times the public :func:`cxsystems.ensemble.ensemble` (Latin hypercube over the model's
+It also times the public :func:`cxsystems.analysis.ensemble.ensemble` (Latin hypercube over the model's
 ``[uncertain]`` parameters, chunks of 2,500 worlds, per-run metrics and quantile bands) for the
 baseline plus the benchmark scenario, ``n`` worlds each.
 """
@@ -112,7 +112,7 @@ def main(argv=None) -> int:
                                                                 args.workers), args.repeat)
         np.testing.assert_array_equal(values, res.values)  # same numbers however it is run
 
-    from cxsystems.ensemble import ensemble
+    from cxsystems.analysis.ensemble import ensemble
 
     pair = [model.analysis.baseline, scenario.name]
     t_api, api = _timed(lambda: ensemble(model, pair, n=args.n, seed=args.seed, trajectories=False), 1)

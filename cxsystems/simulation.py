@@ -23,30 +23,13 @@ from typing import Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from .engine import METHODS, compile_model
 from .errors import CxError
-from .loading import Model
-from .scenarios import Change, Scenario
+from .model.core import Model
+from .model.scenarios import Change, Scenario, resolve_scenario
 
 ENGINES = ("numpy", "pysd-fast", "pysd")
 DEFAULT_ENGINE = "numpy"
-
-
-def resolve_scenario(model: Model, scenario: str | Scenario | None) -> Scenario:
-    """Return the :class:`Scenario` for a name (or pass one through); ``None`` means baseline."""
-    if scenario is None:
-        return model.scenarios.get("baseline") or Scenario("baseline", "The model as written.")
-    if isinstance(scenario, Scenario):
-        return scenario
-    if scenario in model.scenarios:
-        return model.scenarios[scenario]
-    import difflib
-
-    close = difflib.get_close_matches(str(scenario), list(model.scenarios), n=3, cutoff=0.4)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise CxError(
-        f"unknown scenario {scenario!r} for model {model.name}: "
-        f"choose from {', '.join(model.scenarios)}{hint}"
-    )
 
 
 def _changes(model: Model, scenario: Scenario, params: Mapping[str, float] | None) -> list[Change]:
@@ -95,6 +78,7 @@ def simulate(
     *,
     params: Mapping[str, float] | None = None,
     engine: str = DEFAULT_ENGINE,
+    method: str = "euler",
     time_step: float | None = None,
     final_time: float | None = None,
     saveper: float | None = None,
@@ -107,6 +91,8 @@ def simulate(
         scenario: a scenario name, a :class:`Scenario`, or ``None`` for ``baseline``.
         params: extra constant overrides ``{parameter name: value}`` applied after the scenario.
         engine: ``"numpy"`` (default), ``"pysd-fast"`` or ``"pysd"`` (stock PySD reference).
+        method: integration method, ``"euler"`` (default; Vensim's and PySD's) or ``"rk4"``
+            (classic fourth-order Runge-Kutta; the ``"numpy"`` engine only).
         time_step, final_time, saveper: override the model's control values (weeks).
         variables: names to return (default: every variable that is not a lookup table).
 
@@ -118,6 +104,10 @@ def simulate(
     """
     if engine not in ENGINES:
         raise CxError(f"unknown engine {engine!r}: choose from {', '.join(ENGINES)}")
+    if method not in METHODS:
+        raise CxError(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
+    if method != "euler" and engine != "numpy":
+        raise CxError(f"method {method!r} needs engine='numpy'; PySD's engines integrate with Euler only")
     scen = resolve_scenario(model, scenario)
     changes = _changes(model, scen, params)
     cols = list(model.variables if variables is None else [model.variable(v, "variables") for v in variables])
@@ -135,9 +125,7 @@ def simulate(
             if steps[ch.parameter] > 1:
                 raise CxError(f"parameter {ch.parameter!r} has two step changes; give one")
     if engine == "numpy":
-        from .engine import compile_model
-
-        result = compile_model(model).run(changes, variables=cols, **ctl)
+        result = compile_model(model).run(changes, variables=cols, method=method, **ctl)
         df = result.to_frame()
         df.index = pd.Index(np.asarray(df.index, dtype=float), name="time")
         return df.astype(float)

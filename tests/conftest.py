@@ -40,3 +40,103 @@ def run_installed(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProc
     """Run ``python -m cxsystems.cli ARGS`` from the installed wheel (not the checkout)."""
     return subprocess.run([sys.executable, "-m", "cxsystems.cli", *args], cwd=cwd, env=installed_env(site),
                           capture_output=True, text=True, timeout=600)
+
+
+# ------------------------------------------------------------------------------ bundled models
+
+
+@pytest.fixture(scope="session")
+def bundled():
+    """Load a bundled model once per test session: ``bundled("cx_service")``.
+
+    The same object is handed to every test that asks for it, so tests must not change it (load a
+    fresh copy with ``cx.load_model`` for a test that does)."""
+    import cxsystems as cx
+
+    cache: dict[str, object] = {}
+
+    def get(name: str):
+        if name not in cache:
+            cache[name] = cx.load_model(name)
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def cx_service(bundled):
+    """The bundled cx_service model (shared; do not change it)."""
+    return bundled("cx_service")
+
+
+@pytest.fixture(scope="session")
+def capability_trap(bundled):
+    """The bundled capability_trap model (shared; do not change it)."""
+    return bundled("capability_trap")
+
+
+# ------------------------------------------------------------------------------ the command line
+
+
+class CliRun:
+    """What one run of the command line gave: exit ``code``, ``out`` and ``err`` text."""
+
+    def __init__(self, code: int, out: str, err: str):
+        self.code, self.out, self.err = code, out, err
+
+    @property
+    def returncode(self) -> int:  # the subprocess spelling
+        return self.code
+
+    @property
+    def stdout(self) -> str:
+        return self.out
+
+    @property
+    def stderr(self) -> str:
+        return self.err
+
+    @property
+    def error(self) -> str:
+        """The one error line (asserts there is exactly one, and no traceback)."""
+        lines = self.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("cxsystems: error: "), self.err
+        assert "Traceback" not in self.err
+        return lines[0]
+
+
+def run_cli(*args, cwd: Path | None = None, real: bool = False, env: dict | None = None,
+            timeout: float = 600) -> CliRun:
+    """Run ``cxsystems ARGS``, the one way the tests run the command line.
+
+    In-process by default (``cxsystems.cli.main`` with stdout and stderr captured, as fast as a
+    function call); with ``real=True`` as a separate ``python -m cxsystems.cli`` process (exit codes,
+    console behaviour, a clean interpreter). ``cwd`` is the working folder of the run.
+    """
+    argv = [str(a) for a in args]
+    if real:
+        full_env = {**os.environ, "MPLBACKEND": "Agg", **(env or {})}
+        proc = subprocess.run([sys.executable, "-m", "cxsystems.cli", *argv], cwd=cwd, env=full_env,
+                              capture_output=True, text=True, timeout=timeout)
+        return CliRun(proc.returncode, proc.stdout, proc.stderr)
+    import contextlib
+    import io
+
+    from cxsystems import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    old = Path.cwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(argv)
+    finally:
+        os.chdir(old)
+    return CliRun(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def cli():
+    """:func:`run_cli` as a fixture: ``cli("compare", "--out", tmp_path / "out")``."""
+    return run_cli

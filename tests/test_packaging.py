@@ -38,7 +38,7 @@ def test_wheel_ships_models_and_finds_them_when_installed(installed, tmp_path):
         assert f"cxsystems/_bundled_models/{model}.mdl" in names
         assert f"cxsystems/_bundled_models/{model}.scenarios.toml" in names
     code = (
-        "import cxsystems, sys; from cxsystems.loading import bundled_models_dir, bundled_model_names;"
+        "import cxsystems, sys; from cxsystems.model.loader import bundled_models_dir, bundled_model_names;"
         "print(cxsystems.__file__); print(bundled_models_dir()); print(','.join(bundled_model_names()))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=installed_env(site), check=True,

@@ -11,18 +11,18 @@ Typical use::
     print(causal.find_archetypes(graph, loops).text())
     cld = causal.load_cld("cx_fixes_that_fail")  # a bundled hand-drawn diagram (models/cld/)
     print(causal.lint(graph, cld).text())        # drawn polarities vs the equations
-    causal.write_diagram(causal.model_diagram(model, graph, loops), "main.png")
+    cx.write_diagram(cx.model_diagram(model, graph, loops), "main.png")   # drawing: cxsystems.plotting
 
-Importing this package imports neither matplotlib nor PySD; drawing (:mod:`.diagram`) and model
-reading (:mod:`.expr`) load them when used.
+Importing this package imports neither matplotlib nor PySD. Drawing lives one layer up, in
+:mod:`cxsystems.plotting` (``model_diagram``, ``cld_diagram``, ``write_diagram``).
 """
 
 from .archetypes import ARCHETYPES, Archetype, ArchetypeReport, find_archetypes
+from .build import model_graph
 from .cld_format import format_cld, load_cld, parse_cld
-from .graph import CausalGraph, Edge, Node, graph_from_links, model_graph
-from .lint import LintReport, lint
+from .graph import CausalGraph, Edge, Node, graph_from_links
+from .linter import LintReport, lint
 from .loops import Loop, LoopMarker, LoopName, LoopSet, find_loops, load_loop_names
-from .render import Diagram, cld_diagram, model_diagram, write_diagram
 from .views import View, collapse, load_views, loop_view
 
 __all__ = [
@@ -31,6 +31,5 @@ __all__ = [
     "CausalGraph", "Edge", "Node", "graph_from_links", "model_graph",
     "LintReport", "lint",
     "Loop", "LoopMarker", "LoopName", "LoopSet", "find_loops", "load_loop_names",
-    "Diagram", "cld_diagram", "model_diagram", "write_diagram",
     "View", "collapse", "load_views", "loop_view",
 ]

@@ -127,7 +127,7 @@ def load_cld(path: str | Path) -> CausalGraph:
     """Read a ``.cld`` file (see the module docstring)."""
     p = Path(path).expanduser()
     if not p.is_file():
-        from .. import loading
+        from ..model import loader as loading
 
         bundled = loading.bundled_models_dir() / "cld" / p.name
         cand = [bundled, bundled.with_suffix(".cld")]

@@ -24,7 +24,7 @@ from typing import Iterable
 import numpy as np
 
 from ..errors import CxError
-from ..fileio import read_toml
+from ..files import read_toml
 from .graph import CausalGraph, _norm, segments_text
 
 #: Default cap on the number of loops listed.

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import CxError
-from ..fileio import read_toml
+from ..files import read_toml
 from .graph import CausalGraph, Edge
 
 #: At most this many hidden paths are followed per pair of kept variables.

@@ -41,7 +41,7 @@ COMMANDS: tuple[str, ...] = (
 
 def build_parser() -> common.CliParser:
     """The top-level parser with every subcommand of :data:`COMMANDS` registered."""
-    from .. import __version__
+    from ..version import __version__
 
     parser = common.CliParser(
         prog="cxsystems",

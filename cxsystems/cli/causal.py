@@ -43,7 +43,7 @@ disagrees with the model, 0 if it agrees.
 
 
 def _source_options(p: argparse.ArgumentParser, cld: bool = True) -> None:
-    from ..loading import DEFAULT_MODEL
+    from ..model.loader import DEFAULT_MODEL
 
     p.add_argument("--model", metavar="NAME|PATH", default=None,
                    help=f"bundled model name or path to a Vensim .mdl file (default: {DEFAULT_MODEL})")
@@ -92,7 +92,7 @@ def register(subparsers) -> None:
 def _graph(args: argparse.Namespace):
     """(graph, model or None) for --model / --cld."""
     from ..errors import CxError
-    from ..loading import DEFAULT_MODEL, load_model
+    from ..model.loader import DEFAULT_MODEL, load_model
 
     cld = getattr(args, "cld", None)
     if cld is not None and args.model is not None:
@@ -123,8 +123,8 @@ def run_loops(args: argparse.Namespace) -> int:
 
 
 def run_cld(args: argparse.Namespace) -> int:
-    from ..causal.render import cld_diagram, model_diagram, write_diagram
     from ..errors import CxError
+    from ..plotting.diagrams import cld_diagram, model_diagram, write_diagram
 
     graph, model = _graph(args)
     if model is None:
@@ -172,8 +172,8 @@ def run_archetypes(args: argparse.Namespace) -> int:
 def run_lint(args: argparse.Namespace) -> int:
     from ..causal import model_graph
     from ..causal.cld_format import load_cld
-    from ..causal.lint import lint
-    from ..loading import DEFAULT_MODEL, load_model
+    from ..causal.linter import lint
+    from ..model.loader import DEFAULT_MODEL, load_model
 
     diagram = load_cld(args.cld)
     model = load_model(args.model or DEFAULT_MODEL)

@@ -21,10 +21,10 @@ def print_error(message: str) -> None:
 
 
 def os_error_message(exc: OSError) -> str:
-    """``cannot write <file>: Permission denied`` style text for an OSError."""
-    what = exc.strerror or type(exc).__name__
-    name = exc.filename
-    return f"{name}: {what}" if name else one_line(str(exc)) or what
+    """``<file>: Permission denied`` style text for an OSError."""
+    from ..files import os_error_text
+
+    return os_error_text(exc)
 
 
 class CliParser(argparse.ArgumentParser):
@@ -65,7 +65,7 @@ def add_command(subparsers, name: str, handler: Callable[[argparse.Namespace], i
 
 def add_model_option(parser: argparse.ArgumentParser) -> None:
     """``--model NAME|PATH`` (default: the bundled default model)."""
-    from ..loading import DEFAULT_MODEL
+    from ..model.loader import DEFAULT_MODEL
 
     parser.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME|PATH",
                         help=f"bundled model name or path to a Vensim .mdl file (default: {DEFAULT_MODEL})")
@@ -73,7 +73,7 @@ def add_model_option(parser: argparse.ArgumentParser) -> None:
 
 def load(args: argparse.Namespace):
     """Load the model named by ``args.model`` (raises CxError on bad input)."""
-    from ..loading import load_model
+    from ..model.loader import load_model
 
     return load_model(args.model)
 
@@ -92,7 +92,7 @@ def split_list(text: str | None, option: str) -> list[str] | None:
 
 def compact(x: float, prefix: str = "") -> str:
     """Short number for tables: ``3.79M``, ``92,578``, ``1.12``, ``0.201``; NaN -> ``-``."""
-    from ..compare import short_number
+    from ..text import short_number
 
     return short_number(x, prefix)
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from .common import WIDTH, add_command, compact, load, split_list, table
 
 FORMATS = ("png", "svg", "pdf")
 DEFAULT_OUT = "cxsystems-out"
-_RESERVED = {"comparison", "results", "summary"}
 
 DESCRIPTION = """
 Simulate the model's policy scenarios (all of them by default; the baseline is always run and is
@@ -29,27 +27,11 @@ def register(subparsers) -> None:
     p.add_argument("--scenarios", metavar="A,B",
                    help="comma-separated scenario names (default: all; baseline always included)")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
-                   help=f"output directory, created if needed (default: ./{DEFAULT_OUT})")
+                   help=f"output folder: new, empty or written by cxsystems before; replaced whole "
+                        f"(default: ./{DEFAULT_OUT})")
     p.add_argument("--format", default="png", choices=FORMATS, help="chart format (default: png)")
     p.add_argument("--outcome", metavar="VAR",
                    help="variable to classify against baseline (default: the model's classify setting)")
-
-
-def chart_names(variables, fmt: str) -> dict[str, str]:
-    """File name per variable: ``<slug>.<fmt>``, unique and never clashing with the fixed outputs."""
-    from ..compare import slug
-
-    names, used = {}, set(_RESERVED)
-    for var in variables:
-        base = slug(var)
-        if base in used:
-            base += "_chart"
-        name, i = base, 2
-        while name in used:
-            name, i = f"{base}_{i}", i + 1
-        used.add(name)
-        names[var] = f"{name}.{fmt}"
-    return names
 
 
 def summary_table(cmp, width: int = WIDTH) -> str:
@@ -77,39 +59,16 @@ def summary_table(cmp, width: int = WIDTH) -> str:
     return table(headers + [cls_header], [r + [c] for r, c in zip(rows, cls_cells)], align + ["<"])
 
 
-def check_out_dir(out: Path) -> None:
-    """Fail early (before simulating) if ``out`` cannot become a writable directory."""
-    import errno
-    import os
-
-    probe = out
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(probe))
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise PermissionError(errno.EACCES, "directory is not writable", str(probe))
-
-
 def run_compare(args: argparse.Namespace) -> int:
-    from ..compare import compare
-    from ..plotting import save_figure
+    from ..analysis.compare import compare
+    from ..files import check_output_folder
 
     scenarios = split_list(args.scenarios, "--scenarios")
-    out = Path(args.out)
-    check_out_dir(out)
+    out = check_output_folder(args.out)
     model = load(args)
     outcome = None if args.outcome is None else model.variable(args.outcome, "--outcome")
     cmp = compare(model, scenarios, classify=outcome)
-    out.mkdir(parents=True, exist_ok=True)
-
-    written = [save_figure(cmp.plot(), out / f"comparison.{args.format}")]
-    charted = [o.variable for o in cmp.outcomes]
-    if cmp.classify not in charted:
-        charted.append(cmp.classify)
-    for var, name in chart_names(charted, args.format).items():
-        written.append(save_figure(cmp.plot_outcome(var), out / name))
-    written += list(cmp.to_csv(out).values())
+    written = cmp.save(out, format=args.format, run={"command": "compare", "outcome": cmp.classify})
 
     print(f"{cmp.model_name}: {len(cmp.scenarios)} scenarios compared with {cmp.baseline}")
     print()

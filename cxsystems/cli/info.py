@@ -7,7 +7,8 @@ import math
 import sys
 import textwrap
 
-from ..compare import pretty_units
+from ..text import grouped as _num
+from ..text import pretty_units
 from .common import WIDTH, add_command, load, table, truncate
 
 SCENARIOS_DESCRIPTION = """
@@ -33,12 +34,6 @@ def register(subparsers) -> None:
                     description=PARAMS_DESCRIPTION)
     p.add_argument("--format", default="table", choices=("table", "csv"),
                    help="output format (default: table)")
-
-
-def _num(x: float) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "?"
-    return f"{x:,.6g}" if abs(x) < 1e6 else f"{x:,.0f}"
 
 
 def scenario_lines(model) -> list[str]:

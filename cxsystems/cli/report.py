@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 from .common import add_command, load
 
@@ -36,21 +35,17 @@ def register(subparsers) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     from ..errors import CxError
-    from ..report import write_report
-    from .compare import check_out_dir
+    from ..files import check_output_file, make_parent
+    from ..pages.report import write_report
     from .robustness import ProgressBar
 
     if args.n < 0:
         raise CxError(f"--n must be 0 or more, got {args.n}")
-    out = Path(args.out)
-    if out.is_dir():
-        raise IsADirectoryError(21, "is a directory", str(out))
-    check_out_dir(out.parent)  # fail before the minute of work, not after it
+    out = check_output_file(args.out)  # fail before the minute of work, not after it
     model = load(args)
     bar = None if args.quiet or args.n == 0 else ProgressBar(f"{model.name} robustness")
     t0 = time.perf_counter()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_report(model, out, n_runs=args.n, seed=args.seed, progress=bar)
+    write_report(model, make_parent(out), n_runs=args.n, seed=args.seed, progress=bar)
     size_kb = out.stat().st_size / 1024
     print(f"{model.name}: wrote {out} ({size_kb:,.0f} KB) in {time.perf_counter() - t0:.1f} s; "
           "open it in a web browser, print to PDF from there")

@@ -5,19 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
+from ..text import money_prefix
 from .common import WIDTH, add_command, compact, load, split_list, table
 
 DEFAULT_OUT = "cxsystems-robustness"
 FORMATS = ("png", "svg", "pdf")
-_RESERVED = {"robustness", "runs", "regret"}
 
 DESCRIPTION = """
 Sample N plausible worlds from the uncertain parameters declared in the model's scenario file
 ([uncertain]: uniform, triangular, normal or lognormal, bounded) by Latin hypercube, run every
 scenario in the same worlds, and write into the output directory: a fan chart per key outcome
-(fan_<outcome>.FORMAT: median, 50% and 90% bands per scenario), robustness.csv (for each metric and
+(fan_<variable>.FORMAT, named like compare's charts: median, 50% and 90% bands per scenario), robustness.csv (for each metric and
 each ordered pair of scenarios, the share of runs in which one beats the other), regret.csv (how far
 each scenario falls short of the best one in the same world) and runs.csv (one row per run and
 scenario: the sampled parameters and the metrics). Prints head-to-head verdicts on the headline
@@ -37,7 +36,8 @@ def register(subparsers) -> None:
                    help="number of sampled worlds (default: 10000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the Latin hypercube (default: 0)")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
-                   help=f"output directory, created if needed (default: ./{DEFAULT_OUT})")
+                   help=f"output folder: new, empty or written by cxsystems before; replaced whole "
+                        f"(default: ./{DEFAULT_OUT})")
     p.add_argument("--format", default="png", choices=FORMATS, help="chart format (default: png)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, default=1, metavar="K",
@@ -90,22 +90,18 @@ def _executor(args):
 
 
 def run_robustness(args: argparse.Namespace) -> int:
-    from ..compare import slug
-    from ..ensemble import ensemble, most_often_best, regret, robustness, verdicts
+    from ..analysis.ensemble import ensemble
+    from ..analysis.robustness import most_often_best, verdicts
     from ..errors import CxError
-    from ..plotting import fan_chart, save_figure
-    from .compare import check_out_dir
+    from ..files import check_output_folder
 
     if args.n < 1:
         raise CxError(f"--n must be at least 1, got {args.n}")
     if args.workers < 1:
         raise CxError(f"--workers must be at least 1, got {args.workers}")
     scenarios = split_list(args.scenarios, "--scenarios")
-    out = Path(args.out)
-    check_out_dir(out)
+    out = check_output_folder(args.out)
     model = load(args)
-    if scenarios is not None and model.analysis.baseline not in scenarios:
-        scenarios = [model.analysis.baseline, *scenarios]
     bar = None if args.quiet else ProgressBar(f"{model.name}")
     executor = _executor(args)
     t0 = time.perf_counter()
@@ -117,21 +113,7 @@ def run_robustness(args: argparse.Namespace) -> int:
         if executor is not None:
             executor.close()
     elapsed = time.perf_counter() - t0
-
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    used = set(_RESERVED)
-    for var in res.variables:
-        name = "fan_" + slug(res.labels.get(var, var))
-        while name in used:
-            name += "_"
-        used.add(name)
-        written.append(save_figure(fan_chart(res, var), out / f"{name}.{args.format}"))
-    from ..compare import write_csv
-
-    written.append(write_csv(robustness(res), out / "robustness.csv", index=False))
-    written.append(write_csv(regret(res), out / "regret.csv", index=False))
-    written.append(write_csv(res.runs, out / "runs.csv", index=False))
+    written = res.save(out, format=args.format, run={"command": "robustness"})
 
     print(f"{model.name}: {res.n:,} sampled worlds x {len(res.scenarios)} scenarios "
           f"({len(res.uncertain)} uncertain parameters, seed {res.seed}) in {elapsed:.1f} s")
@@ -146,9 +128,8 @@ def run_robustness(args: argparse.Namespace) -> int:
     best = most_often_best(res)
     rows = []
     for _, r in best.iterrows():
-        prefix = "$" if str(r["units"]).strip().startswith("$") else ""
         rows.append([r["label"], r["scenario"], f"{100 * r['share_best']:.1f}%",
-                     compact(r["mean_regret"], prefix)])
+                     compact(r["mean_regret"], money_prefix(str(r["units"])))])
     print(table(["metric", "best scenario", "share of runs", "its mean regret"], rows,
                 ["<", "<", ">", ">"]))
     print()

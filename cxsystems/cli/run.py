@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from .common import add_command, load, split_list
 
@@ -25,17 +24,15 @@ def register(subparsers) -> None:
 
 
 def run_scenario(args: argparse.Namespace) -> int:
-    from ..compare import write_csv
-    from ..simulation import resolve_scenario, simulate
+    from ..files import check_output_file, make_parent, write_csv
+    from ..model.scenarios import resolve_scenario
+    from ..simulation import simulate
 
+    out = check_output_file(args.out)
     model = load(args)
     scenario = resolve_scenario(model, args.scenario)
-    out = Path(args.out)
-    if out.is_dir():
-        raise IsADirectoryError(21, "is a directory", str(out))
     df = simulate(model, scenario, variables=split_list(args.variables, "--variables"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_csv(df, out, index=True)
+    write_csv(df, make_parent(out), index=True)
     print(f"{model.name}/{scenario.name}: wrote {out} ({len(df)} times x {df.shape[1]} variables, "
           f"weeks {df.index[0]:g}-{df.index[-1]:g})")
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from .common import add_command, load
 
@@ -27,14 +26,12 @@ def register(subparsers) -> None:
 
 
 def run_workshop(args: argparse.Namespace) -> int:
-    from ..workshop.page import write_workshop
+    from ..files import check_output_file, make_parent
+    from ..pages.workshop import write_workshop
 
-    out = Path(args.out)
-    if out.is_dir():
-        raise IsADirectoryError(21, "is a directory", str(out))
+    out = check_output_file(args.out)
     model = load(args)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_workshop(model, out)
+    write_workshop(model, make_parent(out))
     size_kb = out.stat().st_size / 1024
     print(f"{model.name}: wrote {out} ({size_kb:,.0f} KB); open it in a web browser (no network needed)")
     return 0

@@ -159,6 +159,11 @@ class ModelIR:
     names: list = field(default_factory=list)  # visible variable names, in model order
 
 
+def arg_slots(args: dict, names) -> set:
+    """Slots referenced directly by the arguments ``names`` of a stateful's ``args``."""
+    return {args[n].slot for n in names if n in args and isinstance(args[n], Ref)}
+
+
 def norm_name(name: str) -> str:
     """Normalise a Vensim name: case, quotes, underscores and runs of spaces do not matter."""
     text = str(name).strip()

@@ -1,0 +1,468 @@
+"""Run several policy scenarios of one model and compare each against the baseline.
+
+::
+
+    import cxsystems as cx
+    model = cx.load_model("cx_service")
+    cmp = cx.compare(model)                         # every scenario, baseline first
+    cmp.summary                                     # metrics + classification per scenario
+    cmp.wide("Ticket Backlog")                      # time x scenario table
+    cmp.plot()                                      # dashboard (matplotlib Figure)
+    cmp.to_csv("out/")                              # results.csv and summary.csv
+
+The baseline is the scenario named by ``model.analysis.baseline`` (``"baseline"`` by default). It is
+always simulated and is always the reference, even when ``scenarios`` does not list it; it comes
+first in :attr:`Comparison.scenarios` and in every table.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import CxError
+from ..files import check_format, outcome_stems, write_csv, write_figure, write_folder
+from ..model.scenarios import Scenario, select_scenarios
+from ..model.specs import MetricSpec, OutcomeSpec
+from ..names import find
+from ..simulation import DEFAULT_ENGINE, simulate
+from ..text import pretty_units
+from ..text import signed as _signed
+from .metrics import (
+    DEFAULT_RTOL,
+    against_baseline,
+    classify_trajectory,
+    scenario_metrics,
+    tolerance,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from ..model.loader import Model
+
+#: Columns of :attr:`Comparison.results` (tidy, long format).
+RESULT_COLUMNS = ("scenario", "time", "variable", "value")
+#: Columns describing the classified outcome in :attr:`Comparison.summary`, after the metrics.
+BASELINE_COLUMNS = ("worst_shortfall", "worst_shortfall_week", "stays_better_from_week",
+                    "final_advantage", "final_advantage_pct", "classification")
+#: File stems a comparison's outcome charts never take (its other files).
+RESERVED_STEMS = ("comparison", "results", "summary")
+#: Prefix of the per-outcome classification columns of :attr:`Comparison.summary`.
+CLASS_PREFIX = "class: "
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """Trajectories, metrics and classifications of several scenarios against one baseline.
+
+    Attributes:
+        model_name: the model's name (file stem).
+        baseline: name of the reference scenario (always ``scenarios[0]``).
+        scenarios: the scenarios run, baseline first.
+        outcomes: the key outcomes charted and classified.
+        classify: the outcome variable whose detailed comparison fills the summary.
+        results: tidy DataFrame with columns ``scenario, time, variable, value`` (time in weeks),
+            for every outcome, metric and requested variable.
+        summary: DataFrame indexed by scenario: one column per metric (the metric's name), then
+            :data:`BASELINE_COLUMNS` for ``classify``, then one ``"class: <outcome label>"`` column
+            per outcome.
+        policy_start_weeks: scenario name -> :attr:`Scenario.start_week` (``None`` if no change).
+        metrics: the metric specs behind the summary's metric columns.
+        units: variable -> units, for every variable in ``results``.
+        classify_better: ``"lower"`` or ``"higher"`` for ``classify``.
+        rtol: tolerance used for the classifications (fraction of max |baseline|).
+        color_order: every scenario name of the model (then any others run), so that charts of a
+            subset of scenarios give each scenario the same colour as charts of all of them.
+    """
+
+    model_name: str
+    baseline: str
+    scenarios: tuple[Scenario, ...]
+    outcomes: tuple[OutcomeSpec, ...]
+    classify: str
+    results: pd.DataFrame = field(repr=False)
+    summary: pd.DataFrame = field(repr=False)
+    policy_start_weeks: Mapping[str, float | None] = field(default_factory=dict)
+    metrics: tuple[MetricSpec, ...] = ()
+    units: Mapping[str, str] = field(default_factory=dict, repr=False)
+    classify_better: str = "lower"
+    rtol: float = DEFAULT_RTOL
+    color_order: tuple[str, ...] = ()
+
+    @property
+    def scenario_names(self) -> list[str]:
+        """Scenario names in order, baseline first."""
+        return [s.name for s in self.scenarios]
+
+    @property
+    def variables(self) -> list[str]:
+        """Variables present in :attr:`results`, in order of first appearance."""
+        return list(dict.fromkeys(self.results["variable"]))
+
+    def variable(self, name: str) -> str:
+        """The stored spelling of a variable (matched by :func:`cxsystems.names.match`)."""
+        hit = find(name, self.variables)
+        if hit is None:
+            raise CxError(f"variable {name!r} is not in this comparison; available: {', '.join(self.variables)}")
+        return hit
+
+    def outcome(self, variable: str) -> OutcomeSpec:
+        """The :class:`OutcomeSpec` of ``variable`` (a plain one if it is not a key outcome)."""
+        var = self.variable(variable)
+        for o in self.outcomes:
+            if o.variable == var:
+                return o
+        better = self.classify_better if var == self.classify else "lower"
+        return OutcomeSpec(var, better, var, self.units.get(var, ""))
+
+    def wide(self, variable: str) -> pd.DataFrame:
+        """One variable as a table: index ``time`` (weeks), one column per scenario (baseline first)."""
+        var = self.variable(variable)
+        sub = self.results[self.results["variable"] == var]
+        table = sub.pivot(index="time", columns="scenario", values="value")
+        table = table[[s for s in self.scenario_names if s in table.columns]]
+        table.columns.name = "scenario"
+        return table
+
+    def describe(self, scenario: str) -> str:
+        """One line on how ``scenario`` fares against baseline (see :func:`describe_row`)."""
+        if scenario not in self.scenario_names:
+            raise CxError(f"scenario {scenario!r} is not in this comparison; "
+                          f"choose from {', '.join(self.scenario_names)}")
+        return describe_row(self, scenario)
+
+    def run(self, scenario: str) -> pd.DataFrame:
+        """One scenario's run: index ``time`` (weeks), one column per variable of :attr:`results`."""
+        if scenario not in self.scenario_names:
+            raise CxError(f"scenario {scenario!r} is not in this comparison; "
+                          f"choose from {', '.join(self.scenario_names)}")
+        sub = self.results[self.results["scenario"] == scenario]
+        table = sub.pivot(index="time", columns="variable", values="value")[self.variables]
+        table.columns.name = None
+        return table
+
+    def classification(self, scenario: str, variable: str) -> str:
+        """Class of ``scenario`` against the baseline on ``variable`` (the rule of
+        :func:`cxsystems.analysis.metrics.classify_trajectory`, this comparison's tolerance)."""
+        spec = self.outcome(variable)
+        table = self.wide(spec.variable)
+        if scenario not in table.columns:
+            raise CxError(f"scenario {scenario!r} is not in this comparison; "
+                          f"choose from {', '.join(self.scenario_names)}")
+        return classify_trajectory(table.index.to_numpy(dtype=float), table[scenario].to_numpy(),
+                                   table[self.baseline].to_numpy(), spec.better, rtol=self.rtol)
+
+    def with_color_order(self, order: Sequence[str]) -> "Comparison":
+        """The same comparison with scenario colours assigned in ``order`` (then the others)."""
+        import dataclasses
+
+        return dataclasses.replace(self, color_order=tuple(dict.fromkeys([*order, *self.color_order])))
+
+    def plot(self, outcome: str | None = None, **kwargs) -> "Figure":
+        """The dashboard of the key outcomes, or with ``outcome`` one variable's chart (see
+        :func:`cxsystems.plotting.dashboard` and :func:`cxsystems.plotting.outcome_chart`)."""
+        from ..plotting.charts import dashboard, outcome_chart
+
+        if outcome is not None:
+            return outcome_chart(self, outcome, **kwargs)
+        return dashboard(self, **kwargs)
+
+    def plot_outcome(self, variable: str, **kwargs) -> "Figure":
+        """Chart of one variable, one line per scenario (same as ``plot(outcome=variable)``)."""
+        return self.plot(outcome=variable, **kwargs)
+
+    def chart_files(self, format: str = "png") -> dict[str, str | None]:
+        """File name -> variable charted (``None`` for the dashboard), as :meth:`save` writes them:
+        ``comparison.FMT``, then ``<outcome>.FMT`` per key outcome and the classified variable
+        (names from :func:`cxsystems.files.outcome_stems`)."""
+        charted = list(dict.fromkeys([o.variable for o in self.outcomes] + [self.classify]))
+        stems = outcome_stems(charted, reserved=RESERVED_STEMS)
+        return {f"comparison.{format}": None, **{f"{stems[v]}.{format}": v for v in charted}}
+
+    def save(self, directory: str | os.PathLike, format: str = "png", *,
+             run: Mapping[str, object] | None = None) -> list[Path]:
+        """Write exactly what ``cxsystems compare`` writes into ``directory``: the dashboard, one
+        chart per key outcome, ``results.csv``, ``summary.csv`` and the manifest. The folder is
+        written whole or not at all (:func:`cxsystems.files.write_folder`).
+
+        Args:
+            directory: the output folder: new, empty, or written by cxsystems before.
+            format: chart format, ``png``, ``svg`` or ``pdf``.
+            run: what to record in the manifest besides the model and scenarios.
+
+        Returns:
+            The files written, charts first.
+        """
+        check_format(format)
+        writers: dict[str, object] = {}
+        for name, var in self.chart_files(format).items():
+            writers[name] = (lambda path, v=var: write_figure(self.plot(outcome=v), path))
+        writers["results.csv"] = lambda path: write_csv(self.results, path, index=False)
+        writers["summary.csv"] = lambda path: write_csv(self.summary, path, index=True)
+        info = {"model": self.model_name, "scenarios": self.scenario_names, **dict(run or {})}
+        return write_folder(directory, writers, run=info)
+
+    def to_csv(self, directory: str | os.PathLike) -> dict[str, Path]:
+        """Write ``results.csv`` and ``summary.csv`` into ``directory`` (created if needed).
+
+        Returns:
+            ``{"results": path, "summary": path}``.
+
+        Raises:
+            OSError: the directory cannot be created or written.
+        """
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {"results": out / "results.csv", "summary": out / "summary.csv"}
+        write_csv(self.results, paths["results"], index=False)
+        write_csv(self.summary, paths["summary"], index=True)
+        return paths
+
+
+def _classify_target(model: "Model", classify: str | None, outcomes: Sequence[OutcomeSpec],
+                     better: str | None) -> tuple[str, str]:
+    """Variable to classify and its direction: outcome's, else a metric's, else ``better`` or lower."""
+    analysis = getattr(model, "analysis", None)
+    if classify is None:
+        classify = getattr(analysis, "classify", None)
+    if classify is None:
+        if not outcomes:
+            raise CxError(f"model {model.name} has no outcomes or stocks to classify; pass classify=")
+        classify = outcomes[0].variable
+    var = model.variable(classify, "classify")
+    if better is not None:
+        if better not in ("lower", "higher"):
+            raise CxError(f"better = {better!r}; use lower or higher")
+        return var, better
+    for o in outcomes:
+        if o.variable == var:
+            return var, o.better
+    for m in getattr(analysis, "metrics", ()) or ():
+        if m.variable == var:
+            return var, m.better
+    return var, "lower"
+
+
+def compare(
+    model: "Model",
+    scenarios: Iterable[str | Scenario] | str | None = None,
+    *,
+    classify: str | None = None,
+    better: str | None = None,
+    engine: str = DEFAULT_ENGINE,
+    variables: Iterable[str] | None = None,
+    time_step: float | None = None,
+    rtol: float | None = None,
+) -> Comparison:
+    """Simulate scenarios of ``model`` and compare each with the baseline.
+
+    Args:
+        model: a model from :func:`cxsystems.load_model`.
+        scenarios: scenario names and/or :class:`Scenario` objects; default every scenario of the
+            model. The model's baseline (``model.analysis.baseline``) is always run and is the
+            reference, listed or not; it comes first.
+        classify: the variable whose comparison with baseline fills the summary's
+            worst_shortfall ... classification columns; default ``model.analysis.classify``, else
+            the first outcome.
+        better: ``"lower"``/``"higher"`` for ``classify``; default from the outcome or metric on
+            the same variable, else ``"lower"``.
+        engine: simulation engine (see :func:`cxsystems.simulate`).
+        variables: extra variables to keep in :attr:`Comparison.results`.
+        time_step: override the model's TIME STEP (weeks).
+        rtol: classification tolerance as a fraction of max |baseline|; default the model's
+            ``[analysis] rtol``, else 1%.
+
+    Outcomes are ``model.analysis.outcomes``; a model without any uses all its stocks, lower
+    is better.
+
+    Raises:
+        CxError: unknown scenario (the message lists the valid ones), variable or engine, or a
+            run that produced non-finite values.
+    """
+    chosen = select_scenarios(model, scenarios)
+    base_name = chosen[0].name
+    if rtol is None:
+        rtol = getattr(getattr(model, "analysis", None), "rtol", DEFAULT_RTOL)
+    outcomes = model.outcomes
+    target, target_better = _classify_target(model, classify, outcomes, better)
+    analysis = getattr(model, "analysis", None)
+    metric_specs = tuple(getattr(analysis, "metrics", ()) or ())
+    extra = [model.variable(v, "variables") for v in (variables or ())]
+    keep = list(dict.fromkeys([o.variable for o in outcomes] + [target]
+                              + [m.variable for m in metric_specs] + extra))
+    keep = [v for v in keep if v not in model.lookups]
+
+    runs: dict[str, pd.DataFrame] = {}
+    for scen in chosen:
+        runs[scen.name] = simulate(model, scen, engine=engine, time_step=time_step, variables=keep)
+    return build_comparison(
+        runs,
+        scenarios=chosen,
+        outcomes=outcomes,
+        classify=target,
+        classify_better=target_better,
+        metrics=metric_specs,
+        units={v: model.units.get(v, "") for v in keep},
+        model_name=model.name,
+        rtol=rtol,
+        color_order=tuple(dict.fromkeys([base_name, *model.scenarios, *(s.name for s in chosen)])),
+    )
+
+
+def build_comparison(
+    runs: Mapping[str, pd.DataFrame],
+    *,
+    scenarios: Sequence[Scenario],
+    outcomes: Sequence[OutcomeSpec],
+    classify: str,
+    classify_better: str = "lower",
+    metrics: Sequence[MetricSpec] = (),
+    units: Mapping[str, str] | None = None,
+    model_name: str = "model",
+    rtol: float = DEFAULT_RTOL,
+    color_order: Sequence[str] = (),
+) -> Comparison:
+    """Assemble a :class:`Comparison` from runs that are already simulated.
+
+    :func:`compare` simulates and then calls this; it is public so that runs from any source (another
+    engine, saved CSVs, synthetic data in tests) get the same metrics, classifications and charts.
+
+    Args:
+        runs: scenario name -> run (index = time in weeks, one column per variable), one per
+            scenario, all on the same time grid.
+        scenarios: the scenarios, the baseline (the reference) first.
+        outcomes, classify, classify_better, metrics, rtol: as in :func:`compare`.
+        units: variable -> units (default: none known).
+        model_name, color_order: copied to the :class:`Comparison`.
+
+    Raises:
+        CxError: a run is missing, on another time grid, lacks a needed variable or holds
+            non-finite values.
+    """
+    scenarios = tuple(scenarios)
+    if not scenarios:
+        raise CxError("no scenarios to compare")
+    base_name = scenarios[0].name
+    names = [s.name for s in scenarios]
+    missing = [n for n in names if n not in runs]
+    if missing:
+        raise CxError(f"no run for scenario(s) {', '.join(missing)}")
+    outcomes = tuple(outcomes)
+    metrics = tuple(metrics)
+    keep = list(dict.fromkeys([o.variable for o in outcomes] + [classify] + [m.variable for m in metrics]
+                              + [c for c in runs[base_name].columns]))
+    base_df = runs[base_name]
+    times = base_df.index.to_numpy(dtype=float)
+    for name in names:
+        df = runs[name]
+        if len(df.index) != len(times) or not np.allclose(df.index.to_numpy(dtype=float), times):
+            raise CxError(f"scenario {name!r}: its run is on another time grid than {base_name!r}")
+        absent = [v for v in keep if v not in df.columns]
+        if absent:
+            raise CxError(f"scenario {name!r}: its run lacks {', '.join(repr(v) for v in absent)}")
+
+    labels = _class_labels(outcomes)
+    rows = []
+    for name in names:
+        df = runs[name]
+        row: dict[str, object] = {"scenario": name}
+        row.update(scenario_metrics(df, metrics))
+        try:
+            row.update(against_baseline(times, df[classify].to_numpy(), base_df[classify].to_numpy(),
+                                        classify_better, rtol=rtol))
+            for o, label in zip(outcomes, labels):
+                row[label] = against_baseline(
+                    times, df[o.variable].to_numpy(), base_df[o.variable].to_numpy(), o.better,
+                    rtol=rtol)["classification"]
+        except CxError as exc:
+            raise CxError(f"scenario {name!r}: {exc}") from None
+        rows.append(row)
+    columns = ["scenario"] + [m.name for m in metrics] + list(BASELINE_COLUMNS) + labels
+    summary = pd.DataFrame(rows, columns=columns).set_index("scenario")
+    units = dict(units or {})
+    return Comparison(
+        model_name=model_name,
+        baseline=base_name,
+        scenarios=scenarios,
+        outcomes=outcomes,
+        classify=classify,
+        results=_tidy({n: runs[n] for n in names}, keep),
+        summary=summary,
+        policy_start_weeks={s.name: s.start_week for s in scenarios},
+        metrics=metrics,
+        units={v: units.get(v, "") for v in keep},
+        classify_better=classify_better,
+        rtol=rtol,
+        color_order=tuple(dict.fromkeys([*color_order, *names])),
+    )
+
+
+def _class_labels(outcomes: Sequence[OutcomeSpec]) -> list[str]:
+    """``"class: <label>"`` per outcome; a repeated label gets its variable name appended."""
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.label] = counts.get(o.label, 0) + 1
+    labels = [CLASS_PREFIX + (o.label if counts[o.label] == 1 else f"{o.label} [{o.variable}]")
+              for o in outcomes]
+    if len(set(labels)) < len(labels):  # the same outcome listed twice
+        labels = [f"{lab} #{i + 1}" for i, lab in enumerate(labels)]
+    return labels
+
+
+def _tidy(runs: Mapping[str, pd.DataFrame], variables: Sequence[str]) -> pd.DataFrame:
+    """Stack runs into columns scenario, time, variable, value (scenario, variable, time order)."""
+    parts = []
+    for name, df in runs.items():
+        t = df.index.to_numpy(dtype=float)
+        for var in variables:
+            parts.append(pd.DataFrame({"scenario": name, "time": t, "variable": var,
+                                       "value": df[var].to_numpy(dtype=float)}))
+    out = pd.concat(parts, ignore_index=True)
+    return out[list(RESULT_COLUMNS)]
+
+
+def describe_row(cmp: Comparison, scenario: str) -> str:
+    """One line describing ``scenario`` against baseline on the classified outcome.
+
+    Example: ``"structural_prevention: worse-before-better on Ticket backlog (worst shortfall
+    +12,345 tickets at week 30; better from week 41; final -35.2%)"``. Changes are the signed
+    change of the variable itself against baseline (``+`` = higher than baseline).
+    """
+    if scenario == cmp.baseline:
+        return f"{scenario}: the baseline (reference for every comparison)"
+    row = cmp.summary.loc[scenario]
+    out = cmp.outcome(cmp.classify)
+    s = 1.0 if cmp.classify_better == "higher" else -1.0
+    units = pretty_units(out.units or cmp.units.get(cmp.classify, ""))
+    label = out.label
+    cls = row["classification"]
+    if cls == "no change":
+        return f"{scenario}: no change on {label} (within {cmp.rtol:.0%} of baseline's peak throughout)"
+    parts = []
+    if row["worst_shortfall"] < 0:
+        delta = s * row["worst_shortfall"]
+        parts.append(f"worst shortfall {_signed(delta)}{(' ' + units) if units else ''} "
+                     f"at week {row['worst_shortfall_week']:g}")
+    else:
+        parts.append("never worse")
+    if math.isnan(row["stays_better_from_week"]):
+        parts.append("does not end better")
+    else:
+        parts.append(f"better from week {row['stays_better_from_week']:g}")
+    pct = row["final_advantage_pct"]
+    if math.isnan(pct):
+        final = f"final {_signed(s * row['final_advantage'])}{(' ' + units) if units else ''}"
+    else:
+        final = f"final {s * pct:+.1f}%"
+    tol = tolerance(cmp.wide(cmp.classify)[cmp.baseline].to_numpy(), cmp.rtol)
+    if abs(row["final_advantage"]) <= tol:
+        final += ", within tolerance"
+    parts.append(final)
+    return f"{scenario}: {cls} on {label} ({'; '.join(parts)})"

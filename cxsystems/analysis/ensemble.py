@@ -1,0 +1,421 @@
+"""Monte Carlo ensembles: run every scenario in the same sampled worlds, and judge robustness.
+
+::
+
+    from cxsystems import load_model
+    from cxsystems.analysis.ensemble import ensemble, robustness, regret, verdicts
+
+    model = load_model("cx_service")
+    res = ensemble(model, n=2000, seed=0)     # 2,000 worlds x 7 scenarios
+    res.runs                                  # one row per scenario and run: sampled parameters, metrics
+    res.bands                                 # xarray: (scenario, quantile, time) per outcome
+    res.trajectories                          # xarray: (scenario, run, time), kept when small enough
+    robustness(res)                           # share of runs each scenario beats each other one
+    regret(res)                               # how far each scenario falls short of the best, per run
+    verdicts(res)                             # "structural_prevention beats reactive_hiring on ..."
+
+The worlds are drawn once by Latin hypercube from the model's ``[uncertain]`` parameters
+(:mod:`cxsystems.model.uncertain`); every scenario then runs on exactly those worlds, so differences
+between scenarios are differences of policy, not of luck. Runs are split into fixed chunks of
+``chunk_size`` worlds, each simulated for every scenario in one vectorised engine pass; only the
+per-run metrics, the trajectories of the band runs and (if asked) all trajectories are kept, so
+memory stays bounded for 100,000 runs. Chunks run in this process, over ``workers`` processes, or on
+any executor with ``submit`` (a :class:`concurrent.futures.Executor` or a ``dask.distributed.Client``);
+chunk boundaries never depend on how chunks are run, so the same seed gives identical numbers every
+way.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import CxError
+from ..files import check_format, outcome_stems, write_csv, write_figure, write_folder
+from ..model.scenarios import Scenario, select_scenarios
+from ..model.specs import MetricSpec
+from ..model.uncertain import Uncertain, sample
+from ..names import match
+from .metrics import metric_values
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+
+    from ..model.loader import Model
+
+#: File stems an ensemble's fan charts never take (its other files).
+RESERVED_STEMS = ("robustness", "regret", "runs")
+#: Quantiles of the fan-chart bands: 90% band, 50% band and the median.
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+#: Worlds per chunk: one vectorised engine pass per scenario.
+DEFAULT_CHUNK = 2500
+#: At most this many runs (evenly spread) feed the quantile bands.
+DEFAULT_BAND_RUNS = 5000
+#: ``trajectories=None`` keeps every trajectory when they take at most this many bytes.
+AUTO_TRAJECTORY_BYTES = 256 * 2**20
+
+# ------------------------------------------------------------------------------------ result
+
+
+@dataclass(frozen=True, eq=False)
+class EnsembleResult:
+    """What :func:`ensemble` returns.
+
+    Attributes:
+        model_name: the model's name.
+        scenarios: scenario names, in run order; ``baseline`` is the model's baseline scenario.
+        uncertain: the sampled parameters and their distributions.
+        samples: ``{parameter: array of n values}``, the sampled worlds (run ``i`` = index ``i``).
+        metrics: the metric specs; ``metric_values`` is an array (scenario, metric, run).
+        times: saved times (weeks).
+        bands: :class:`xarray.Dataset`, one variable per recorded outcome, dims
+            (scenario, quantile, time); ``attrs["band_runs"]`` says how many runs it summarises.
+        trajectories: :class:`xarray.Dataset` with dims (scenario, run, time) per recorded
+            variable, or ``None`` when not kept.
+        seed, n: the seed and the number of runs (worlds).
+        headline, versus: the model's headline metric and head-to-head pairs (for verdicts).
+        units, labels: units of every variable; plain labels of the key outcomes.
+    """
+
+    model_name: str
+    scenarios: tuple[str, ...]
+    baseline: str
+    uncertain: tuple[Uncertain, ...]
+    samples: Mapping[str, np.ndarray]
+    metrics: tuple[MetricSpec, ...]
+    metric_values: np.ndarray
+    times: np.ndarray
+    bands: "xr.Dataset"
+    trajectories: "xr.Dataset | None"
+    seed: int | None
+    n: int
+    headline: str | None = None
+    versus: tuple[tuple[str, str], ...] = ()
+    units: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def variables(self) -> list[str]:
+        """Variables with bands (and trajectories, when kept)."""
+        return list(self.bands.data_vars)
+
+    @property
+    def runs(self) -> pd.DataFrame:
+        """One row per scenario and run: ``scenario``, ``run``, the sampled parameters, the metrics."""
+        n_s = len(self.scenarios)
+        cols: dict[str, Any] = {
+            "scenario": np.repeat(np.array(self.scenarios, dtype=object), self.n),
+            "run": np.tile(np.arange(self.n), n_s),
+        }
+        for p, values in self.samples.items():
+            cols[p] = np.tile(values, n_s)
+        for j, m in enumerate(self.metrics):
+            cols[m.name] = self.metric_values[:, j, :].reshape(-1)
+        return pd.DataFrame(cols)
+
+    def metric_index(self, name: str) -> int:
+        """Position of a metric (by name or label) in :attr:`metrics`; unknown names are refused."""
+        for j, m in enumerate(self.metrics):
+            if name in (m.name, m.label):
+                return j
+        return [m.name for m in self.metrics].index(
+            match(name, [m.name for m in self.metrics], what="metric", owner="the ensemble", listing=True))
+
+    def metric(self, name: str) -> pd.DataFrame:
+        """One metric as a table: rows = runs, columns = scenarios."""
+        j = self.metric_index(name)
+        return pd.DataFrame(self.metric_values[:, j, :].T, columns=list(self.scenarios),
+                            index=pd.RangeIndex(self.n, name="run"))
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """One row per scenario and metric: the metric's 5th percentile, median, mean and 95th
+        percentile over the runs, the share of runs in which the scenario is best (ties share),
+        and its mean regret (see :func:`cxsystems.analysis.robustness.regret`)."""
+        from .robustness import regret
+
+        g = regret(self).set_index(["scenario", "metric"])
+        rows = []
+        for s, name in enumerate(self.scenarios):
+            for j, m in enumerate(self.metrics):
+                v = self.metric_values[s, j]
+                rows.append(dict(scenario=name, metric=m.name, label=m.label, units=m.units, better=m.better,
+                                 p05=float(np.quantile(v, 0.05)), median=float(np.median(v)),
+                                 mean=float(v.mean()), p95=float(np.quantile(v, 0.95)),
+                                 share_best=float(g.loc[(name, m.name), "share_best"]),
+                                 mean_regret=float(g.loc[(name, m.name), "mean_regret"])))
+        return pd.DataFrame(rows)
+
+    def plot(self, variable: str | None = None, **kwargs):
+        """Fan chart of one variable (default the first key outcome; see
+        :func:`cxsystems.plotting.fan_chart`)."""
+        from ..plotting.charts import fan_chart
+
+        return fan_chart(self, self.variables[0] if variable is None else variable, **kwargs)
+
+    def chart_files(self, format: str = "png") -> dict[str, str]:
+        """File name -> variable of each fan chart :meth:`save` writes: ``fan_<outcome>.FMT``
+        (names from :func:`cxsystems.files.outcome_stems`, as ``compare`` names its charts)."""
+        stems = outcome_stems(self.variables, prefix="fan_", reserved=RESERVED_STEMS)
+        return {f"{stems[v]}.{format}": v for v in self.variables}
+
+    def save(self, directory: str | os.PathLike, format: str = "png", *,
+             run: Mapping[str, Any] | None = None) -> list[Path]:
+        """Write exactly what ``cxsystems robustness`` writes into ``directory``: a fan chart per
+        recorded outcome, ``robustness.csv``, ``regret.csv``, ``runs.csv`` and the manifest (model,
+        seed, runs). The folder is written whole or not at all (:func:`cxsystems.files.write_folder`).
+        """
+        from .robustness import regret, robustness
+
+        check_format(format)
+        writers: dict[str, Any] = {}
+        for name, var in self.chart_files(format).items():
+            writers[name] = (lambda path, v=var: write_figure(self.plot(v), path))
+        writers["robustness.csv"] = lambda path: write_csv(robustness(self), path, index=False)
+        writers["regret.csv"] = lambda path: write_csv(regret(self), path, index=False)
+        writers["runs.csv"] = lambda path: write_csv(self.runs, path, index=False)
+        info = {"model": self.model_name, "scenarios": list(self.scenarios), "n": self.n, "seed": self.seed,
+                **dict(run or {})}
+        return write_folder(directory, writers, run=info)
+
+
+# ------------------------------------------------------------------------------------ chunks
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """One chunk of worlds: runs ``start`` to ``stop`` (exclusive)."""
+
+    index: int
+    start: int
+    stop: int
+    params: Mapping[str, np.ndarray]
+    band_local: np.ndarray  # indices (within the chunk) of runs that feed the bands
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything a worker needs besides the compiled model (small and picklable)."""
+
+    changes: tuple[tuple, ...]  # per scenario: its Change objects
+    metric_vars: tuple[tuple[str, str], ...]  # (variable, how) per metric
+    recorded: tuple[str, ...]  # variables the engine records
+    band_vars: tuple[str, ...]
+    keep_all: bool
+
+
+def _run_chunk(cm, job: _Job, chunk: _Chunk):
+    """Simulate one chunk for every scenario; returns (index, metrics, band trajectories, all)."""
+    n_s, n_c = len(job.changes), chunk.stop - chunk.start
+    metrics = np.empty((n_s, len(job.metric_vars), n_c))
+    bands = full = None
+    pos = {name: j for j, name in enumerate(job.recorded)}
+    idx = [pos[v] for v in job.band_vars]
+    for s, changes in enumerate(job.changes):
+        res = cm.run(changes, params=dict(chunk.params), variables=list(job.recorded), vector=True)
+        values = res.values  # (variable, time, run)
+        for k, (var, how) in enumerate(job.metric_vars):
+            metrics[s, k] = metric_values(res.times, values[pos[var]], how)
+        if bands is None:
+            bands = np.empty((n_s, len(idx), len(res.times), len(chunk.band_local)))
+            if job.keep_all:
+                full = np.empty((n_s, len(idx), len(res.times), n_c))
+        bands[s] = values[idx][:, :, chunk.band_local]
+        if job.keep_all:
+            full[s] = values[idx]
+    return chunk.index, metrics, bands, full, res.times
+
+
+_WORKER_MODEL = None
+
+
+def _init_worker(cm) -> None:
+    global _WORKER_MODEL  # one compiled model per worker process, set once by the pool
+    _WORKER_MODEL = cm
+
+
+def _run_chunk_in_worker(job: _Job, chunk: _Chunk):
+    return _run_chunk(_WORKER_MODEL, job, chunk)
+
+
+# ---------------------------------------------------------------------------------- ensemble
+
+
+def _band_runs(n: int, band_runs: int) -> np.ndarray:
+    """Indices of the runs that feed the bands: all, or ``band_runs`` evenly spread."""
+    if n <= band_runs:
+        return np.arange(n)
+    return np.unique(np.floor(np.arange(band_runs) * (n / band_runs)).astype(int))
+
+
+def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = None, n: int = 1000,
+             seed: int | None = 0, *, variables: Sequence[str] | None = None,
+             uncertain: Sequence[Uncertain] | None = None, trajectories: bool | None = None,
+             workers: int | None = None, executor: Any = None, chunk_size: int = DEFAULT_CHUNK,
+             band_runs: int = DEFAULT_BAND_RUNS,
+             progress: Callable[[int, int], None] | None = None) -> EnsembleResult:
+    """Run ``scenarios`` in ``n`` sampled worlds and summarise them.
+
+    Args:
+        model: a loaded model; its scenario file declares ``[uncertain]`` parameters and metrics.
+        scenarios: names or :class:`Scenario` objects (default: every scenario of the model).
+        n: number of worlds (runs per scenario).
+        seed: seed of the Latin hypercube; the same seed gives the same worlds and numbers.
+        variables: variables to keep bands (and trajectories) of; default the key outcomes.
+        uncertain: override the model's ``[uncertain]`` parameters.
+        trajectories: keep every trajectory (scenario x run x time per variable); ``None`` keeps
+            them when they fit in 256 MiB, else only bands and metrics.
+        workers: split the chunks over this many processes (``None``/1: in this process).
+        executor: run chunks with ``executor.submit`` (a ``concurrent.futures`` executor or a
+            ``dask.distributed.Client``); excludes ``workers``.
+        chunk_size: worlds per chunk (fixed chunks keep results identical however they run).
+        band_runs: at most this many runs, evenly spread, feed the quantile bands.
+        progress: called as ``progress(runs_done, runs_total)`` after each chunk.
+
+    Raises:
+        CxError: no uncertain parameters, bad ``n``/``workers``, unknown scenario or variable.
+    """
+    from ..engine import compile_model
+
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise CxError(f"n must be a positive whole number of runs, got {n!r}")
+    n = int(n)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise CxError(f"workers must be a positive whole number, got {workers!r}")
+    if workers not in (None, 1) and executor is not None:
+        raise CxError("give either workers or executor, not both")
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise CxError(f"chunk_size must be a positive whole number, got {chunk_size!r}")
+    if not isinstance(band_runs, int) or band_runs < 1:
+        raise CxError(f"band_runs must be a positive whole number, got {band_runs!r}")
+    analysis = model.analysis
+    unc = tuple(analysis.uncertain if uncertain is None else uncertain)
+    if not unc:
+        raise CxError(f"model {model.name!r} declares no uncertain parameters: add an [uncertain] "
+                      f"table to its scenario file (see cxsystems.model.uncertain)")
+    for u in unc:
+        model.parameter(u.parameter, "uncertain")
+    chosen = select_scenarios(model, scenarios)
+    names = tuple(s.name for s in chosen)
+    metric_specs = tuple(analysis.metrics)
+    if not metric_specs:
+        raise CxError(f"model {model.name!r} declares no [metrics]: nothing to compare runs on")
+    if variables is None:
+        band_vars = tuple(dict.fromkeys(o.variable for o in analysis.outcomes)) or \
+            tuple(dict.fromkeys(m.variable for m in metric_specs))
+    else:
+        band_vars = tuple(dict.fromkeys(model.variable(v, "variables") for v in variables))
+    recorded = tuple(dict.fromkeys([*band_vars, *(m.variable for m in metric_specs)]))
+    cm = compile_model(model)
+    times_probe = cm.run(variables=[recorded[0]]).times
+    n_t = len(times_probe)
+    if trajectories is None:
+        trajectories = len(names) * len(band_vars) * n_t * n * 8 <= AUTO_TRAJECTORY_BYTES
+
+    samples = sample(unc, n, seed)
+    band_idx = _band_runs(n, band_runs)
+    job = _Job(tuple(tuple(s.changes) for s in chosen), tuple((m.variable, m.how) for m in metric_specs),
+               recorded, band_vars, bool(trajectories))
+    chunks = []
+    for i, start in enumerate(range(0, n, chunk_size)):
+        stop = min(start + chunk_size, n)
+        local = band_idx[(band_idx >= start) & (band_idx < stop)] - start
+        chunks.append(_Chunk(i, start, stop, {p: v[start:stop] for p, v in samples.items()}, local))
+
+    outputs = _execute(cm, job, chunks, workers, executor, progress, n)
+
+    per_run = np.concatenate([o[1] for o in outputs], axis=2)
+    band_data = np.concatenate([o[2] for o in outputs], axis=3)
+    times = outputs[0][4]
+    bands = _bands(band_data, names, band_vars, times, len(band_idx), model)
+    traj = None
+    if trajectories:
+        full = np.concatenate([o[3] for o in outputs], axis=3)
+        traj = _trajectory_dataset(full, names, band_vars, times, model)
+    return EnsembleResult(model.name, names, model.baseline if model.baseline in names else names[0],
+                          unc, samples, metric_specs, per_run, times, bands, traj, seed, n,
+                          analysis.headline, tuple(p for p in analysis.versus if p[0] in names and p[1] in names),
+                          dict(model.units), {o.variable: o.label for o in analysis.outcomes})
+
+
+def _execute(cm, job: _Job, chunks: list[_Chunk], workers, executor, progress, n: int) -> list:
+    """Run every chunk and return the outputs in chunk order (however they were run)."""
+    done = 0
+    out: dict[int, tuple] = {}
+
+    def collect(result):
+        nonlocal done
+        out[result[0]] = result
+        done += chunks[result[0]].stop - chunks[result[0]].start
+        if progress is not None:
+            progress(done, n)
+
+    if executor is not None:
+        cm_ref = cm
+        if hasattr(executor, "scatter"):  # dask: ship the compiled model once to every worker
+            cm_ref = executor.scatter(cm, broadcast=True)
+        futures = [executor.submit(_run_chunk, cm_ref, job, c) for c in chunks]
+        for f in _as_completed(executor, futures):
+            collect(f.result())
+    elif workers and workers > 1:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # safe in notebooks and threaded programs
+        with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=ctx,
+                                 initializer=_init_worker, initargs=(cm,)) as pool:
+            futures = [pool.submit(_run_chunk_in_worker, job, c) for c in chunks]
+            from concurrent.futures import as_completed
+
+            for f in as_completed(futures):
+                collect(f.result())
+    else:
+        for c in chunks:
+            collect(_run_chunk(cm, job, c))
+    return [out[i] for i in range(len(chunks))]
+
+
+def _as_completed(executor, futures):
+    """``as_completed`` for dask futures or ``concurrent.futures`` futures."""
+    if hasattr(executor, "scatter"):
+        from distributed import as_completed as dask_as_completed
+
+        return dask_as_completed(futures)
+    from concurrent.futures import as_completed
+
+    return as_completed(futures)
+
+
+def _bands(data: np.ndarray, names, band_vars, times, band_n: int, model) -> "xr.Dataset":
+    """Quantile bands from band trajectories ``data`` (scenario, variable, time, run)."""
+    import xarray as xr
+
+    q = np.quantile(data, QUANTILES, axis=3)  # (quantile, scenario, variable, time)
+    q = np.moveaxis(q, 0, 2)  # (scenario, variable, quantile, time)
+    coords = {"scenario": list(names), "quantile": list(QUANTILES), "time": times}
+    ds = xr.Dataset({v: (("scenario", "quantile", "time"), q[:, j]) for j, v in enumerate(band_vars)},
+                    coords=coords)
+    for v in band_vars:
+        ds[v].attrs["units"] = model.units.get(v, "")
+    ds.attrs.update(band_runs=int(band_n), model=model.name)
+    return ds
+
+
+def _trajectory_dataset(full: np.ndarray, names, band_vars, times, model) -> "xr.Dataset":
+    import xarray as xr
+
+    coords = {"scenario": list(names), "run": np.arange(full.shape[3]), "time": times}
+    ds = xr.Dataset({v: (("scenario", "run", "time"), np.ascontiguousarray(np.swapaxes(full[:, j], 1, 2)))
+                     for j, v in enumerate(band_vars)}, coords=coords)
+    for v in band_vars:
+        ds[v].attrs["units"] = model.units.get(v, "")
+    ds.attrs["model"] = model.name
+    return ds
+
+
+__all__ = ["QUANTILES", "EnsembleResult", "ensemble"]

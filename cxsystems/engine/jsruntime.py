@@ -1,0 +1,214 @@
+"""The fixed part of the generated JavaScript: numeric helpers and the simulation loop.
+
+Nothing here depends on a model. :mod:`cxsystems.engine.jsgen` fills the model-specific
+parts (constants, lookup tables and the generated ``init``/``crit``/``save``/``deriv``/``discIn``/
+``discUp`` functions) around it. Every helper reproduces the engine's scalar kernel of the same
+name (:mod:`cxsystems.engine.kernels`) operation by operation, including Python's float semantics
+where JavaScript differs (``%``, ``**``, truthiness of NaN, the sign of ``int()``'s zero).
+Values are always JavaScript numbers: comparisons yield 1 or 0, and truth is ``x !== 0`` (NaN is
+true, as in Python).
+"""
+
+from __future__ import annotations
+
+#: Helpers shared by every model (plain ES2017, no model text).
+HELPERS = r"""
+var SMALL = 1e-6;
+function mn(a, b) { return (b < a || b !== b) ? b : a; }
+function mx(a, b) { return (b > a || b !== b) ? b : a; }
+function spow(a, b) {
+  if (a === 1 || b === 0) return 1;
+  if (a === -1 && (b === Infinity || b === -Infinity)) return 1;
+  var r = Math.pow(a, b);
+  if ((r === Infinity || r === -Infinity) && isFinite(a) && isFinite(b)) return Infinity;
+  return r;
+}
+function npow(a, b) {
+  if (a === 1 || b === 0) return 1;
+  if (a === -1 && (b === Infinity || b === -Infinity)) return 1;
+  return Math.pow(a, b);
+}
+function itrunc(x) { return Math.trunc(x) + 0; }
+function pymod(a, b) {
+  var r = a % b;
+  if (r !== 0) { if ((b < 0) !== (r < 0)) r += b; } else { r = b < 0 ? -0 : 0; }
+  return r;
+}
+function quantum(a, b) { return b < SMALL ? a : b * itrunc(a / b); }
+function modulo(x, m) { return x - quantum(x, m); }
+function xidz(a, b, x) { return Math.abs(b) < SMALL ? x : a / b; }
+function zidz(a, b) { return Math.abs(b) < SMALL ? 0 : a / b; }
+function step(t, half, v, s) { return v * (t + half > s ? 1 : 0); }
+function ramp2(t, slope, start) { return (t + SMALL > start ? 1 : 0) * slope * (t - start); }
+function ramp3(t, slope, start, finish) {
+  return (t + SMALL > start ? 1 : 0) * slope * (mn(finish, t) - start);
+}
+function pulse(t, start, width) { return (start - SMALL <= t && t < start + width) ? 1 : 0; }
+function ptrain(t, start, repeat, width, end) {
+  if (repeat === 0) return (start - SMALL <= t && t < start + width) ? 1 : 0;
+  if (start <= t && t < end) return pymod(t - start + SMALL, repeat) < width ? 1 : 0;
+  return 0;
+}
+function mkTable(xs, ys, sl) {
+  var n = xs.length, x0 = xs[0], xn = xs[n - 1], y0 = ys[0], yn = ys[n - 1];
+  return function (x) {
+    if (x < xn) {
+      if (x <= x0) return y0;
+      var j = 0;
+      while (xs[j + 1] <= x) j++;
+      return sl[j] * (x - xs[j]) + ys[j];
+    }
+    if (x >= xn) return yn;
+    return NaN;
+  };
+}
+function norm(name) {
+  return String(name).replace(/_/g, " ").toLowerCase().split(/\s+/).filter(Boolean).join(" ");
+}
+function fail(msg) { throw new Error(msg); }
+function ordv(x, owner) {
+  if (!(x === Math.trunc(x)) || x < 1) {
+    fail("engine: " + JSON.stringify(owner) + ": order must be a whole number >= 1, got " + x);
+  }
+  return x;
+}
+function dlow(order, tmin, owner) {
+  var o = order;
+  while (o * DT > tmin && o > 0) o -= 1;
+  if (o < 1) fail("engine: " + JSON.stringify(owner) + ": delay time shorter than TIME STEP");
+  return o;
+}
+function rhe(x) {
+  var f = Math.floor(x), d = x - f;
+  if (d > 0.5) return f + 1;
+  if (d < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+function dfo(T) { return rhe(mx(T / DT, 1) + SMALL); }
+function alloc(S, TM, n) {
+  var o = S.length;
+  for (var i = 0; i < n; i++) { S.push(0); TM.push(0); }
+  return o;
+}
+function pval(s, t) {
+  for (var i = s.steps.length - 1; i >= 0; i--) {
+    if (t >= s.steps[i][0]) return s.steps[i][1];
+  }
+  return s.base;
+}
+"""
+
+#: Parameter resolution and the integration loop (PySD's Euler, as the engine runs it).
+SIMULATE = r"""
+var PBYNAME = new Map(), PBYNORM = new Map(), VBYNAME = new Map(), VBYNORM = new Map();
+PLIST.forEach(function (p) { PBYNAME.set(p.name, p); PBYNORM.set(norm(p.name), p); });
+VARIABLES.forEach(function (v, j) { VBYNAME.set(v, j); VBYNORM.set(norm(v), j); });
+function put(obj, key, value) {
+  Object.defineProperty(obj, key, {value: value, enumerable: true, writable: true, configurable: true});
+}
+var PARAMETERS = {};
+PLIST.forEach(function (p) { put(PARAMETERS, p.name, {value: p.value, units: p.units, min: p.min, max: p.max}); });
+var SAVEDF = new Uint8Array(NT);
+SAVED.forEach(function (k) { SAVEDF[k] = 1; });
+function fmt(x) { return x === null || x !== x ? "?" : String(x); }
+function findParam(name, where) {
+  var p = PBYNAME.get(name);
+  if (p === undefined) p = PBYNORM.get(norm(name));
+  if (p === undefined) fail(where + ": unknown parameter " + JSON.stringify(String(name)) + " in model " + NAME);
+  return p;
+}
+function number(v) {
+  if (typeof v === "number") return v;
+  if (typeof v === "string" && v.trim() !== "") return Number(v);
+  return NaN;
+}
+function checkParam(p, v) {
+  var x = number(v);
+  if (x !== x) fail("params: " + JSON.stringify(p.name) + " must be a number, got " + String(v));
+  if (!isFinite(x)) fail("params: " + JSON.stringify(p.name) + " must be finite, got " + String(v));
+  if ((p.min !== null && x < p.min) || (p.max !== null && x > p.max)) {
+    fail("params: " + JSON.stringify(p.name) + " = " + x + " is outside its range [" + fmt(p.min) + ", " +
+         fmt(p.max) + "] " + p.units);
+  }
+  return x;
+}
+function resolve(params, changes) {
+  var set = {};
+  if (params) {
+    Object.keys(params).forEach(function (key) {
+      var p = findParam(key, "params");
+      set[p.slot] = {base: checkParam(p, params[key]), steps: []};
+    });
+  }
+  (changes || []).forEach(function (ch) {
+    var p = findParam(ch.parameter, "changes");
+    var value = number(ch.value);
+    if (value !== value && ch.value === ch.value) {
+      fail("changes: " + JSON.stringify(p.name) + " must be a number, got " + String(ch.value));
+    }
+    var fw = ch.from_week;
+    if (fw !== null && fw !== undefined && number(fw) !== number(fw)) {
+      fail("changes: from_week of " + JSON.stringify(p.name) + " must be a number of weeks, got " + String(fw));
+    }
+    if (fw === null || fw === undefined) {
+      set[p.slot] = {base: value, steps: []};
+    } else {
+      var prev = set[p.slot];
+      var base = prev ? prev.base : p.value;
+      var steps = prev ? prev.steps.slice() : [];
+      steps.push([number(fw), value]);
+      set[p.slot] = {base: base, steps: steps};
+    }
+  });
+  return set;
+}
+function recorded(opts) {
+  if (!opts || opts.variables === undefined || opts.variables === null) return VARIABLES.map(function (v, j) { return j; });
+  var names = typeof opts.variables === "string" ? [opts.variables] : opts.variables;
+  return Array.prototype.map.call(names, function (name) {
+    var j = VBYNAME.get(name);
+    if (j === undefined) j = VBYNORM.get(norm(name));
+    if (j === undefined) fail("variables: unknown variable " + JSON.stringify(String(name)) + " in model " + NAME);
+    return j;
+  });
+}
+function simulate(params, changes, opts) {
+  var set = resolve(params, changes);
+  var which = recorded(opts);
+  var V = new Float64Array(NSLOTS), RI = new Int32Array(NRI + 1), RF = new Float64Array(NRF + 1);
+  var B = new Array(NB), X = new Float64Array(NB + 1);
+  var S0 = [], TM0 = [], i, j, k;
+  for (i = 0; i < NFIX; i++) { S0.push(0); TM0.push(0); }
+  var dps = [], dpv = [];
+  for (i = 0; i < PLIST.length; i++) {
+    var p = PLIST[i], s = set[p.slot];
+    if (s === undefined) { V[p.slot] = p.value; continue; }
+    V[p.slot] = pval(s, T0);
+    if (s.steps.length) { dps.push(p.slot); dpv.push(s); }
+  }
+  init(V, S0, TM0, RI, RF, B, T0);
+  var S = Float64Array.from(S0), TM = Float64Array.from(TM0);
+  var D = new Float64Array(S.length), PD = new Float64Array(S.length);
+  var nrec = which.length, rslots = new Int32Array(nrec + 1), outs = [];
+  for (j = 0; j < nrec; j++) { rslots[j] = VAR_SLOTS[which[j]]; outs.push(new Float64Array(TIMES.length)); }
+  var t = T0, ks = 0, ns = S.length, ndp = dps.length, last = NT - 1;
+  for (k = 0; k < NT; k++) {
+    if (k > 0) t = t + DT;
+    for (j = 0; j < ndp; j++) V[dps[j]] = pval(dpv[j], t);
+    crit(V, S, TM, RI, t);
+    if (SAVEDF[k] === 1) {
+      save(V, S, TM, RI, t);
+      for (j = 0; j < nrec; j++) outs[j][ks] = V[rslots[j]];
+      ks++;
+    }
+    if (k === last) break;
+    discIn(V, X, t);
+    deriv(V, S, D, TM, PD, RI, t);
+    for (i = 0; i < ns; i++) S[i] = S[i] + D[i] * DT;
+    discUp(V, RI, RF, B, X, TM, PD);
+  }
+  var values = {};
+  for (j = 0; j < nrec; j++) put(values, VARIABLES[which[j]], outs[j]);
+  return {times: TIMES.slice(), values: values};
+}
+"""

@@ -1,0 +1,331 @@
+"""The compiled model: dependency analysis, evaluation order and the integration loop.
+
+Semantics follow PySD 3.14's ``Model.run`` step for step:
+
+* Initialisation evaluates every variable at the initial time, stateful objects taking their
+  initial states in dependency order (a cycle is refused as a circular initialisation).
+* Each step evaluates the auxiliaries from the current states in topological order (a cycle is
+  refused as an algebraic loop), records them if the step is a saved time, then computes every
+  derivative and only then updates every state: ``state + ddt * dt`` (Euler).
+* Saved times: PySD's rule (``(t - t0) % saveper`` within ``1e-5 * dt``), time accumulated by
+  repeated ``t + dt`` exactly as PySD does, and the final time included.
+* SMOOTH/SMOOTH3/SMOOTH N keep ``order`` stages; DELAY1/DELAY3 keep ``order`` stages holding
+  ``value * delay time`` (PySD's layout; the output divides by the current delay time); the
+  order is lowered while ``order * TIME STEP`` exceeds the delay time, as PySD does. DELAY N also
+  remembers the delay time of each stage. DELAY FIXED is a ring buffer of
+  ``round(delay / dt)`` steps fixed at the start.
+
+RK4 (``method="rk4"``) integrates the same continuous states (INTEG, SMOOTH, DELAY, DELAY N,
+TREND, FORECAST) with the classic four-stage scheme, evaluating the auxiliaries at the stage times;
+DELAY FIXED and DELAY N's remembered delay times still advance once per step. Ensembles (arrays of
+parameter values) run every equation on arrays of N runs; each run gets exactly the numbers it
+would get alone, including the DELAY order PySD would lower for it.
+
+Known, documented differences from PySD (none arises in the bundled models):
+
+* PySD's ``Smooth`` keeps an integer state when its initial value is an integer literal and so
+  truncates the first input (a PySD bug); the engine always uses floats. Write ``1.0``.
+* PySD evaluates DELAY FIXED's input, and the new DELAY N stage times, while it updates the
+  states one after another; the engine evaluates every input from the states of the step start
+  (the consistent Vensim meaning). Results can differ where a DELAY FIXED input depends on a
+  DELAY output, or where a DELAY N delay time changes during the run (then PySD's stocks fed by
+  the DELAY N see the next step's stage times; measured: 1% on a test model).
+* Division by zero: PySD raises; a scalar run raises CxError naming the variable and time; an
+  ensemble run yields inf/NaN in the affected runs only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from ..errors import CxError
+from .ir import (
+    INIT_ONLY_ARGS,
+    TIME_BUILTINS,
+    Call,
+    Lookup,
+    ModelIR,
+    Op,
+    Ref,
+    TimeRef,
+    arg_slots,
+    norm_name,
+    translate,
+)
+from .result import EngineResult
+from .run import Run
+from .run import closure as _closure
+
+METHODS = ("euler", "rk4")
+
+
+# ------------------------------------------------------------------------------------ analysis
+
+
+def _refs(e, acc: set) -> bool:
+    """Collect referenced slots into ``acc``; return True if ``e`` reads the time."""
+    uses_time = False
+    if isinstance(e, Ref):
+        acc.add(e.slot)
+    elif isinstance(e, TimeRef):
+        uses_time = True
+    elif isinstance(e, Op):
+        for a in e.args:
+            uses_time |= _refs(a, acc)
+    elif isinstance(e, Call):
+        uses_time = e.fn in TIME_BUILTINS
+        for a in e.args:
+            uses_time |= _refs(a, acc)
+    elif isinstance(e, Lookup):
+        uses_time |= _refs(e.arg, acc)
+    return uses_time
+
+
+#: Arguments a stateful needs to take its initial state (PySD's ``initialize``).
+_INIT_ARGS = {
+    "integ": ("initial",), "smooth": ("initial", "order"), "delay": ("initial", "time", "order"),
+    "delayn": ("initial", "time", "order"), "delay_fixed": ("initial", "time"),
+    "trend": ("input", "time", "initial"), "forecast": ("input", "time", "horizon", "initial"),
+    "initial": ("initial",),
+}
+
+
+def _output_deps(st) -> set:
+    """Slots needed to compute a stateful's output from its state."""
+    if st.kind == "delay":
+        return arg_slots(st.args, ["time"])
+    if st.kind == "trend":
+        return arg_slots(st.args, ["input", "time"])
+    if st.kind == "forecast":
+        return arg_slots(st.args, ["input", "time", "horizon"])
+    return set()
+
+
+def _toposort(nodes: list, deps: dict, names, what: str) -> list:
+    """Depth-first topological order of ``nodes``; a cycle raises CxError naming its members."""
+    order, state = [], {}
+    for root in nodes:
+        if root in state:
+            continue
+        stack = [(root, iter(sorted(deps.get(root, ()))))]
+        state[root] = 1
+        path = [root]
+        while stack:
+            node, it = stack[-1]
+            for d in it:
+                s = state.get(d)
+                if s is None:
+                    state[d] = 1
+                    stack.append((d, iter(sorted(deps.get(d, ())))))
+                    path.append(d)
+                    break
+                if s == 1:
+                    cyc = path[path.index(d):] + [d]
+                    shown = " -> ".join(names(n) for n in cyc)
+                    raise CxError(f"engine: {what}: {shown}")
+            else:
+                stack.pop()
+                path.pop()
+                state[node] = 2
+                order.append(node)
+    return order
+
+
+@dataclass(frozen=True)
+class _ParamSetting:
+    base: object  # float or ndarray
+    steps: tuple  # ((from_week, value), ...) applied in order
+
+
+class CompiledModel:
+    """A model compiled for the engine. Create it with :func:`cxsystems.engine.compile_model`."""
+
+    def __init__(self, model):
+        self.model = model
+        ir: ModelIR = translate(model.abstract_model)
+        self.ir = ir
+        n = len(ir.elements)
+        self.n_slots = n
+        els = ir.elements
+
+        # step dependencies (auxiliaries from states) and init dependencies
+        self.step_deps, self.init_deps, self.uses_time = {}, {}, set()
+        for el in els:
+            if el.stateful is not None:
+                st = el.stateful
+                self.step_deps[el.slot] = _output_deps(st)
+                self.init_deps[el.slot] = arg_slots(st.args, _INIT_ARGS[st.kind]) | _output_deps(st)
+            else:
+                acc: set = set()
+                if _refs(el.expr, acc):
+                    self.uses_time.add(el.slot)
+                self.step_deps[el.slot] = acc
+                self.init_deps[el.slot] = acc
+
+        # which slots are evaluated each step: visible ones and what statefuls need per step
+        roots = [el.slot for el in els if not el.hidden]
+        for st in ir.statefuls:
+            step_args = [k for k in st.args if k not in INIT_ONLY_ARGS[st.kind]]
+            roots += sorted(arg_slots(st.args, step_args))
+        needed = _closure(set(roots), self.step_deps)
+        self.step_needed = needed
+        self.step_order = _toposort(sorted(needed), self.step_deps, self._name, "algebraic loop")
+        self.init_order = _toposort(list(range(n)), self.init_deps, self._name, "circular initialisation")
+
+        self.slot_of = dict(ir.by_name)
+        self.variables = [v for v in model.variables if norm_name(v) in self.slot_of]
+        self.params = {s for s in range(n) if els[s].is_param}
+
+    # ------------------------------------------------------------------------------- helpers
+
+    def _name(self, slot: int) -> str:
+        return self.ir.elements[slot].name
+
+    def _slot(self, name: str, where: str) -> int:
+        key = norm_name(name)
+        if key in self.slot_of:
+            return self.slot_of[key]
+        canonical = self.model.variable(name, where)  # raises with suggestions
+        return self.slot_of[norm_name(canonical)]
+
+    def _param_settings(self, changes, params):
+        """Resolve ``params`` (the base values: the world) and then ``changes`` (the scenario, on
+        top) into per-slot settings; also return N, the number of runs."""
+        settings: dict[int, _ParamSetting] = {}
+        n_runs = 1
+        for name, value in (params or {}).items():
+            p = self.model.parameter(name, "params")
+            slot = self._slot(p.name, "params")
+            arr = np.asarray(value, dtype=float)
+            if arr.ndim == 0:
+                settings[slot] = _ParamSetting(p.check(float(arr), "params"), ())
+                continue
+            if arr.ndim != 1 or arr.size == 0:
+                raise CxError(f"params: {p.name!r} must be a number or a 1-D array, got shape {arr.shape}")
+            if not np.all(np.isfinite(arr)):
+                raise CxError(f"params: {p.name!r} has non-finite values")
+            lo, hi = p.min, p.max
+            bad = (arr < lo) if not math.isnan(lo) else np.zeros(arr.shape, bool)
+            if not math.isnan(hi):
+                bad |= arr > hi
+            if bad.any():
+                v = arr[bad][0]
+                raise CxError(f"params: {p.name!r} = {v:g} is outside its range [{lo:g}, {hi:g}] {p.units}")
+            if n_runs not in (1, arr.size):
+                raise CxError(f"params: {p.name!r} has {arr.size} values but other parameters have {n_runs}")
+            n_runs = arr.size
+            settings[slot] = _ParamSetting(arr.copy(), ())
+        for ch in changes:
+            p = self.model.parameter(ch.parameter, "changes")
+            slot = self._slot(p.name, "changes")
+            value = float(ch.value)
+            if ch.from_week is None:
+                settings[slot] = _ParamSetting(value, ())
+            else:
+                prev = settings.get(slot)
+                base, steps = (prev.base, prev.steps) if prev else (self.ir.elements[slot].expr.value, ())
+                settings[slot] = _ParamSetting(base, steps + ((float(ch.from_week), value),))
+        return settings, n_runs
+
+    def dynamic_slots(self, param_is_dynamic) -> set:
+        """Slots whose value can change after the start: every stateful but INITIAL, the
+        parameters for which ``param_is_dynamic(slot)`` holds, and whatever depends on time or on
+        another dynamic slot. Everything else is computed once, at initialisation."""
+        els = self.ir.elements
+        dyn = set()
+        for slot in self.init_order:
+            el = els[slot]
+            if el.stateful is not None:
+                if el.stateful.kind != "initial":
+                    dyn.add(slot)
+            elif slot in self.params:
+                if param_is_dynamic(slot):
+                    dyn.add(slot)
+            elif slot in self.uses_time or any(d in dyn for d in self.step_deps[slot]):
+                dyn.add(slot)
+        return dyn
+
+    # ----------------------------------------------------------------------------------- run
+
+    def run(self, changes=(), params: Mapping[str, object] | None = None, *, time_step=None,
+            final_time=None, saveper=None, variables=None, method: str = "euler",
+            vector: bool | None = None) -> EngineResult:
+        """Simulate; see :func:`cxsystems.engine.compile_model` for the arguments."""
+        if method not in METHODS:
+            raise CxError(f"unknown integration method {method!r}: choose from {', '.join(METHODS)}")
+        m = self.model
+        ctl = dict(initial_time=float(m.initial_time),
+                   final_time=float(final_time if final_time is not None else m.final_time),
+                   time_step=float(time_step if time_step is not None else m.time_step),
+                   saveper=float(saveper if saveper is not None else m.saveper))
+        for k in ("final_time", "time_step", "saveper"):
+            v = ctl[k]
+            if not (math.isfinite(v) and v > 0):
+                raise CxError(f"{k} must be a positive number of weeks, got {v!r}")
+        if variables is None:
+            names = list(self.variables)
+        else:
+            names = []
+            for v in ([variables] if isinstance(variables, str) else variables):
+                key = norm_name(v)
+                if key in self.ir.tables:
+                    raise CxError(f"variables: {v!r} is a lookup table, not a variable")
+                s = self._slot(v, "variables")
+                names.append(self.ir.elements[s].name)
+        settings, n_runs = self._param_settings(changes, params)
+        if vector is None:
+            vector = n_runs > 1 or any(isinstance(st.base, np.ndarray) for st in settings.values())
+        if n_runs > 1 and not vector:
+            raise CxError("engine: arrays of parameter values need the vector flavour")
+        run = Run(self, ctl, settings, n_runs if vector else 1, vector, method)
+        return run.simulate([self.slot_of[norm_name(nm)] for nm in names], names)
+
+
+#: Vensim constructs the engine supports (everything else is refused with a CxError).
+SUPPORTED = (
+    "+ - * / ^ and unary minus", "= <> < <= > >= :AND: :OR: :NOT:", "IF THEN ELSE", "MIN", "MAX",
+    "ABS", "EXP", "LN", "LOG", "SQRT", "POWER", "SIN", "COS", "TAN", "ARCSIN", "ARCCOS", "ARCTAN",
+    "SINH", "COSH", "TANH", "PI", "INTEGER", "MODULO", "QUANTUM", "XIDZ", "ZIDZ", "STEP", "RAMP",
+    "PULSE", "PULSE TRAIN", "lookups (standalone and WITH LOOKUP)", "INTEG", "SMOOTH", "SMOOTHI",
+    "SMOOTH3", "SMOOTH3I", "SMOOTH N", "DELAY1", "DELAY1I", "DELAY3", "DELAY3I", "DELAY N",
+    "DELAY FIXED", "TREND", "FORECAST", "INITIAL", "GAME", "Time", "INITIAL TIME", "FINAL TIME",
+    "TIME STEP", "SAVEPER",
+)
+
+_CACHE_ATTR = "_cx_engine_compiled"
+
+
+def compile_model(model) -> CompiledModel:
+    """Compile a :class:`cxsystems.Model` for the engine (cached on the model object).
+
+    ``CompiledModel.run(changes=(), params=None, *, time_step=None, final_time=None,
+    saveper=None, variables=None, method="euler")`` returns an :class:`EngineResult`:
+
+    * ``params``: ``{parameter name: number or array of N values}``: the base values (the
+      "world"), constant from the start; arrays run N parameter sets in one pass.
+    * ``changes``: :class:`cxsystems.Change` objects applied on top of ``params`` (the
+      scenario): a change with ``from_week`` sets the parameter to its value when
+      ``time >= from_week`` (base value before), a change without sets it from the start
+      (initial values included). Later changes win from their week on.
+    * ``variables``: names to record (default: every variable that is not a lookup).
+    * ``method``: ``"euler"`` (PySD's, the default) or ``"rk4"``.
+    * ``time_step``, ``final_time``, ``saveper``: override the model's control values (weeks).
+    * ``vector``: force the vector flavour for one run (default: only for arrays of values).
+
+    ``EngineResult.values`` is an array (variables, saved times, runs); ``.to_frame(run=0)``
+    gives the DataFrame :func:`cxsystems.simulate` returns; ``.to_xarray()`` a DataArray.
+    """
+    cached = getattr(model, _CACHE_ATTR, None)
+    key = id(model.abstract_model)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    compiled = CompiledModel(model)
+    try:
+        setattr(model, _CACHE_ATTR, (key, compiled))
+    except AttributeError:  # pragma: no cover - frozen objects: no cache
+        pass
+    return compiled

@@ -1,0 +1,190 @@
+"""Loading Vensim models: locate, screen, translate (PySD), and describe.
+
+Pipeline: model file -> :func:`cxsystems.model.safety.screen_vensim_text` -> PySD's Vensim translator
+(``AbstractModel``) -> PySD's Python builder, writing into a private temporary directory, never
+next to the user's file -> :class:`Model`, which carries the parameters, stocks, time settings and
+the scenarios found beside the model file.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import warnings
+import weakref
+from importlib import resources
+from pathlib import Path
+
+from ..errors import CxError
+from ..names import match
+from .core import DEFAULT_BASELINE, Model, Parameter
+from .safety import screen_vensim_text
+from .scenarios import AnalysisSpec, Scenario, load_scenarios
+
+#: Name of the model used when none is given.
+DEFAULT_MODEL = "cx_service"
+
+
+def bundled_models_dir() -> Path:
+    """Directory holding the bundled models (``models/`` in a checkout, package data when installed)."""
+    checkout = Path(__file__).resolve().parents[2] / "models"
+    if (checkout / f"{DEFAULT_MODEL}.mdl").is_file():
+        return checkout
+    installed = Path(str(resources.files("cxsystems") / "_bundled_models"))
+    if (installed / f"{DEFAULT_MODEL}.mdl").is_file():
+        return installed
+    raise CxError("bundled models not found: reinstall cxsystems (pip install .)")
+
+
+def bundled_model_names() -> list[str]:
+    """Names of the bundled models, e.g. ``['capability_trap', 'cx_service']``."""
+    return sorted(p.stem for p in bundled_models_dir().glob("*.mdl"))
+
+
+def resolve_model_path(name_or_path: str | Path) -> Path:
+    """Return the ``.mdl`` file for a bundled model name or a path; raise CxError if missing."""
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.suffix.lower() == ".mdl" or path.exists() or "/" in text or "\\" in text:
+        if not path.is_file():
+            raise CxError(f"model file not found: {path}")
+        if path.suffix.lower() != ".mdl":
+            raise CxError(f"{path}: not a Vensim .mdl file")
+        return path.resolve()
+    name = match(text, bundled_model_names(), what="model", listing=True)
+    return bundled_models_dir() / f"{name}.mdl"
+
+
+def _as_float(x) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _describe(abstract_model) -> dict:
+    """Extract constants, stocks, lookups, units and comments from PySD's AbstractModel."""
+    from pysd.translators.structures import abstract_expressions as ae
+
+    params, stocks, lookups, variables, units, comments = {}, [], [], [], {}, {}
+    control = {}
+    for section in abstract_model.sections:
+        if not section.split and section.name != "__main__":
+            continue
+        for el in section.elements:
+            name = el.name
+            if len(el.components) != 1:
+                raise CxError(f"{name!r}: subscripted or multi-part equations are not supported yet")
+            comp = el.components[0]
+            ast = comp.ast
+            u = el.units or ""
+            lims = tuple(el.limits) if el.limits else (None, None)
+            lo, hi = (_as_float(lims[0]), _as_float(lims[1])) if len(lims) >= 2 else (math.nan, math.nan)
+            doc = " ".join((el.documentation or "").split())
+            if name.upper() in ("INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER"):
+                control[name.upper()] = ast
+                continue
+            variables.append(name)
+            units[name] = u
+            comments[name] = doc
+            if isinstance(ast, (int, float)) and not isinstance(ast, bool):
+                params[name] = Parameter(name, _py_name(name), float(ast), u, lo, hi, doc)
+            elif isinstance(ast, (ae.IntegStructure, ae.SmoothStructure, ae.DelayStructure,
+                                  ae.DelayNStructure, ae.DelayFixedStructure, ae.TrendStructure,
+                                  ae.SmoothNStructure)):
+                stocks.append(name)
+            elif isinstance(ast, ae.LookupsStructure):
+                lookups.append(name)
+    return dict(params=params, stocks=stocks, lookups=lookups, variables=variables,
+                units=units, comments=comments, control=control)
+
+
+def _py_name(name: str) -> str:
+    return "_".join(name.lower().split())
+
+
+def _control_value(control: dict, key: str, src: Path, default: float | None = None) -> float:
+    v = control.get(key, default)
+    if isinstance(v, (int, float)):
+        return float(v)
+    if v is None:
+        raise CxError(f"{src}: {key} is missing")
+    raise CxError(f"{src}: {key} must be a plain number")
+
+
+def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> Model:
+    """Load a bundled model by name (``"cx_service"``) or a Vensim ``.mdl`` file by path.
+
+    The file is screened for text that could run code, translated by PySD in a private temporary
+    directory (nothing is written beside the model), and its scenarios are read from
+    ``<model>.scenarios.toml`` beside it if present.
+
+    Raises:
+        CxError: unknown model, unreadable or unsafe file, or a translation error (one line).
+    """
+    from .safety import audit_generated_code, read_model_text, safe_module_stem
+
+    src = resolve_model_path(name_or_path)
+    # Safety (cxsystems.model.safety): size, NUL/control bytes, strict decoding and the encoding
+    # header are checked on the bytes; then the text is screened before PySD parses anything.
+    text = read_model_text(src)
+    screen_vensim_text(text, src)
+
+    workdir = Path(tempfile.mkdtemp(prefix="cxsystems-"))
+    # Safety: PySD pastes the file name into the generated module, so translate a copy saved
+    # under a name made only of letters, digits and underscores (Model.name keeps the real stem).
+    copy = workdir / f"{safe_module_stem(src.stem)}.mdl"
+    copy.write_text(text, encoding="utf-8")
+    try:
+        from pysd.builders.python.python_model_builder import ModelBuilder
+        from pysd.translators.vensim.vensim_file import VensimFile
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # Safety: the copy is UTF-8; never let PySD pick a codec from the file's {header}.
+            vfile = VensimFile(copy, encoding="utf-8")
+            vfile.parse()
+            abstract = vfile.get_abstract_model()
+            py_file = Path(ModelBuilder(abstract).build_model())
+            # Safety: parse (never import) every generated module, macros included, and refuse
+            # anything PySD's code generator never writes.
+            audit_generated_code(sorted(workdir.rglob("*.py")), src, text)
+    except CxError:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    except Exception as exc:  # PySD's parser raises many types; report one line
+        shutil.rmtree(workdir, ignore_errors=True)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CxError(f"{src}: cannot translate model: {first}") from None
+
+    info = _describe(abstract)
+    ctl = info["control"]
+    model = Model(
+        name=src.stem,
+        path=src,
+        parameters=info["params"],
+        variables=info["variables"],
+        stocks=info["stocks"],
+        lookups=info["lookups"],
+        units=info["units"],
+        comments=info["comments"],
+        initial_time=_control_value(ctl, "INITIAL TIME", src, 0.0),
+        final_time=_control_value(ctl, "FINAL TIME", src),
+        time_step=_control_value(ctl, "TIME STEP", src),
+        saveper=_control_value(ctl, "SAVEPER", src, None) if isinstance(ctl.get("SAVEPER"), (int, float))
+        else _control_value(ctl, "TIME STEP", src),
+        abstract_model=abstract,
+        py_file=py_file,
+        _workdir=workdir,
+    )
+    weakref.finalize(model, shutil.rmtree, str(workdir), True)
+
+    scen_file = src.with_name(f"{src.stem}.scenarios.toml")
+    if scen_file.is_file():
+        model.scenarios = load_scenarios(scen_file, model)
+        model.scenario_file = scen_file
+    else:
+        model.scenarios = {DEFAULT_BASELINE: Scenario(DEFAULT_BASELINE, "The model as written.", ())}
+        model.analysis = AnalysisSpec()
+    return model

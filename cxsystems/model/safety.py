@@ -1,0 +1,743 @@
+"""Safe loading of untrusted Vensim models: nothing in a model file is ever executed.
+
+PySD runs code found in model files (see ``shared/reference/pysd-notes.md``): it ``eval()``s lookup
+ranges while parsing, pastes comments into triple-quoted docstrings, and pastes quoted names, macro
+names, subscript-range names, data-function arguments and the model's file name raw into the Python
+module it generates. cxsystems therefore guards every stage, and refuses a model with a one-line
+:class:`~cxsystems.errors.UnsafeModelError` of the form
+``path:line: refused <what> <snippet>: <why / how to fix>``.
+
+1. :func:`read_model_text` reads the bytes: size limit, no NUL or other control bytes, strict UTF-8
+   (PySD itself silently drops undecodable bytes, which can *create* three quotes), and an encoding
+   header ``{...}`` that PySD would otherwise obey (``{UTF-7}`` turns ``+ACIAIgAi-`` into ``\"\"\"``)
+   must name a plain encoding. The translator is then always told the copy is UTF-8.
+2. :func:`screen_vensim_text` splits the text exactly as PySD's grammar does (:func:`vensim_fields`:
+   equation ~ units ~ comment | entries, macro sections, the sketch) and checks every equation with a
+   conservative grammar: lookup ranges are plain numbers, no string literals (they only feed the
+   ``GET XLS``/``GET DIRECT`` functions that read files), quoted names without ``'`` or ``\\``,
+   names called like functions plain, bounded nesting, length and subscript ranges. Checks run on
+   the text PySD really parses, i.e. after it glues the main model back together around a macro
+   (which can join a ``(`` with a ``[`` or two quotes with a third). Comments may hold anything
+   except three double quotes; units and names are kept inert by PySD (``repr``).
+3. The module is translated in a private temporary directory under a safe file name (see
+   :func:`safe_module_stem`), never next to the user's file.
+4. :func:`audit_generated_code` parses the generated Python (without importing it) and refuses any
+   name, attribute, import or statement that PySD's code generator never emits -- a backstop for
+   translator routes nobody has found yet.
+
+cxsystems never passes user paths to PySD's ``initial_condition`` (which unpickles them).
+Screening is purely textual and syntactic: nothing from the file is executed to decide.
+"""
+
+from __future__ import annotations
+
+import ast
+import bisect
+import builtins
+import codecs
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from ..errors import CxError, UnsafeModelError
+
+# --------------------------------------------------------------------------------------------
+# Limits (generous for hand-built and Vensim-saved models; far below what crashes PySD)
+# --------------------------------------------------------------------------------------------
+
+#: Largest model file read, in bytes (PySD's parser takes minutes long before this).
+MAX_FILE_BYTES = 8_000_000
+#: Longest single equation, in characters (a lookup with several thousand points fits).
+MAX_EQUATION_CHARS = 200_000
+#: Deepest parenthesis nesting in one equation; PySD's recursive parser overflows near 40-55.
+MAX_NESTING = 20
+#: Most binary operators in one equation (the bundled models use at most 18). Python's compiler
+#: overflows inside PySD near 3000 and the recursive numpy engine near 350 (measured).
+MAX_OPERATORS = 250
+#: Most elements in a numeric subscript range such as ``(r1-r50)``.
+MAX_SUBSCRIPT_RANGE = 10_000
+
+#: Encoding headers accepted, as :func:`codecs.lookup` names them (``{latin-1}`` is ``iso8859-1``);
+#: any other ``{...}`` header is refused because PySD would decode the file with it.
+SAFE_ENCODINGS = frozenset({"utf-8", "ascii", "iso8859-1", "cp1252", "iso8859-15"})
+
+_SKETCH_MARK = "\\\\\\---///"
+_SNIPPET = 60
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
+
+
+def _line_at(text: str, index: int) -> int:
+    return text.count("\n", 0, max(0, min(index, len(text)))) + 1
+
+
+def _snip(s: str) -> str:
+    s = " ".join(s.split())
+    return repr(s if len(s) <= _SNIPPET else s[: _SNIPPET - 3] + "...")
+
+
+def _refuse(source, line: int | None, what: str, snippet: str | None, why: str) -> UnsafeModelError:
+    where = f"{source}:{line}" if line else f"{source}"
+    snip = f" {_snip(snippet)}" if snippet is not None else ""
+    return UnsafeModelError(f"{where}: refused {what}{snip}: {why}")
+
+
+# --------------------------------------------------------------------------------------------
+# Stage 1: bytes -> text
+# --------------------------------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+_HEADER = re.compile(r"\{([^}\n]*)\}")
+
+
+def read_model_text(path: str | Path) -> str:
+    """Read a model file as text after byte-level safety checks; newlines become ``\\n``.
+
+    Raises:
+        UnsafeModelError: file too large, NUL or control bytes, bytes that are not valid in the
+            declared encoding, or an encoding header other than UTF-8/ASCII/Latin-1/cp1252.
+        CxError: the file cannot be read.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise _refuse(path, None, "model file", f"{size:,} bytes",
+                          f"larger than the {MAX_FILE_BYTES:,}-byte limit for model files")
+        with path.open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise CxError(f"{path}: cannot read ({exc.strerror})") from None
+    if len(data) > MAX_FILE_BYTES:  # grew while we looked
+        raise _refuse(path, None, "model file", f"more than {MAX_FILE_BYTES:,} bytes",
+                      "larger than the limit for model files")
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise _refuse(path, data.count(b"\n", 0, nul) + 1, "NUL byte", None,
+                      "model files are text; remove the NUL byte (was the file saved as UTF-16?)")
+
+    first_line = data.split(b"\n", 1)[0].decode("ascii", errors="replace")
+    encoding = "utf-8"
+    header = _HEADER.search(first_line)
+    if header:
+        declared = header.group(1).strip()
+        try:
+            encoding = codecs.lookup(declared).name
+        except LookupError:
+            encoding = None
+        if encoding not in SAFE_ENCODINGS:
+            raise _refuse(path, 1, "encoding header", "{" + declared + "}",
+                          "PySD decodes the file with whatever codec the header names, which can "
+                          "turn harmless bytes into code; re-save the model as {UTF-8}")
+    try:
+        text = data.decode(encoding, errors="strict")
+    except UnicodeDecodeError as exc:
+        raise _refuse(path, data.count(b"\n", 0, exc.start) + 1,
+                      f"invalid byte 0x{data[exc.start]:02x}", None,
+                      f"not valid {encoding} text (PySD would silently drop it, which can join "
+                      "the characters around it); re-save the model as UTF-8") from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    bad = _CONTROL.search(text)
+    if bad:
+        raise _refuse(path, _line_at(text, bad.start()),
+                      f"control character 0x{ord(bad.group()):02x}", None,
+                      "model files are plain text; remove it")
+    return text
+
+
+def safe_module_stem(stem: str) -> str:
+    """A file-name stem for PySD's translation that cannot carry code.
+
+    PySD writes the model's file name into the generated module's docstring, so a model saved as
+    ``x\"\"\"; code; \"\"\".mdl`` would run ``code``. Only letters, digits and underscores are kept.
+    """
+    clean = re.sub(r"[^A-Za-z0-9_]+", "_", stem).strip("_")[:60]
+    if not clean or not clean[0].isalpha():
+        clean = "model_" + clean
+    return clean
+
+
+# --------------------------------------------------------------------------------------------
+# Stage 2: split the text exactly as PySD's grammar does
+# --------------------------------------------------------------------------------------------
+
+
+class _Cleaned:
+    """PySD's whitespace normalisation (``\\<newline><tab>`` and whitespace runs -> one space),
+    keeping a map from positions in the cleaned text back to the original text."""
+
+    _RUN = re.compile(r"(?:\\\n\t|\s)+")
+
+    def __init__(self, raw: str):
+        out, c_starts, o_starts = [], [], []
+        c = o = 0
+        for m in self._RUN.finditer(raw):
+            if m.start() > o:
+                c_starts.append(c)
+                o_starts.append(o)
+                out.append(raw[o:m.start()])
+                c += m.start() - o
+            c_starts.append(c)
+            o_starts.append(-m.start() - 1)  # negative: a collapsed run, maps to its start
+            out.append(" ")
+            c += 1
+            o = m.end()
+        if o < len(raw):
+            c_starts.append(c)
+            o_starts.append(o)
+            out.append(raw[o:])
+        self.text = "".join(out)
+        self._c, self._o = c_starts, o_starts
+
+    def orig(self, c: int) -> int:
+        i = bisect.bisect_right(self._c, c) - 1
+        if i < 0:
+            return 0
+        o = self._o[i]
+        return -o - 1 if o < 0 else o + (c - self._c[i])
+
+
+@dataclass(frozen=True)
+class Field:
+    """One piece of the model text as PySD's grammar sees it.
+
+    ``kind`` is ``"equation"``, ``"units"``, ``"comment"``, ``"extra"`` (the optional fourth
+    field), ``"group"`` (a ``name ~ text |`` group header, ignored by PySD), ``"unparsed"`` (text
+    PySD's grammar skips or cannot parse) or ``"macro"`` (a ``:MACRO:`` header). ``text`` is the
+    stripped text PySD works on; ``start`` is the offset of its first character in the original text.
+    """
+
+    kind: str
+    text: str
+    start: int
+    section: str
+    _pos: tuple = ()  # original offset of every character run, for line numbers
+
+    def offset(self, i: int) -> int:
+        """Original-text offset of character ``i`` of :attr:`text`."""
+        if not self._pos:
+            return self.start + i
+        mapper, base = self._pos
+        return mapper(base + i)
+
+
+# PySD's grammars (translators/vensim/parsing_grammars/*.peg) transcribed with atomic groups and
+# possessive quantifiers so that Python's regex engine behaves like the PEG (no backtracking).
+_W = r"[\s\\]*+"  # the grammar's "_" rule
+_NAME = r"""(?>[\w][\w'$\s]*+|"(?>\\"|[^"])*+")"""
+_MACRO_RE = re.compile(
+    r":MACRO:" + _W + rf"(?P<name>{_NAME})" + _W + r"\(" + _W
+    + rf"(?P<params>(?:{_NAME}{_W},?+{_W})++)" + _W + r":?+" + _W
+    + rf"(?P<returns>(?:{_NAME}{_W},?+{_W})*+)" + _W + r"\)"
+    + r"(?P<body>.+?(?=:END OF MACRO:)):END OF MACRO:"
+)
+_MAIN_PART = re.compile(r"(?!:MACRO:).+(?=:MACRO:)")
+_MAIN_END = re.compile(r"(?!:MACRO:).+")
+_ENCODING = re.compile(r"\{[^\}]*\}")
+_SKIP = re.compile(_W)
+_SPECIAL = re.compile(r'["~|]')
+_CLOSING_QUOTE = re.compile(r'(?<!\\)"')
+_DOC_END = re.compile(r"[~|]")
+
+
+class _Content:
+    """A section's text (concatenated, stripped pieces of the cleaned text) with a position map."""
+
+    def __init__(self, cleaned: _Cleaned, spans: Iterable[tuple[int, int]]):
+        parts, starts, c_starts = [], [], []
+        n = 0
+        for a, b in spans:
+            piece = cleaned.text[a:b]
+            lead = len(piece) - len(piece.lstrip())
+            piece = piece.strip()
+            starts.append(n)
+            c_starts.append(a + lead)
+            parts.append(piece)
+            n += len(piece)
+        self.text = "".join(parts)
+        self._starts, self._c, self._cleaned = starts, c_starts, cleaned
+
+    def orig(self, i: int) -> int:
+        k = max(0, bisect.bisect_right(self._starts, i) - 1)
+        return self._cleaned.orig(self._c[k] + i - self._starts[k])
+
+
+def _element_end(s: str, pos: int, state: dict) -> int:
+    """End of PySD's ``element`` rule from ``pos``: ``("..." with \\" escapes / [^~|])*``."""
+    n = len(s)
+    while True:
+        m = _SPECIAL.search(s, pos)
+        if m is None:
+            return n
+        j = m.start()
+        if s[j] != '"':
+            return j
+        close = None
+        if j >= state.get("no_close_after", n + 1):
+            close = None
+        else:
+            mc = _CLOSING_QUOTE.search(s, j + 1)
+            if mc is None:
+                state["no_close_after"] = j
+            else:
+                close = mc.start()
+        pos = j + 1 if close is None else close + 1
+
+
+def _section_fields(content: _Content, section: str) -> list[Field]:
+    """Split one section like PySD's ``section_elements`` grammar."""
+    s = content.text
+    fields: list[Field] = []
+    state: dict = {}
+
+    def add(kind, a, b):
+        raw = s[a:b]
+        lead = len(raw) - len(raw.lstrip())
+        text = raw.strip()
+        fields.append(Field(kind, text, content.orig(a + lead), section, (content.orig, a + lead)))
+
+    pos, n = 0, len(s)
+    while pos < n:
+        e1 = _element_end(s, pos, state)
+        if e1 >= n or s[e1] != "~":
+            break
+        e2 = _element_end(s, e1 + 1, state)
+        if e2 >= n:
+            break
+        if s[e2] == "|":  # section: element ~ element |
+            add("group", pos, e1)
+            add("group", e1 + 1, e2)
+            pos = e2 + 1
+            continue
+        m = _DOC_END.search(s, e2 + 1)  # s[e2] == "~": entry
+        if m is None:
+            break
+        d = m.start()
+        if s[d] == "|":
+            add("equation", pos, e1)
+            add("units", e1 + 1, e2)
+            add("comment", e2 + 1, d)
+            pos = d + 1
+            continue
+        e4 = _element_end(s, d + 1, state)
+        if e4 < n and s[e4] == "|":
+            add("equation", pos, e1)
+            add("units", e1 + 1, e2)
+            add("comment", e2 + 1, d)
+            add("extra", d + 1, e4)
+            pos = e4 + 1
+            continue
+        break
+    if pos < n:
+        add("unparsed", pos, n)
+    return fields
+
+
+def vensim_fields(text: str) -> list[Field]:
+    """Split Vensim model text into the fields PySD's translator sees, in file order by section.
+
+    Mirrors PySD 3.14's ``file_sections`` and ``section_elements`` grammars (macros, entries,
+    group headers); the sketch after ``\\\\\\---///`` is left out because PySD never translates it.
+    Text PySD cannot parse is returned as one ``"unparsed"`` field, so it is still screened.
+    """
+    body = text.split(_SKETCH_MARK, 1)[0]
+    cleaned = _Cleaned(body)
+    c = cleaned.text
+    pos = 0
+    m = _ENCODING.match(c)
+    if m:
+        pos = m.end()
+    pos = _SKIP.match(c, pos).end()
+    main_spans: list[tuple[int, int]] = []
+    macros: list[tuple[re.Match, _Content]] = []
+    while pos < len(c):
+        m = _MACRO_RE.match(c, pos)
+        if m:
+            macros.append((m, _Content(cleaned, [(m.start("body"), m.end("body"))])))
+        else:
+            m = _MAIN_PART.match(c, pos) or _MAIN_END.match(c, pos)
+            if m is None:  # PySD's file grammar fails here: nothing is translated
+                whole = _Content(cleaned, [(0, len(c))])
+                return [Field("unparsed", whole.text, whole.orig(0), "__main__", (whole.orig, 0))]
+            main_spans.append((m.start(), m.end()))
+        pos = _SKIP.match(c, m.end()).end()
+
+    fields: list[Field] = []
+    if main_spans:
+        fields += _section_fields(_Content(cleaned, main_spans), "__main__")
+    for m, content in macros:
+        header = c[m.start():m.start("body")]
+        start = cleaned.orig(m.start())
+        fields.append(Field("macro", header, start, m.group("name").strip(),
+                            (cleaned.orig, m.start())))
+        fields += _section_fields(content, m.group("name").strip())
+    return fields
+
+
+# --------------------------------------------------------------------------------------------
+# Stage 2: the screen
+# --------------------------------------------------------------------------------------------
+
+_NUM = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+_POINT = rf"\(\s*{_NUM}\s*,\s*{_NUM}\s*\)"
+#: ``[(x0,y0)-(x1,y1)]`` optionally followed by reference points ``,(x,y)``.
+_RANGE_RE = re.compile(rf"\[\s*{_POINT}\s*-\s*{_POINT}(?:\s*,\s*{_POINT})*\s*\]")
+#: A "(" followed by "[": where PySD's grammar accepts a lookup range (which it eval()s).
+_RANGE_OPEN = re.compile(r"\([\s\\]*(\[)")
+_SAFE_QUOTED_NAME = re.compile(r"""[^'\\\x00-\x1f\x7f]*""")
+_SAFE_CALLED_NAME = re.compile(r"[\w \-/&]+")
+_CALL_AFTER = re.compile(r"[\s\\]*\(")
+_BASIC_ID_TAIL = re.compile(r"[\w'$ ]+$")
+_DATA_FUNCTION = re.compile(r"\bGET[\s_\\]+(?:XLS|DIRECT|123|VDF)\b[\w\s]*", re.IGNORECASE)
+_SUBSCRIPT_RANGE = re.compile(r"\(\s*([^\W\d]\w*?)(\d+)\s*-\s*\1(\d+)\s*\)")
+_BINARY_OP = re.compile(r"(?<=[\w)\].\"])(?<![0-9][eE])\s*(?:[-+*/^<>=]|:AND:|:OR:)", re.IGNORECASE)
+_PLAIN_MACRO_NAME = re.compile(r"[\w ]+")
+
+
+def _mask_quoted(eq: str) -> tuple[str, list[tuple[int, int]]]:
+    """Quoted names as PySD's escape groups find them, and ``eq`` with their insides blanked."""
+    spans: list[tuple[int, int]] = []
+    out, last, pos, no_close_after = [], 0, 0, len(eq) + 1
+    while True:
+        j = eq.find('"', pos)
+        if j < 0:
+            break
+        mc = None if j >= no_close_after else _CLOSING_QUOTE.search(eq, j + 1)
+        if mc is None:  # an unclosed quote is a plain character to PySD
+            no_close_after = min(no_close_after, j)
+            pos = j + 1
+            continue
+        k = mc.end()
+        spans.append((j, k))
+        out += [eq[last:j + 1], "_" * (k - j - 2)]
+        last, pos = k - 1, k
+    out.append(eq[last:])
+    return "".join(out), spans
+
+
+def _after_paren(s: str, i: int) -> bool:
+    """True if the character before ``s[i]``, skipping spaces and backslashes, is ``(``."""
+    j = i - 1
+    while j >= 0 and s[j] in " \t\\":
+        j -= 1
+    return j >= 0 and s[j] == "("
+
+
+def _starts_token(s: str, i: int) -> bool:
+    """True if ``s[i]`` cannot continue a Vensim name (previous non-blank is not a name char)."""
+    j = i - 1
+    while j >= 0 and s[j] in " \t\\":
+        j -= 1
+    return j < 0 or not (s[j].isalnum() or s[j] in "_'$")
+
+
+def _is_numeric_range(s: str) -> bool:
+    return bool(_RANGE_RE.fullmatch(re.sub(r"\s+", "", s)))
+
+
+def _screen_equation(f: Field, src, line) -> None:
+    """Strict checks for text PySD parses as an equation (or might, if it cannot split it)."""
+    eq = f.text
+    where = "equation" if f.kind == "equation" else "text"
+
+    def refuse(i, what, snippet, why):
+        return _refuse(src, line(f.offset(i)), what, snippet, why)
+
+    if len(eq) > MAX_EQUATION_CHARS:
+        raise refuse(0, f"{where} of {len(eq):,} characters", eq[:40],
+                     f"longer than the {MAX_EQUATION_CHARS:,}-character limit for one equation")
+    masked, quoted = _mask_quoted(eq)
+
+    # Lookup ranges: PySD eval()s the text from "[" to the next "]" when it follows a "(".
+    # Checked with quoted names blanked and, in case a quote fooled the blanking, without.
+    for text in (masked, eq):
+        for m in re.finditer(r"\[[^\]]*\]?", text):
+            a = m.start()
+            b = a + len(m.group()) if text is eq else masked.find("]", a) + 1 or len(eq)
+            if ("(" in m.group() or _after_paren(text, a)) and not _is_numeric_range(eq[a:b]):
+                raise refuse(a, "lookup range", eq[a:b],
+                             "only numbers are allowed in [(x0,y0)-(x1,y1)] "
+                             "(PySD eval()s lookup ranges while translating)")
+
+    # Data functions and string literals: they read files, and PySD pastes the strings raw.
+    d = _DATA_FUNCTION.search(masked)
+    if d:
+        raise refuse(d.start(), "data function", eq[d.start():d.start() + 40],
+                     "cxsystems does not let models read external files (GET XLS/DIRECT "
+                     "functions, whose arguments PySD also pastes into code); put the data in "
+                     "the model as constants or lookups")
+    for m in re.finditer("'", masked):
+        if _starts_token(masked, m.start()):
+            raise refuse(m.start(), "string literal", eq[m.start():m.start() + 40],
+                         "strings only feed functions that read external files, which "
+                         "cxsystems does not allow")
+
+    # Backslashes: in an equation only a line continuation.
+    m = re.search(r"\\(?![\s\\]|$)", masked)
+    if m:
+        raise refuse(m.start(), "backslash", eq[max(0, m.start() - 10):m.start() + 20],
+                     "in an equation a backslash may only end a line")
+
+    # Quoted names: PySD pastes some (subscript ranges, macros, unknown functions) between quotes.
+    for a, b in quoted:
+        name = eq[a + 1:b - 1]
+        if _CALL_AFTER.match(eq, b) and not _SAFE_CALLED_NAME.fullmatch(name):
+            raise refuse(a, "quoted name used as a function", eq[a:b] + "(",
+                         "a name called like a function may only hold letters, digits, spaces, "
+                         "'_', '-', '/' and '&' (PySD pastes it into generated code)")
+        if not _SAFE_QUOTED_NAME.fullmatch(name):
+            raise refuse(a, "quoted name", eq[a:b],
+                         "quoted names may not contain ' or \\ (PySD pastes some names between "
+                         "quotes in the code it generates); rename the variable")
+
+    # Unquoted names called like functions: no ' or $ (PySD would paste them raw too).
+    for m in re.finditer(r"\(", masked):
+        tail = _BASIC_ID_TAIL.search(masked[max(0, m.start() - 200):m.start()].rstrip(" \\"))
+        if tail and re.search(r"['$]", tail.group()):
+            name = tail.group().strip()
+            raise refuse(masked.rfind(name, 0, m.start()), "function name", name + "(",
+                         "a name called like a function may not contain ' or $")
+
+    # Size of the parse: nesting, operator chains, numeric subscript ranges.
+    depth = 0
+    for m in re.finditer(r"[()]", masked):
+        depth += 1 if m.group() == "(" else -1
+        if depth > MAX_NESTING:
+            raise refuse(m.start(), f"nesting deeper than {MAX_NESTING} parentheses",
+                         eq[max(0, m.start() - 20):m.start() + 10],
+                         "PySD's recursive parser would crash; split the equation into "
+                         "intermediate variables")
+    ops = len(_BINARY_OP.findall(masked))
+    if ops > MAX_OPERATORS:
+        raise refuse(0, f"equation with {ops:,} operators", eq[:40],
+                     f"more than {MAX_OPERATORS:,} operators in one equation would crash PySD; "
+                     "split it into intermediate variables")
+    for m in _SUBSCRIPT_RANGE.finditer(masked):
+        count = int(m.group(3)) - int(m.group(2)) + 1
+        if count > MAX_SUBSCRIPT_RANGE:
+            raise refuse(m.start(), "subscript range", m.group(),
+                         f"{count:,} elements is more than the limit of {MAX_SUBSCRIPT_RANGE:,}")
+
+
+def _screen_macro_header(f: Field, src, line) -> None:
+    m = _MACRO_RE.match(f.text + "x:END OF MACRO:")
+    names = []
+    if m:
+        names.append(m.group("name"))
+        for group in ("params", "returns"):
+            names += [p for p in re.split(r"[\s\\]*,[\s\\]*", m.group(group).strip(" ,\\")) if p]
+    for name in names:
+        bare = name.strip()
+        bare = bare[1:-1] if bare.startswith('"') and bare.endswith('"') else bare
+        if not _PLAIN_MACRO_NAME.fullmatch(bare):
+            raise _refuse(src, line(f.start), "macro name", name,
+                          "macro names and arguments may only hold letters, digits, spaces and "
+                          "'_' (PySD pastes them into generated code)")
+    clean = re.sub(r"[\W]+", "", names[0].replace(" ", "_")).lstrip("0123456789") if names else ""
+    if not clean:
+        raise _refuse(src, line(f.start), "macro name", f.text[:40],
+                      "the macro needs a name made of letters, digits and spaces")
+
+
+def screen_vensim_text(text: str, source: str | Path) -> None:
+    """Refuse Vensim text that could make PySD execute code or read files; return None if safe.
+
+    Checks (see the module docstring): no NUL; no three double quotes before the sketch (comments
+    become docstrings); every ``(`` ``[`` lookup range is plain numbers; in equations no string
+    literals or data functions, no backslash except at a line end, quoted names without ``'`` or
+    ``\\``, plain names where called like functions, nesting, operator and subscript-range limits;
+    macro names and arguments plain.
+
+    Raises:
+        UnsafeModelError: ``path:line: refused <what> <snippet>: <why>``.
+    """
+    src = str(source)
+
+    def line(offset: int) -> int:
+        return _line_at(text, offset)
+
+    if "\x00" in text:
+        raise _refuse(src, line(text.index("\x00")), "NUL byte", None, "model files are text")
+    body = text.split(_SKETCH_MARK, 1)[0]
+    i = body.find('"""')
+    if i >= 0:
+        raise _refuse(src, line(i), "triple quote", body[max(0, i - 10):i + 40],
+                      "PySD pastes comments into a \"\"\"docstring\"\"\", so three double quotes "
+                      "would end it and run the rest as code; use fewer quotes")
+    # Anywhere before the sketch (comments included), "(" then "[" must open a numeric range.
+    for m in _RANGE_OPEN.finditer(body):
+        a = m.start(1)
+        b = body.find("]", a)
+        b = len(body) if b < 0 else b + 1
+        if not _RANGE_RE.fullmatch(re.sub(r"\s+", "", body[a:b])):
+            raise _refuse(src, line(a), "lookup range", body[a:b],
+                          "only numbers are allowed in [(x0,y0)-(x1,y1)] (PySD eval()s lookup "
+                          "ranges while translating)")
+    for f in sorted(vensim_fields(text), key=lambda f: f.start):
+        # PySD glues the main text around a macro back together, which can join quotes.
+        i = f.text.find('"""')
+        if i >= 0:
+            raise _refuse(src, line(f.offset(i)), "triple quote", f.text[max(0, i - 10):i + 40],
+                          "three double quotes once PySD joins the text around a macro; PySD "
+                          "pastes comments into a \"\"\"docstring\"\"\", so they would end it")
+        if f.kind in ("equation", "unparsed"):
+            _screen_equation(f, src, line)
+        elif f.kind == "macro":
+            _screen_macro_header(f, src, line)
+
+
+# --------------------------------------------------------------------------------------------
+# Stage 4: audit of the generated Python (parsed, never imported)
+# --------------------------------------------------------------------------------------------
+
+#: Modules and names PySD's code generator imports (``from module import name``); ``None`` = any.
+_ALLOWED_FROM_IMPORTS = {
+    "pathlib": {"Path"},
+    "scipy": {"stats"},
+    "pysd": {"Component"},
+    "pysd.py_backend.functions": None,
+    "pysd.py_backend.statefuls": None,
+    "pysd.py_backend.lookups": None,
+    "pysd.py_backend.data": None,
+    "pysd.py_backend.allocation": None,
+    "pysd.py_backend.model": {"Macro"},
+}
+_ALLOWED_IMPORTS = {"numpy": "np", "xarray": "xr"}
+#: Builtins PySD's generated code may call.
+_ALLOWED_BUILTINS = frozenset({
+    "float", "int", "len", "sum", "abs", "min", "max", "range", "dict", "list", "tuple", "zip",
+    "bool", "round", "isinstance", "enumerate", "True", "False", "None", "__file__",
+})
+#: Attribute names that appear in PySD's code templates (``np.maximum``, ``value.loc``, ...).
+PYSD_ATTRIBUTES = frozenset({
+    "DataArray", "abs", "add", "arange", "arccos", "arcsin", "arctan", "array", "cos", "cosh",
+    "exp", "expand_dims", "final_time", "inf", "initial_time", "interp", "joinpath", "loc", "log",
+    "logical_and", "logical_not", "logical_or", "maximum", "minimum", "nan", "ones_like",
+    "parent", "pi", "power", "random", "rename", "reset_coords", "rvs", "saveper", "sin", "sinh",
+    "sqrt", "stage", "tan", "tanh", "time_step", "transpose", "truncexpon", "truncnorm", "uniform",
+    "values", "zeros_like",
+})
+_BUILTIN_NAMES = frozenset(dir(builtins))
+_FORBIDDEN_NODES = (
+    ast.ClassDef, ast.AsyncFunctionDef, ast.Global, ast.Nonlocal, ast.With, ast.AsyncWith,
+    ast.Try, ast.Delete, ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr, ast.Raise,
+    ast.While, ast.AsyncFor,
+)
+
+
+def _macro_parameters(tree: ast.Module) -> set[str]:
+    """Names a macro module calls that PySD's ``Macro`` injects from ``_params = {...}``.
+
+    PySD renames parameters that clash with builtins (``input`` -> ``input_1``), so a builtin's
+    name here is not PySD's doing and is never accepted.
+    """
+    names: set[str] = set()
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name) and node.targets[0].id == "_params"
+                and isinstance(node.value, ast.Dict)):
+            for v in node.value.values:
+                if (isinstance(v, ast.Constant) and isinstance(v.value, str)
+                        and v.value.isidentifier() and v.value not in _BUILTIN_NAMES):
+                    names.add(v.value)
+    return names
+
+
+def _defined_names(tree: ast.Module) -> set[str]:
+    names: set[str] = _macro_parameters(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.alias):
+            names.add(node.asname or node.name.split(".")[0])
+    return names
+
+
+def _generated_problem(tree: ast.Module) -> tuple[ast.AST, str] | None:
+    """The first node PySD's generator would never emit, and why; None if all is familiar."""
+    defined = _defined_names(tree)
+    top = set(map(id, tree.body))
+    for node in ast.walk(tree):
+        if isinstance(node, _FORBIDDEN_NODES):
+            return node, f"a {type(node).__name__} statement"
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if id(node) not in top or _ALLOWED_IMPORTS.get(a.name, ...) != a.asname:
+                    return node, f"an import of {a.name}"
+        elif isinstance(node, ast.ImportFrom):
+            allowed = _ALLOWED_FROM_IMPORTS.get(node.module or "", ())
+            if id(node) not in top or node.level or allowed == ():
+                return node, f"an import from {node.module}"
+            for a in node.names:
+                if a.name == "*" or (allowed is not None and a.name not in allowed):
+                    return node, f"an import of {a.name} from {node.module}"
+        elif isinstance(node, ast.Attribute):
+            if node.attr not in PYSD_ATTRIBUTES:
+                return node, f"the attribute .{node.attr}"
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            if node.id.startswith("__") and node.id not in ("__data", "__file__"):
+                return node, f"the name {node.id}"
+            if node.id not in defined and node.id not in _ALLOWED_BUILTINS:
+                return node, f"the name {node.id}"
+    return None
+
+
+def _enclosing_variable(tree: ast.Module, lineno: int) -> str | None:
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.lineno <= lineno <= (node.end_lineno or 0):
+            for dec in node.decorator_list:
+                if isinstance(dec, ast.Call):
+                    for kw in dec.keywords:
+                        if kw.arg == "name" and isinstance(kw.value, ast.Constant):
+                            return str(kw.value.value)
+    return None
+
+
+def _variable_line(text: str, name: str) -> int | None:
+    """Line where ``name`` is defined (start of an equation), if it can be found."""
+    body = text.split(_SKETCH_MARK, 1)[0]
+    words = r"[\s_]+".join(re.escape(w) for w in re.split(r"[\s_]+", name.strip()) if w)
+    pat = re.compile(r'(?:^|\|)[ \t]*(?P<name>"?' + words + r'"?)\s*[\[=(:]',
+                     re.IGNORECASE | re.MULTILINE)
+    m = pat.search(body)
+    return _line_at(body, m.start("name")) if m else None
+
+
+def audit_generated_code(py_files: Iterable[str | Path], source: str | Path, text: str) -> None:
+    """Refuse PySD output that contains anything PySD's code generator never writes.
+
+    Each generated module is parsed with :mod:`ast` (never imported): imports must be PySD's own,
+    every name must be defined in the module or be a harmless builtin, every attribute one that
+    PySD's templates use, and no class, ``global``, ``with``, ``try``, ``while`` or ``del``.
+
+    Raises:
+        UnsafeModelError: naming the model line of the variable whose code is unexpected.
+    """
+    for py in py_files:
+        code = Path(py).read_text(encoding="utf-8")
+        try:
+            tree = ast.parse(code)
+        except SyntaxError as exc:
+            raise _refuse(source, None, "translation", (exc.text or "").strip(),
+                          f"PySD generated Python that does not parse ({exc.msg})") from None
+        problem = _generated_problem(tree)
+        if problem is None:
+            continue
+        node, what = problem
+        variable = _enclosing_variable(tree, getattr(node, "lineno", 0))
+        line = _variable_line(text, variable) if variable else None
+        snippet = ast.get_source_segment(code, node) or what
+        about = f" of {variable!r}" if variable else ""
+        raise _refuse(source, line, f"generated code{about}", snippet,
+                      f"PySD's translation uses {what}, which its code generator never writes: "
+                      "text in the model has been turned into code")

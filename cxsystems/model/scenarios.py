@@ -1,0 +1,226 @@
+"""Scenarios: named sets of parameter changes, read from ``<model>.scenarios.toml``.
+
+File format::
+
+    [scenarios.reactive_hiring]
+    description = "Hire 20% more agents from week 16."
+    [scenarios.reactive_hiring.set]
+    "Extra Headcount Fraction" = { value = 0.2, from_week = 16 }   # a step change
+    "Gap Coverage Fraction" = 0.8                                   # constant from the start
+
+Every parameter name is checked against the model (unknown names are refused with the closest
+real ones) and every value against the parameter's declared ``[min,max]`` range. The file may also
+declare ``[metrics]``, ``[[outcomes]]`` and ``[analysis]`` tables used by :mod:`cxsystems.analysis.compare`,
+and an ``[uncertain]`` table of parameter distributions used by :mod:`cxsystems.analysis.ensemble` (format
+in :mod:`cxsystems.model.uncertain`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from ..errors import CxError
+from ..files import read_toml
+from ..names import match
+from .specs import AnalysisSpec, MetricSpec, OutcomeSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .core import Model
+
+_TOP_KEYS = {"scenarios", "metrics", "outcomes", "analysis", "uncertain"}
+_SCENARIO_KEYS = {"description", "set"}
+_CHANGE_KEYS = {"value", "from_week"}
+
+
+@dataclass(frozen=True)
+class Change:
+    """Set ``parameter`` to ``value`` from ``from_week`` on (``None`` = from the start)."""
+
+    parameter: str
+    value: float
+    from_week: float | None = None
+
+    def value_at(self, base: float, time_week: float) -> float:
+        """Parameter value at ``time_week`` given its ``base`` value before the change."""
+        if self.from_week is None or time_week >= self.from_week:
+            return self.value
+        return base
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named policy scenario: a description and its parameter changes."""
+
+    name: str
+    description: str
+    changes: tuple[Change, ...] = ()
+
+    @property
+    def start_week(self) -> float | None:
+        """Earliest week at which a change starts (``0`` for constant changes, ``None`` if none)."""
+        weeks = [0.0 if c.from_week is None else c.from_week for c in self.changes]
+        return min(weeks) if weeks else None
+
+
+def _where(path: Path, *keys: str) -> str:
+    return f"{path}: [" + ".".join(keys) + "]"
+
+
+def parse_change(model: "Model", raw: Any, name: str, where: str) -> Change:
+    """Validate one ``set`` entry against the model and return a :class:`Change`."""
+    param = model.parameter(name, where)
+    if isinstance(raw, Mapping):
+        unknown = set(raw) - _CHANGE_KEYS
+        if unknown:
+            raise CxError(f"{where}: unknown key(s) {sorted(unknown)} for {name!r}; use value, from_week")
+        if "value" not in raw:
+            raise CxError(f"{where}: {name!r} needs a value")
+        value = param.check(raw["value"], where)
+        from_week = raw.get("from_week")
+        if from_week is not None:
+            if not isinstance(from_week, (int, float)) or isinstance(from_week, bool) or not math.isfinite(from_week):
+                raise CxError(f"{where}: from_week for {name!r} must be a number of weeks")
+            if from_week < model.initial_time or from_week > model.final_time:
+                raise CxError(
+                    f"{where}: from_week {from_week:g} for {name!r} is outside the run "
+                    f"[{model.initial_time:g}, {model.final_time:g}] weeks"
+                )
+            from_week = float(from_week)
+        return Change(param.name, value, from_week)
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise CxError(f"{where}: {name!r} must be a number or {{ value = ..., from_week = ... }}")
+    return Change(param.name, param.check(raw, where), None)
+
+
+def scenario_from_dict(model: "Model", name: str, raw: Mapping[str, Any], where: str) -> Scenario:
+    """Build a validated :class:`Scenario` from its TOML table."""
+    if not isinstance(raw, Mapping):
+        raise CxError(f"{where}: a scenario must be a table")
+    unknown = set(raw) - _SCENARIO_KEYS
+    if unknown:
+        raise CxError(f"{where}: unknown key(s) {sorted(unknown)}; a scenario has description and set")
+    desc = raw.get("description", "")
+    if not isinstance(desc, str):
+        raise CxError(f"{where}: description must be text")
+    set_where = where[:-1] + ".set]" if where.endswith("]") else f"{where}.set"
+    sets = raw.get("set", {})
+    if not isinstance(sets, Mapping):
+        raise CxError(f"{set_where}: must be a table of parameter = value")
+    changes = tuple(parse_change(model, v, k, set_where) for k, v in sets.items())
+    return Scenario(name, " ".join(desc.split()), changes)
+
+
+def load_scenarios(path: Path, model: "Model") -> dict[str, Scenario]:
+    """Read and validate the scenarios of ``model`` from a TOML file (see module docstring)."""
+    path = Path(path)
+    data = read_toml(path)
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise CxError(f"{path}: unknown table(s) {sorted(unknown)}; expected {sorted(_TOP_KEYS)}")
+    raw = data.get("scenarios", {})
+    if not isinstance(raw, Mapping) or not raw:
+        raise CxError(f"{path}: no [scenarios.<name>] tables")
+    scenarios = {name: scenario_from_dict(model, name, body, _where(path, "scenarios", name))
+                 for name, body in raw.items()}
+    model.analysis = load_analysis(path, data, model, scenarios)
+    return scenarios
+
+
+def load_analysis(path: Path, data: Mapping[str, Any], model: "Model", scenarios) -> AnalysisSpec:
+    """Read the ``[metrics]``, ``[[outcomes]]`` and ``[analysis]`` tables."""
+    metrics = []
+    for mname, spec in data.get("metrics", {}).items():
+        where = _where(path, "metrics", mname)
+        if not isinstance(spec, Mapping):
+            raise CxError(f"{where}: must be a table with variable, how, better")
+        how = spec.get("how", "final")
+        if how not in ("final", "mean", "max", "min", "integral"):
+            raise CxError(f"{where}: how = {how!r}; use final, mean, max, min or integral")
+        better = spec.get("better", "lower")
+        if better not in ("lower", "higher"):
+            raise CxError(f"{where}: better = {better!r}; use lower or higher")
+        var = model.variable(spec.get("variable", ""), where)
+        metrics.append(MetricSpec(mname, var, how, better, str(spec.get("units", model.units.get(var, ""))),
+                                  str(spec.get("label", mname.replace("_", " ")))))
+    outcomes = []
+    for i, spec in enumerate(data.get("outcomes", [])):
+        where = _where(path, "outcomes", str(i))
+        var = model.variable(spec.get("variable", ""), where)
+        better = spec.get("better", "lower")
+        if better not in ("lower", "higher"):
+            raise CxError(f"{where}: better = {better!r}; use lower or higher")
+        outcomes.append(OutcomeSpec(var, better, str(spec.get("label", var)),
+                                    str(spec.get("units", model.units.get(var, "")))))
+    analysis = dict(data.get("analysis", {}))
+    classify = analysis.pop("classify", outcomes[0].variable if outcomes else None)
+    if classify is not None:
+        classify = model.variable(classify, _where(path, "analysis"))
+    rtol = analysis.pop("rtol", 0.01)
+    if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not 0 < rtol < 0.5:
+        raise CxError(f"{_where(path, 'analysis')}: rtol = {rtol!r}; use a fraction such as 0.01")
+    baseline = analysis.pop("baseline", "baseline")
+    if baseline not in scenarios:
+        raise CxError(f"{_where(path, 'analysis')}: baseline {baseline!r} is not a scenario")
+    names = [m.name for m in metrics]
+    headline = analysis.pop("headline", names[-1] if names else None)
+    if headline is not None and headline not in names:
+        raise CxError(f"{_where(path, 'analysis')}: headline {headline!r} is not a metric; "
+                      f"use one of {', '.join(names) or '(none declared)'}")
+    versus = analysis.pop("versus", [])
+    if not isinstance(versus, list) or not all(
+            isinstance(v, list) and len(v) == 2 and all(isinstance(s, str) for s in v) for v in versus):
+        raise CxError(f"{_where(path, 'analysis')}: versus must be a list of [scenario, scenario] pairs")
+    for a, b in versus:
+        for s in (a, b):
+            if s not in scenarios:
+                raise CxError(f"{_where(path, 'analysis')}: versus names {s!r}, which is not a scenario")
+        if a == b:
+            raise CxError(f"{_where(path, 'analysis')}: versus pairs {a!r} with itself")
+    from .uncertain import parse_uncertain_table
+
+    uncertain = parse_uncertain_table(model, data.get("uncertain", {}), _where(path, "uncertain"))
+    return AnalysisSpec(tuple(metrics), tuple(outcomes), classify, baseline, float(rtol), analysis,
+                        uncertain, headline, tuple((a, b) for a, b in versus))
+
+
+def resolve_scenario(model: "Model", scenario: "str | Scenario | None") -> Scenario:
+    """The :class:`Scenario` for a name (or pass one through); ``None`` means the model's baseline.
+
+    Raises:
+        CxError: an unknown name (the message lists the model's scenarios and the closest ones).
+    """
+    if scenario is None:
+        return model.scenarios.get(model.baseline) or Scenario(model.baseline, "The model as written.")
+    if isinstance(scenario, Scenario):
+        return scenario
+    name = match(scenario, model.scenarios, what="scenario", owner=f"model {model.name}", listing=True)
+    return model.scenarios[name]
+
+
+def select_scenarios(model: "Model", scenarios=None) -> tuple[Scenario, ...]:
+    """Resolve names/objects to scenarios, the model's baseline first and no duplicates.
+
+    ``None`` means every scenario of the model. The baseline (:attr:`Model.baseline`) is added in
+    front when not listed, and moved to the front when listed elsewhere: every comparison and
+    ensemble runs it, as the reference.
+
+    Raises:
+        CxError: an unknown name (the message lists the valid ones) or two different scenarios
+            with the same name.
+    """
+    if scenarios is None:
+        chosen = list(model.scenarios.values())
+    else:
+        if isinstance(scenarios, (str, Scenario)):
+            scenarios = [scenarios]
+        chosen = [resolve_scenario(model, s) for s in scenarios]
+    base = resolve_scenario(model, None)
+    by_name: dict[str, Scenario] = {base.name: base}
+    for s in chosen:
+        if s.name in by_name and by_name[s.name] != s:
+            raise CxError(f"two different scenarios are named {s.name!r}; rename one")
+        by_name.setdefault(s.name, s)
+    return tuple(by_name.values())

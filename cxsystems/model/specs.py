@@ -1,0 +1,58 @@
+"""What a model's scenario file declares for analysis: metrics, key outcomes and settings.
+
+Frozen dataclasses read by :mod:`cxsystems.model.scenarios` from ``[metrics]``, ``[[outcomes]]``
+and ``[analysis]``, and used by every analysis (comparison, ensembles, pages).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """How a summary metric is computed from one variable's trajectory.
+
+    ``how`` is one of ``final``, ``mean``, ``max``, ``min`` or ``integral`` (trapezoid over the
+    saved times, in the variable's units times weeks). ``better`` is ``lower`` or ``higher``.
+    """
+
+    name: str
+    variable: str
+    how: str
+    better: str
+    units: str = ""
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class OutcomeSpec:
+    """A key outcome charted and classified against baseline."""
+
+    variable: str
+    better: str
+    label: str
+    units: str = ""
+
+
+@dataclass(frozen=True)
+class AnalysisSpec:
+    """Model-level settings for comparisons and ensembles.
+
+    ``rtol``: classification tolerance, a fraction of the baseline's largest absolute value.
+    ``uncertain``: the ``[uncertain]`` parameters sampled by :func:`cxsystems.analysis.ensemble.ensemble`.
+    ``headline``: the metric robustness verdicts lead with (``[analysis] headline``; default the
+    last metric). ``versus``: scenario pairs ``(a, b)`` whose head-to-head verdicts matter most
+    (``[analysis] versus = [["a", "b"], ...]``; default every scenario against the baseline).
+    """
+
+    metrics: tuple[MetricSpec, ...] = ()
+    outcomes: tuple[OutcomeSpec, ...] = ()
+    classify: str | None = None
+    baseline: str = "baseline"
+    rtol: float = 0.01
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    uncertain: tuple = ()
+    headline: str | None = None
+    versus: tuple[tuple[str, str], ...] = ()

@@ -1,0 +1,262 @@
+"""The workshop page: one self-contained HTML file that simulates a model live in the browser.
+
+:func:`write_workshop` writes the page; :func:`render_page` returns its text; :func:`workshop_spec`
+is the plain data the page is built from (levers, scenarios, outcomes, loops), handy for tests.
+
+What the page holds, all inline (no server, no network, no Python needed to use it):
+
+* the model compiled to JavaScript (:func:`cxsystems.engine.jsgen.model_to_js`, global
+  ``CX_MODEL``), which the page runs on every slider move;
+* the charting library uPlot (``vendor/uPlot.iife.min.js``, MIT, see ``vendor/README.md``);
+* the page's own script and style (``vendor/cx_reading.js``, ``vendor/cx_workshop.js``,
+  ``vendor/cx_workshop.css``);
+* the causal loop diagram of the model's main view as inline SVG (drawn by
+  :mod:`cxsystems.causal`), with a legend of its named loops;
+* the workshop settings as JSON in a ``<script type="application/json">`` block.
+
+Policy levers are the parameters the model's scenarios set (union over ``model.scenarios``, in
+first-seen order). A lever's slider runs over the parameter's declared ``[min, max]`` range; where
+the model declares no bound the page uses a fallback, widened to include every scenario value, and
+says so next to the slider (:func:`cxsystems.model.levers.lever_range`):
+
+* no bounds: ``0 .. 2 x value`` for a positive value, ``2 x value .. 0`` for a negative one,
+  ``-1 .. 1`` for zero;
+* only ``min``: ``max = min + 2 x max(|value - min|, |min|, 1)``; only ``max``: mirrored.
+
+Levers moved away from their base value apply from the *policy start week* (one slider, from the
+initial to the final time, default the earliest ``from_week`` among the scenarios, or the initial
+time if none has one); at the initial time the changes apply from the start (``from_week`` =
+``None``). A scenario button sets every lever and the start week to that scenario's values when all
+its changes start in the same week; otherwise (changes starting in different weeks) the page runs
+the scenario's changes verbatim and lists them until a slider is moved. The baseline reference
+(grey in every chart) is the scenario ``model.analysis.baseline``.
+
+Model text (names, units, descriptions, comments) reaches the page only through ``json.dumps`` in
+a JSON block (with ``<``, ``>`` and ``&`` escaped) or ``html.escape``; ``</script`` and ``<!--``
+are neutralised in every inline script.
+"""
+
+from __future__ import annotations
+
+import html
+from importlib import resources
+from pathlib import Path
+
+from ..errors import CxError
+from ..files import atomic_write
+from ..model.levers import default_start_week, levers, on_grid
+from ..text import pretty_units
+from .html import json_for_html, script_safe, svg_inline
+
+#: Files of ``vendor/`` pasted into the page, in order.
+VENDOR_CSS = ("uPlot.min.css", "cx_workshop.css")
+VENDOR_JS = ("uPlot.iife.min.js", "cx_reading.js")
+APP_JS = "cx_workshop.js"
+#: Largest number of steps a slider is divided into before its step is refined to hit scenario values.
+SLIDER_STEPS = 200
+
+
+def _scenario_entry(sc, initial_time: float) -> dict:
+    weeks = {ch.from_week for ch in sc.changes}
+    uniform = len(weeks) <= 1
+    start = None
+    if uniform and weeks:
+        w = weeks.pop()
+        start = float(initial_time) if w is None else float(w)
+    return dict(name=sc.name, description=sc.description, uniform=uniform, start=start,
+                changes=[dict(parameter=ch.parameter, value=float(ch.value), from_week=ch.from_week)
+                         for ch in sc.changes])
+
+
+def _outcomes(model):
+    analysis = model.analysis
+    outs = tuple(analysis.outcomes) if analysis is not None else ()
+    if not outs:
+        raise CxError(f"model {model.name}: the workshop needs key outcomes: add [[outcomes]] tables "
+                      "(variable, better, label) to its .scenarios.toml")
+    return outs
+
+
+def workshop_spec(model) -> dict:
+    """Everything the page needs except the compiled model and the diagram, as JSON-ready data.
+
+    Raises:
+        CxError: the model has no scenario setting a parameter, or no key outcomes.
+    """
+    lev = levers(model)
+    if not lev:
+        raise CxError(f"model {model.name}: no policy levers: the workshop shows the parameters its "
+                      "scenarios set, and no scenario in its .scenarios.toml sets one")
+    outs = _outcomes(model)
+    analysis = model.analysis
+    t0, t1 = float(model.initial_time), float(model.final_time)
+    span = t1 - t0
+    week_step = 1.0 if span >= 20 else float(model.saveper)
+    start = default_start_week(model)
+    if not on_grid(start, t0, week_step):
+        week_step = 0.0
+    return dict(
+        model=model.name,
+        initial_time=t0,
+        final_time=t1,
+        time_step=float(model.time_step),
+        saveper=float(model.saveper),
+        levers=[dict(name=lv.parameter, units=lv.units, base=lv.default, lo=lv.min, hi=lv.max, step=lv.step,
+                     comment=lv.comment, range_note=lv.range_note, pretty_units=pretty_units(lv.units))
+                for lv in lev],
+        start_week=dict(lo=t0, hi=t1, step=week_step, default=start),
+        scenarios=[_scenario_entry(sc, t0) for sc in model.scenarios.values()],
+        baseline=model.baseline,
+        outcomes=[dict(variable=o.variable, label=o.label, units=o.units, pretty_units=pretty_units(o.units),
+                       better=o.better) for o in outs],
+        rtol=float(analysis.rtol),
+    )
+
+
+# --------------------------------------------------------------------------- diagram
+def diagram_svg(model) -> tuple[str, str, list[dict]]:
+    """``(svg, title, loops)``: the model's main-view causal loop diagram as inline SVG (no XML
+    header, metadata or namespace URLs), its title, and one dict per marked loop (id, polarity,
+    name, description, variables). A model the causal code cannot draw gives ``("", message, [])``.
+    """
+    from ..causal import find_loops, model_graph
+    from ..plotting.diagrams import figure, model_diagram
+
+    try:
+        graph = model_graph(model)
+        loops = find_loops(graph)
+        diagram = model_diagram(model, graph, loops)
+    except CxError as exc:
+        return "", f"No causal loop diagram: {exc}", []
+    svg = svg_inline(figure(diagram), "causal loop diagram", text_as_paths=True, salt="cxsystems-workshop")
+    descr = {ln.name: ln.description for ln in graph.loop_names}
+    by_id = {lp.id: lp for lp in loops}
+    out = []
+    for mk in diagram.markers:
+        lp = by_id.get(mk.id)
+        out.append(dict(id=mk.id, polarity=mk.polarity, name=mk.name,
+                        description=descr.get(mk.name, "") if mk.name else "",
+                        variables=list(lp.variables) if lp is not None else list(mk.variables)))
+    return svg, diagram.title, out
+
+
+# --------------------------------------------------------------------------- page
+def _vendor(name: str) -> str:
+    return (resources.files(__package__) / "vendor" / name).read_text(encoding="utf-8")
+
+
+def _loops_html(loops: list[dict]) -> str:
+    kind = {"R": "reinforcing", "B": "balancing"}
+    items = []
+    for lp in loops:
+        pol = kind.get(lp["polarity"], "changes polarity")
+        name = lp["name"] or " \u2192 ".join(lp["variables"])
+        desc = f' <span class="loop-desc">{html.escape(lp["description"])}</span>' if lp["description"] else ""
+        items.append(f'<li><span class="loop-id loop-{html.escape(lp["polarity"])}">{html.escape(lp["id"])}</span>'
+                     f' <b>{html.escape(name)}</b> <span class="loop-pol">({pol})</span>{desc}</li>')
+    return "<ul class=\"loops\">" + "".join(items) + "</ul>" if items else ""
+
+
+def render_page(model, model_js: str | None = None) -> str:
+    """The workshop page of ``model`` as HTML text (see the module docstring).
+
+    Args:
+        model: a loaded :class:`cxsystems.Model` with scenarios and ``[[outcomes]]``.
+        model_js: JavaScript defining ``CX_MODEL`` (default: :func:`model_to_js` of ``model``).
+    """
+    from ..engine.jsgen import model_to_js
+
+    spec = workshop_spec(model)
+    js_model = model_js if model_js is not None else model_to_js(model)
+    svg, title, loops = diagram_svg(model)
+    spec["diagram_title"] = title
+    css = "\n".join(_vendor(n) for n in VENDOR_CSS)
+    libs = "\n".join(f"<script>\n{script_safe(_vendor(n))}\n</script>" for n in VENDOR_JS)
+    name = html.escape(model.name)
+    if svg:
+        cld = f'<div class="cld-svg">{svg}</div>{_loops_html(loops)}'
+    else:
+        cld = f'<p class="muted">{html.escape(title)}</p>'
+    return _TEMPLATE.format(
+        name=name,
+        css=script_safe(css),
+        libs=libs,
+        model_js=script_safe(js_model),
+        config=json_for_html(spec),
+        app_js=script_safe(_vendor(APP_JS)),
+        cld=cld,
+    )
+
+
+def write_workshop(model, path: str | Path) -> Path:
+    """Write the workshop page of ``model`` to ``path`` (via a temporary file; never half-written).
+
+    Returns:
+        The path written.
+
+    Raises:
+        CxError: the model has no policy levers or no key outcomes (see :func:`workshop_spec`).
+    """
+    path = Path(path)
+    text = render_page(model)
+    with atomic_write(path, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(text)
+    return path
+
+
+_TEMPLATE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="cxsystems workshop">
+<title>{name}: policy workshop</title>
+<style>
+{css}
+</style>
+</head>
+<body>
+<header class="top">
+  <h1><span class="brand">cxsystems workshop</span> <span class="model-name">{name}</span></h1>
+  <p class="hint">Move a lever or press a scenario. <span class="key key-base"></span> grey: baseline
+  <span class="key key-run"></span> blue: this setting. Time in weeks; the dashed line marks the policy start.</p>
+</header>
+<div class="layout">
+  <aside class="controls" aria-label="policy levers">
+    <section>
+      <h2>Scenarios</h2>
+      <div id="scenario-buttons" class="buttons"></div>
+      <p id="scenario-note" class="note"></p>
+    </section>
+    <section>
+      <h2>Policy levers</h2>
+      <div id="start-week"></div>
+      <div id="levers"></div>
+    </section>
+  </aside>
+  <main>
+    <div id="charts" class="charts">
+      <section id="reading" class="card reading" aria-live="polite">
+        <h2>What happens, compared with the baseline</h2>
+        <p id="reading-summary" class="summary"></p>
+        <ul id="reading-list"></ul>
+      </section>
+    </div>
+    <section class="card cld">
+      <h2>How the system behaves: its feedback loops</h2>
+      {cld}
+    </section>
+  </main>
+</div>
+<noscript><p>This page needs JavaScript to simulate the model.</p></noscript>
+<script type="application/json" id="cx-config">{config}</script>
+{libs}
+<script>
+{model_js}
+</script>
+<script>
+{app_js}
+</script>
+</body>
+</html>
+"""

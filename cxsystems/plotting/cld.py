@@ -1,0 +1,505 @@
+"""Causal loop diagrams drawn with matplotlib, sized for a slide.
+
+Variables are text labels (stocks in a box), links are curved arrows with the polarity next to the
+arrowhead, delayed links carry a ``||`` mark across their middle, and each marked loop gets a
+circular arrow with its id (``R1``, ``B2``) and name inside the loop. The layout comes from given
+positions (a view file or ``position`` lines of a CLD) or is computed (Kamada-Kawai, then labels are
+pushed apart); the axes limits are then fitted so every label lies inside the canvas.
+
+This module imports matplotlib; the rest of :mod:`cxsystems.causal` does not import it.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from typing import Mapping, Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch
+from matplotlib.path import Path as MplPath
+from matplotlib.transforms import Bbox
+
+from ..causal.graph import CausalGraph
+from ..causal.loops import LoopMarker, markers_for  # noqa: F401 (re-exported)
+
+#: Slide size in inches (16:9).
+SLIDE = (13.33, 7.5)
+_NODE_PT = 12
+_SIGN_PT = 14
+_MARK_PT = 11
+_NAME_PT = 9.5
+_WRAP = 16
+_COLORS = {"+": "#1f4e9c", "-": "#b2182b", "\u00b1": "#7b3294", "?": "#555555", "0": "#555555"}
+_EDGE_COLOR = "#333333"
+
+
+# --------------------------------------------------------------------------- layout
+def auto_layout(graph: CausalGraph, fixed: Mapping[str, tuple[float, float]] | None = None) -> dict:
+    """Positions for every variable: Kamada-Kawai on the undirected graph (given ones kept)."""
+    import networkx as nx
+
+    g = nx.Graph()
+    g.add_nodes_from(graph.nodes)
+    g.add_edges_from((e.source, e.target) for e in graph.causal_edges() if e.source != e.target)
+    fixed = dict(fixed or {})
+    if len(g) == 0:
+        return {}
+    if len(g) == 1:
+        return {n: (0.0, 0.0) for n in g}
+    if fixed and len(fixed) < len(g):
+        pos = nx.spring_layout(g, pos={k: np.array(v, float) for k, v in fixed.items()},
+                               fixed=list(fixed), seed=7, k=1.5)
+    elif fixed:
+        pos = {k: np.array(v, float) for k, v in fixed.items()}
+    else:
+        pos = nx.kamada_kawai_layout(g)
+        pos = {k: np.array([v[0] * 1.7, v[1]]) for k, v in pos.items()}  # use the slide's width
+    return {k: (float(v[0]), float(v[1])) for k, v in pos.items()}
+
+
+def _wrap(text: str) -> str:
+    return "\n".join(textwrap.wrap(text, _WRAP, break_long_words=False)) or text
+
+
+# --------------------------------------------------------------------------- geometry
+def _bezier(p, c, q, n=160):
+    t = np.linspace(0.0, 1.0, n)[:, None]
+    return (1 - t) ** 2 * p + 2 * (1 - t) * t * c + t ** 2 * q
+
+
+def _inside(pts, box):
+    (x0, y0), (x1, y1) = box
+    return (pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)
+
+
+def _grow(box, dx, dy):
+    (x0, y0), (x1, y1) = box
+    return (x0 - dx, y0 - dy), (x1 + dx, y1 + dy)
+
+
+def _in_polygon(p, poly) -> bool:
+    """Even-odd rule: is point ``p`` inside the polygon with vertices ``poly``?"""
+    x, y = p
+    inside = False
+    n = len(poly)
+    for i in range(n):
+        (x1, y1), (x2, y2) = poly[i], poly[(i + 1) % n]
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside
+
+
+def _overlap(a, b) -> bool:
+    return not (a[1][0] <= b[0][0] or b[1][0] <= a[0][0] or a[1][1] <= b[0][1] or b[1][1] <= a[0][1])
+
+
+class _Drawing:
+    def __init__(self, graph: CausalGraph, pos: dict, markers: Sequence[LoopMarker], title: str,
+                 figsize: tuple[float, float]):
+        self.graph = graph
+        self.pos = {k: np.array(v, float) for k, v in pos.items()}
+        self.markers = list(markers)
+        self.title = title
+        self.fig = Figure(figsize=figsize)
+        FigureCanvasAgg(self.fig)
+        self.ax = self.fig.add_axes((0.0, 0.0, 1.0, 0.92 if title else 1.0))
+        self.ax.set_axis_off()
+
+    # data units per point, along x and y
+    def units_per_pt(self) -> tuple[float, float]:
+        inv = self.ax.transData.inverted()
+        p0 = inv.transform((0, 0))
+        d = self.fig.dpi / 72.0
+        p1 = inv.transform((d, d))
+        return abs(p1[0] - p0[0]), abs(p1[1] - p0[1])
+
+    def set_limits(self, pad: float) -> None:
+        xs = np.array([p[0] for p in self.pos.values()])
+        ys = np.array([p[1] for p in self.pos.values()])
+        w, h = self.ax.bbox.width, self.ax.bbox.height
+        cx, cy = (xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2
+        span_x = max(xs.max() - xs.min(), 1e-9) + 2 * pad
+        span_y = max(ys.max() - ys.min(), 1e-9) + 2 * pad
+        scale = max(span_x / w, span_y / h)  # data units per pixel, same on both axes
+        self.ax.set_xlim(cx - scale * w / 2, cx + scale * w / 2)
+        self.ax.set_ylim(cy - scale * h / 2, cy + scale * h / 2)
+
+    def draw_nodes(self) -> dict:
+        boxes = {}
+        self.node_text = {}
+        for name, node in self.graph.nodes.items():
+            x, y = self.pos[name]
+            stock = node.kind == "stock"
+            t = self.ax.text(x, y, _wrap(name), ha="center", va="center", fontsize=_NODE_PT, zorder=5,
+                             fontweight="bold" if stock else "normal", color="#111111",
+                             bbox=dict(boxstyle="square,pad=0.35" if stock else "round,pad=0.3",
+                                       fc="white", ec="#333333" if stock else "none", lw=1.2))
+            self.node_text[name] = t
+        self.fig.canvas.draw()  # text boxes get their size at draw time
+        renderer = self.fig.canvas.get_renderer()
+        inv = self.ax.transData.inverted()
+        for name, t in self.node_text.items():
+            bb = t.get_bbox_patch().get_window_extent(renderer)
+            (x0, y0), (x1, y1) = inv.transform([(bb.x0, bb.y0), (bb.x1, bb.y1)])
+            boxes[name] = ((x0, y0), (x1, y1))
+        return boxes
+
+    def separate(self, boxes: dict, gap_pt: float = 10.0, iters: int = 200) -> bool:
+        """Push overlapping label boxes apart (moves positions); True if anything moved."""
+        ux, uy = self.units_per_pt()
+        names = list(boxes)
+        moved = False
+        half = {n: ((b[1][0] - b[0][0]) / 2, (b[1][1] - b[0][1]) / 2) for n, b in boxes.items()}
+        for _ in range(iters):
+            changed = False
+            for i, a in enumerate(names):
+                for b in names[i + 1:]:
+                    pa, pb = self.pos[a], self.pos[b]
+                    dx, dy = pb - pa
+                    ox = half[a][0] + half[b][0] + gap_pt * ux - abs(dx)
+                    oy = half[a][1] + half[b][1] + gap_pt * uy - abs(dy)
+                    if ox > 0 and oy > 0:
+                        if ox / (half[a][0] + half[b][0]) < oy / (half[a][1] + half[b][1]):
+                            s = (ox / 2 + 1e-9) * (1 if dx >= 0 else -1)
+                            self.pos[a] = pa - (s, 0)
+                            self.pos[b] = pb + (s, 0)
+                        else:
+                            s = (oy / 2 + 1e-9) * (1 if dy >= 0 else -1)
+                            self.pos[a] = pa - (0, s)
+                            self.pos[b] = pb + (0, s)
+                        changed = moved = True
+            if not changed:
+                break
+        return moved
+
+    def draw_edges(self, boxes: dict) -> None:
+        ux, uy = self.units_per_pt()
+        pairs = {(e.source, e.target) for e in self.graph.causal_edges()}
+        self.sign_texts = []
+        self.sign_boxes = []
+        self.curves = []
+        selfs = [e for e in self.graph.causal_edges() if e.source == e.target]
+        for e in self.graph.causal_edges():
+            if e.source == e.target:
+                continue
+            p, q = self.pos[e.source], self.pos[e.target]
+            d = q - p
+            dist = float(np.hypot(*d)) or 1.0
+            normal = np.array([-d[1], d[0]]) / dist
+            rad = 0.22 if (e.target, e.source) in pairs else 0.14
+            c = (p + q) / 2 + rad * dist * normal
+            pts = _bezier(p, c, q)
+            pad_a = _grow(boxes[e.source], 3 * ux, 3 * uy)
+            pad_b = _grow(boxes[e.target], 3 * ux, 3 * uy)
+            out_a = ~_inside(pts, pad_a)
+            out_b = ~_inside(pts, pad_b)
+            i0 = int(np.argmax(out_a))
+            i1 = len(pts) - 1 - int(np.argmax(out_b[::-1]))
+            if i1 - i0 < 3:
+                continue
+            seg = pts[i0:i1 + 1]
+            color = _EDGE_COLOR
+            arrow = FancyArrowPatch(path=MplPath(seg), arrowstyle="-|>", mutation_scale=16, lw=1.5,
+                                    color=color, zorder=3, shrinkA=0, shrinkB=0)
+            self.ax.add_patch(arrow)
+            self.curves.append(seg)
+            # polarity beside the arrowhead, on the outer side of the curve, clear of labels
+            label = e.label if e.label != "-" else "\u2212"
+            half = np.array([6 * ux, 7 * uy])
+            placed = None
+            for back in range(5, len(seg) - 2, 3):
+                k = len(seg) - 1 - back
+                tangent = seg[min(k + 3, len(seg) - 1)] - seg[max(k - 3, 0)]
+                tn = tangent / (np.hypot(*tangent) or 1.0)
+                side = np.array([-tn[1], tn[0]])
+                if np.dot(side, normal) < 0:
+                    side = -side
+                at = seg[k] + side * np.array([10 * ux, 10 * uy])
+                sbox = ((at[0] - half[0], at[1] - half[1]), (at[0] + half[0], at[1] + half[1]))
+                if not any(_overlap(sbox, b) for b in boxes.values()) and \
+                        not any(_overlap(sbox, o) for o in self.sign_boxes):
+                    placed = (at, sbox)
+                    break
+            if placed is None:
+                k = len(seg) // 2
+                at = seg[k]
+                placed = (at, ((at[0] - half[0], at[1] - half[1]), (at[0] + half[0], at[1] + half[1])))
+            self.sign_boxes.append(placed[1])
+            t = self.ax.text(placed[0][0], placed[0][1], label, ha="center", va="center", fontsize=_SIGN_PT,
+                             fontweight="bold", color=_COLORS.get(e.label, _EDGE_COLOR), zorder=6)
+            self.sign_texts.append(t)
+            if e.delayed:
+                self._delay_mark(seg, ux, uy, color)
+        for e in selfs:
+            self._self_loop(e, boxes, ux, uy)
+
+    def _delay_mark(self, seg, ux, uy, color) -> None:
+        """Two short strokes across the middle of a curve (a delay)."""
+        m = len(seg) // 2
+        tg = seg[min(m + 3, len(seg) - 1)] - seg[max(m - 3, 0)]
+        tg = tg / (np.hypot(tg[0] / ux, tg[1] / uy) or 1.0)  # 1 pt long in display
+        nm = np.array([-tg[1] * ux / uy, tg[0] * uy / ux])
+        nm = nm / (np.hypot(nm[0] / ux, nm[1] / uy) or 1.0)
+        for off in (-2.2, 2.2):
+            centre = seg[m] + tg * off
+            a, b = centre - nm * 6.5, centre + nm * 6.5
+            self.ax.plot([a[0], b[0]], [a[1], b[1]], color=color, lw=1.6, zorder=4, solid_capstyle="butt")
+
+    def _self_loop(self, e, boxes, ux, uy) -> None:
+        """A circular arrow beside the label (the freest corner); the loop's marker goes inside it."""
+        (x0, y0), (x1, y1) = boxes[e.source]
+        r = 17.0
+        curve_pts = np.vstack(self.curves) if self.curves else np.zeros((0, 2))
+        others = [b for n, b in boxes.items() if n != e.source] + self.sign_boxes
+        best, best_score = None, None
+        for cx_, cy_, name_right in ((x1 - 6 * ux, y1 + (r + 1) * uy, True), (x0 + 6 * ux, y0 - (r + 1) * uy, False),
+                                     (x0 + 6 * ux, y1 + (r + 1) * uy, False), (x1 - 6 * ux, y0 - (r + 1) * uy, True),
+                                     (x1 + (r + 2) * ux, (y0 + y1) / 2, True), (x0 - (r + 2) * ux, (y0 + y1) / 2, False)):
+            centre = np.array([cx_, cy_])
+            w = 110 * ux
+            area = ((centre[0] - (r + 30) * ux, centre[1] - (r + 4) * uy),
+                    (centre[0] + r * ux + (w if name_right else 0), centre[1] + (r + 4) * uy))
+            if not name_right:
+                area = ((centre[0] - r * ux - w, area[0][1]), (centre[0] + (r + 30) * ux, area[1][1]))
+            score = sum(_overlap(area, b) for b in others) * 10
+            if len(curve_pts):
+                score += int(_inside(curve_pts, area).sum() > 0) * 3
+            if best_score is None or score < best_score:
+                best, best_score = (centre, name_right), score
+        centre, name_right = best
+        ang = np.linspace(math.radians(250), math.radians(250 - 320), 80)
+        if centre[1] < y0:
+            ang = ang + math.pi
+        pts = np.column_stack([centre[0] + r * ux * np.cos(ang), centre[1] + r * uy * np.sin(ang)])
+        self.ax.add_patch(FancyArrowPatch(path=MplPath(pts), arrowstyle="-|>", mutation_scale=13, lw=1.5,
+                                          color=_EDGE_COLOR, zorder=3, shrinkA=0, shrinkB=0))
+        label = e.label if e.label != "-" else "\u2212"
+        at = centre + np.array([(-(r + 9) if name_right else (r + 9)) * ux, 0])
+        t = self.ax.text(at[0], at[1], label, ha="center", va="center", fontsize=_SIGN_PT - 1,
+                         fontweight="bold", color=_COLORS.get(e.label, _EDGE_COLOR), zorder=6)
+        self.sign_texts.append(t)
+        self.sign_boxes.append(((at[0] - 6 * ux, at[1] - 7 * uy), (at[0] + 6 * ux, at[1] + 7 * uy)))
+        self.sign_boxes.append(((centre[0] - r * ux, centre[1] - r * uy), (centre[0] + r * ux, centre[1] + r * uy)))
+        self.self_loop_at = getattr(self, "self_loop_at", {})
+        self.self_loop_at[e.source] = (centre, r, name_right)
+
+    def draw_markers(self, boxes: dict) -> None:
+        ux, uy = self.units_per_pt()
+        self.marker_texts = []
+        placed: list = []
+        obstacles = list(boxes.values()) + list(getattr(self, "sign_boxes", []))
+        selfs = getattr(self, "self_loop_at", {})
+        order = sorted(self.markers, key=lambda m: not (len([v for v in m.variables if v in self.pos]) == 1
+                                                        and m.variables[0] in selfs))
+        for m in order:
+            vars_ = [v for v in m.variables if v in self.pos]
+            if not vars_:
+                continue
+            if len(vars_) == 1 and vars_[0] in getattr(self, "self_loop_at", {}):
+                centre, rr, right = self.self_loop_at[vars_[0]]
+                color = _COLORS["-"] if m.polarity == "B" else (_COLORS["+"] if m.polarity == "R" else "#555555")
+                t = self.ax.text(centre[0], centre[1], m.id, ha="center", va="center", fontsize=_MARK_PT - 1,
+                                 fontweight="bold", color=color, zorder=6)
+                self.marker_texts.append(t)
+                if m.name:
+                    t2 = self.ax.text(centre[0] + (rr + 4) * ux * (1 if right else -1), centre[1],
+                                      "\n".join(textwrap.wrap(m.name, 14)),
+                                      ha="left" if right else "right", va="center", fontsize=_NAME_PT, style="italic", color=color,
+                                      zorder=6, bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none",
+                                                          alpha=0.85))
+                    self.marker_texts.append(t2)
+                    lines = textwrap.wrap(m.name, 14)
+                    w = (6.2 * max(len(x) for x in lines) + 8) * ux
+                    h = (_NAME_PT * 1.45 * len(lines) + 6) * uy
+                    x0 = centre[0] + (rr + 2) * ux if right else centre[0] - (rr + 2) * ux - w
+                    placed.append(((x0, centre[1] - h / 2), (x0 + w, centre[1] + h / 2)))
+                continue
+            c = np.mean([self.pos[v] for v in vars_], axis=0)
+            r = 15.0
+            name = "\n".join(textwrap.wrap(m.name, 14)) if m.name else ""
+            w = max(2 * r + 8, 6.2 * max((len(s) for s in name.split("\n")), default=0) + 6) * ux
+            h = (2 * r + 10 + (_NAME_PT * 1.45 * (name.count("\n") + 1) if name else 0)) * uy
+            box = lambda cc: ((cc[0] - w / 2, cc[1] - h + (r + 3) * uy), (cc[0] + w / 2, cc[1] + (r + 3) * uy))
+            step = np.array([6 * ux, 6 * uy])
+            curve_pts = np.vstack(self.curves) if getattr(self, "curves", None) else np.zeros((0, 2))
+            poly = np.array([self.pos[v] for v in vars_]) if len(vars_) >= 3 else None
+
+            def free(cand, inside_only, avoid_curves):
+                bx = box(cand)
+                if any(_overlap(bx, o) for o in obstacles + placed):
+                    return False
+                if avoid_curves and len(curve_pts) and _inside(curve_pts, _grow(bx, 2 * ux, 2 * uy)).any():
+                    return False
+                return not inside_only or poly is None or _in_polygon(cand, poly)
+
+            best = None
+            # inside the loop clear of arrows; inside the loop over arrows; anywhere clear of labels
+            for inside_only, avoid_curves in ((True, True), (True, False), (False, True), (False, False)):
+                for ring in range(0, 40):
+                    n = max(1, 8 * ring)
+                    for k in range(n):
+                        a = 2 * math.pi * k / n
+                        cand = c + ring * step * np.array([math.cos(a), math.sin(a)])
+                        if free(cand, inside_only, avoid_curves):
+                            best = cand
+                            break
+                    if best is not None:
+                        break
+                if best is not None:
+                    break
+            if best is None:
+                best = c
+            placed.append(box(best))
+            # circular arrow: orientation of the loop in the drawing
+            pts = np.array([self.pos[v] for v in vars_])
+            area = 0.0
+            for i in range(len(pts)):
+                x_a, y_a = pts[i]
+                x_b, y_b = pts[(i + 1) % len(pts)]
+                area += x_a * y_b - x_b * y_a
+            ccw = area >= 0
+            ang = np.linspace(math.radians(120), math.radians(120 + 290), 50)
+            if not ccw:
+                ang = ang[::-1]
+            arc = np.column_stack([best[0] + r * ux * np.cos(ang), best[1] + r * uy * np.sin(ang)])
+            color = _COLORS["-"] if m.polarity == "B" else (_COLORS["+"] if m.polarity == "R" else "#555555")
+            from matplotlib.patches import Ellipse
+
+            self.ax.add_patch(Ellipse(tuple(best), 2 * (r + 3) * ux, 2 * (r + 3) * uy, fc="white", ec="none",
+                                      alpha=0.9, zorder=4))
+            self.ax.add_patch(FancyArrowPatch(path=MplPath(arc), arrowstyle="-|>", mutation_scale=11, lw=1.4,
+                                              color=color, zorder=4.5, shrinkA=0, shrinkB=0))
+            t = self.ax.text(best[0], best[1], m.id, ha="center", va="center", fontsize=_MARK_PT,
+                             fontweight="bold", color=color, zorder=6)
+            self.marker_texts.append(t)
+            if name:
+                t2 = self.ax.text(best[0], best[1] - (r + 4) * uy, name, ha="center", va="top",
+                                  fontsize=_NAME_PT, style="italic", color=color, zorder=6,
+                                  bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
+                self.marker_texts.append(t2)
+
+    def content_extent(self) -> Bbox:
+        renderer = self.fig.canvas.get_renderer()
+        boxes = []
+        for art in list(self.ax.texts) + list(self.ax.patches) + list(self.ax.lines):
+            try:
+                boxes.append(art.get_window_extent(renderer))
+            except Exception:  # pragma: no cover - artists without extent
+                continue
+        return Bbox.union(boxes)
+
+
+def draw_cld(graph: CausalGraph, *, markers: Sequence[LoopMarker] | None = None,
+             positions: Mapping[str, tuple[float, float]] | None = None, title: str | None = None,
+             figsize: tuple[float, float] = SLIDE) -> Figure:
+    """Draw ``graph`` as a causal loop diagram and return the matplotlib Figure.
+
+    Args:
+        graph: a CLD graph or a collapsed view of a model.
+        markers: loops to mark (default: the named loops, else up to 12 loops of the graph).
+        positions: variable -> (x, y); missing ones are laid out automatically.
+        title: figure title (default: the graph's title).
+        figsize: inches (default 16:9 slide).
+    """
+    from ..causal.loops import find_loops
+
+    if not graph.nodes:
+        from ..errors import CxError
+
+        raise CxError(f"{graph.name}: nothing to draw (no variables)")
+    if markers is None:
+        loops = find_loops(graph)
+        named = [lp for lp in loops if lp.name]
+        markers = markers_for(named if named else loops)
+    given = dict(positions if positions is not None else graph.layout)
+    pos = auto_layout(graph, given) if len(given) < len(graph.nodes) else given
+    title = graph.title if title is None else title
+    d = _Drawing(graph, pos, markers, title, figsize)
+    # fit: place, measure, separate labels, re-fit until nothing moves and everything is inside
+    for _ in range(4):
+        d.ax.cla()
+        d.ax.set_axis_off()
+        d.set_limits(pad=0.0)
+        boxes = d.draw_nodes()
+        half_w = max(b[1][0] - b[0][0] for b in boxes.values()) / 2
+        half_h = max(b[1][1] - b[0][1] for b in boxes.values()) / 2
+        d.ax.cla()
+        d.ax.set_axis_off()
+        span = max(np.ptp([p[0] for p in d.pos.values()]), np.ptp([p[1] for p in d.pos.values()]), 1e-9)
+        d.set_limits(pad=max(half_w, half_h) + 0.03 * span)
+        boxes = d.draw_nodes()
+        if not d.separate(boxes):
+            break
+    d.draw_edges(boxes)
+    d.draw_markers(boxes)
+    if title:
+        d.fig.suptitle(title, fontsize=16, fontweight="bold", x=0.5, y=0.975)
+    _shrink_to_fit(d)
+    return d.fig
+
+
+def _shrink_to_fit(d: _Drawing) -> None:
+    """If anything sticks out of the axes, zoom out (keeping the aspect) until it fits."""
+    for _ in range(6):
+        ext = d.content_extent()
+        ab = d.ax.bbox
+        over = max(ab.x0 - ext.x0, ext.x1 - ab.x1, ab.y0 - ext.y0, ext.y1 - ab.y1)
+        if over <= 2:
+            return
+        x0, x1 = d.ax.get_xlim()
+        y0, y1 = d.ax.get_ylim()
+        f = 1 + 2.2 * over / min(ab.width, ab.height)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        # zooming out moves everything drawn in data units; redraw edges and markers at the new scale
+        d.ax.cla()
+        d.ax.set_axis_off()
+        d.ax.set_xlim(cx - (x1 - x0) * f / 2, cx + (x1 - x0) * f / 2)
+        d.ax.set_ylim(cy - (y1 - y0) * f / 2, cy + (y1 - y0) * f / 2)
+        boxes = d.draw_nodes()
+        d.draw_edges(boxes)
+        d.draw_markers(boxes)
+
+
+def labels_outside(fig: Figure) -> list[str]:
+    """Texts of ``fig`` whose extent is not entirely inside the figure (empty list = all inside)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    fb = fig.bbox
+    out = []
+    for t in fig.findobj(lambda a: hasattr(a, "get_text") and hasattr(a, "get_window_extent")):
+        if not t.get_text() or not t.get_visible():
+            continue
+        bb = t.get_window_extent(renderer)
+        if bb.x0 < fb.x0 - 0.5 or bb.y0 < fb.y0 - 0.5 or bb.x1 > fb.x1 + 0.5 or bb.y1 > fb.y1 + 0.5:
+            out.append(t.get_text())
+    return out
+
+
+def overlapping_labels(fig: Figure) -> list[tuple[str, str]]:
+    """Pairs of variable labels and loop markers whose boxes overlap (empty list = none)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    items = []
+    for ax in fig.axes:
+        for t in ax.texts:
+            if not t.get_text() or len(t.get_text()) <= 1:  # polarity signs are checked separately
+                continue
+            bp = t.get_bbox_patch()
+            bb = bp.get_window_extent(renderer) if bp is not None else t.get_window_extent(renderer)
+            items.append((t.get_text(), bb))
+    out = []
+    for i, (a, ba) in enumerate(items):
+        for b, bb in items[i + 1:]:
+            if ba.overlaps(bb):
+                out.append((a, b))
+    return out
+
+
+def save_cld(fig: Figure, path) -> None:
+    """Write the figure (``.png``, ``.svg`` or ``.pdf``) atomically."""
+    from .charts import save_figure
+
+    save_figure(fig, path)

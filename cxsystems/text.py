@@ -1,0 +1,111 @@
+"""The one number and unit formatter, for terminal tables, chart labels and pages alike.
+
+::
+
+    short_number(3_790_000)        # '3.79M'
+    short_number(-3.79e6, "$", million_decimals=1, minus="\u2212")   # '−$3.8M'
+    signed(1487.2)                 # '+1,487'
+    pretty_units("1/Year")         # 'per year'
+    share(0.852)                   # '85.2%'
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+#: Unit spellings shown differently to a reader (lower-cased key).
+_UNITS = {"week": "weeks", "weeks": "weeks", "dmnl": "", "1": "", "1/year": "per year",
+          "1/week": "per week", "year": "years", "month": "months"}
+
+
+def is_missing(x) -> bool:
+    """``None`` or NaN."""
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def money_prefix(units: str) -> str:
+    """``"$"`` when the units are money in dollars (``$``, ``$/Week``), else ``""``."""
+    return "$" if (units or "").strip().startswith("$") else ""
+
+
+def short_number(x: float | None, prefix: str = "", *, million_decimals: int = 2, minus: str = "-") -> str:
+    """Short number for a table cell: ``3.79M``, ``92,578``, ``1.12``, ``0.201``; NaN/None -> ``-``.
+
+    ``prefix`` goes between the sign and the digits (``-$3.79M``); ``million_decimals`` sets the
+    decimals of millions; ``minus`` is the sign of negative numbers.
+    """
+    if is_missing(x):
+        return "-"
+    x = float(x)
+    sign = minus if x < 0 else ""
+    ax = abs(x)
+    if ax >= 1e6:
+        body = f"{ax / 1e6:,.{million_decimals}f}M"
+    elif ax >= 100:
+        body = f"{ax:,.0f}"
+    elif ax >= 1:
+        body = f"{ax:.2f}"
+    elif ax == 0:
+        return f"{prefix}0"
+    else:
+        body = f"{ax:.3g}"
+    return f"{sign}{prefix}{body}"
+
+
+def signed(x: float) -> str:
+    """``+12,345`` / ``-0.52``: always a sign, precision suited to the magnitude."""
+    ax = abs(x)
+    if ax >= 100:
+        body = f"{ax:,.0f}"
+    elif ax >= 1:
+        body = f"{ax:,.2f}".rstrip("0").rstrip(".")
+    else:
+        body = f"{ax:.3g}"
+    return ("-" if x < 0 else "+") + body
+
+
+def plain(x: float | None, missing: str = "?") -> str:
+    """A value as written in a model (``0.125``, ``1e+06``): ``:g``; NaN/None -> ``missing``."""
+    return missing if is_missing(x) else f"{x:g}"
+
+
+def grouped(x: float | None, missing: str = "?") -> str:
+    """A parameter value for a listing: six significant digits with thousands separators below a
+    million (``12,345.7``), whole numbers above (``2,500,000``); NaN/None -> ``missing``."""
+    if is_missing(x):
+        return missing
+    return f"{x:,.6g}" if abs(x) < 1e6 else f"{x:,.0f}"
+
+
+def share(x: float, decimals: int = 1) -> str:
+    """A fraction as a percentage: ``0.852`` -> ``'85.2%'``."""
+    return f"{100 * x:.{decimals}f}%"
+
+
+def share_rounded(x: float) -> str:
+    """A fraction as a whole percentage that never rounds a rare event to 0% or a near-certain one
+    to 100%: ``'<1%'``, ``'>99%'``; NaN -> ``'-'``."""
+    if math.isnan(x):
+        return "-"
+    if x in (0.0, 1.0):
+        return f"{100 * x:.0f}%"
+    if x < 0.005:
+        return "<1%"
+    if x > 0.995:
+        return ">99%"
+    return f"{100 * x:.0f}%"
+
+
+def pretty_units(units: str) -> str:
+    """Readable units: ``Week`` -> ``weeks``, ``1/Year`` -> ``per year``, ``Dmnl`` -> ``""``."""
+    u = (units or "").strip()
+    if u.lower() in _UNITS:
+        return _UNITS[u.lower()]
+    return re.sub(r"/\s*week\b", "/week", u, flags=re.IGNORECASE)
+
+
+def with_units(label: str, units: str) -> str:
+    """``"Wait time (weeks)"``; the label alone when the units read as nothing."""
+    u = pretty_units(units)
+    return f"{label} ({u})" if u else label

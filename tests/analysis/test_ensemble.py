@@ -1,0 +1,219 @@
+"""Ensembles: same worlds for every scenario, per-run metrics, bands, robustness, regret, and
+identical numbers in-process, over worker processes and on a real local Dask cluster."""
+
+from __future__ import annotations
+
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cxsystems as cx
+from cxsystems import CxError
+from cxsystems.analysis.ensemble import QUANTILES, ensemble
+from cxsystems.analysis.metrics import scenario_metrics
+from cxsystems.analysis.robustness import (
+    most_often_best,
+    regret,
+    robustness,
+    verdict,
+    verdicts,
+)
+
+SCEN = ["baseline", "reactive_hiring", "structural_prevention"]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return cx.load_model("cx_service")
+
+
+@pytest.fixture(scope="module")
+def res(model):
+    return ensemble(model, SCEN, n=240, seed=11, chunk_size=100)
+
+
+def test_result_shapes_and_labels(res, model):
+    assert res.scenarios == tuple(SCEN) and res.baseline == "baseline" and res.n == 240
+    outcomes = [o.variable for o in model.analysis.outcomes]
+    assert res.variables == outcomes
+    assert res.metric_values.shape == (3, len(model.analysis.metrics), 240)
+    tr = res.trajectories
+    assert tr is not None and tr["Ticket Backlog"].dims == ("scenario", "run", "time")
+    assert tr["Ticket Backlog"].shape == (3, 240, 157)
+    assert res.bands["Wait Time"].dims == ("scenario", "quantile", "time")
+    assert list(res.bands["quantile"].values) == list(QUANTILES)
+    runs = res.runs
+    assert len(runs) == 3 * 240
+    assert list(runs.columns[:2]) == ["scenario", "run"]
+    assert [c for c in runs.columns if c in model.parameters] == [u.parameter for u in res.uncertain]
+
+
+def test_every_scenario_runs_in_the_same_worlds(res):
+    runs = res.runs
+    p = [u.parameter for u in res.uncertain]
+    base = runs[runs.scenario == "baseline"][p].to_numpy()
+    for s in SCEN[1:]:
+        assert np.array_equal(runs[runs.scenario == s][p].to_numpy(), base)
+    assert len(np.unique(base[:, 0])) == 240  # and the worlds differ from each other
+
+
+@pytest.mark.parametrize("run", [0, 137, 239])
+def test_per_run_metrics_equal_a_single_simulation_of_that_world(res, model, run):
+    world = {p: float(v[run]) for p, v in res.samples.items()}
+    for i, s in enumerate(SCEN):
+        df = cx.simulate(model, s, params=world)
+        expected = scenario_metrics(df, model.analysis.metrics)
+        got = res.metric_values[i, :, run]
+        np.testing.assert_allclose(got, list(expected.values()), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(res.trajectories["Wait Time"].values[i, run], df["Wait Time"].to_numpy(),
+                                   rtol=1e-12, atol=1e-12)
+
+
+def test_bands_are_the_quantiles_of_the_runs(res):
+    tr = res.trajectories["Ticket Backlog"].values  # (scenario, run, time)
+    q = np.quantile(tr, QUANTILES, axis=1)  # (quantile, scenario, time)
+    np.testing.assert_array_equal(res.bands["Ticket Backlog"].values, np.moveaxis(q, 0, 1))
+    b = res.bands["Cumulative Profit"].values
+    assert np.all(np.diff(b, axis=1) >= 0)  # 5% <= 25% <= 50% <= 75% <= 95%
+    assert res.bands.attrs["band_runs"] == 240
+
+
+def test_robustness_shares_are_consistent(res):
+    rb = robustness(res)
+    assert len(rb) == len(res.metrics) * 3 * 2
+    total = rb.share_better + rb.share_tied + rb.share_worse
+    np.testing.assert_allclose(total, 1.0)
+    key = rb.set_index(["metric", "scenario", "other"])
+    for m in res.metrics:
+        for a in SCEN:
+            for b in SCEN:
+                if a != b:
+                    assert key.loc[(m.name, a, b), "share_better"] == key.loc[(m.name, b, a), "share_worse"]
+    # recount one by hand: profit is better when higher
+    prof = res.metric("cumulative_profit")
+    share = float((prof["structural_prevention"] > prof["reactive_hiring"]).mean())
+    assert key.loc[("cumulative_profit", "structural_prevention", "reactive_hiring"), "share_better"] == share
+    wait = res.metric("peak_wait")  # lower is better
+    share = float((wait["reactive_hiring"] < wait["baseline"]).mean())
+    assert key.loc[("peak_wait", "reactive_hiring", "baseline"), "share_better"] == share
+    assert share > 0.9  # hiring cuts the peak wait in nearly every world
+
+
+def test_regret_is_the_shortfall_from_the_best_in_each_world(res):
+    g = regret(res).set_index(["metric", "scenario"])
+    prof = res.metric("cumulative_profit").to_numpy()
+    best = prof.max(axis=1)
+    for i, s in enumerate(SCEN):
+        r = best - prof[:, i]
+        assert g.loc[("cumulative_profit", s), "mean_regret"] == pytest.approx(r.mean(), rel=1e-12)
+        assert g.loc[("cumulative_profit", s), "max_regret"] == pytest.approx(r.max(), rel=1e-12)
+        assert g.loc[("cumulative_profit", s), "share_best"] == pytest.approx((r == 0).mean())
+    assert (regret(res).mean_regret >= 0).all()
+    shares = g.xs("cumulative_profit", level="metric").share_best
+    assert shares.sum() == pytest.approx(1.0)  # no ties: exactly one best per world
+    top = most_often_best(res).set_index("metric").loc["cumulative_profit", "scenario"]
+    assert top == shares.idxmax()
+
+
+def test_verdict_sentences(res):
+    prof = res.metric("cumulative_profit")
+    share = (prof["structural_prevention"] > prof["reactive_hiring"]).mean()
+    text = verdict(res, "structural_prevention", "reactive_hiring", "cumulative_profit")
+    assert text == f"structural_prevention beats reactive_hiring on cumulative profit in {100 * share:.1f}% of 240 runs"
+    lines = verdicts(res)  # the model's versus pairs present in the ensemble, on the headline metric
+    assert lines == [text]
+    other = verdict(res, "reactive_hiring", "structural_prevention", "cumulative_profit")
+    assert f"(structural_prevention does better in {100 * share:.1f}%)" in other
+    with pytest.raises(CxError, match="unknown metric 'profit'"):
+        verdict(res, "baseline", "reactive_hiring", "profit")
+
+
+def test_prevention_beats_hiring_on_profit_in_most_worlds(model):
+    # the question the issue asks, answered on a larger sample (numbers also in the closing note)
+    r = ensemble(model, ["reactive_hiring", "structural_prevention"], n=1000, seed=0, trajectories=False)
+    prof = r.metric("cumulative_profit")
+    share = (prof["structural_prevention"] > prof["reactive_hiring"]).mean()
+    assert 0.75 < share < 0.95
+    assert r.trajectories is None
+
+
+def _assert_identical(a, b):
+    assert np.array_equal(a.metric_values, b.metric_values)
+    assert a.bands.identical(b.bands)
+    assert a.runs.equals(b.runs)
+
+
+def test_same_numbers_in_process_over_two_workers_and_on_dask(model):
+    from dask.distributed import Client, LocalCluster
+
+    kw = dict(scenarios=["reactive_hiring"], n=300, seed=5, chunk_size=75, trajectories=False)
+    here = ensemble(model, **kw)
+    assert here.scenarios == ("baseline", "reactive_hiring")  # the baseline always runs
+    two = ensemble(model, workers=2, **kw)
+    _assert_identical(here, two)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        on_dask = ensemble(model, executor=client, **kw)
+        assert len(client.scheduler_info()["workers"]) == 2
+    _assert_identical(here, on_dask)
+    other_seed = ensemble(model, **{**kw, "seed": 6})
+    assert not np.array_equal(here.metric_values, other_seed.metric_values)
+
+
+def test_chunk_size_does_not_change_the_numbers(model):
+    a = ensemble(model, ["baseline"], n=90, seed=2, chunk_size=90)
+    b = ensemble(model, ["baseline"], n=90, seed=2, chunk_size=40)
+    # each run's arithmetic is elementwise, so chunking changes nothing
+    _assert_identical(a, b)
+
+
+def test_memory_stays_bounded_as_runs_grow():
+    trap = cx.load_model("capability_trap")
+
+    def peak(n):
+        tracemalloc.start()
+        r = ensemble(trap, ["baseline"], n=n, seed=0, chunk_size=1000, band_runs=500, trajectories=False)
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert r.bands.attrs["band_runs"] == 500 and r.trajectories is None
+        return top
+
+    small, big = peak(2000), peak(16000)
+    from cxsystems.engine import compile_model
+
+    n_t = compile_model(trap).run(variables=["Performance"]).times.size
+    all_kept = 16000 * n_t * 8 * len(trap.analysis.outcomes)  # bytes to keep every trajectory
+    assert big < small + 0.25 * all_kept  # growth is per-run metrics, not trajectories
+    assert big < 1.5 * small
+
+
+def test_bad_requests_are_refused(model):
+    with pytest.raises(CxError, match="n must be a positive whole number"):
+        ensemble(model, n=0)
+    with pytest.raises(CxError, match="workers must be a positive whole number"):
+        ensemble(model, n=10, workers=0)
+    with pytest.raises(CxError, match="unknown scenario"):
+        ensemble(model, ["no_such_policy"], n=10)
+    with pytest.raises(CxError, match="no such variable|not a variable|Did you mean|unknown variable"):
+        ensemble(model, ["baseline"], n=10, variables=["Tiket Backlog"])
+    bare = cx.load_model(Path(__file__).resolve().parents[1] / "models" / "engine_logistic.mdl")
+    with pytest.raises(CxError, match="declares no uncertain parameters"):
+        ensemble(bare, n=10)
+
+
+def test_fan_chart_has_a_panel_per_scenario_and_shared_scale(res):
+    from cxsystems.plotting.charts import fan_chart
+
+    fig = fan_chart(res, "Ticket Backlog")
+    axes = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
+    assert [ax.get_title(loc="left") for ax in axes] == SCEN
+    assert len({ax.get_ylim() for ax in axes}) == 1
+    # baseline median drawn in the other panels as the reference
+    assert len(axes[1].lines) == 2 and len(axes[0].lines) == 1
+    np.testing.assert_array_equal(axes[1].lines[1].get_ydata(),
+                                  res.bands["Ticket Backlog"].sel(scenario="baseline", quantile=0.5).values)
+    assert "240 runs" in fig._suptitle.get_text()
+    with pytest.raises(CxError, match="no bands for 'Customers'"):
+        fan_chart(res, "Customers")

@@ -1,0 +1,133 @@
+"""Causal analysis of the bundled cx_service model (loaded once for the whole module)."""
+
+import numpy as np
+import pytest
+from pysd.translators.structures import abstract_expressions as ae
+
+import cxsystems as cx
+from cxsystems.causal import expr as X
+from cxsystems.causal import find_loops, model_graph
+from cxsystems.simulation import simulate
+
+INTENDED = {"hire to cover": "B", "cut corners": "B", "rework spiral": "R", "burnout": "R",
+            "fix root causes": "B", "firefighting trap": "R", "customers leave": "B", "word of mouth": "R"}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return cx.load_model("cx_service")
+
+
+@pytest.fixture(scope="module")
+def run(model):
+    return simulate(model)
+
+
+@pytest.fixture(scope="module")
+def graph(model, run):
+    return model_graph(model, trajectories=run)
+
+
+@pytest.fixture(scope="module")
+def loops(graph):
+    return find_loops(graph)
+
+
+def test_every_loop_has_a_definite_polarity(loops):
+    assert len(loops) > 100
+    for lp in loops:
+        assert lp.polarity in ("R", "B") or (lp.polarity == "mixed" and "until week" in lp.description), lp
+
+
+def test_intended_loops_are_named_with_their_polarity(loops):
+    named = {lp.name: lp for lp in loops if lp.name}
+    for name, pol in INTENDED.items():
+        assert name in named, f"loop {name!r} not found: {loops.notes}"
+        assert named[name].polarity == pol, (name, named[name])
+    assert not [n for n in loops.notes if "matches no loop" in n or "named as" in n]
+
+
+def test_stock_links_are_delayed_and_flows_signed(graph):
+    assert graph.edge("Resolutions", "Ticket Backlog").polarity == "-"
+    assert graph.edge("Ticket Inflow", "Ticket Backlog").polarity == "+"
+    assert all(e.delayed for e in graph.causal_edges() if graph.nodes[e.target].kind == "stock")
+    assert graph.nodes["Fatigue"].function == "SMOOTH"
+    # initial values are not causal links
+    e = graph.edge("Initial Problem Sources", "Problem Sources")
+    assert e.kind == "initial" and not graph.digraph().has_edge(e.source, e.target)
+
+
+def test_evaluator_reproduces_every_equation_along_the_run(model, run):
+    """The numpy evaluator used for measured polarities agrees with PySD on every auxiliary."""
+    elements = model.abstract_model.sections[0].elements
+    env = {X.ref_key(el.name): run[el.name].to_numpy() for el in elements if el.name in run.columns}
+    luts = {X.ref_key(el.name): (el.components[0].ast.x, el.components[0].ast.y) for el in elements
+            if isinstance(el.components[0].ast, ae.LookupsStructure)}
+    ctx = X.EvalContext(env, luts, run.index.to_numpy(), model.time_step)
+    checked = 0
+    for el in elements:
+        a = el.components[0].ast
+        if isinstance(a, (ae.LookupsStructure,) + X.STATEFUL) or X._is_number(a) or el.name not in run:
+            continue
+        ref = run[el.name].to_numpy()
+        np.testing.assert_allclose(X.evaluate(a, ctx), ref, rtol=1e-9, atol=1e-12 * np.abs(ref).max(),
+                                   err_msg=el.name)
+        checked += 1
+    assert checked > 50
+
+
+def test_archetypes_include_shifting_the_burden_and_fixes_that_fail(graph, loops):
+    from cxsystems.causal.archetypes import find_archetypes
+
+    rep = find_archetypes(graph, loops)
+    by_name = {lp.id: lp.name for lp in loops}
+    sb = [a for a in rep.of("shifting the burden")
+          if [by_name[i] for i in a.loops[:2]] == ["hire to cover", "firefighting trap"]]
+    assert sb, rep.text()
+    assert sb[0].role("problem symptom") == ("Ticket Backlog",)
+    assert "Prevention Effort" in sb[0].role("fundamental solution")
+    assert "capability trap" in sb[0].variant  # pressure squeezes prevention: the loop is R
+    ftf = [a for a in rep.of("fixes that fail")
+           if [by_name[i] for i in a.loops] == ["cut corners", "rework spiral"]]
+    assert ftf, rep.text()
+    assert ftf[0].role("fix") == ("Handle Time",)
+    assert "Repeat Contacts" in ftf[0].role("unintended consequence")
+
+
+def test_lint_flags_a_diagram_that_contradicts_the_equations(graph):
+    from pathlib import Path
+
+    from cxsystems.causal.cld_format import load_cld
+    from cxsystems.causal.linter import lint
+
+    here = Path(__file__).resolve().parents[1] / "models"
+    rep = lint(graph, load_cld(here / "causal_cx_wrong.cld"))
+    assert not rep.ok
+    assert {(f.source, f.target, f.drawn, f.model) for f in rep.of("mismatch")} == {
+        ("Work Pressure", "Handle Time", "+", "-"), ("First Contact Resolution", "Repeat Contacts", "+", "-")}
+    assert {(f.source, f.target) for f in rep.of("only in diagram")} == {
+        ("Customers", "Work Pressure"), ("Hiring", "Fatigue")}
+    assert ("Work Pressure", "Fatigue") in {(f.source, f.target) for f in rep.of("only in model")}
+    assert [f.source for f in rep.of("unknown variable")] == ["Customrs"]
+    assert "closest: 'Customers'" in rep.of("unknown variable")[0].message
+    good = lint(graph, load_cld(here / "causal_cx_right.cld"))
+    assert good.ok and good.checked == 9 and not good.findings, good.text()
+
+
+def test_main_view_renders_on_a_slide(model, graph, loops, tmp_path):
+    from cxsystems.plotting.cld import labels_outside, overlapping_labels
+    from cxsystems.plotting.diagrams import figure, model_diagram, write_diagram
+
+    d = model_diagram(model, graph, loops)  # the "main" view of cx_service.views.toml
+    assert d.title.startswith("Customer service")
+    assert {m.name for m in d.markers} == set(INTENDED)
+    # each drawn loop keeps the model loop's polarity
+    for m in d.markers:
+        v = m.variables
+        neg = sum(d.graph.edge(v[i], v[(i + 1) % len(v)]).polarity == "-" for i in range(len(v)))
+        assert ("B" if neg % 2 else "R") == m.polarity == INTENDED[m.name]
+    fig = figure(d)
+    assert labels_outside(fig) == []
+    assert overlapping_labels(fig) == []
+    assert write_diagram(d, tmp_path / "main.png").stat().st_size > 20_000
+    assert "<svg" in write_diagram(d, tmp_path / "main.svg").read_text()

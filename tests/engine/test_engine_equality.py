@@ -1,0 +1,143 @@
+"""The engine agrees with stock PySD on every bundled model and every reference model.
+
+Stock PySD is slow (tens of seconds for a cx_service run), so each reference run happens once
+per test session (module-scoped fixtures). Scenarios of the bundled models are compared with
+``engine="pysd-fast"`` (PySD's own generated model and integrator with numpy lookups).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cxsystems as cx
+from cxsystems.engine import compile_model
+from cxsystems.model.loader import bundled_model_names
+from cxsystems.model.scenarios import Change, Scenario
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+REFERENCE_MODELS = sorted(MODELS_DIR.glob("engine_*.mdl"))
+RTOL, ATOL = 1e-9, 1e-12
+
+
+def assert_frames_agree(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    """Same saved times, same columns, every value within 1e-9 relative (1e-12 absolute)."""
+    assert list(got.index) == list(want.index), "saved times differ"
+    assert got.index.name == want.index.name == "time"
+    missing = set(want.columns) - set(got.columns)
+    assert not missing, f"engine lacks columns {sorted(missing)}"
+    a = got[list(want.columns)].to_numpy(dtype=float)
+    b = want.to_numpy(dtype=float)
+    close = np.isclose(a, b, rtol=RTOL, atol=ATOL)
+    if not close.all():
+        i, j = np.argwhere(~close)[0]
+        raise AssertionError(
+            f"{want.columns[j]!r} at time {want.index[i]}: engine {a[i, j]!r}, PySD {b[i, j]!r} "
+            f"({(~close).sum()} values differ)")
+
+
+def _stock(model, scenario=None, **kw) -> pd.DataFrame:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return cx.simulate(model, scenario, engine="pysd", **kw)
+
+
+def _engine(model, scenario=None, **kw) -> pd.DataFrame:
+    changes = () if scenario is None else scenario.changes
+    return compile_model(model).run(changes, **kw).to_frame()
+
+
+# ------------------------------------------------------------------------- bundled models
+
+
+@pytest.fixture(scope="module", params=bundled_model_names())
+def bundled(request):
+    model = cx.load_model(request.param)
+    return model, _stock(model)
+
+
+def test_bundled_model_baseline_equals_stock_pysd(bundled):
+    model, stock = bundled
+    assert_frames_agree(_engine(model), stock)
+
+
+def test_bundled_model_every_scenario_equals_pysd(bundled):
+    model, _ = bundled
+    assert len(model.scenarios) >= 1
+    for name, scen in model.scenarios.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = cx.simulate(model, name, engine="pysd-fast")
+        assert_frames_agree(_engine(model, scen), want)
+
+
+def test_bundled_model_vector_flavour_is_bit_identical(bundled):
+    model, _ = bundled
+    cm = compile_model(model)
+    for scen in model.scenarios.values():
+        a = cm.run(scen.changes).values
+        b = cm.run(scen.changes, vector=True).values
+        np.testing.assert_array_equal(a, b)
+
+
+# ----------------------------------------------------------------------- reference models
+
+
+@pytest.fixture(scope="module", params=[p.name for p in REFERENCE_MODELS])
+def reference(request):
+    model = cx.load_model(MODELS_DIR / request.param)
+    return model, _stock(model)
+
+
+def test_reference_models_exist():
+    names = {p.name for p in REFERENCE_MODELS}
+    assert {"engine_builtins.mdl", "engine_statefuls.mdl"} <= names
+
+
+def test_reference_model_equals_stock_pysd(reference):
+    model, stock = reference
+    assert_frames_agree(_engine(model), stock)
+    # every variable moves or is a parameter: the comparison is not vacuous
+    assert len(stock.columns) == len(model.variables) - len(model.lookups)
+
+
+def test_reference_model_vector_flavour_is_bit_identical(reference):
+    model, _ = reference
+    cm = compile_model(model)
+    np.testing.assert_array_equal(cm.run().values, cm.run(vector=True).values)
+
+
+def test_step_changes_equal_stock_pysd():
+    """A Change with from_week switches at the first step whose time >= from_week."""
+    model = cx.load_model(MODELS_DIR / "engine_statefuls.mdl")
+    scen = Scenario("steps", "", (Change("Residence Time", 2.0, 7.3),
+                                  Change("Smoothing Time", 6.0, None),
+                                  Change("Delay Time", 1.0, 12.0)))
+    assert_frames_agree(_engine(model, scen), _stock(model, scen))
+
+
+def test_control_overrides_equal_stock_pysd():
+    """Odd TIME STEP / SAVEPER / FINAL TIME: same saved times and values as PySD."""
+    model = cx.load_model(MODELS_DIR / "engine_builtins.mdl")
+    kw = dict(time_step=0.1, saveper=0.3, final_time=7.05)
+    got = compile_model(model).run(**kw).to_frame()
+    want = _stock(model, **kw)
+    assert_frames_agree(got, want)
+    assert got.index[-1] == pytest.approx(6.9)
+
+
+def test_cx_service_changes_in_initial_values_equal_pysd_fast():
+    """A constant change also moves initial values (e.g. the equilibrium headcount)."""
+    model = cx.load_model("cx_service")
+    scen = Scenario("x", "", (Change("Normal Handle Time", 0.3, None), Change("Hiring Delay", 4.0, 30.0)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = cx.simulate(model, scen, engine="pysd-fast")
+    got = _engine(model, scen)
+    assert_frames_agree(got, want)
+    base = _engine(model)
+    assert got["Agents"].iloc[0] == pytest.approx(base["Agents"].iloc[0] * 1.5)

@@ -1,0 +1,144 @@
+"""Reference behaviours of the flagship model (shared/reference/cx-model-facts.md, section 5).
+
+Each test states the behaviour in words and asserts it with numbers measured on the bundled model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cxsystems as cx
+from cxsystems.analysis.metrics import classify_trajectory
+
+POLICY_WEEK = 16.0
+#: Variables that are signed by nature (profit can be a loss); everything else must stay >= 0.
+SIGNED = {"Profit", "Cumulative Profit"}
+#: Stocks that accumulate a flow by design: in equilibrium their inflow is constant, not the stock.
+ACCUMULATORS = {"Cumulative Profit": "Profit", "Cumulative Cost to Serve": "Cost to Serve"}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return cx.load_model("cx_service")
+
+
+@pytest.fixture(scope="module")
+def runs(model):
+    return {name: cx.simulate(model, name) for name in model.scenarios}
+
+
+def test_scenarios_are_the_seven_named_policies(model):
+    assert list(model.scenarios) == [
+        "baseline", "reactive_hiring", "reactive_fast_close", "structural_prevention",
+        "structural_data", "structural_kpi", "bridge",
+    ]
+    assert model.final_time >= 156 and model.units["FINAL TIME"] if "FINAL TIME" in model.units else True
+
+
+def test_every_constant_has_units_range_and_comment(model):
+    for p in model.parameters.values():
+        assert p.units, p.name
+        assert not np.isnan(p.min) and not np.isnan(p.max), p.name
+        assert p.min <= p.value <= p.max, p.name
+        assert len(p.comment) > 10, p.name
+    for v in model.variables:
+        assert model.units[v], v
+
+
+def test_equilibrium_without_disturbance(model):
+    """Disturbance off: every stock stays within 0.1% of its start (it is in fact exact)."""
+    df = cx.simulate(model, "baseline", params={"Disturbance Switch": 0})
+    for stock in model.stocks:
+        if stock in ACCUMULATORS:
+            flow = df[ACCUMULATORS[stock]]
+            assert np.allclose(flow, flow.iloc[0], rtol=1e-9), stock
+            continue
+        x = df[stock].to_numpy()
+        scale = max(abs(x[0]), 1e-12)
+        assert np.max(np.abs(x - x[0])) / scale < 1e-3, stock
+        assert np.max(np.abs(x - x[0])) / scale < 1e-9, f"{stock} drifts (not exact)"
+
+
+def test_reactive_hiring_is_symptomatic(runs):
+    """Wait falls within 13 weeks of the start; ticket inflow and problem sources never fall below baseline."""
+    base, hire = runs["baseline"], runs["reactive_hiring"]
+    window = (base.index > POLICY_WEEK) & (base.index <= POLICY_WEEK + 13)
+    assert (hire["Wait Time"][window] < base["Wait Time"][window]).any()
+    # measured: at week 29 wait 1.13 weeks vs 1.32 in baseline
+    assert hire["Wait Time"].loc[29] < 0.9 * base["Wait Time"].loc[29]
+    for var in ("New Tickets", "Problem Sources"):
+        shortfall = (hire[var] - base[var]).min()
+        assert shortfall >= -1e-6 * base[var].abs().max(), (var, shortfall)
+    # and the source of the problem is still there at the end: more problem sources than baseline
+    assert hire["Problem Sources"].iloc[-1] > 1.2 * base["Problem Sources"].iloc[-1]
+
+
+def test_structural_prevention_is_worse_before_better(runs):
+    base, prev, hire = runs["baseline"], runs["structural_prevention"], runs["reactive_hiring"]
+    t = base.index.to_numpy()
+    assert classify_trajectory(t, prev["Ticket Backlog"], base["Ticket Backlog"], better="lower") == "worse-before-better"
+    dip = (prev["Ticket Backlog"] - base["Ticket Backlog"])
+    assert dip.max() > 1000 and 16 < dip.idxmax() < 40  # measured: +1,487 tickets at week 23
+    # ends with ticket inflow at least 20% below baseline (measured: 22% below)
+    assert prev["New Tickets"].iloc[-1] <= 0.8 * base["New Tickets"].iloc[-1]
+    # churn and cumulative profit better than both baseline and reactive hiring
+    for other in (base, hire):
+        assert prev["Annual Churn Rate"].iloc[-1] < other["Annual Churn Rate"].iloc[-1]
+        assert prev["Cumulative Profit"].iloc[-1] > other["Cumulative Profit"].iloc[-1] * 1.1
+
+
+def test_fast_closing_is_better_before_worse_on_ticket_volume(runs):
+    base, fast = runs["baseline"], runs["reactive_fast_close"]
+    t = base.index.to_numpy()
+    assert classify_trajectory(t, fast["Contact Volume"], base["Contact Volume"], better="lower") == "better-before-worse"
+    # throughput rises at once: the backlog falls below baseline within 4 weeks of the push
+    assert fast["Ticket Backlog"].loc[20] < 0.9 * base["Ticket Backlog"].loc[20]
+    # FCR falls and ticket volume ends above where it would have been (measured: +25%)
+    assert fast["First Contact Resolution"].loc[20] < base["First Contact Resolution"].loc[20] - 0.03
+    assert fast["Contact Volume"].iloc[-1] > 1.15 * base["Contact Volume"].iloc[-1]
+
+
+def test_bridge_has_a_shallower_dip_than_prevention_alone(runs):
+    base = runs["baseline"]["Ticket Backlog"]
+    dip_prev = (runs["structural_prevention"]["Ticket Backlog"] - base).max()
+    dip_bridge = (runs["bridge"]["Ticket Backlog"] - base).max()
+    assert dip_bridge < 0.5 * dip_prev
+    assert runs["bridge"]["New Tickets"].iloc[-1] < 0.9 * runs["baseline"]["New Tickets"].iloc[-1]
+
+
+@pytest.mark.parametrize("params", [{"Agent Availability": 0}, {"Initial Customers": 0}])
+def test_extreme_conditions_stay_finite_and_non_negative(model, params):
+    df = cx.simulate(model, "baseline", params=params)
+    assert np.isfinite(df.to_numpy()).all()
+    unsigned = df[[c for c in df.columns if c not in SIGNED]]
+    assert (unsigned.to_numpy() >= -1e-9).all(), unsigned.columns[(unsigned < -1e-9).any()].tolist()
+    if params.get("Agent Availability") == 0:
+        backlog = df["Ticket Backlog"]
+        assert backlog.iloc[-1] > 50 * backlog.iloc[0]  # grows without bound
+        assert np.all(np.diff(backlog.to_numpy()) >= 0)
+    else:
+        assert df["New Tickets"].abs().max() == 0.0 and df["Contact Volume"].abs().max() == 0.0
+
+
+KEY = ["Ticket Backlog", "Wait Time", "Contact Volume", "New Tickets", "Customers",
+       "Annual Churn Rate", "Cumulative Cost to Serve", "Cumulative Profit"]
+
+
+@pytest.mark.parametrize("scenario", ["baseline", "structural_prevention", "reactive_fast_close"])
+def test_halving_time_step_changes_key_outcomes_by_less_than_1pct(model, runs, scenario):
+    fine = cx.simulate(model, scenario, time_step=model.time_step / 2, saveper=model.saveper)
+    coarse = runs[scenario]
+    for var in KEY:
+        for stat in (lambda s: s.iloc[-1], lambda s: s.max(), lambda s: s.mean()):
+            a, b = stat(coarse[var]), stat(fine[var])
+            assert abs(a - b) <= 0.01 * max(abs(b), 1e-9), (scenario, var, a, b)
+
+
+def test_default_engine_equals_stock_pysd(model, runs):
+    """The fast lookup path must not change results: stock PySD agrees within 1e-9 relative."""
+    for scenario in ("baseline", "bridge"):
+        ref = cx.simulate(model, scenario, engine="pysd")
+        got = runs[scenario]
+        assert list(ref.columns) == list(got.columns)
+        np.testing.assert_allclose(got.to_numpy(), ref.to_numpy(), rtol=1e-9, atol=1e-12)

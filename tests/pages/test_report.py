@@ -1,0 +1,393 @@
+"""``cxsystems report``: the briefing page's content, self-containment, escaping, atomic writing and
+how it renders and prints in a real headless Chromium (Debian's ``chromium``, driven by Playwright)."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from conftest import installed_env, run_installed
+
+import cxsystems as cx
+from cxsystems import cli
+from cxsystems.analysis.compare import CLASS_PREFIX, compare
+from cxsystems.errors import CxError
+from cxsystems.pages.report import (
+    build_report,
+    fmt_number,
+    model_summary,
+    question_for,
+    write_report,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+N_RUNS = 200
+SECTIONS = ("question", "model", "scenarios", "comparison", "summary", "outcomes", "loops", "robustness")
+#: Namespace names inside SVG (never fetched); any other http(s) URL is a failure.
+SVG_NAMESPACES = {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
+
+import playwright.sync_api as playwright_api  # noqa: E402 - the [dev] extra; no skipping: CI has it
+
+# .ci/run installs Debian's chromium; without it the browser tests fail rather than skip
+assert Path(CHROMIUM).is_file(), "Debian chromium is not installed (apt-get install chromium)"
+
+
+class Page(HTMLParser):
+    """The tags, attributes and section texts of a page."""
+
+    def __init__(self, text: str):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+    def attrs(self, tag: str) -> list[dict]:
+        return [a for t, a in self.tags if t == tag]
+
+    @property
+    def plain(self) -> str:
+        return " ".join(" ".join(self.text).split())
+
+
+@pytest.fixture(scope="module")
+def model():
+    return cx.load_model("cx_service")
+
+
+@pytest.fixture(scope="module")
+def report_file(model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "briefing.html"
+    write_report(model, out, n_runs=N_RUNS, seed=0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def html(report_file):
+    return report_file.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def page(html):
+    return Page(html)
+
+
+@pytest.fixture(scope="module")
+def cmp(model):
+    return compare(model)
+
+
+def section(html: str, sid: str) -> str:
+    m = re.search(rf'<section id="{sid}"[^>]*>(.*?)</section>', html, re.S)
+    assert m, f"no section {sid}"
+    return m.group(1)
+
+
+# ------------------------------------------------------------------------------ content
+def test_the_page_has_every_section_in_order(html):
+    starts = [html.index(f'<section id="{s}"') for s in SECTIONS]
+    assert starts == sorted(starts)
+    assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+
+
+def test_the_question_and_the_model_in_two_sentences(html, page, model):
+    assert question_for(model) == "Does structural prevention beat reactive hiring?"
+    assert "<h1>Does structural prevention beat reactive hiring?</h1>" in html
+    summary = model_summary(model)
+    assert summary.startswith("A CX leader asks:")
+    assert summary.count(". ") + summary.count("? ") + summary.count('?" ') <= 2
+    assert "cx_service connects internal drivers" in Page(section(html, "model")).plain
+
+
+def test_every_scenario_is_listed_with_its_description(html, model):
+    text = Page(section(html, "scenarios")).plain
+    for s in model.scenarios.values():
+        assert s.name in text.replace("_ ", "_")
+        assert s.description in text
+
+
+def test_summary_classifications_match_compare(html, cmp):
+    body = section(html, "summary")
+    class_cols = [c for c in cmp.summary.columns if c.startswith(CLASS_PREFIX)]
+    headers = re.search(r'<table class="classifications"><thead><tr>(.*?)</tr>', body, re.S).group(1)
+    assert re.findall(r"<th>(.*?)</th>", headers)[1:] == [c[len(CLASS_PREFIX):] for c in class_cols]
+    rows = dict(re.findall(r'<tr data-scenario="([^"]+)">(.*?)</tr>', body, re.S))
+    assert list(rows) == cmp.scenario_names
+    for name, row in rows.items():
+        got = re.findall(r'data-class="([^"]+)"', row)
+        if name == cmp.baseline:
+            assert got == [] and row.count("reference") == len(class_cols)
+        else:
+            assert got == [cmp.summary.loc[name, c] for c in class_cols], name
+    # the headline classes the briefing is about
+    assert rows["structural_prevention"].count('data-class="worse-before-better"') >= 1
+    # one line per scenario on the classified outcome, as Comparison.describe gives it
+    for name in cmp.scenario_names[1:]:
+        assert cmp.describe(name).replace("&", "&amp;") in body
+
+
+def test_summary_metric_values_are_compares(html, cmp, model):
+    body = section(html, "summary")
+    table = re.search(r'<table class="metrics">.*?</table>', body, re.S).group(0)
+    for name in cmp.scenario_names:
+        row = re.search(rf"<tr><td><strong>{name.replace('_', '_<wbr>')}</strong></td>(.*?)</tr>", table, re.S)
+        cells = re.findall(r'<td class="num">(.*?)</td>', row.group(1))
+        want = [fmt_number(cmp.summary.loc[name, m.name], m.units or model.units.get(m.variable, ""))
+                for m in cmp.metrics]
+        assert cells == want, name
+    assert fmt_number(79_880_723.06, "$") == "$79.9M" and fmt_number(-1486.9) == "\u22121,487"
+    assert fmt_number(0.2011) == "0.201" and fmt_number(float("nan")) == "-"
+
+
+def test_charts_dashboard_outcomes_cld_and_fan(html, page, cmp):
+    figures = [a.get("id") for a in page.attrs("figure")]
+    n_out = len({o.variable for o in cmp.outcomes} | {cmp.classify})
+    assert figures == (["fig-dashboard"] + [f"fig-outcome-{i + 1}" for i in range(n_out)]
+                       + ["fig-cld", "fig-fan"])
+    cld = re.search(r'<figure id="fig-cld">(.*?)</figure>', html, re.S).group(1)
+    assert cld.lstrip().startswith("<svg") and "viewBox" in cld   # inline SVG, scales with the column
+    assert 'width="' not in cld.split(">", 1)[0]
+
+
+def test_loops_and_archetypes_are_listed(html, model):
+    from cxsystems import causal
+
+    body = section(html, "loops")
+    text = Page(body).plain
+    graph = causal.model_graph(model)
+    for name in graph.loop_names:
+        assert name.name in text and name.description in text
+    for kind in ("shifting the burden", "fixes that fail"):
+        assert f"<strong>{kind}</strong>" in body
+    assert "B14 cut corners, R12 rework spiral" in text       # the fast-closing fixes that fail
+    assert "judgement decides" in text                        # the caveat on mechanical matches
+
+
+def test_robustness_verdicts_match_the_ensemble(html, model):
+    from cxsystems.analysis.ensemble import ensemble
+    from cxsystems.analysis.robustness import verdicts
+
+    body = section(html, "robustness")
+    assert "robustness-unavailable" not in body
+    want = verdicts(ensemble(model, n=N_RUNS, seed=0))
+    got = re.findall(r"<li>(.*?)</li>", re.search(r'<ul class="verdicts">(.*?)</ul>', body, re.S).group(1))
+    assert got == want
+    assert got[0].startswith("structural_prevention beats reactive_hiring on cumulative profit in ")
+    assert got[0].endswith(f"of {N_RUNS} runs")
+    # every uncertain parameter is listed with its source
+    text = Page(body).plain
+    for u in model.analysis.uncertain:
+        assert u.parameter in text
+
+
+# ------------------------------------------------------------------------------ self-contained
+def _urls(text: str) -> list[str]:
+    return re.findall(r"https?://[^\s\"'<>)]+", text)
+
+
+def test_everything_is_inline_and_nothing_points_outside(html, page):
+    assert page.attrs("script") == [] and page.attrs("link") == [] and page.attrs("iframe") == []
+    imgs = page.attrs("img")
+    assert len(imgs) >= 9
+    for a in imgs:
+        assert a["src"].startswith("data:image/svg+xml;base64,"), a["src"][:40]
+        assert a.get("alt")
+        svg = base64.b64decode(a["src"].split(",", 1)[1]).decode("utf-8")
+        assert svg.startswith("<svg") and "<script" not in svg and "<image" not in svg
+        assert set(_urls(svg)) <= SVG_NAMESPACES
+        assert not re.search(r'href="(?!#)', svg)          # only in-document references
+    for tag, attrs in page.tags:
+        for key in ("src", "href", "action", "poster", "data"):
+            v = attrs.get(key)
+            if v is not None and key != "src":
+                assert v.startswith("#"), (tag, key, v)   # in-page anchors only
+    assert set(_urls(html)) <= SVG_NAMESPACES               # the inline CLD's namespaces
+    assert "url(" not in re.sub(r"url\(#[^)]*\)", "", html)  # CSS and SVG: local references only
+    assert "@import" not in html
+
+
+def test_model_text_is_escaped(tmp_path):
+    """Hostile text in the model card, a loop description and a scenario description stays text."""
+    for f in (ROOT / "models").glob("cx_service.*"):
+        shutil.copy(f, tmp_path / f.name)
+    card = tmp_path / "cx_service.md"
+    card.write_text('# Model card\n\n## Purpose\nA <img src=x onerror="alert(1)"> model & "friends". '
+                    "It has `code` too. Third sentence.\n", encoding="utf-8")
+    loops = tmp_path / "cx_service.loops.toml"
+    text = loops.read_text(encoding="utf-8")
+    loops.write_text(text.replace('description = "Customers recommend the service and bring in new customers."',
+                                  'description = "Customers <script>alert(2)</script> recommend."'),
+                     encoding="utf-8")
+    toml = tmp_path / "cx_service.scenarios.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace(
+        'description = "Reactive: raise the support headcount target by 20% from week 16."',
+        'description = "Hire <b onmouseover=alert(3)>more</b> & faster."'), encoding="utf-8")
+    model = cx.load_model(tmp_path / "cx_service.mdl")
+    out = build_report(model, n_runs=0)
+    p = Page(out)
+    assert [t for t, _ in p.tags if t in ("script", "b")] == []
+    assert all("onerror" not in a and "onmouseover" not in a for _, a in p.tags)
+    assert "A &lt;img src=x onerror=&quot;alert(1)&quot;&gt; model &amp; &quot;friends&quot;." in out
+    assert "<code>code</code>" in out and "Third sentence" not in out   # two sentences only
+    assert "Customers &lt;script&gt;alert(2)&lt;/script&gt; recommend." in out
+    assert "Hire &lt;b onmouseover=alert(3)&gt;more&lt;/b&gt; &amp; faster." in out
+
+
+# ------------------------------------------------------------------------------ writing, CLI
+def test_write_report_is_atomic(model, tmp_path):
+    out = tmp_path / "briefing.html"
+    out.write_text("old", encoding="utf-8")
+    with pytest.raises(CxError):
+        write_report(model, out, n_runs=-1)
+    assert out.read_text(encoding="utf-8") == "old"         # a failed build leaves the old file
+    assert [p.name for p in tmp_path.iterdir()] == ["briefing.html"]
+    assert write_report(model, out, n_runs=0) == out
+    text = out.read_text(encoding="utf-8")
+    assert text.rstrip().endswith("</html>")
+    assert [p.name for p in tmp_path.iterdir()] == ["briefing.html"]  # no temporary file left
+    # no runs: the robustness section says it was skipped
+    body = section(text, "robustness")
+    assert 'id="robustness-unavailable"' in body and "Skipped" in body
+    with pytest.raises(CxError, match="number of runs"):
+        build_report(model, n_runs=-5)
+
+
+def test_cli_writes_the_report(tmp_path, capsys):
+    out = tmp_path / "sub" / "r.html"
+    assert cli.main(["report", "--model", "cx_service", "--out", str(out), "--n", "0", "--quiet"]) == 0
+    stdout = capsys.readouterr().out
+    assert stdout.startswith(f"cx_service: wrote {out}") and len(stdout.strip().splitlines()) == 1
+    assert [p.name for p in out.parent.iterdir()] == ["r.html"]
+    assert "<h1>Does structural prevention beat reactive hiring?</h1>" in out.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "no_such_model"], "unknown model 'no_such_model'"),
+    (["--model", "missing/file.mdl"], "missing/file.mdl"),
+    (["--n", "-3"], "--n must be 0 or more"),
+    (["--n", "lots"], "invalid int value"),
+])
+def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, argv, message):
+    out = tmp_path / "r.html"
+    out.write_text("old", encoding="utf-8")
+    assert cli.main(["report", "--out", str(out), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cxsystems: error: ") and err.count("\n") == 1 and message in err
+    assert out.read_text(encoding="utf-8") == "old" and [p.name for p in tmp_path.iterdir()] == ["r.html"]
+
+
+def test_cli_refuses_a_directory(tmp_path, capsys):
+    assert cli.main(["report", "--out", str(tmp_path), "--n", "0"]) == 2
+    assert "is a directory" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ Chromium
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def open_page(browser, path: Path, width: int = 1200, height: int = 900):
+    errors, requests = [], []
+    pg = browser.new_page(viewport={"width": width, "height": height})
+    pg.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    pg.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    pg.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
+    pg.on("request", lambda r: requests.append(r.url))
+    pg.goto(path.as_uri())
+    pg.wait_for_load_state("load")
+    return pg, errors, requests
+
+
+#: Printable width and height of A4 and Letter with the page's 12 mm / 14 mm margins, in CSS px.
+PAPER = {"A4": ((210 - 24) / 25.4 * 96, (297 - 28) / 25.4 * 96),
+         "Letter": (8.5 * 96 - 24 / 25.4 * 96, 11 * 96 - 28 / 25.4 * 96)}
+
+FIGURE_BOXES = """() => Array.from(document.querySelectorAll('figure img, figure svg')).map(e => {
+    const r = e.getBoundingClientRect();
+    return {tag: e.tagName, left: r.left, right: r.right, width: r.width, height: r.height,
+            ok: e.tagName !== 'IMG' || (e.complete && e.naturalWidth > 0)}; })"""
+
+
+def test_chromium_opens_the_page_without_errors(browser, report_file):
+    pg, errors, requests = open_page(browser, report_file)
+    try:
+        assert errors == []
+        assert requests == [report_file.as_uri()]           # nothing else fetched
+        boxes = pg.evaluate(FIGURE_BOXES)
+        assert len(boxes) >= 10 and all(b["ok"] for b in boxes)  # every SVG image decoded
+        assert all(b["width"] > 300 and b["height"] > 150 for b in boxes)
+        assert pg.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert pg.locator("section").count() == len(SECTIONS)
+    finally:
+        pg.close()
+
+
+@pytest.mark.parametrize("paper", sorted(PAPER))
+def test_prints_to_pdf_with_every_figure_within_the_page(browser, report_file, paper, tmp_path):
+    width, height = PAPER[paper]
+    pg, errors, _ = open_page(browser, report_file, width=int(width), height=int(height))
+    try:
+        pg.emulate_media(media="print")
+        boxes = pg.evaluate(FIGURE_BOXES)
+        content = pg.evaluate("document.documentElement.clientWidth")
+        assert content <= width
+        for b in boxes:
+            assert b["left"] >= -0.5 and b["right"] <= content + 0.5, b
+            assert b["height"] <= height, b                  # fits one page: break-inside can keep it whole
+        # no table or text runs past the page either
+        assert pg.evaluate("document.documentElement.scrollWidth") <= content
+        pdf = pg.pdf(path=str(tmp_path / f"briefing-{paper}.pdf"), format=paper, print_background=True)
+        assert pdf[:5] == b"%PDF-" and len(pdf) > 100_000
+        pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+        assert 4 <= pages <= 20, pages
+        assert errors == []
+    finally:
+        pg.close()
+
+
+def test_print_css_keeps_figures_whole(html):
+    css = re.search(r"<style>(.*?)</style>", html, re.S).group(1)
+    media = css[css.index("@media print"):]
+    assert re.search(r"figure[^{]*\{[^}]*break-inside:\s*avoid", media)
+    assert re.search(r"img, svg \{ max-width: 100%", css)
+
+
+def test_fresh_install_report_opens_in_chromium(browser, installed, tmp_path):
+    """Run ``cxsystems report`` of the wheel installed into an empty folder."""
+    _, site = installed
+    work = tmp_path / "work"
+    work.mkdir()
+    where = subprocess.run([sys.executable, "-c", "import cxsystems.pages.report as r; print(r.__file__)"], cwd=work,
+                           env=installed_env(site), check=True, capture_output=True, text=True,
+                           timeout=120).stdout.strip()
+    assert where.startswith(str(site))  # the installed copy, not the checkout
+    proc = run_installed(site, work, "report", "--n", "100", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    out = work / "cxsystems-report.html"
+    assert [p.name for p in work.iterdir()] == [out.name]
+    pg, errors, requests = open_page(browser, out)
+    try:
+        assert pg.locator("figure").count() >= 10
+        assert "of 100 runs" in pg.locator("#robustness").inner_text()
+        assert "model card cx_service.md" in pg.locator("#model").inner_text()   # the card ships too
+    finally:
+        pg.close()
+    assert errors == [] and requests == [out.as_uri()]

@@ -1,0 +1,362 @@
+"""The workshop page without a browser: levers, ranges, the JS reading rule (through Node), the
+page's self-containment and escaping, and the ``cxsystems workshop`` command."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cxsystems as cx
+from cxsystems import cli
+from cxsystems.analysis.metrics import CLASSES, against_baseline, classify_trajectory
+from cxsystems.engine import compile_model
+from cxsystems.model import levers as lv_mod
+from cxsystems.pages import html as page_html
+from cxsystems.pages import workshop as page
+
+ROOT = Path(__file__).resolve().parents[2]
+VENDOR = ROOT / "cxsystems" / "pages" / "vendor"
+NODE = shutil.which("node") or "/usr/bin/node"
+# .ci/run installs Node.js when missing; without it the Node tests fail rather than skip
+assert Path(NODE).exists(), "Node.js is not installed (apt-get install nodejs)"
+
+
+@pytest.fixture(scope="module")
+def cx_service():
+    return cx.load_model("cx_service")
+
+
+@pytest.fixture(scope="module")
+def capability_trap():
+    return cx.load_model("capability_trap")
+
+
+@pytest.fixture(scope="module")
+def cx_page(cx_service):
+    return page.render_page(cx_service)
+
+
+# --------------------------------------------------------------------------- levers and spec
+def test_levers_of_cx_service_are_the_scenario_parameters_with_declared_ranges(cx_service):
+    levers = lv_mod.levers(cx_service)
+    assert [lv.parameter for lv in levers] == ["Extra Headcount Fraction", "Handle Time Target Multiplier",
+                                          "Prevention Incentive", "Data Consolidation Investment",
+                                          "KPI Alignment Programme"]
+    for lv in levers:
+        p = cx_service.parameters[lv.parameter]
+        assert (lv.min, lv.max, lv.default, lv.units, lv.range_note) == (p.min, p.max, p.value, p.units, "")
+        values = [lv.default] + [c.value for s in cx_service.scenarios.values() for c in s.changes
+                              if c.parameter == lv.parameter]
+        assert lv.step > 0
+        assert (lv.max - lv.min) / lv.step <= 201
+        for v in values:  # every scenario value is reachable with the slider
+            k = (v - lv.min) / lv.step
+            assert abs(k - round(k)) < 1e-9
+    assert lv_mod.default_start_week(cx_service) == 16.0
+
+
+def test_spec_of_cx_service(cx_service):
+    spec = page.workshop_spec(cx_service)
+    assert spec["start_week"] == dict(lo=0.0, hi=156.0, step=1.0, default=16.0)
+    assert spec["baseline"] == "baseline"
+    assert spec["rtol"] == 0.01
+    assert [o["variable"] for o in spec["outcomes"]] == [o.variable for o in cx_service.analysis.outcomes]
+    bridge = next(s for s in spec["scenarios"] if s["name"] == "bridge")
+    assert bridge["uniform"] and bridge["start"] == 16.0
+    assert {c["parameter"]: c["value"] for c in bridge["changes"]} == {
+        "Prevention Incentive": 1.0, "Extra Headcount Fraction": 0.2}
+    base = next(s for s in spec["scenarios"] if s["name"] == "baseline")
+    assert base == dict(name="baseline", description=cx_service.scenarios["baseline"].description,
+                        uniform=True, start=None, changes=[])
+    json.dumps(spec, allow_nan=False)  # JSON-ready
+
+
+def test_spec_of_capability_trap_starts_from_the_start(capability_trap):
+    spec = page.workshop_spec(capability_trap)
+    assert spec["start_week"]["default"] == 0.0  # its scenarios' changes have no from_week
+    assert [lv["name"] for lv in spec["levers"]] == ["Pressure Step", "Performance Step"]
+    for s in spec["scenarios"]:
+        assert s["uniform"] and s["start"] in (None, 0.0)
+        assert all(c["from_week"] is None for c in s["changes"])
+
+
+def test_scenario_with_changes_in_different_weeks_is_not_uniform():
+    sc = cx.Scenario("mixed", "d", (cx.Change("A", 1.0, 16.0), cx.Change("B", 2.0, None)))
+    entry = page._scenario_entry(sc, 0.0)
+    assert entry["uniform"] is False and entry["start"] is None
+    assert entry["changes"] == [dict(parameter="A", value=1.0, from_week=16.0),
+                                dict(parameter="B", value=2.0, from_week=None)]
+
+
+@pytest.mark.parametrize("value, lo, hi, extra, expected", [
+    (5.0, math.nan, math.nan, (), (0.0, 10.0)),
+    (-2.0, math.nan, math.nan, (), (-4.0, 0.0)),
+    (0.0, math.nan, math.nan, (3.0,), (-1.0, 3.0)),
+    (2.0, 1.0, math.nan, (), (1.0, 3.0)),
+    (2.0, math.nan, 10.0, (), (-10.0, 10.0)),
+    (0.5, 0.0, 1.0, (), (0.0, 1.0)),
+    (0.5, 0.0, 1.0, (1.5,), (0.0, 1.5)),
+])
+def test_lever_range_fallbacks(value, lo, hi, extra, expected):
+    got_lo, got_hi, note = lv_mod.lever_range(value, lo, hi, extra)
+    assert (got_lo, got_hi) == expected
+    declared = not math.isnan(lo) and not math.isnan(hi) and not extra
+    assert (note == "") == declared
+
+
+@pytest.mark.parametrize("lo, hi, values, expected", [
+    (0, 1, [0, 0.2], 0.005), (0.5, 1.2, [1, 0.8], 0.005), (-1000, 1000, [0, 500], 10.0),
+    (0, 156, [16], 1.0), (0, 1, [0.0125], 0.0005), (0, 1, [1 / 3], 0.0),
+])
+def test_slider_step(lo, hi, values, expected):
+    assert lv_mod.slider_step(lo, hi, values) == expected
+
+
+# --------------------------------------------------------------------------- reading rule in JS
+def _node(script: str, data) -> object:
+    proc = subprocess.run([NODE, "-e", script], input=json.dumps(data), capture_output=True, text=True,
+                          timeout=60, check=True)
+    return json.loads(proc.stdout)
+
+
+_NODE_READING = """
+const R = require(%s);
+const data = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+const out = data.cases.map(c => {
+  const r = R.againstBaseline(c.times, c.values, c.base, c.better, c.rtol);
+  const fix = x => (typeof x === 'number' && !isFinite(x)) ? null : x;
+  return {cls: R.classify(c.values, c.base, c.better, c.rtol), stays_better: fix(r.stays_better_from_week),
+          worst: r.worst_shortfall, worst_week: fix(r.worst_shortfall_week), final: r.final_advantage,
+          pct: fix(r.final_advantage_pct), sentence: R.sentence(r, c.better, c.rtol * 100)};
+});
+process.stdout.write(JSON.stringify(out));
+""" % json.dumps(str(VENDOR / "cx_reading.js"))
+
+
+def _check_cases(cases):
+    got = _node(_NODE_READING, {"cases": cases})
+    for c, g in zip(cases, got, strict=True):
+        want = against_baseline(c["times"], c["values"], c["base"], c["better"], c["rtol"])
+        assert g["cls"] == classify_trajectory(c["times"], c["values"], c["base"], c["better"], c["rtol"]), c["id"]
+        assert g["cls"] == want["classification"], c["id"]
+        for key, wkey in (("stays_better", "stays_better_from_week"), ("worst", "worst_shortfall"),
+                          ("worst_week", "worst_shortfall_week"), ("final", "final_advantage"),
+                          ("pct", "final_advantage_pct")):
+            w = want[wkey]
+            if math.isnan(w):
+                assert g[key] is None, (c["id"], key)
+            else:
+                assert g[key] == pytest.approx(w, rel=1e-12, abs=1e-12), (c["id"], key)
+    return got
+
+
+@pytest.mark.parametrize("fixture", ["cx_service", "capability_trap"])
+def test_js_reading_equals_python_for_every_scenario(fixture, request):
+    model = request.getfixturevalue(fixture)
+    outcomes = model.analysis.outcomes
+    cm = compile_model(model)
+    variables = [o.variable for o in outcomes]
+    base = cm.run(changes=model.scenarios[model.analysis.baseline].changes, variables=variables)
+    cases = []
+    for sc in model.scenarios.values():
+        res = cm.run(changes=sc.changes, variables=variables)
+        for o in outcomes:
+            cases.append(dict(id=f"{sc.name}/{o.variable}", times=res.times.tolist(),
+                              values=res.variable(o.variable)[:, 0].tolist(),
+                              base=base.variable(o.variable)[:, 0].tolist(),
+                              better=o.better, rtol=model.analysis.rtol))
+    got = _check_cases(cases)
+    classes = {c["id"]: g["cls"] for c, g in zip(cases, got)}
+    if fixture == "cx_service":  # the reference behaviours the model card promises
+        assert classes["structural_prevention/Ticket Backlog"] == "worse-before-better"
+        assert classes["baseline/Ticket Backlog"] == "no change"
+        sentence = next(g["sentence"] for c, g in zip(cases, got) if c["id"] == "structural_prevention/Ticket Backlog")
+        assert re.fullmatch(r"worse before better \(worse at first, better from week \d+; ends \d+(\.\d)?% lower\)",
+                            sentence), sentence
+    else:
+        assert classes["work_smarter/Performance"] == "worse-before-better"
+        assert classes["higher_target/Performance"] == "better-before-worse"
+
+
+def test_js_reading_equals_python_on_edge_cases():
+    rng = np.random.default_rng(7)
+    t = np.arange(20.0)
+    cases = []
+    for i in range(120):
+        base = rng.normal(100, 30, t.size) * rng.choice([1, -1, 0.001])
+        values = base + rng.normal(0, 3, t.size) * rng.choice([0.1, 1, 5])
+        cases.append(dict(id=f"random {i}", times=t.tolist(), values=values.tolist(), base=base.tolist(),
+                          better=["lower", "higher"][i % 2], rtol=[0.01, 0.005, 0.2][i % 3]))
+    zeros = np.zeros(t.size)
+    tol_edge = np.full(t.size, 100.0)
+    cases += [
+        dict(id="all zero", times=t.tolist(), values=zeros.tolist(), base=zeros.tolist(), better="lower", rtol=0.01),
+        dict(id="exactly at tolerance", times=t.tolist(), values=(tol_edge + 1.0).tolist(), base=tol_edge.tolist(),
+             better="higher", rtol=0.01),
+        dict(id="dip in the middle", times=t.tolist(), values=np.r_[np.full(7, 90.0), np.full(6, 120.0),
+                                                                    np.full(7, 80.0)].tolist(),
+             base=tol_edge.tolist(), better="lower", rtol=0.01),
+        dict(id="one point", times=[0.0], values=[3.0], base=[2.0], better="higher", rtol=0.01),
+    ]
+    got = _check_cases(cases)
+    assert {g["cls"] for g in got} == set(CLASSES)  # the cases reach every class
+
+
+# --------------------------------------------------------------------------- the page
+class _Scripts(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.scripts, self.attrs, self._in = [], [], None
+
+    def handle_starttag(self, tag, attrs):
+        self.attrs.append((tag, dict(attrs)))
+        if tag == "script":
+            self._in = [dict(attrs), ""]
+
+    def handle_data(self, data):
+        if self._in is not None:
+            self._in[1] += data
+
+    def handle_endtag(self, tag):
+        if tag == "script" and self._in is not None:
+            self.scripts.append(tuple(self._in))
+            self._in = None
+
+
+def _parse(text: str) -> _Scripts:
+    p = _Scripts()
+    p.feed(text)
+    p.close()
+    return p
+
+
+def test_vendored_files_match_their_recorded_checksums():
+    readme = (VENDOR / "README.md").read_text()
+    for name in ("uPlot.iife.min.js", "uPlot.min.css", "uPlot.LICENSE"):
+        digest = hashlib.sha256((VENDOR / name).read_bytes()).hexdigest()
+        assert f"{digest}  {name}" in readme, name
+    assert "Copyright (c) 2022 Leon Sorokin" in (VENDOR / "uPlot.LICENSE").read_text()
+
+
+def test_page_is_self_contained(cx_page):
+    parsed = _parse(cx_page)
+    for tag, attrs in parsed.attrs:
+        for key in ("src", "href", "xlink:href", "action", "data"):
+            v = attrs.get(key)
+            assert v is None or not re.match(r"\s*(https?:|//|ftp:)", v, re.I), (tag, key, v)
+        assert not (tag == "script" and "src" in attrs), attrs
+        assert tag != "link" or attrs.get("href", "").startswith("data:"), attrs
+    assert "@import" not in cx_page
+    assert not re.search(r"url\(\s*['\"]?\s*(https?:|//)", cx_page, re.I)
+    # the only URL in the file is the one in uPlot's licence banner
+    assert re.findall(r"https?://[^\s\"')]+", cx_page) == ["https://github.com/leeoniya/uPlot"]
+    # every script is inline: config JSON, uPlot, the reading rule, the model, the page
+    kinds = [attrs.get("type", "text/javascript") for attrs, _ in parsed.scripts]
+    assert kinds == ["application/json", "text/javascript", "text/javascript", "text/javascript",
+                     "text/javascript"]
+    body = {i: text for i, (_, text) in enumerate(parsed.scripts)}
+    assert "uPlot" in body[1] and "CXReading" in body[2] and "CX_MODEL" in body[3] and "CX_WORKSHOP" in body[4]
+    assert "<svg" in cx_page and "Ticket Backlog" in cx_page
+
+
+def test_page_config_round_trips(cx_service, cx_page):
+    parsed = _parse(cx_page)
+    config = json.loads(parsed.scripts[0][1])
+    assert config == json.loads(json.dumps(page.workshop_spec(cx_service) | {"diagram_title": config["diagram_title"]}))
+    assert config["diagram_title"] == "Customer service: why reactive fixes fail"
+
+
+HOSTILE = '</script><script>window.PWNED=1</script><!-- & "quotes" \u2028'
+
+
+def _hostile_model(tmp_path):
+    src = ROOT / "models"
+    shutil.copy(src / "capability_trap.mdl", tmp_path / "capability_trap.mdl")
+    toml = (src / "capability_trap.scenarios.toml").read_text()
+    esc = json.dumps(HOSTILE)
+    toml = toml.replace('label = "Performance"', f"label = {esc}", 1)
+    toml = re.sub(r'(\[scenarios\.trap\]\ndescription = )"[^"]*"', lambda m: m.group(1) + esc, toml)
+    (tmp_path / "capability_trap.scenarios.toml").write_text(toml)
+    return cx.load_model(tmp_path / "capability_trap.mdl")
+
+
+def test_model_text_cannot_break_out_of_the_page(tmp_path):
+    model = _hostile_model(tmp_path)
+    assert model.scenarios["trap"].description == " ".join(HOSTILE.split())
+    text = page.render_page(model)
+    parsed = _parse(text)
+    assert len(parsed.scripts) == 5  # no script element was injected
+    config = json.loads(parsed.scripts[0][1])
+    assert config["outcomes"][0]["label"] == HOSTILE
+    assert next(s for s in config["scenarios"] if s["name"] == "trap")["description"] == model.scenarios["trap"].description
+    assert "</script><script>" not in text
+    assert text.count("</script>") == 5
+    assert "<!--" not in text
+
+
+def test_script_safe_and_json_for_html():
+    assert page_html.script_safe('a="</script>"; b="</SCRIPT >"; c="<!--"') == 'a="<\\/script>"; b="<\\/SCRIPT >"; c="<\\!--"'
+    assert page_html.script_safe("x < y && y </ z") == "x < y && y </ z"
+    safe = page_html.json_for_html(HOSTILE)
+    assert json.loads(safe) == HOSTILE
+    assert not set("<>&\u2028") & set(safe)
+
+
+# --------------------------------------------------------------------------- the command
+def test_cli_writes_the_page_atomically(tmp_path, capsys):
+    out = tmp_path / "ws.html"
+    assert cli.main(["workshop", "--model", "capability_trap", "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    assert [p.name for p in tmp_path.iterdir()] == ["ws.html"]  # no temporary file left
+    msg = capsys.readouterr().out
+    assert "capability_trap" in msg and str(out) in msg
+
+
+def test_cli_default_file_name(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["workshop", "--model", "capability_trap"]) == 0
+    assert (tmp_path / "cxsystems-workshop.html").is_file()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--model", "no_such_model"], "unknown model 'no_such_model'"),
+    (["--model", "missing/model.mdl"], "model file not found"),
+])
+def test_cli_bad_model_is_a_one_line_error(tmp_path, capsys, args, fragment):
+    out = tmp_path / "ws.html"
+    assert cli.main(["workshop", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("cxsystems: error: ") and fragment in err[0]
+    assert not out.exists()
+
+
+def test_cli_out_is_a_directory(tmp_path, capsys):
+    assert cli.main(["workshop", "--model", "capability_trap", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(tmp_path) in err[0]
+
+
+def test_failed_render_leaves_the_old_file(tmp_path, capsys):
+    src = ROOT / "models"
+    shutil.copy(src / "capability_trap.mdl", tmp_path / "capability_trap.mdl")
+    toml = (src / "capability_trap.scenarios.toml").read_text()
+    toml = toml[: toml.index("[[outcomes]]")]  # no key outcomes: the workshop refuses the model
+    (tmp_path / "capability_trap.scenarios.toml").write_text(toml)
+    out = tmp_path / "ws.html"
+    out.write_text("old page")
+    assert cli.main(["workshop", "--model", str(tmp_path / "capability_trap.mdl"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "[[outcomes]]" in err
+    assert out.read_text() == "old page"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["capability_trap.mdl", "capability_trap.scenarios.toml",
+                                                         "ws.html"]

@@ -1,0 +1,106 @@
+"""Diagrams: collapse of hidden variables, drawing inside the canvas, DOT and Mermaid export."""
+
+from pathlib import Path
+
+import pytest
+
+import cxsystems as cx
+from cxsystems.causal import find_loops
+from cxsystems.causal.cld_format import load_cld, parse_cld
+from cxsystems.causal.graph import graph_from_links
+from cxsystems.causal.views import collapse, load_views, loop_view
+from cxsystems.plotting.cld import draw_cld, labels_outside, overlapping_labels
+from cxsystems.plotting.diagrams import cld_diagram, write_diagram
+
+CLD_DIR = Path(__file__).resolve().parents[2] / "models" / "cld"
+
+
+def test_collapse_multiplies_signs_along_hidden_variables():
+    g = graph_from_links("g", [("a", "h1", "+", False), ("h1", "h2", "-", True), ("h2", "b", "+", False),
+                               ("b", "a", "+", False), ("a", "k", "-", False), ("k", "c", "-", False),
+                               ("c", "b", "+", False), ("c", "k2", "-", False), ("k2", "b", "-", False)])
+    v = collapse(g, ["a", "b", "c"])
+    assert set(v.nodes) == {"a", "b", "c"}
+    ab = v.edge("a", "b")
+    assert (ab.polarity, ab.delayed, ab.method, ab.via) == ("-", True, "collapsed", (("h1", "h2"),))
+    assert v.edge("a", "c").polarity == "+"           # - times -
+    assert v.edge("b", "a").method == "drawn"          # a direct link is kept as it is
+    # c -> b directly (+) is the shortest path; the longer path via k2 (+) agrees
+    assert v.edge("c", "b").polarity == "+"
+    # equal-length paths of opposite sign: undecided, with the reason
+    g2 = graph_from_links("g2", [("a", "x", "+", False), ("x", "b", "+", False),
+                                 ("a", "y", "+", False), ("y", "b", "-", False)])
+    e = collapse(g2, ["a", "b"]).edge("a", "b")
+    assert e.polarity == "?" and "opposite sign" in e.reason
+
+
+def test_loop_view_keeps_each_loop_polarity():
+    g = load_cld(CLD_DIR / "cx_reactive_vs_organisational.cld")
+    loops = find_loops(g)
+    keep = ["Ticket backlog", "Work pressure", "Problem sources", "Leadership commitment"]
+    named = [loops[n] for n in ("hire and work overtime", "firefighting trap", "align the organisation",
+                                "headcount crowds out change")]
+    v = loop_view(g, named, keep)
+    for lp in named:
+        proj = [x for x in lp.variables if x in keep]
+        pols = [v.edge(proj[i], proj[(i + 1) % len(proj)]).polarity for i in range(len(proj))]
+        assert "?" not in pols, (lp, pols)
+        assert ("B" if pols.count("-") % 2 else "R") == lp.polarity, lp
+    # two loops passing between the same shown variables with opposite signs give an undecided link
+    both = loop_view(g, list(loops), keep)
+    assert "?" in {e.polarity for e in both.causal_edges()}
+    bad = [e for e in both.causal_edges() if e.polarity == "?"][0]
+    assert "opposite signs" in bad.reason and len(bad.via) >= 2
+
+
+@pytest.mark.parametrize("name", ["cx_shifting_the_burden", "cx_fixes_that_fail", "cx_reactive_vs_organisational"])
+def test_bundled_diagrams_fit_the_canvas_without_overlaps(name):
+    g = load_cld(CLD_DIR / f"{name}.cld")
+    fig = draw_cld(g)
+    assert labels_outside(fig) == []
+    assert overlapping_labels(fig) == []
+    texts = {t.get_text().replace("\n", " ") for t in fig.axes[0].texts}
+    assert set(g.nodes) <= texts
+    # one loop marker per named loop, with the loop's id
+    loops = find_loops(g)
+    assert {lp.id for lp in loops if lp.name} <= texts
+
+
+def test_auto_layout_of_a_diagram_without_positions():
+    g = parse_cld("\n".join(f"v{i} -> v{(i + 1) % 9} : {'-' if i % 4 == 0 else '+'}" for i in range(9))
+                  + "\nv0 -> v4 : +\nv4 -> v0 : +\nv2 -> v7 : - delay\n")
+    fig = draw_cld(g)
+    assert labels_outside(fig) == [] and overlapping_labels(fig) == []
+
+
+def test_text_exports_and_formats(tmp_path):
+    d = cld_diagram(load_cld(CLD_DIR / "cx_fixes_that_fail.cld"))
+    dot = write_diagram(d, tmp_path / "ftf.dot").read_text()
+    assert '"Pressure to close fast" -> "First-contact resolution" [label="\u2212"' in dot
+    assert '"Unresolved issues" -> "Repeat contacts" [label="+ ||"' in dot
+    assert dot.count("->") - dot.count("// loop") * 0 >= 7
+    mmd = write_diagram(d, tmp_path / "ftf.mmd").read_text()
+    assert mmd.startswith("flowchart LR") and mmd.count("-->|") == 7
+    assert '["Ticket backlog"]' in mmd  # stocks are boxes
+    svg = write_diagram(d, tmp_path / "ftf.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    png = write_diagram(d, tmp_path / "ftf.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob(".*tmp"))
+    with pytest.raises(cx.CxError, match="unsupported diagram format"):
+        write_diagram(d, tmp_path / "ftf.jpg")
+    with pytest.raises(cx.CxError, match="does not exist"):
+        write_diagram(d, tmp_path / "nope" / "ftf.png")
+
+
+def test_view_file_errors(tmp_path):
+    p = tmp_path / "m.views.toml"
+    p.write_text('[view.main]\nvariables = ["a"]\n')
+    with pytest.raises(cx.CxError, match="at least two"):
+        load_views(p)
+    p.write_text('[view.main]\nvariables = ["a", "b"]\npositions = { a = [1] }\n')
+    with pytest.raises(cx.CxError, match="position of 'a' must be"):
+        load_views(p)
+    p.write_text('[view.main]\nvariables = ["a", "b"]\ncolour = "red"\n')
+    with pytest.raises(cx.CxError, match="unknown key"):
+        load_views(p)
