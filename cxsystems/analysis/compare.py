@@ -10,7 +10,8 @@
     cmp.plot()                                      # dashboard (matplotlib Figure)
     cmp.to_csv("out/")                              # results.csv and summary.csv
 
-The baseline is the scenario named by ``model.analysis.baseline`` (``"baseline"`` by default). It is
+The baseline is the model's :attr:`~cxsystems.model.core.Model.baseline` (``"baseline"`` unless the
+scenario file names another in ``[analysis] baseline``). It is
 always simulated and is always the reference, even when ``scenarios`` does not list it; it comes
 first in :attr:`Comparison.scenarios` and in every table.
 """
@@ -266,7 +267,7 @@ def compare(
     Args:
         model: a model from :func:`cxsystems.load_model`.
         scenarios: scenario names and/or :class:`Scenario` objects; default every scenario of the
-            model. The model's baseline (``model.analysis.baseline``) is always run and is the
+            model. The model's baseline (:attr:`Model.baseline`) is always run and is the
             reference, listed or not; it comes first.
         classify: the variable whose comparison with baseline fills the summary's
             worst_shortfall ... classification columns; default ``model.analysis.classify``, else

@@ -2,7 +2,7 @@
 
 Moving the policy levers (:mod:`cxsystems.model.levers`) and choosing the week the policy starts
 defines a new scenario, ``"explored"``; :func:`explore` simulates it and the baseline and compares
-them exactly as :func:`cxsystems.compare` does::
+them exactly as :func:`cxsystems.compare` does (the function ``cx.compare``)::
 
     import cxsystems as cx
 

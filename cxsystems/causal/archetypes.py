@@ -489,16 +489,27 @@ class ArchetypeReport:
     def of(self, kind: str) -> list[Archetype]:
         return [a for a in self.instances if a.kind == kind]
 
-    def text(self) -> str:
+    def text(self, loop_names: dict[str, str] | None = None) -> str:
+        """Every instance described, then the notes; with ``loop_names`` (loop id -> name) a last
+        line names the loops."""
         if not self.instances:
             return f"no archetypes found in {self.graph}" + "".join(f"\nnote: {n}" for n in self.notes)
         parts = [a.describe() for a in self.instances]
         parts += [f"note: {n}" for n in self.notes]
+        named = {i: n for i, n in (loop_names or {}).items() if n}
+        if named:
+            parts.append("loop names: " + ", ".join(f"{i} {n}" for i, n in named.items()))
         return "\n\n".join(parts)
 
-    def to_json(self) -> str:
-        return json.dumps(dict(graph=self.graph, notes=list(self.notes),
-                               archetypes=[a.as_dict() for a in self.instances]), indent=2)
+    def to_json(self, loop_names: dict[str, str] | None = None) -> str:
+        """The report as JSON; with ``loop_names`` each instance also lists its loops' names."""
+        items = []
+        for a in self.instances:
+            d = a.as_dict()
+            if loop_names is not None:
+                d["loop_names"] = [loop_names.get(i, "") for i in d["loops"]]
+            items.append(d)
+        return json.dumps(dict(graph=self.graph, notes=list(self.notes), archetypes=items), indent=2)
 
 
 def principal_loops(graph: CausalGraph, loops: LoopSet) -> tuple[list[Loop], str]:

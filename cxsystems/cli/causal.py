@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 from .common import add_command
 
@@ -124,8 +122,10 @@ def run_loops(args: argparse.Namespace) -> int:
 
 def run_cld(args: argparse.Namespace) -> int:
     from ..errors import CxError
+    from ..files import check_output_file, make_parent
     from ..plotting.diagrams import cld_diagram, model_diagram, write_diagram
 
+    out = check_output_file(args.out)  # before the work, not after it
     graph, model = _graph(args)
     if model is None:
         if args.view is not None:
@@ -133,11 +133,7 @@ def run_cld(args: argparse.Namespace) -> int:
         diagram = cld_diagram(graph)
     else:
         diagram = model_diagram(model, graph, view=args.view)
-    out = Path(args.out)
-    if out.is_dir():
-        raise IsADirectoryError(21, "is a directory", str(out))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_diagram(diagram, out)
+    write_diagram(diagram, make_parent(out))
     print(f"{graph.name}: wrote {out} ({len(diagram.graph.nodes)} variables, "
           f"{len(diagram.graph.causal_edges())} links, {len(diagram.markers)} loops marked)")
     return 0
@@ -154,18 +150,8 @@ def run_archetypes(args: argparse.Namespace) -> int:
     loops = find_loops(graph)
     kinds = (args.kind.strip().lower(),) if args.kind else None
     rep = find_archetypes(graph, loops, kinds=kinds, per_kind=None if args.all else args.per_kind)
-    if args.format == "json":
-        data = json.loads(rep.to_json())
-        names = {lp.id: lp.name for lp in loops}
-        for a in data["archetypes"]:
-            a["loop_names"] = [names.get(i, "") for i in a["loops"]]
-        print(json.dumps(data, indent=2))
-        return 0
-    names = {lp.id: lp.name for lp in loops if lp.name}
-    text = rep.text()
-    if names:
-        text += "\n\nloop names: " + ", ".join(f"{i} {n}" for i, n in names.items())
-    print(text)
+    names = {lp.id: lp.name for lp in loops}
+    print(rep.to_json(names) if args.format == "json" else rep.text(names))
     return 0
 
 

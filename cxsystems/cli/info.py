@@ -38,7 +38,7 @@ def register(subparsers) -> None:
 
 def scenario_lines(model) -> list[str]:
     """Text describing every scenario of ``model``, wrapped to the terminal width."""
-    baseline = getattr(model.analysis, "baseline", "baseline")
+    baseline = model.baseline
     lines = [f"{model.name}: {len(model.scenarios)} scenarios", ""]
     for s in model.scenarios.values():
         lines.append(s.name + ("  (baseline)" if s.name == baseline else ""))

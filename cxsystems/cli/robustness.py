@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from ..text import money_prefix
+from ..text import money_prefix, share
 from .common import WIDTH, add_command, compact, load, split_list, table
 
 DEFAULT_OUT = "cxsystems-robustness"
@@ -128,7 +128,7 @@ def run_robustness(args: argparse.Namespace) -> int:
     best = most_often_best(res)
     rows = []
     for _, r in best.iterrows():
-        rows.append([r["label"], r["scenario"], f"{100 * r['share_best']:.1f}%",
+        rows.append([r["label"], r["scenario"], share(r["share_best"]),
                      compact(r["mean_regret"], money_prefix(str(r["units"])))])
     print(table(["metric", "best scenario", "share of runs", "its mean regret"], rows,
                 ["<", "<", ">", ">"]))

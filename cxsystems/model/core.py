@@ -16,13 +16,11 @@ from typing import TYPE_CHECKING
 from ..errors import CxError
 from ..names import match
 from ..text import plain
-from .specs import AnalysisSpec, OutcomeSpec
+from .specs import DEFAULT_BASELINE, AnalysisSpec, OutcomeSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from .scenarios import Scenario
 
-#: Name of the baseline scenario when a model's scenario file does not name one.
-DEFAULT_BASELINE = "baseline"
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from ..errors import CxError
 from ..files import read_toml
 from ..names import match
-from .specs import AnalysisSpec, MetricSpec, OutcomeSpec
+from .specs import DEFAULT_BASELINE, AnalysisSpec, MetricSpec, OutcomeSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from .core import Model
@@ -161,7 +161,7 @@ def load_analysis(path: Path, data: Mapping[str, Any], model: "Model", scenarios
     rtol = analysis.pop("rtol", 0.01)
     if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not 0 < rtol < 0.5:
         raise CxError(f"{_where(path, 'analysis')}: rtol = {rtol!r}; use a fraction such as 0.01")
-    baseline = analysis.pop("baseline", "baseline")
+    baseline = analysis.pop("baseline", DEFAULT_BASELINE)
     if baseline not in scenarios:
         raise CxError(f"{_where(path, 'analysis')}: baseline {baseline!r} is not a scenario")
     names = [m.name for m in metrics]

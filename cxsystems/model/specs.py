@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+#: Name of the baseline scenario when a scenario file does not name one (``[analysis] baseline``).
+DEFAULT_BASELINE = "baseline"
+
 
 @dataclass(frozen=True)
 class MetricSpec:
@@ -50,7 +53,7 @@ class AnalysisSpec:
     metrics: tuple[MetricSpec, ...] = ()
     outcomes: tuple[OutcomeSpec, ...] = ()
     classify: str | None = None
-    baseline: str = "baseline"
+    baseline: str = DEFAULT_BASELINE
     rtol: float = 0.01
     extra: Mapping[str, Any] = field(default_factory=dict)
     uncertain: tuple = ()

@@ -29,7 +29,7 @@ time if none has one); at the initial time the changes apply from the start (``f
 ``None``). A scenario button sets every lever and the start week to that scenario's values when all
 its changes start in the same week; otherwise (changes starting in different weeks) the page runs
 the scenario's changes verbatim and lists them until a slider is moved. The baseline reference
-(grey in every chart) is the scenario ``model.analysis.baseline``.
+(grey in every chart) is the model's baseline scenario (:attr:`cxsystems.Model.baseline`).
 
 Model text (names, units, descriptions, comments) reaches the page only through ``json.dumps`` in
 a JSON block (with ``<``, ``>`` and ``&`` escaped) or ``html.escape``; ``</script`` and ``<!--``

@@ -1,6 +1,6 @@
 /* cxsystems workshop: plain-language reading of a run against the baseline (MIT, cxsystems).
  *
- * A port of cxsystems.metrics.classify_trajectory / against_baseline (same rule, same numbers):
+ * A port of cxsystems.analysis.metrics.classify_trajectory / against_baseline (same rule, same numbers):
  *   advantage a(t) = s * (values(t) - baseline(t)), s = +1 if higher is better, -1 if lower;
  *   tolerance tol = max(rtol * max|baseline|, atol); a point is significant when |a| > tol;
  *   class from the sign of the first significant point and of the final one (the last point if

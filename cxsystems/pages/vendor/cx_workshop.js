@@ -1,7 +1,7 @@
 /* cxsystems workshop page (MIT, cxsystems): levers -> CX_MODEL.simulate -> uPlot charts + reading.
  *
  * Needs, defined before it: uPlot (vendored), CXReading (cx_reading.js), CX_MODEL (the model
- * compiled to JavaScript) and the JSON block #cx-config written by cxsystems.workshop.page.
+ * compiled to JavaScript) and the JSON block #cx-config written by cxsystems.pages.workshop.
  * Exposes window.CX_WORKSHOP = {config, charts, baseline, lastRun, runs, pressScenario, ...}.
  */
 (function () {
