@@ -1,76 +1,76 @@
-"""Build the signed causal graph of a loaded model (see :mod:`cxsystems.causal.graph` for what the
-graph holds and how polarity is decided)."""
+"""Build the signed causal graph of a loaded model from the engine's IR (see
+:mod:`cxsystems.causal.graph` for what the graph holds and how polarity is decided).
+
+The model is read through ``compile_model(model).ir``, the representation the engine simulates:
+each variable's whole equation (:func:`cxsystems.causal.expr.equation`, hidden slots put back in
+place), its kind (stock, flow, auxiliary, constant, lookup) and its dependencies. Nodes are the
+model's variables, in model order, with their units and comments; edges are signed by structure
+first, then measured along a simulated run where structure does not decide.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..engine import compile_model
+from ..engine.ir import Op, Ref, norm_name
 from ..errors import CxError
 from . import expr as X
 from .graph import CausalGraph, Edge, Node
 from .loops import loop_names_for_model
 from .polarity import measured_polarity, structural_polarity
 
-_CONTROL = ("initial_time", "final_time", "time_step", "saveper")
+
+def _stock_function(st: X.StatefulExpr) -> str:
+    """The Vensim name of a stock's built-in: ``INTEG``, ``SMOOTH``, ``SMOOTH3``, ``DELAY N``..."""
+    if st.kind == "smooth":
+        if st.order is None:
+            return "SMOOTH N"
+        return "SMOOTH" if st.order == 1 else f"SMOOTH{st.order:g}"
+    if st.kind == "delay":
+        return f"DELAY{st.order:g}"
+    return {"integ": "INTEG", "delayn": "DELAY N", "delay_fixed": "DELAY FIXED"}.get(st.kind, st.kind.upper())
 
 
-def _stock_function(ast) -> str:
-    from pysd.translators.structures import abstract_expressions as ae
-
-    if isinstance(ast, ae.IntegStructure):
-        return "INTEG"
-    if isinstance(ast, ae.SmoothStructure):
-        return "SMOOTH" if ast.order == 1 else f"SMOOTH{ast.order:g}"
-    if isinstance(ast, ae.SmoothNStructure):
-        return "SMOOTH N"
-    if isinstance(ast, ae.DelayStructure):
-        return f"DELAY{ast.order:g}"
-    if isinstance(ast, ae.DelayNStructure):
-        return "DELAY N"
-    if isinstance(ast, ae.DelayFixedStructure):
-        return "DELAY FIXED"
-    return type(ast).__name__.replace("Structure", "").upper()
-
-
-def _flow_terms(flow) -> dict[str, str]:
-    """Reference keys that are plain additive terms of a stock's net flow: key -> ``+``/``-``."""
-    from pysd.translators.structures import abstract_expressions as ae
-
+def _flow_terms(flow, names: X.Names) -> dict[str, str]:
+    """Variables that are plain additive terms of a stock's net flow: name -> ``+``/``-``."""
     out: dict[str, str] = {}
 
     def walk(node, sign: str) -> None:
-        if isinstance(node, ae.ReferenceStructure):
-            out.setdefault(node.reference, sign)
-        elif isinstance(node, ae.ArithmeticStructure):
-            ops = list(node.operators)
-            if ops == ["negative"]:
-                walk(node.arguments[0], "-" if sign == "+" else "+")
-            elif ops and ops[0] in "+-":
-                walk(node.arguments[0], sign)
-                for op, a in zip(ops, node.arguments[1:]):
-                    walk(a, sign if op == "+" else ("-" if sign == "+" else "+"))
+        other = "-" if sign == "+" else "+"
+        if isinstance(node, Ref):
+            if node.slot in names.variables:
+                out.setdefault(names.variables[node.slot], sign)
+        elif isinstance(node, Op) and node.op == "neg":
+            walk(node.args[0], other)
+        elif isinstance(node, Op) and node.op in ("+", "-"):
+            walk(node.args[0], sign)
+            walk(node.args[1], sign if node.op == "+" else other)
 
     walk(flow, "+")
     return out
 
 
-def _rate_expression(ast, self_key: str):
+def _rate_expression(st: X.StatefulExpr):
     """The expression whose sensitivity gives the polarity of links into a stateful variable."""
-    from pysd.translators.structures import abstract_expressions as ae
-
-    if isinstance(ast, ae.IntegStructure):
-        return ast.flow
-    if isinstance(ast, (ae.SmoothStructure, ae.SmoothNStructure)):
+    if st.kind == "integ":
+        return st.arg("flow")
+    if st.kind == "smooth":
         # first-order equivalent: d(out)/dt = (input - out) / smooth time
-        return ae.ArithmeticStructure(["/"], (
-            ae.ArithmeticStructure(["-"], (ast.input, ae.ReferenceStructure(self_key))),
-            ast.smooth_time))
-    if isinstance(ast, (ae.DelayStructure, ae.DelayNStructure)):
-        # outflow of the delay pipeline ~ input / delay time
-        return ae.ArithmeticStructure(["/"], (ast.input, ast.delay_time))
-    if isinstance(ast, ae.TrendStructure):
-        return ae.ArithmeticStructure(["/"], (ast.input, ast.average_time))
-    return getattr(ast, "input", None)
+        return Op("/", (Op("-", (st.arg("input"), Ref(st.slot))), st.arg("time")))
+    if st.kind in ("delay", "delayn", "trend"):
+        # outflow of the delay pipeline ~ input / delay time (TREND: input / average time)
+        return Op("/", (st.arg("input"), st.arg("time")))
+    return st.arg("input")
+
+
+def _model_ir(model):
+    """The engine's IR of ``model``; constructs the engine cannot read are refused by name."""
+    try:
+        return compile_model(model).ir
+    except CxError as exc:
+        text = str(exc).removeprefix("engine: ").removesuffix("; use engine='pysd'")
+        raise CxError(f"{model.name}: cannot analyse: {text}") from None
 
 
 def model_graph(model, *, trajectories=None, scenario=None) -> CausalGraph:
@@ -79,51 +79,51 @@ def model_graph(model, *, trajectories=None, scenario=None) -> CausalGraph:
     Polarity comes from the equation's structure where that decides it; otherwise the partial
     derivative is measured along the simulated run of ``scenario`` (default baseline), given as
     ``trajectories`` (a :func:`cxsystems.simulate` DataFrame) or simulated once here with the fast
-    engine. Nothing from the model text is executed: PySD's parsed expression trees are read as data.
+    engine. Nothing from the model text is executed: the engine's IR is read as data.
 
     Raises:
         CxError: the model uses subscripts or constructs that cannot be analysed.
     """
-    from pysd.translators.structures import abstract_expressions as ae
+    ir = _model_ir(model)
+    names = X.Names.of(ir)
+    slot_of: dict[str, int] = {}
+    exprs: dict[str, object] = {}  # name -> whole equation; None for a lookup table
+    for name in model.variables:
+        key = norm_name(name)
+        if key in ir.by_name:
+            slot = ir.by_name[key]
+            slot_of[ir.elements[slot].name] = slot
+            exprs[ir.elements[slot].name] = X.equation(ir, slot)
+        elif key in ir.tables:
+            exprs[ir.tables[key].name] = None
 
+    def held(e) -> bool:
+        return isinstance(e, X.StatefulExpr) and e.kind in X.STOCK_KINDS
 
-    elements = []
-    for section in model.abstract_model.sections:
-        if not section.split and section.name != "__main__":
-            continue
-        for el in section.elements:
-            if X.ref_key(el.name) in _CONTROL:
-                continue
-            if len(el.components) != 1:
-                raise CxError(f"{model.name}: {el.name!r} has subscripts or several equations; not supported")
-            elements.append(el)
-    names = {X.ref_key(el.name): el.name for el in elements}
-    asts = {X.ref_key(el.name): el.components[0].ast for el in elements}
+    def integ(e) -> bool:
+        return isinstance(e, X.StatefulExpr) and e.kind == "integ"
 
     # kinds
     kind: dict[str, str] = {}
     function: dict[str, str] = {}
-    lookups: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}
-    for key, ast in asts.items():
-        if isinstance(ast, ae.LookupsStructure):
-            kind[key] = "lookup"
-            lookups[key] = (tuple(float(v) for v in ast.x), tuple(float(v) for v in ast.y))
-        elif X._is_number(ast):
-            kind[key] = "constant"
-        elif isinstance(ast, X.STATEFUL):
-            kind[key] = "stock"
-            function[key] = _stock_function(ast)
-        elif isinstance(ast, (ae.DataStructure, ae.GetDataStructure, ae.GetLookupsStructure,
-                              ae.GetConstantsStructure)):
-            raise CxError(f"{model.name}: {names[key]!r} reads external data; not supported")
+    consts: dict[str, float] = {}
+    for name, e in exprs.items():
+        if e is None:
+            kind[name] = "lookup"
+        elif ir.elements[slot_of[name]].is_param:
+            kind[name] = "constant"
+            consts[name] = float(e.value)
+        elif held(e):
+            kind[name] = "stock"
+            function[name] = _stock_function(e)
         else:
-            kind[key] = "auxiliary"
-    deps = {key: X.dependencies(ast, names) for key, ast in asts.items()}
+            kind[name] = "auxiliary"
+    deps = {name: (X.dependencies(e, names) if e is not None else {}) for name, e in exprs.items()}
     flows: dict[str, dict[str, str]] = {}
-    for key, ast in asts.items():
-        if isinstance(ast, ae.IntegStructure):
-            terms = {k: s for k, s in _flow_terms(ast.flow).items() if k in names}
-            flows[key] = terms
+    for name, e in exprs.items():
+        if integ(e):
+            terms = {k: s for k, s in _flow_terms(e.arg("flow"), names).items() if k in exprs}
+            flows[name] = terms
             for k in terms:
                 if kind.get(k) == "auxiliary":
                     kind[k] = "flow"
@@ -131,14 +131,14 @@ def model_graph(model, *, trajectories=None, scenario=None) -> CausalGraph:
     changed = True
     while changed:
         changed = False
-        for key, ast in asts.items():
-            if kind[key] != "auxiliary":
+        for name, e in exprs.items():
+            if kind[name] != "auxiliary":
                 continue
-            causal = [k for k, how in deps[key].items() if "causal" in how or "table" in how]
-            if X.TIME_FUNCTIONS & X.references(ast):
+            causal = [k for k, how in deps[name].items() if "causal" in how or "table" in how]
+            if X.uses_time(e):
                 continue
             if all(kind[k] in ("constant", "lookup") for k in causal):
-                kind[key] = "constant"
+                kind[name] = "constant"
                 changed = True
 
     # trajectories, only if some sign needs measuring
@@ -153,72 +153,65 @@ def model_graph(model, *, trajectories=None, scenario=None) -> CausalGraph:
 
     def env_ctx():
         df = traj()
-        env = {}
-        for key, name in names.items():
-            if name in df.columns:
-                env[key] = df[name].to_numpy(dtype=float)
-        return X.EvalContext(env, lookups, df.index.to_numpy(dtype=float), float(model.time_step))
+        env = {slot: df[name].to_numpy(dtype=float) for name, slot in slot_of.items() if name in df.columns}
+        controls = dict(initial_time=float(model.initial_time), final_time=float(model.final_time),
+                        time_step=float(model.time_step), saveper=float(model.saveper))
+        return X.EvalContext(env, df.index.to_numpy(dtype=float), controls, dict(names.variables))
 
     # value signs: structure first, then the observed range along the run
     vs_memo: dict[str, tuple[str, str]] = {}
     in_progress: set[str] = set()
 
-    def value_sign(key: str) -> tuple[str, str]:
-        if key in vs_memo:
-            return vs_memo[key]
-        if key not in asts or key in in_progress:
+    def value_sign(name: str) -> tuple[str, str]:
+        if name in vs_memo:
+            return vs_memo[name]
+        if name not in exprs or name in in_progress:
             return ("?", "")
-        ast = asts[key]
-        in_progress.add(key)
+        e = exprs[name]
+        in_progress.add(name)
         try:
-            if kind[key] == "lookup":
+            if kind[name] == "lookup":
                 res = ("?", "")
-            elif key in consts:
-                res = ("+" if consts[key] >= 0 else "-", "")
-            elif isinstance(ast, ae.IntegStructure):
+            elif name in consts:
+                res = ("+" if consts[name] >= 0 else "-", "")
+            elif integ(e):
                 res = ("?", "")
             else:
-                res = (X.value_sign(ast, sctx), "")
+                res = (X.value_sign(e, sctx), "")
         finally:
-            in_progress.discard(key)
-        if res[0] == "?" and kind[key] != "lookup" and state.get("allow_observed", True):
+            in_progress.discard(name)
+        if res[0] == "?" and kind[name] != "lookup":
             df = traj()
-            name = names[key]
             if name in df.columns:
                 v = df[name].to_numpy(dtype=float)
                 if np.all(v >= 0):
                     res = ("+", f"{name!r} observed >= 0 along the run")
                 elif np.all(v <= 0):
                     res = ("-", f"{name!r} observed <= 0 along the run")
-        vs_memo[key] = res
+        vs_memo[name] = res
         return res
 
-    # values of constants (literal and computed from constants only), in dependency order
-    consts: dict[str, float] = {k: float(a) for k, a in asts.items() if X._is_number(a)}
-    pending = [k for k in asts if kind[k] == "constant" and k not in consts]
+    # values of constants computed from constants only, in dependency order
+    pending = [k for k in exprs if kind[k] == "constant" and k not in consts]
     while pending:
-        done = [k for k in pending if (v := X.constant_value(asts[k], consts, lookups)) is not None
+        done = [k for k in pending if (v := X.constant_value(exprs[k], consts, names)) is not None
                 and not consts.update({k: v})]
         if not done:
             break
         pending = [k for k in pending if k not in consts]
-    sctx = X.SignContext(value_sign=value_sign, lookups=lookups, names=names, constants=consts)
+    sctx = X.SignContext(value_sign=value_sign, names=names, constants=consts)
 
-    nodes = {}
-    for el in elements:
-        key = X.ref_key(el.name)
-        nodes[el.name] = Node(el.name, kind[key], (el.units or "").strip(),
-                              " ".join((el.documentation or "").split()), function.get(key, ""))
+    nodes = {name: Node(name, kind[name], (model.units.get(name) or "").strip(),
+                        " ".join((model.comments.get(name) or "").split()), function.get(name, ""))
+             for name in exprs}
 
     edges: dict[tuple[str, str], Edge] = {}
     ectx = None
-    for tkey, ast in asts.items():
-        target = names[tkey]
-        stateful = isinstance(ast, X.STATEFUL)
-        rate = _rate_expression(ast, tkey) if stateful else ast
-        for skey, how in deps[tkey].items():
-            source = names[skey]
-            if skey == tkey and not isinstance(ast, ae.IntegStructure):
+    for target, e in exprs.items():
+        stateful = held(e)
+        rate = _rate_expression(e) if stateful else e
+        for source, how in deps[target].items():
+            if source == target and not integ(e):
                 continue  # a SMOOTH/DELAY's own state is not a visible link
             if "causal" in how:
                 ekind = "causal"
@@ -233,38 +226,37 @@ def model_graph(model, *, trajectories=None, scenario=None) -> CausalGraph:
                                                stateful, "initial", "structure")
                 continue
             delayed = stateful
-            if isinstance(ast, ae.IntegStructure) and skey in flows.get(tkey, {}):
-                sign = flows[tkey][skey]
+            if integ(e) and source in flows.get(target, {}):
+                sign = flows[target][source]
                 # a plain flow term: inflow + / outflow -, unless it also appears elsewhere
-                s, notes = structural_polarity(rate, skey, sctx)
+                s, notes = structural_polarity(rate, source, sctx)
                 if s == sign:
                     edges[(source, target)] = Edge(source, target, sign,
                                                    "inflow of the stock" if sign == "+" else "outflow of the stock",
                                                    True, "causal", "structure")
                     continue
-            if stateful and not isinstance(ast, ae.IntegStructure) and skey in X.references(ast.input) \
-                    and not isinstance(ast, ae.SampleIfTrueStructure):
-                s, notes = structural_polarity(ast.input, skey, sctx)
+            if stateful and not integ(e) and source in X.reads(e.arg("input"), names):
+                s, notes = structural_polarity(e.arg("input"), source, sctx)
                 if s in "+-":
-                    what = _stock_function(ast)
+                    what = _stock_function(e)
                     edges[(source, target)] = Edge(source, target, s, f"input of {what}" + (f"; {notes}" if notes else ""),
                                                    True, "causal", "structure")
                     continue
             if rate is None:
                 edges[(source, target)] = Edge(source, target, "?", "construct not analysed", delayed)
                 continue
-            s, notes = structural_polarity(rate, skey, sctx)
+            s, notes = structural_polarity(rate, source, sctx)
             if s in "+-":
-                prefix = "rate of change: " if isinstance(ast, ae.IntegStructure) else ""
+                prefix = "rate of change: " if integ(e) else ""
                 reason = prefix + ("structure" + (f": {notes}" if notes else ""))
                 edges[(source, target)] = Edge(source, target, s, reason, delayed, "causal", "structure")
                 continue
             if ectx is None:
                 ectx = env_ctx()
-            if skey not in ectx.env:
+            if slot_of.get(source) not in ectx.env:
                 edges[(source, target)] = Edge(source, target, "?", "no trajectory to measure along", delayed)
                 continue
-            m = measured_polarity(rate, skey, ectx)
+            m = measured_polarity(rate, slot_of[source], ectx)
             edges[(source, target)] = Edge(source, target, m.polarity, m.reason, delayed, "causal",
                                            "simulation", m.segments)
 

@@ -1,8 +1,13 @@
-"""Reading PySD's abstract expressions as data: dependencies, structural signs, numpy evaluation.
+"""Reading the engine's IR as data: dependencies, structural signs, evaluation along a run.
 
-Everything here walks the ``AbstractModel`` produced by PySD's Vensim translator
-(``pysd.translators.structures.abstract_expressions``) as plain data; nothing from the model text is
-executed. Three services:
+Causal analysis reads the intermediate representation the engine simulates
+(:mod:`cxsystems.engine.ir`, ``compile_model(model).ir``): the same trees of ``Const``, ``Ref``,
+``Op``, ``Call``, ``Lookup``... and ``Stateful`` records; PySD's syntax is not read a second time
+and nothing from the model text is executed. :func:`equation` gives a variable's whole equation:
+the engine lifts the arguments of stateful constructs (and nested SMOOTH, DELAY, INITIAL...) into
+hidden slots; here they are put back in place, so that every ``Ref`` left in the tree is a model
+variable and a stateful construct is a :class:`StatefulExpr` holding its arguments. Variables are
+named as the model names them (:class:`Names`: slots and standalone lookup tables). Services:
 
 * :func:`dependencies` -- which variables an equation reads, and how (``causal``, ``initial`` for
   values used only to initialise a stock or an ``INITIAL()``, ``table`` for a lookup table called as
@@ -10,8 +15,11 @@ executed. Three services:
 * :func:`derivative_sign` -- the sign of the partial derivative of an expression with respect to one
   variable when the structure decides it (sums, differences, products and quotients of factors of
   known sign, powers, MIN/MAX, XIDZ/ZIDZ, IF THEN ELSE branches, monotone lookup tables);
-* :func:`evaluate` -- a small vectorised numpy evaluator of an expression over a whole trajectory
-  (one value per saved time), used to measure partial derivatives by finite differences.
+  :func:`value_sign` the sign of its value;
+* :func:`evaluate` / :class:`Evaluator` -- an expression's value at every saved time of a run,
+  computed by the engine's own vector closures (:class:`cxsystems.engine.closures.ClosureBuilder`
+  in the vector flavour, the saved times as the vector dimension), used to measure partial
+  derivatives by finite differences.
 
 Signs are written ``"+"`` (non-decreasing / non-negative), ``"-"``, ``"0"`` (no dependence) and
 ``"?"`` (undecided).
@@ -19,90 +27,137 @@ Signs are written ``"+"`` (non-decreasing / non-negative), ``"-"``, ``"0"`` (no 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 import numpy as np
-from pysd.translators.structures import abstract_expressions as ae
 
-#: Stateful structures: the variable holds state (a stock in all but name).
-STATEFUL = (ae.IntegStructure, ae.SmoothStructure, ae.SmoothNStructure, ae.DelayStructure,
-            ae.DelayNStructure, ae.DelayFixedStructure, ae.TrendStructure, ae.ForecastStructure,
-            ae.SampleIfTrueStructure)
+from ..engine.closures import ClosureBuilder, Flavour
+from ..engine.ir import (
+    BUILTINS,
+    STATEFUL_ARGS,
+    TIME_BUILTINS,
+    VENSIM_NAMES,
+    Call,
+    Const,
+    Control,
+    Lookup,
+    LookupTable,
+    ModelIR,
+    Op,
+    Ref,
+    TimeRef,
+)
 
-#: Functions that depend on simulated time.
-TIME_FUNCTIONS = frozenset({"step", "pulse", "pulse_train", "ramp", "time"})
+#: Stateful kinds whose variable holds state (a stock in all but name); ``initial`` is not one.
+STOCK_KINDS = frozenset(STATEFUL_ARGS) - {"initial"}
+
+#: Kinds with a delayed copy of their input (their value sign follows input and initial value).
+_PIPELINES = frozenset({"smooth", "delay", "delayn", "delay_fixed"})
 
 #: Monotone non-decreasing functions of one argument.
-_MONOTONE_1 = {"exp": "EXP", "sqrt": "SQRT", "ln": "LN", "integer": "INTEGER", "arctan": "ARCTAN",
-               "sinh": "SINH", "tanh": "TANH"}
+_MONOTONE_1 = frozenset({"exp", "sqrt", "ln", "integer", "arctan", "sinh", "tanh"})
+
+_ADDITIVE = ("+", "-")
+_MULTIPLICATIVE = ("*", "/")
+_LOGIC = frozenset({"==", "!=", "<", "<=", ">", ">=", "and", "or", "not"})
 
 
 class Unsupported(Exception):
-    """The numpy evaluator cannot evaluate this construct."""
+    """The expression cannot be evaluated along a run."""
 
 
-def ref_key(name: str) -> str:
-    """PySD's reference spelling of a Vensim name: lower case, blanks and underscores as one ``_``."""
-    return re.sub(r"[\s_]+", "_", str(name).strip().lower())
+# --------------------------------------------------------------------------- equations as trees
+@dataclass(frozen=True)
+class StatefulExpr:
+    """A stateful construct in an equation: the engine's :class:`~cxsystems.engine.ir.Stateful`
+    with its argument expressions put back in place.
+
+    Attributes:
+        kind: the engine's kind (``integ``, ``smooth``, ``delay``, ``delayn``, ``delay_fixed``,
+            ``trend``, ``forecast``, ``initial``).
+        args: ``((role, expression), ...)`` in the engine's order (``flow``/``input``, ``time``,
+            ``initial``...).
+        order: the fixed order of SMOOTH/DELAY (``None``: SMOOTH N, DELAY N, others).
+        slot: the engine's output slot.
+    """
+
+    kind: str
+    args: tuple
+    order: int | None
+    slot: int
+
+    def arg(self, role: str):
+        """The argument ``role`` (``None`` if the construct has none)."""
+        for r, e in self.args:
+            if r == role:
+                return e
+        return None
 
 
-def _is_number(x) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+def equation(ir: ModelIR, slot: int):
+    """The whole equation of slot ``slot``: hidden slots put back in place (see the module doc)."""
+    el = ir.elements[slot]
+    if el.stateful is not None:
+        st = el.stateful
+        return StatefulExpr(st.kind, tuple((role, inline(ir, e)) for role, e in st.args.items()),
+                            st.order, st.out)
+    return inline(ir, el.expr)
 
 
-def stateful_parts(ast) -> tuple[tuple[str, object], ...]:
-    """``(role, sub-expression)`` pairs of a stateful structure; roles ending in ``initial`` are
-    initial-value-only inputs."""
-    if isinstance(ast, ae.IntegStructure):
-        return (("flow", ast.flow), ("initial", ast.initial))
-    if isinstance(ast, (ae.SmoothStructure, ae.SmoothNStructure)):
-        parts = [("input", ast.input), ("time", ast.smooth_time), ("initial", ast.initial)]
-        if isinstance(ast, ae.SmoothNStructure):
-            parts.append(("order", ast.order))
-        return tuple(parts)
-    if isinstance(ast, (ae.DelayStructure, ae.DelayNStructure, ae.DelayFixedStructure)):
-        parts = [("input", ast.input), ("time", ast.delay_time), ("initial", ast.initial)]
-        if isinstance(ast, ae.DelayNStructure):
-            parts.append(("order", ast.order))
-        return tuple(parts)
-    if isinstance(ast, ae.TrendStructure):
-        return (("input", ast.input), ("time", ast.average_time), ("initial", ast.initial_trend))
-    if isinstance(ast, ae.ForecastStructure):
-        return (("input", ast.input), ("time", ast.average_time), ("horizon", ast.horizon),
-                ("initial", ast.initial_trend))
-    if isinstance(ast, ae.SampleIfTrueStructure):
-        return (("condition", ast.condition), ("input", ast.input), ("initial", ast.initial))
-    raise TypeError(type(ast).__name__)
+def inline(ir: ModelIR, e):
+    """``e`` with every reference to a hidden slot replaced by that slot's equation."""
+    if isinstance(e, Ref):
+        return equation(ir, e.slot) if ir.elements[e.slot].hidden else e
+    if isinstance(e, Op):
+        return Op(e.op, tuple(inline(ir, a) for a in e.args))
+    if isinstance(e, Call):
+        return Call(e.fn, tuple(inline(ir, a) for a in e.args))
+    if isinstance(e, Lookup):
+        return Lookup(e.table, inline(ir, e.arg))
+    return e
 
 
-def _children(ast):
-    """Sub-expressions of a non-stateful node."""
-    if isinstance(ast, (ae.ArithmeticStructure, ae.LogicStructure)):
-        return list(ast.arguments)
-    if isinstance(ast, ae.CallStructure):
-        return list(ast.arguments)
-    if isinstance(ast, ae.InlineLookupsStructure):
-        return [ast.argument]
-    if isinstance(ast, ae.InitialStructure):
-        return [ast.initial]
-    if isinstance(ast, ae.GameStructure):
-        return [ast.expression]
-    if isinstance(ast, (tuple, list)):
-        return list(ast)
-    if hasattr(ast, "__dataclass_fields__") and not isinstance(ast, (ae.ReferenceStructure,
-                                                                     ae.LookupsStructure)):
-        return [getattr(ast, f) for f in ast.__dataclass_fields__]
-    return []
+@dataclass(frozen=True)
+class Names:
+    """The model's names for what an equation reads.
+
+    Attributes:
+        variables: slot -> variable name (visible slots only).
+        tables: name -> :class:`~cxsystems.engine.ir.LookupTable` of each standalone lookup table
+            (a ``WITH LOOKUP`` table belongs to its equation and is not a variable).
+    """
+
+    variables: Mapping[int, str]
+    tables: Mapping[str, LookupTable] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, ir: ModelIR) -> "Names":
+        """The names of a model's IR."""
+        return cls({el.slot: el.name for el in ir.elements if not el.hidden},
+                   {t.name: t for t in ir.tables.values()})
+
+    def table(self, table: LookupTable) -> str | None:
+        """The variable name of a standalone lookup table; ``None`` for a ``WITH LOOKUP`` table."""
+        return table.name if self.tables.get(table.name) == table else None
 
 
-def dependencies(ast, variables: Mapping[str, str]) -> dict[str, set[str]]:
-    """Variables an expression reads: ``{reference key: {"causal" | "initial" | "table"}}``.
+def _children(e) -> tuple:
+    if isinstance(e, (Op, Call)):
+        return e.args
+    if isinstance(e, Lookup):
+        return (e.arg,)
+    if isinstance(e, StatefulExpr):
+        return tuple(sub for _, sub in e.args)
+    return ()
 
-    ``variables`` maps reference keys to model names; a call whose function is a model variable is a
-    lookup-table call (the table is a ``table`` dependency, its argument is read causally).
-    ``time`` is not reported.
+
+def dependencies(e, names: Names) -> dict[str, set[str]]:
+    """Variables an expression reads: ``{name: {"causal" | "initial" | "table"}}``.
+
+    A standalone lookup table is a ``table`` dependency (its argument is read causally); the
+    ``initial`` argument of a stateful construct is read for the initial value only. Time and the
+    control values are not reported.
     """
     out: dict[str, set[str]] = {}
 
@@ -110,53 +165,55 @@ def dependencies(ast, variables: Mapping[str, str]) -> dict[str, set[str]]:
         out.setdefault(key, set()).add(how)
 
     def walk(node, how: str) -> None:
-        if node is None or _is_number(node) or isinstance(node, (str, np.ndarray)):
-            return
-        if isinstance(node, ae.ReferenceStructure):
-            if node.reference in variables:
-                add(node.reference, how)
-            return
-        if isinstance(node, ae.CallStructure):
-            fkey = node.function.reference
-            if fkey in variables:
-                add(fkey, "table" if how == "causal" else how)
-            for a in node.arguments:
-                walk(a, how)
-            return
-        if isinstance(node, ae.InitialStructure):
-            walk(node.initial, "initial")
-            return
-        if isinstance(node, STATEFUL):
-            for role, sub in stateful_parts(node):
+        if isinstance(node, Ref):
+            if node.slot in names.variables:
+                add(names.variables[node.slot], how)
+        elif isinstance(node, Lookup):
+            table = names.table(node.table)
+            if table is not None:
+                add(table, "table" if how == "causal" else how)
+            walk(node.arg, how)
+        elif isinstance(node, StatefulExpr):
+            for role, sub in node.args:
                 walk(sub, "initial" if role == "initial" else how)
-            return
-        for child in _children(node):
-            walk(child, how)
-
-    walk(ast, "causal")
-    return out
-
-
-def references(ast) -> set[str]:
-    """Every reference key (variables, functions and ``time``) inside an expression."""
-    out: set[str] = set()
-
-    def walk(node):
-        if isinstance(node, ae.ReferenceStructure):
-            out.add(node.reference)
-        elif isinstance(node, ae.CallStructure):
-            out.add(node.function.reference)
-            for a in node.arguments:
-                walk(a)
-        elif isinstance(node, STATEFUL):
-            for _, sub in stateful_parts(node):
-                walk(sub)
         else:
-            for c in _children(node):
-                walk(c)
+            for child in _children(node):
+                walk(child, how)
 
-    walk(ast)
+    walk(e, "causal")
     return out
+
+
+def reads(e, names: Names) -> set[str]:
+    """Names of every variable and standalone lookup table an expression reads (any role)."""
+    return set(dependencies(e, names))
+
+
+def uses_time(e) -> bool:
+    """Does the expression read the time (``Time``, STEP, RAMP, PULSE, PULSE TRAIN)?"""
+    if isinstance(e, TimeRef) or (isinstance(e, Call) and e.fn in TIME_BUILTINS):
+        return True
+    return any(uses_time(c) for c in _children(e))
+
+
+def _terms(e) -> list[tuple[bool, object]]:
+    """The terms of a chain of ``+``/``-`` as PySD reads it (``a - b + c``): ``(negated, term)``."""
+    out: list[tuple[bool, object]] = []
+    while isinstance(e, Op) and e.op in _ADDITIVE:
+        out.append((e.op == "-", e.args[1]))
+        e = e.args[0]
+    out.append((False, e))
+    return out[::-1]
+
+
+def _factors(e) -> list[tuple[int, object]]:
+    """The factors of a chain of ``*``/``/`` (``a * b / c``): ``(exponent +1 | -1, factor)``."""
+    out: list[tuple[int, object]] = []
+    while isinstance(e, Op) and e.op in _MULTIPLICATIVE:
+        out.append((1 if e.op == "*" else -1, e.args[1]))
+        e = e.args[0]
+    out.append((1, e))
+    return out[::-1]
 
 
 def lookup_shape(xs, ys) -> str:
@@ -205,74 +262,94 @@ class SignContext:
     """What sign analysis needs to know about the model.
 
     Attributes:
-        value_sign: reference key -> sign of the variable's value (``"+"`` for >= 0) and a note
-            (``""`` or how it was established, e.g. ``"observed >= 0 in simulation"``).
-        lookups: reference key of a lookup table -> (xs, ys).
-        names: reference key -> model name (for messages).
+        value_sign: variable name -> sign of the variable's value (``"+"`` for >= 0) and a note
+            (``""`` or how it was established, e.g. ``"'X' observed >= 0 along the run"``).
+        names: the model's names (:class:`Names`).
+        constants: variable name -> value, for variables computed from constants only.
     """
 
     value_sign: Callable[[str], tuple[str, str]]
-    lookups: Mapping[str, tuple[tuple[float, ...], tuple[float, ...]]]
-    names: Mapping[str, str] = field(default_factory=dict)
+    names: Names
     constants: Mapping[str, float] = field(default_factory=dict)
 
 
-def constant_value(ast, constants: Mapping[str, float], lookups=None) -> float | None:
-    """Value of an expression made of numbers and constants only (``None`` otherwise)."""
-    refs = references(ast)
-    if refs - set(constants) - set(lookups or {}) or refs & TIME_FUNCTIONS:
+def _table_sign(table: LookupTable) -> str:
+    ys = np.asarray(table.y, dtype=float)
+    return "+" if np.all(ys >= 0) else ("-" if np.all(ys <= 0) else "?")
+
+
+def constant_value(e, constants: Mapping[str, float], names: Names) -> float | None:
+    """Value of an expression made of numbers, constants, operators and lookup tables only
+    (``None`` otherwise: time, control values, function calls and stateful constructs are not
+    folded)."""
+    slots: dict[int, float] = {}
+
+    def ok(node) -> bool:
+        if isinstance(node, Const):
+            return True
+        if isinstance(node, Ref):
+            name = names.variables.get(node.slot)
+            if name not in constants:
+                return False
+            slots[node.slot] = constants[name]
+            return True
+        if isinstance(node, Op):
+            return all(ok(a) for a in node.args)
+        if isinstance(node, Lookup):
+            return ok(node.arg)
+        return False
+
+    if not ok(e):
         return None
     try:
-        ctx = EvalContext({k: np.array([v]) for k, v in constants.items()}, lookups or {},
-                          np.zeros(1), 1.0)
-        v = float(evaluate(ast, ctx)[0])
+        v = float(evaluate(e, EvalContext({s: np.array([v]) for s, v in slots.items()}, np.zeros(1)))[0])
     except (Unsupported, TypeError, ValueError):
         return None
     return v if np.isfinite(v) else None
 
 
-def value_sign(ast, ctx: SignContext, notes: set[str] | None = None) -> str:
+def value_sign(e, ctx: SignContext, notes: set[str] | None = None) -> str:
     """Sign of an expression's value (``"+"`` = never negative) from its structure."""
     notes = notes if notes is not None else set()
 
     def vs(node) -> str:
-        if _is_number(node):
-            return "+" if node >= 0 else "-"
-        if ctx.constants and not isinstance(node, ae.ReferenceStructure):
-            c = constant_value(node, ctx.constants, ctx.lookups)
+        if isinstance(node, Const):
+            return "+" if node.value >= 0 else "-"
+        if ctx.constants and not isinstance(node, Ref):
+            c = constant_value(node, ctx.constants, ctx.names)
             if c is not None:
                 return "+" if c >= 0 else "-"
-        if isinstance(node, ae.ReferenceStructure):
-            if node.reference == "time":
+        if isinstance(node, Ref):
+            name = ctx.names.variables.get(node.slot)
+            if name is None:
                 return "?"
-            s, note = ctx.value_sign(node.reference)
+            s, note = ctx.value_sign(name)
             if note and s in "+-":
                 notes.add(note)
             return s
-        if isinstance(node, ae.ArithmeticStructure):
-            ops, args = list(node.operators), list(node.arguments)
-            if ops == ["negative"]:
-                return flip(vs(args[0]))
-            if ops[0] in "+-":
-                terms = [vs(args[0])] + [vs(a) if op == "+" else flip(vs(a)) for op, a in zip(ops, args[1:])]
+        if isinstance(node, (TimeRef, Control)):
+            return "?"
+        if isinstance(node, Op):
+            if node.op == "neg":
+                return flip(vs(node.args[0]))
+            if node.op in _ADDITIVE:
+                terms = [flip(vs(t)) if neg else vs(t) for neg, t in _terms(node)]
                 s = {t for t in terms if t != "0"}
                 return s.pop() if len(s) == 1 else ("0" if not s else "?")
-            if ops[0] in "*/":
+            if node.op in _MULTIPLICATIVE:
                 out = "+"
-                for a in args:
+                for _, a in _factors(node):
                     out = mul(out, vs(a)) if out != "0" else "0"
                 return out if out != "0" else "+"
-            if ops[0] == "^":
-                return "+" if vs(args[0]) == "+" else "?"
+            if node.op == "^":
+                return "+" if vs(node.args[0]) == "+" else "?"
+            if node.op in _LOGIC:
+                return "+"
             return "?"
-        if isinstance(node, ae.LogicStructure):
-            return "+"
-        if isinstance(node, ae.CallStructure):
-            f = node.function.reference
-            args = list(node.arguments)
-            if f in ctx.lookups:
-                ys = np.asarray(ctx.lookups[f][1], dtype=float)
-                return "+" if np.all(ys >= 0) else ("-" if np.all(ys <= 0) else "?")
+        if isinstance(node, Lookup):
+            return _table_sign(node.table)
+        if isinstance(node, Call):
+            f, args = node.fn, node.args
             if f == "max":
                 s = [vs(a) for a in args]
                 return "+" if "+" in s else ("-" if all(x == "-" for x in s) else "?")
@@ -296,80 +373,80 @@ def value_sign(ast, ctx: SignContext, notes: set[str] | None = None) -> str:
             if f in ("step", "ramp"):
                 return vs(args[0])
             return "?"
-        if isinstance(node, ae.InlineLookupsStructure):
-            ys = np.asarray(node.lookups.y, dtype=float)
-            return "+" if np.all(ys >= 0) else ("-" if np.all(ys <= 0) else "?")
-        if isinstance(node, (ae.SmoothStructure, ae.SmoothNStructure, ae.DelayStructure,
-                             ae.DelayNStructure, ae.DelayFixedStructure)):
-            a, b = vs(node.input), vs(node.initial)
-            return a if a == b else "?"
-        if isinstance(node, ae.InitialStructure):
-            return vs(node.initial)
+        if isinstance(node, StatefulExpr):
+            if node.kind in _PIPELINES:
+                a, b = vs(node.arg("input")), vs(node.arg("initial"))
+                return a if a == b else "?"
+            if node.kind == "initial":
+                return vs(node.arg("initial"))
+            return "?"
         return "?"
 
-    return vs(ast)
+    return vs(e)
 
 
-def derivative_sign(ast, var: str, ctx: SignContext, notes: set[str] | None = None) -> str:
+def derivative_sign(e, var: str, ctx: SignContext, notes: set[str] | None = None) -> str:
     """Sign of d(expression)/d(var) decided by structure alone, ``"?"`` when it does not decide.
 
-    ``notes`` collects short explanations (lookup tables used, factor signs observed in
-    simulation, MIN/MAX, IF THEN ELSE) for the edge's reason.
+    ``var`` is a variable name. ``notes`` collects short explanations (lookup tables used, factor
+    signs observed in simulation, MIN/MAX, IF THEN ELSE) for the edge's reason.
     """
     notes = notes if notes is not None else set()
     names = ctx.names
 
     def has(node) -> bool:
-        return var in references(node)
+        return var in reads(node, names)
+
+    def lookup(table: LookupTable, arg, what: str) -> str:
+        shape = lookup_shape(table.x, table.y)
+        notes.add(f"{shape} {what}")
+        inner = ds(arg)
+        return {"increasing": inner, "decreasing": flip(inner), "constant": "0"}.get(shape, "?")
 
     def ds(node) -> str:
-        if _is_number(node) or node is None:
+        if node is None or isinstance(node, (Const, TimeRef, Control)):
             return "0"
-        if isinstance(node, ae.ReferenceStructure):
-            return "+" if node.reference == var else "0"
+        if isinstance(node, Ref):
+            return "+" if names.variables.get(node.slot) == var else "0"
         if not has(node):
             return "0"
-        if isinstance(node, ae.ArithmeticStructure):
-            ops, args = list(node.operators), list(node.arguments)
-            if ops == ["negative"]:
+        if isinstance(node, Op):
+            op, args = node.op, node.args
+            if op == "neg":
                 return flip(ds(args[0]))
-            if ops[0] in "+-":
-                terms = [ds(args[0])] + [ds(a) if op == "+" else flip(ds(a)) for op, a in zip(ops, args[1:])]
-                return combine(terms)
-            if ops[0] in "*/":
-                expo = [1] + [1 if op == "*" else -1 for op in ops]
+            if op in _ADDITIVE:
+                return combine(flip(ds(t)) if neg else ds(t) for neg, t in _terms(node))
+            if op in _MULTIPLICATIVE:
+                factors = _factors(node)
                 terms = []
-                for i, a in enumerate(args):
+                for i, (expo, a) in enumerate(factors):
                     d = ds(a)
                     if d == "0":
                         continue
-                    t = d if expo[i] == 1 else flip(d)
-                    for j, b in enumerate(args):
+                    t = d if expo == 1 else flip(d)
+                    for j, (_, b) in enumerate(factors):
                         if j != i:
                             t = mul(t, value_sign(b, ctx, notes)) if t != "0" else "0"
                     if t == "0":  # a factor is exactly zero-signed: treat as non-negative
-                        t = d if expo[i] == 1 else flip(d)
+                        t = d if expo == 1 else flip(d)
                     terms.append(t)
                 return combine(terms)
-            if ops == ["^"] and len(args) == 2:
+            if op == "^":
                 base, ex = args
-                if not has(ex) and _is_number(ex) and value_sign(base, ctx, notes) == "+":
-                    return ds(base) if ex > 0 else (flip(ds(base)) if ex < 0 else "0")
-                if not has(base) and _is_number(base) and base > 1:
+                if not has(ex) and isinstance(ex, Const) and value_sign(base, ctx, notes) == "+":
+                    return ds(base) if ex.value > 0 else (flip(ds(base)) if ex.value < 0 else "0")
+                if not has(base) and isinstance(base, Const) and base.value > 1:
                     return ds(ex)
                 return "?"
+            if op in _LOGIC:
+                notes.add("threshold condition")
             return "?"
-        if isinstance(node, ae.LogicStructure):
-            notes.add("threshold condition")
-            return "?"
-        if isinstance(node, ae.CallStructure):
-            f = node.function.reference
-            args = list(node.arguments)
-            if f in ctx.lookups:
-                shape = lookup_shape(*ctx.lookups[f])
-                notes.add(f"{shape} lookup {names.get(f, f)!r}")
-                inner = ds(args[0])
-                return {"increasing": inner, "decreasing": flip(inner), "constant": "0"}.get(shape, "?")
+        if isinstance(node, Lookup):
+            table = names.table(node.table)
+            what = f"lookup {table!r}" if table is not None else "WITH LOOKUP"
+            return lookup(node.table, node.arg, what)
+        if isinstance(node, Call):
+            f, args = node.fn, node.args
             if f in ("min", "max"):
                 notes.add(f.upper())
                 return combine(ds(a) for a in args)
@@ -379,8 +456,7 @@ def derivative_sign(ast, var: str, ctx: SignContext, notes: set[str] | None = No
                 s = value_sign(args[0], ctx, notes)
                 return ds(args[0]) if s == "+" else (flip(ds(args[0])) if s == "-" else "?")
             if f in ("xidz", "zidz"):
-                quotient = ae.ArithmeticStructure(["/"], (args[0], args[1]))
-                q = ds(quotient)
+                q = ds(Op("/", (args[0], args[1])))
                 if f == "xidz":
                     return combine([q, ds(args[2])])
                 return q
@@ -393,156 +469,115 @@ def derivative_sign(ast, var: str, ctx: SignContext, notes: set[str] | None = No
             if f in ("step", "ramp") and not any(has(a) for a in args[1:]):
                 return ds(args[0])
             return "?"
-        if isinstance(node, ae.InlineLookupsStructure):
-            shape = lookup_shape(node.lookups.x, node.lookups.y)
-            notes.add(f"{shape} WITH LOOKUP")
-            inner = ds(node.argument)
-            return {"increasing": inner, "decreasing": flip(inner), "constant": "0"}.get(shape, "?")
-        if isinstance(node, ae.InitialStructure):
-            return "0"
-        if isinstance(node, (ae.SmoothStructure, ae.SmoothNStructure, ae.DelayStructure,
-                             ae.DelayNStructure, ae.DelayFixedStructure)):
-            if has(node.input):
-                return ds(node.input)
+        if isinstance(node, StatefulExpr):
+            if node.kind == "initial":
+                return "0"
+            if node.kind in _PIPELINES and has(node.arg("input")):
+                return ds(node.arg("input"))
             return "?"
         return "?"
 
-    return ds(ast)
+    return ds(e)
 
 
-# --------------------------------------------------------------------------- numpy evaluator
+# --------------------------------------------------------------------------- evaluation
 @dataclass
 class EvalContext:
-    """Inputs of the numpy evaluator: one array per variable over the saved times."""
+    """Inputs of an evaluation along a run.
 
-    env: Mapping[str, np.ndarray]
-    lookups: Mapping[str, tuple[tuple[float, ...], tuple[float, ...]]]
+    Attributes:
+        env: slot -> the variable's values at the saved times.
+        time: the saved times.
+        controls: ``initial_time``, ``final_time``, ``time_step``, ``saveper``.
+        names: slot -> variable name (for messages).
+    """
+
+    env: Mapping[int, np.ndarray]
     time: np.ndarray
-    time_step: float
+    controls: Mapping[str, float] = field(default_factory=dict)
+    names: Mapping[int, str] = field(default_factory=dict)
 
 
-_SMALL = 1e-6
+#: A slot of the evaluator's value table holding zeros over the saved times (see
+#: :class:`Evaluator`); model slots are never negative.
+_ZERO = -1
 
 
-def evaluate(ast, ctx: EvalContext) -> np.ndarray:
-    """Value of an expression at every saved time (vectorised); raises :class:`Unsupported`."""
-    t = ctx.time
-    n = len(t)
+class Evaluator:
+    """An expression compiled by the engine's vector closures, evaluated at every saved time.
 
-    def ev(node) -> np.ndarray:
-        if _is_number(node):
-            return np.full(n, float(node))
-        if isinstance(node, ae.ReferenceStructure):
-            if node.reference == "time":
-                return t
-            if node.reference in ctx.env:
-                return np.asarray(ctx.env[node.reference], dtype=float)
-            raise Unsupported(f"no values for {node.reference}")
-        if isinstance(node, ae.ArithmeticStructure):
-            ops, args = list(node.operators), list(node.arguments)
-            if ops == ["negative"]:
-                return -ev(args[0])
-            if ops and ops[0] == "^":
-                # right-associative chain
-                vals = [ev(a) for a in args]
-                out = vals[-1]
-                for v in reversed(vals[:-1]):
-                    with np.errstate(all="ignore"):
-                        out = np.power(v, out)
-                return out
-            out = ev(args[0])
+    The engine's vector flavour holds one value per run of an ensemble and a scalar time; here
+    the vector is the saved times of one run: the value table holds each variable's trajectory
+    and the time is the array of saved times. PULSE and PULSE TRAIN pick their array branch from
+    their start, which is therefore broadcast over the times (adding an array of zeros: the same
+    values). Calling the evaluator with ``{slot: values}`` evaluates with those values instead
+    (the closures read the value table when called).
+
+    Raises:
+        Unsupported: a variable without values, a stateful construct inside the expression, a
+            function the engine does not know.
+    """
+
+    def __init__(self, e, ctx: EvalContext):
+        self.n = n = len(ctx.time)
+        self._check(e, ctx)
+        V = {slot: np.asarray(v, dtype=float) for slot, v in ctx.env.items()}
+        V[_ZERO] = np.zeros(n)
+        self.V = V
+        builder = ClosureBuilder(V, [np.asarray(ctx.time, dtype=float)], dict(ctx.controls),
+                                 Flavour(vector=True))
+        try:
             with np.errstate(all="ignore"):
-                for op, a in zip(ops, args[1:]):
-                    v = ev(a)
-                    if op == "+":
-                        out = out + v
-                    elif op == "-":
-                        out = out - v
-                    elif op == "*":
-                        out = out * v
-                    elif op == "/":
-                        out = out / v
-                    else:
-                        raise Unsupported(f"operator {op}")
-            return out
-        if isinstance(node, ae.LogicStructure):
-            ops, args = list(node.operators), list(node.arguments)
-            if ops == [":NOT:"]:
-                return (ev(args[0]) == 0).astype(float)
-            out = ev(args[0])
-            for op, a in zip(ops, args[1:]):
-                v = ev(a)
-                if op == "=":
-                    out = out == v
-                elif op == "<>":
-                    out = out != v
-                elif op == "<":
-                    out = out < v
-                elif op == "<=":
-                    out = out <= v
-                elif op == ">":
-                    out = out > v
-                elif op == ">=":
-                    out = out >= v
-                elif op == ":AND:":
-                    out = (out != 0) & (v != 0)
-                elif op == ":OR:":
-                    out = (out != 0) | (v != 0)
-                else:
-                    raise Unsupported(f"operator {op}")
-                out = np.asarray(out, dtype=float)
-            return out
-        if isinstance(node, ae.CallStructure):
-            f = node.function.reference
-            args = list(node.arguments)
-            if f in ctx.lookups:
-                xs, ys = ctx.lookups[f]
-                return np.interp(ev(args[0]), np.asarray(xs, float), np.asarray(ys, float))
-            return _call(f, args, ev, t, ctx.time_step)
-        if isinstance(node, ae.InlineLookupsStructure):
-            return np.interp(ev(node.argument), np.asarray(node.lookups.x, float),
-                             np.asarray(node.lookups.y, float))
-        raise Unsupported(type(node).__name__)
+                self._fn = builder.fn(_broadcast_starts(e))
+        except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
+            raise Unsupported(f"{type(exc).__name__}: {exc}") from None
 
-    return ev(ast)
+    @staticmethod
+    def _check(e, ctx: EvalContext) -> None:
+        if isinstance(e, Ref):
+            if e.slot not in ctx.env:
+                raise Unsupported(f"no values for {ctx.names.get(e.slot, f'slot {e.slot}')}")
+        elif isinstance(e, Control):
+            if e.name not in ctx.controls:
+                raise Unsupported(f"no value for {e.name}")
+        elif isinstance(e, StatefulExpr):
+            raise Unsupported(f"{VENSIM_NAMES.get(e.kind, e.kind.upper())} inside the equation")
+        elif isinstance(e, Call) and e.fn not in BUILTINS:
+            raise Unsupported(f"function {e.fn.upper()}")
+        elif not isinstance(e, (Const, TimeRef, Op, Call, Lookup)):
+            raise Unsupported(type(e).__name__)
+        for c in _children(e):
+            Evaluator._check(c, ctx)
+
+    def __call__(self, values: Mapping[int, np.ndarray] | None = None) -> np.ndarray:
+        V = self.V
+        saved = {slot: V[slot] for slot in values or {}}
+        try:
+            V.update(values or {})
+            with np.errstate(all="ignore"):
+                out = self._fn()
+        except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
+            raise Unsupported(f"{type(exc).__name__}: {exc}") from None
+        finally:
+            V.update(saved)
+        out = np.asarray(out, dtype=float)
+        return np.full(self.n, float(out)) if out.ndim == 0 else out
 
 
-def _call(f: str, args, ev, t, dt) -> np.ndarray:
-    with np.errstate(all="ignore"):
-        if f == "min":
-            return np.minimum(ev(args[0]), ev(args[1]))
-        if f == "max":
-            return np.maximum(ev(args[0]), ev(args[1]))
-        if f == "abs":
-            return np.abs(ev(args[0]))
-        if f in ("exp", "sqrt", "sin", "cos", "tan", "arctan", "sinh", "cosh", "tanh"):
-            return getattr(np, f)(ev(args[0]))
-        if f == "ln":
-            return np.log(ev(args[0]))
-        if f == "log":
-            return np.log(ev(args[0])) / np.log(ev(args[1]))
-        if f == "power":
-            return np.power(ev(args[0]), ev(args[1]))
-        if f == "integer":
-            return np.fix(ev(args[0]))
-        if f == "modulo":
-            return np.mod(ev(args[0]), ev(args[1]))
-        if f == "xidz":
-            a, b, x = ev(args[0]), ev(args[1]), ev(args[2])
-            return np.where(b == 0, x, a / np.where(b == 0, 1.0, b))
-        if f == "zidz":
-            a, b = ev(args[0]), ev(args[1])
-            return np.where(b == 0, 0.0, a / np.where(b == 0, 1.0, b))
-        if f == "if_then_else":
-            return np.where(ev(args[0]) != 0, ev(args[1]), ev(args[2]))
-        if f == "step":
-            return ev(args[0]) * (t + dt / 2 > ev(args[1]))
-        if f == "ramp":
-            slope, start = ev(args[0]), ev(args[1])
-            final = t if len(args) < 3 else np.minimum(ev(args[2]), t)
-            return (t + _SMALL > start) * slope * (final - start)
-        if f == "pulse":
-            start = ev(args[0])
-            width = ev(args[1]) if len(args) > 1 else np.full(len(t), dt / 2)
-            return ((start - _SMALL <= t) & (t < start + width)).astype(float)
-    raise Unsupported(f"function {f.upper()}")
+def _broadcast_starts(e):
+    """``e`` with the start of every PULSE and PULSE TRAIN broadcast over the times."""
+    if isinstance(e, Op):
+        return Op(e.op, tuple(_broadcast_starts(a) for a in e.args))
+    if isinstance(e, Call):
+        args = tuple(_broadcast_starts(a) for a in e.args)
+        if e.fn in ("pulse", "pulse_train"):
+            args = (Op("+", (args[0], Ref(_ZERO))),) + args[1:]
+        return Call(e.fn, args)
+    if isinstance(e, Lookup):
+        return Lookup(e.table, _broadcast_starts(e.arg))
+    return e
+
+
+def evaluate(e, ctx: EvalContext) -> np.ndarray:
+    """Value of an expression at every saved time; raises :class:`Unsupported`."""
+    return Evaluator(e, ctx)()

@@ -1,10 +1,11 @@
 """Link polarity: from the equation's structure where it decides, else measured along a run.
 
-:func:`structural_polarity` applies the sign algebra of :mod:`cxsystems.causal.expr`;
-:func:`measured_polarity` perturbs one input of an equation at every saved time of a simulated
-trajectory and re-evaluates the equation with the numpy evaluator (central differences, no model
-re-run): the sign of the change at each time gives ``+``, ``-`` or ``mixed`` with the weeks where the
-sign changes.
+Both read the engine's IR (see :mod:`cxsystems.causal.expr`). :func:`structural_polarity` applies
+the sign algebra of :mod:`cxsystems.causal.expr` to the target's equation; :func:`measured_polarity`
+perturbs one input of the equation at every saved time of a simulated trajectory and re-evaluates
+the equation with the engine's vector closures (:class:`cxsystems.causal.expr.Evaluator`: central
+differences, no model re-run): the sign of the change at each time gives ``+``, ``-`` or ``mixed``
+with the weeks where the sign changes.
 """
 
 from __future__ import annotations
@@ -29,19 +30,21 @@ class Measured:
     reason: str
 
 
-def structural_polarity(ast, var_key: str, ctx: X.SignContext) -> tuple[str, str]:
-    """``(sign, notes)`` for d(ast)/d(var) from structure; sign is ``"?"`` when undecided."""
+def structural_polarity(expr, var: str, ctx: X.SignContext) -> tuple[str, str]:
+    """``(sign, notes)`` for d(expr)/d(var) from structure (``var`` a variable name); sign is
+    ``"?"`` when undecided."""
     notes: set[str] = set()
-    s = X.derivative_sign(ast, var_key, ctx, notes)
+    s = X.derivative_sign(expr, var, ctx, notes)
     return s, "; ".join(sorted(notes))
 
 
-def measured_polarity(ast, var_key: str, ectx: X.EvalContext) -> Measured:
-    """Measure the sign of d(ast)/d(var) at every saved time by central differences."""
-    env = dict(ectx.env)
-    x = np.asarray(env[var_key], dtype=float)
+def measured_polarity(expr, var_slot: int, ectx: X.EvalContext) -> Measured:
+    """Measure the sign of d(expr)/d(variable in slot ``var_slot``) at every saved time by
+    central differences."""
+    x = np.asarray(ectx.env[var_slot], dtype=float)
     try:
-        base = X.evaluate(ast, ectx)
+        f = X.Evaluator(expr, ectx)
+        base = f()
     except X.Unsupported as exc:
         return Measured("?", (), f"not measurable: {exc}")
     fscale = float(np.nanmax(np.abs(base))) if np.any(np.isfinite(base)) else 1.0
@@ -49,10 +52,8 @@ def measured_polarity(ast, var_key: str, ectx: X.EvalContext) -> Measured:
     xscale = xscale if xscale > 0 else 1.0
     for rel in STEPS:
         h = rel * np.maximum(np.abs(x), 1e-3 * xscale)
-        plus = X.EvalContext({**env, var_key: x + h}, ectx.lookups, ectx.time, ectx.time_step)
-        minus = X.EvalContext({**env, var_key: x - h}, ectx.lookups, ectx.time, ectx.time_step)
         try:
-            d = X.evaluate(ast, plus) - X.evaluate(ast, minus)
+            d = f({var_slot: x + h}) - f({var_slot: x - h})
         except X.Unsupported as exc:
             return Measured("?", (), f"not measurable: {exc}")
         d = np.where(np.isfinite(d), d, 0.0)

@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
-from pysd.translators.structures import abstract_expressions as ae
 
 import cxsystems as cx
 from cxsystems.causal import expr as X
 from cxsystems.causal import find_loops, model_graph
+from cxsystems.engine import compile_model
+from cxsystems.engine.ir import Const
 from cxsystems.simulation import simulate
 
 INTENDED = {"hire to cover": "B", "cut corners": "B", "rework spiral": "R", "burnout": "R",
@@ -58,19 +59,21 @@ def test_stock_links_are_delayed_and_flows_signed(graph):
 
 
 def test_evaluator_reproduces_every_equation_along_the_run(model, run):
-    """The numpy evaluator used for measured polarities agrees with PySD on every auxiliary."""
-    elements = model.abstract_model.sections[0].elements
-    env = {X.ref_key(el.name): run[el.name].to_numpy() for el in elements if el.name in run.columns}
-    luts = {X.ref_key(el.name): (el.components[0].ast.x, el.components[0].ast.y) for el in elements
-            if isinstance(el.components[0].ast, ae.LookupsStructure)}
-    ctx = X.EvalContext(env, luts, run.index.to_numpy(), model.time_step)
+    """The evaluator used for measured polarities (the engine's closures over the run's saved
+    times) reproduces every auxiliary along the run, from the IR's whole equations."""
+    ir = compile_model(model).ir
+    visible = [el for el in ir.elements if not el.hidden]
+    env = {el.slot: run[el.name].to_numpy() for el in visible if el.name in run.columns}
+    controls = dict(initial_time=model.initial_time, final_time=model.final_time,
+                    time_step=model.time_step, saveper=model.saveper)
+    ctx = X.EvalContext(env, run.index.to_numpy(), controls)
     checked = 0
-    for el in elements:
-        a = el.components[0].ast
-        if isinstance(a, (ae.LookupsStructure,) + X.STATEFUL) or X._is_number(a) or el.name not in run:
+    for el in visible:
+        e = X.equation(ir, el.slot)
+        if isinstance(e, (X.StatefulExpr, Const)) or el.name not in run:
             continue
         ref = run[el.name].to_numpy()
-        np.testing.assert_allclose(X.evaluate(a, ctx), ref, rtol=1e-9, atol=1e-12 * np.abs(ref).max(),
+        np.testing.assert_allclose(X.evaluate(e, ctx), ref, rtol=1e-9, atol=1e-12 * np.abs(ref).max(),
                                    err_msg=el.name)
         checked += 1
     assert checked > 50

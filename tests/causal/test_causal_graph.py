@@ -1,34 +1,43 @@
-"""Signed causal graph: kinds, structural polarity, measured polarity, initial-only links."""
+"""Signed causal graph: kinds, structural polarity, measured polarity, initial-only links.
 
+The unit tests of :mod:`cxsystems.causal.expr` feed it the engine's IR nodes, as the graph builder does.
+"""
+
+import ast
 from pathlib import Path
 
 import numpy as np
 import pytest
-from pysd.translators.structures import abstract_expressions as ae
 
 import cxsystems as cx
 from cxsystems.causal import expr as X
 from cxsystems.causal import model_graph
+from cxsystems.engine import compile_model
+from cxsystems.engine.ir import Call, Const, Lookup, LookupTable, Op, Ref
 from cxsystems.simulation import simulate
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
+CAUSAL = Path(X.__file__).resolve().parent
+
+#: Slots of the variables the unit tests name.
+SLOTS = {"a": 0, "b": 1, "c": 2, "s": 3, "f": 4, "i": 5, "x": 6}
 
 
 def ref(name):
-    return ae.ReferenceStructure(X.ref_key(name))
+    return Ref(SLOTS[name])
 
 
-def arith(ops, *args):
-    return ae.ArithmeticStructure(list(ops), tuple(args))
+def num(x):
+    return Const(float(x))
 
 
-def call(f, *args):
-    return ae.CallStructure(ae.ReferenceStructure(f), tuple(args))
+def names(*tables):
+    return X.Names({slot: name for name, slot in SLOTS.items()}, {t.name: t for t in tables})
 
 
-def ctx(signs=None, lookups=None):
+def ctx(signs=None, tables=()):
     signs = signs or {}
-    return X.SignContext(value_sign=lambda k: (signs.get(k, "?"), ""), lookups=lookups or {})
+    return X.SignContext(value_sign=lambda k: (signs.get(k, "?"), ""), names=names(*tables))
 
 
 @pytest.fixture(scope="module")
@@ -78,50 +87,98 @@ def test_outflow_negative_and_initial_only_links_are_not_causal():
 def test_structural_signs_of_constructs():
     a, b, c = ref("a"), ref("b"), ref("c")
     pos = ctx({"a": "+", "b": "+", "c": "+"})
-    assert X.derivative_sign(arith("-", a, b), "b", pos) == "-"
-    assert X.derivative_sign(arith("/", a, b), "b", pos) == "-"
-    assert X.derivative_sign(arith("*/", a, b, c), "c", pos) == "-"
+    assert X.derivative_sign(Op("-", (a, b)), "b", pos) == "-"
+    assert X.derivative_sign(Op("/", (a, b)), "b", pos) == "-"
+    assert X.derivative_sign(Op("/", (Op("*", (a, b)), c)), "c", pos) == "-"
     # a quotient by a factor of unknown sign is undecided
-    assert X.derivative_sign(arith("/", a, b), "b", ctx({"a": "?", "b": "+"})) == "?"
-    assert X.derivative_sign(call("min", a, arith(["negative"], b)), "b", pos) == "-"
-    assert X.derivative_sign(call("max", 0, arith("-", a, b)), "a", pos) == "+"
+    assert X.derivative_sign(Op("/", (a, b)), "b", ctx({"a": "?", "b": "+"})) == "?"
+    assert X.derivative_sign(Call("min", (a, Op("neg", (b,)))), "b", pos) == "-"
+    assert X.derivative_sign(Call("max", (num(0), Op("-", (a, b)))), "a", pos) == "+"
     # IF THEN ELSE: branches agree -> decided; variable in the condition -> undecided
-    ite = call("if_then_else", ae.LogicStructure([">"], (c, 1)), arith("*", 2, a), a)
+    ite = Call("if_then_else", (Op(">", (c, num(1))), Op("*", (num(2), a)), a))
     assert X.derivative_sign(ite, "a", pos) == "+"
     assert X.derivative_sign(ite, "c", pos) == "?"
     # lookup tables: decreasing flips the sign, non-monotone is undecided
-    luts = {"down": ((0, 1, 2), (3, 2, 1)), "hump": ((0, 1, 2), (0, 1, 0))}
-    lctx = ctx({"a": "+"}, luts)
-    assert X.derivative_sign(call("down", a), "a", lctx) == "-"
-    assert X.derivative_sign(call("down", arith(["negative"], a)), "a", lctx) == "+"
-    assert X.derivative_sign(call("hump", a), "a", lctx) == "?"
-    assert X.derivative_sign(call("xidz", a, b, 5), "b", pos) == "-"
-    assert X.derivative_sign(arith("^", a, 2), "a", pos) == "+"
-    assert X.derivative_sign(arith("^", a, -1), "a", pos) == "-"
+    down = LookupTable("down", (0.0, 1.0, 2.0), (3.0, 2.0, 1.0))
+    hump = LookupTable("hump", (0.0, 1.0, 2.0), (0.0, 1.0, 0.0))
+    lctx = ctx({"a": "+"}, (down, hump))
+    assert X.derivative_sign(Lookup(down, a), "a", lctx) == "-"
+    assert X.derivative_sign(Lookup(down, Op("neg", (a,))), "a", lctx) == "+"
+    assert X.derivative_sign(Lookup(hump, a), "a", lctx) == "?"
+    assert X.derivative_sign(Call("xidz", (a, b, num(5))), "b", pos) == "-"
+    assert X.derivative_sign(Op("^", (a, num(2))), "a", pos) == "+"
+    assert X.derivative_sign(Op("^", (a, num(-1))), "a", pos) == "-"
 
 
 def test_dependencies_separate_initial_and_table_uses():
-    names = {"s": "S", "f": "F", "i": "I", "t": "T", "x": "X"}
-    integ = ae.IntegStructure(arith("-", ref("f"), call("t", ref("x"))), ref("i"))
-    deps = X.dependencies(integ, names)
+    t = LookupTable("t", (0.0, 1.0), (0.0, 1.0))
+    integ = X.StatefulExpr("integ", (("flow", Op("-", (ref("f"), Lookup(t, ref("x"))))), ("initial", ref("i"))),
+                           None, SLOTS["s"])
+    deps = X.dependencies(integ, names(t))
     assert deps == {"f": {"causal"}, "t": {"table"}, "x": {"causal"}, "i": {"initial"}}
-    init = arith("+", ref("x"), ae.InitialStructure(ref("i")))
-    assert X.dependencies(init, names) == {"x": {"causal"}, "i": {"initial"}}
+    init = Op("+", (ref("x"), X.StatefulExpr("initial", (("initial", ref("i")),), None, 99)))
+    assert X.dependencies(init, names(t)) == {"x": {"causal"}, "i": {"initial"}}
+
+
+def test_hidden_slots_map_back_to_model_variables():
+    """The engine lifts stateful arguments and nested statefuls into hidden slots; the graph sees
+    whole equations over the model's variables only."""
+    m = cx.load_model(MODELS / "engine_statefuls.mdl")
+    ir = compile_model(m).ir
+    assert any(el.hidden for el in ir.elements)
+
+    def refs(e):
+        if isinstance(e, Ref):
+            yield e.slot
+        subs = {Op: lambda n: n.args, Call: lambda n: n.args, Lookup: lambda n: (n.arg,),
+                X.StatefulExpr: lambda n: [sub for _, sub in n.args]}.get(type(e), lambda n: ())(e)
+        for c in subs:
+            yield from refs(c)
+
+    for el in ir.elements:
+        if not el.hidden:
+            assert all(not ir.elements[s].hidden for s in refs(X.equation(ir, el.slot))), el.name
+    g = model_graph(m)
+    assert list(g.nodes) == [v for v in m.variables]
+    assert {e.source for e in g.edges.values()} | {e.target for e in g.edges.values()} <= set(m.variables)
+    assert {(e.source, e.polarity) for e in g.edges.values() if e.target == "Nested"} == {
+        ("Input", "+"), ("Outflow", "+")}
+    assert {(e.source, e.reason) for e in g.edges.values() if e.target == "Smooth Chain"} == {
+        ("Smooth3", "input of SMOOTH"), ("Nested", "input of SMOOTH")}
+    assert g.edge("Input", "Initial Input").kind == "initial"
+    assert g.nodes["Smoothn"].function == "SMOOTH N" and g.nodes["Delay3i"].function == "DELAY3"
 
 
 def test_evaluator_functions():
     t = np.arange(0.0, 5.0)
-    c = X.EvalContext({"a": t * 1.0, "b": np.array([0.0, 1, 2, 0, 4])}, {"l": ((0, 4), (0, 8))}, t, 0.5)
-    np.testing.assert_allclose(X.evaluate(call("xidz", ref("a"), ref("b"), 7), c), [7, 1, 1, 7, 1])
-    np.testing.assert_allclose(X.evaluate(call("zidz", ref("a"), ref("b")), c), [0, 1, 1, 0, 1])
-    np.testing.assert_allclose(X.evaluate(call("step", 2, 2), c), [0, 0, 2, 2, 2])
-    np.testing.assert_allclose(X.evaluate(call("pulse", 1, 2), c), [0, 1, 1, 0, 0])
-    np.testing.assert_allclose(X.evaluate(call("ramp", 1, 1, 3), c), [0, 0, 1, 2, 2])
-    np.testing.assert_allclose(X.evaluate(call("l", ref("a")), c), [0, 2, 4, 6, 8])
-    cond = ae.LogicStructure([">", ":AND:"], (ref("a"), 1, 1))
-    np.testing.assert_allclose(X.evaluate(call("if_then_else", cond, 1, -1), c), [-1, -1, 1, 1, 1])
+    c = X.EvalContext({SLOTS["a"]: t * 1.0, SLOTS["b"]: np.array([0.0, 1, 2, 0, 4])}, t, {"time_step": 0.5})
+    a, b = ref("a"), ref("b")
+    np.testing.assert_allclose(X.evaluate(Call("xidz", (a, b, num(7))), c), [7, 1, 1, 7, 1])
+    np.testing.assert_allclose(X.evaluate(Call("zidz", (a, b)), c), [0, 1, 1, 0, 1])
+    np.testing.assert_allclose(X.evaluate(Call("step", (num(2), num(2))), c), [0, 0, 2, 2, 2])
+    np.testing.assert_allclose(X.evaluate(Call("pulse", (num(1), num(2))), c), [0, 1, 1, 0, 0])
+    np.testing.assert_allclose(X.evaluate(Call("ramp", (num(1), num(1), num(3))), c), [0, 0, 1, 2, 2])
+    np.testing.assert_allclose(X.evaluate(Lookup(LookupTable("l", (0.0, 4.0), (0.0, 8.0)), a), c), [0, 2, 4, 6, 8])
+    cond = Op("and", (Op(">", (a, num(1))), num(1)))
+    np.testing.assert_allclose(X.evaluate(Call("if_then_else", (cond, num(1), num(-1))), c), [-1, -1, 1, 1, 1])
     with pytest.raises(X.Unsupported):
-        X.evaluate(call("random_uniform", 0, 1, 0), c)
+        X.evaluate(Call("random_uniform", (num(0), num(1), num(0))), c)
+
+
+def test_no_causal_module_imports_pysd():
+    """Causal analysis reads the engine's IR only: no module of cxsystems.causal imports PySD,
+    not even inside a function."""
+    files = sorted(CAUSAL.rglob("*.py"))
+    assert {"build.py", "expr.py", "polarity.py"} <= {f.name for f in files}
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                mods = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                mods = [node.module or ""]
+            else:
+                continue
+            assert not [m for m in mods if m.split(".")[0] == "pysd"], f"{path.name} imports {mods}"
 
 
 def test_graph_building_never_runs_eval_or_exec(logistic, monkeypatch):
