@@ -83,6 +83,7 @@ def simulate(
     final_time: float | None = None,
     saveper: float | None = None,
     variables: Iterable[str] | None = None,
+    allow_nonfinite: bool = False,
 ) -> pd.DataFrame:
     """Simulate ``model`` under ``scenario`` and return its trajectories.
 
@@ -95,12 +96,16 @@ def simulate(
             (classic fourth-order Runge-Kutta; the ``"numpy"`` engine only).
         time_step, final_time, saveper: override the model's control values (weeks).
         variables: names to return (default: every variable that is not a lookup table).
+        allow_nonfinite: keep NaN and infinite values; by default a run that produces one is
+            refused, naming the variable and the week of the first one.
 
     Returns:
         DataFrame indexed by ``time`` (weeks) with one column per variable, named as in the model.
 
     Raises:
-        CxError: unknown scenario, parameter, variable or engine, or a value out of range.
+        CxError: unknown scenario, parameter, variable or engine, a value out of range, a time
+            grid that cannot advance or would not fit in memory, or (unless ``allow_nonfinite``) a
+            NaN or infinite value.
     """
     if engine not in ENGINES:
         raise CxError(f"unknown engine {engine!r}: choose from {', '.join(ENGINES)}")
@@ -128,7 +133,7 @@ def simulate(
         result = compile_model(model).run(changes, variables=cols, method=method, **ctl)
         df = result.to_frame()
         df.index = pd.Index(np.asarray(df.index, dtype=float), name="time")
-        return df.astype(float)
+        return _finite(df.astype(float), model, scen, allow_nonfinite)
 
     import pysd
 
@@ -149,4 +154,28 @@ def simulate(
             m.set_components(settings)
         df = m.run(return_columns=cols, **ctl)
     df.index = pd.Index(np.asarray(df.index, dtype=float), name="time")
-    return df.astype(float)
+    return _finite(df.astype(float), model, scen, allow_nonfinite)
+
+
+def first_nonfinite(df: pd.DataFrame) -> tuple[str, float, float] | None:
+    """``(variable, week, value)`` of the earliest NaN or infinite value of a run, or ``None``."""
+    values = df.to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return None
+    row = int(np.argmax(bad.any(axis=1)))
+    col = int(np.argmax(bad[row]))
+    return str(df.columns[col]), float(df.index[row]), float(values[row, col])
+
+
+def _finite(df: pd.DataFrame, model: Model, scen: Scenario, allow: bool) -> pd.DataFrame:
+    if allow:
+        return df
+    hit = first_nonfinite(df)
+    if hit is not None:
+        var, week, value = hit
+        what = "NaN (not a number)" if np.isnan(value) else f"{value} (infinite)"
+        raise CxError(f"{model.path}: {var!r} is {what} at week {week:g} in scenario {scen.name!r}; "
+                      "check its equation and inputs, or allow such values (allow_nonfinite=True, "
+                      "--allow-nonfinite)")
+    return df

@@ -22,7 +22,7 @@ PKG = ROOT / "cxsystems"
 
 #: The layers, bottom first: a module may import only from its own layer or one below.
 LAYERS = [
-    ("errors", "names", "text", "files", "version"),
+    ("errors", "names", "text", "files", "limits", "version"),
     ("model",),
     ("engine",),
     ("simulation",),

@@ -28,6 +28,7 @@ way.
 from __future__ import annotations
 
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,9 +39,10 @@ import pandas as pd
 
 from ..errors import CxError
 from ..files import check_format, outcome_stems, write_csv, write_figure, write_folder
+from ..limits import check_memory
 from ..model.scenarios import Scenario, select_scenarios
 from ..model.specs import MetricSpec
-from ..model.uncertain import Uncertain, sample
+from ..model.uncertain import Uncertain, check_seed, sample
 from ..names import match
 from .metrics import metric_values
 
@@ -259,7 +261,8 @@ def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = 
              uncertain: Sequence[Uncertain] | None = None, trajectories: bool | None = None,
              workers: int | None = None, executor: Any = None, chunk_size: int = DEFAULT_CHUNK,
              band_runs: int = DEFAULT_BAND_RUNS,
-             progress: Callable[[int, int], None] | None = None) -> EnsembleResult:
+             progress: Callable[[int, int], None] | None = None,
+             allow_nonfinite: bool = False) -> EnsembleResult:
     """Run ``scenarios`` in ``n`` sampled worlds and summarise them.
 
     Args:
@@ -277,9 +280,14 @@ def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = 
         chunk_size: worlds per chunk (fixed chunks keep results identical however they run).
         band_runs: at most this many runs, evenly spread, feed the quantile bands.
         progress: called as ``progress(runs_done, runs_total)`` after each chunk.
+        allow_nonfinite: keep runs whose metrics are NaN or infinite (a world in which the model
+            breaks down); they then count as neither better nor worse in every head-to-head. By
+            default such a run is refused, naming the scenario, the run and its sampled values.
 
     Raises:
-        CxError: no uncertain parameters, bad ``n``/``workers``, unknown scenario or variable.
+        CxError: no uncertain parameters, bad ``n``/``seed``/``workers``, unknown scenario or
+            variable, a plan over the memory limit (:mod:`cxsystems.limits`), or a non-finite
+            metric (see ``allow_nonfinite``).
     """
     from ..engine import compile_model
 
@@ -317,6 +325,12 @@ def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = 
     n_t = len(times_probe)
     if trajectories is None:
         trajectories = len(names) * len(band_vars) * n_t * n * 8 <= AUTO_TRAJECTORY_BYTES
+    check_seed(seed)
+    check_memory(memory_estimate(n, len(names), len(unc), len(metric_specs), len(recorded), len(band_vars),
+                                 n_t, bool(trajectories), chunk_size, band_runs),
+                 f"n = {n:,} runs x {len(names)} scenarios",
+                 "lower n (--n) or run fewer scenarios (--scenarios); several runs with different seeds "
+                 "can be pooled afterwards")
 
     samples = sample(unc, n, seed)
     band_idx = _band_runs(n, band_runs)
@@ -331,6 +345,8 @@ def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = 
     outputs = _execute(cm, job, chunks, workers, executor, progress, n)
 
     per_run = np.concatenate([o[1] for o in outputs], axis=2)
+    if not allow_nonfinite:
+        _refuse_nonfinite(per_run, names, metric_specs, samples, model)
     band_data = np.concatenate([o[2] for o in outputs], axis=3)
     times = outputs[0][4]
     bands = _bands(band_data, names, band_vars, times, len(band_idx), model)
@@ -342,6 +358,34 @@ def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = 
                           unc, samples, metric_specs, per_run, times, bands, traj, seed, n,
                           analysis.headline, tuple(p for p in analysis.versus if p[0] in names and p[1] in names),
                           dict(model.units), {o.variable: o.label for o in analysis.outcomes})
+
+
+def memory_estimate(n: int, n_scenarios: int, n_uncertain: int, n_metrics: int, n_recorded: int,
+                    n_band_vars: int, n_times: int, trajectories: bool, chunk_size: int = DEFAULT_CHUNK,
+                    band_runs: int = DEFAULT_BAND_RUNS) -> float:
+    """Bytes an ensemble plans to hold at its peak: the sampled worlds, the per-run metrics and the
+    table of runs built from them (written as ``runs.csv``), the band runs and their quantiles, one
+    chunk's trajectories, and every trajectory when ``trajectories`` is set."""
+    per_run = n * n_uncertain + n_scenarios * n_metrics * n
+    runs_table = n * n_scenarios * (3 + n_uncertain + n_metrics) * 2
+    bands = n_scenarios * n_band_vars * n_times * (min(n, band_runs) + 5)
+    chunk = min(n, chunk_size) * n_recorded * n_times * 2
+    full = n_scenarios * n_band_vars * n_times * n * 2 if trajectories else 0
+    return 8.0 * (per_run + runs_table + bands + chunk + full)
+
+
+def _refuse_nonfinite(values: np.ndarray, names, metrics, samples, model) -> None:
+    """Refuse the first run whose metric is NaN or infinite, naming where and in which world."""
+    bad = ~np.isfinite(values)  # (scenario, metric, run)
+    if not bad.any():
+        return
+    s, j, r = (int(i) for i in np.argwhere(bad)[0])
+    count = int(bad.any(axis=(0, 1)).sum())
+    world = ", ".join(f"{p} = {v[r]:.4g}" for p, v in samples.items())
+    raise CxError(f"{model.path}: metric {metrics[j].name!r} is {values[s, j, r]} in run {r} of scenario "
+                  f"{names[s]!r} ({count:,} runs have such values; run {r}'s world: {world}); the model "
+                  "breaks down there: check its equations and [uncertain] ranges, or keep such runs "
+                  "(allow_nonfinite=True, --allow-nonfinite), which then count as neither better nor worse")
 
 
 def _execute(cm, job: _Job, chunks: list[_Chunk], workers, executor, progress, n: int) -> list:
@@ -378,6 +422,52 @@ def _execute(cm, job: _Job, chunks: list[_Chunk], workers, executor, progress, n
         for c in chunks:
             collect(_run_chunk(cm, job, c))
     return [out[i] for i in range(len(chunks))]
+
+
+_DASK_ADDRESS = re.compile(r"^(?:(?:tcp|tls)://)?(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})/?$")
+
+
+def connect_dask(address: str, *, deadline_s: float = 10.0, option: str = "address"):
+    """A ``dask.distributed.Client`` for the scheduler at ``address`` (``tcp://host:port`` or
+    ``host:port``), to pass as ``ensemble(..., executor=client)``.
+
+    The whole connection (connect and handshake) has ``deadline_s`` seconds: an address where
+    something accepts TCP but is not a Dask scheduler (a web server, say) gets a one-line error
+    instead of a wait without end.
+
+    Raises:
+        CxError: malformed address, Dask not installed, nothing reachable, or no answer in time;
+            the message starts with ``option`` and the address.
+    """
+    import threading
+
+    m = _DASK_ADDRESS.match(str(address))
+    if not m or not 0 < int(m.group(1)) < 65536:
+        raise CxError(f"{option} {address!r}: not a scheduler address; write tcp://HOST:PORT "
+                      "(for example tcp://127.0.0.1:8786)")
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise CxError(f"{option} needs Dask: pip install 'cxsystems[distributed]'") from None
+    box: dict[str, Any] = {}
+
+    def connect() -> None:
+        try:
+            box["client"] = Client(address, timeout=f"{deadline_s}s")
+        except BaseException as exc:  # reported below, in the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=connect, name="cxsystems-dask-connect", daemon=True)
+    worker.start()
+    worker.join(deadline_s + 1.0)
+    if worker.is_alive() or not box:
+        raise CxError(f"{option} {address}: no Dask scheduler answered within {deadline_s:g} s "
+                      "(is this the address of a Dask scheduler?)")
+    if "error" in box:
+        exc = box["error"]
+        raise CxError(f"{option} {address}: cannot reach the scheduler "
+                      f"({' '.join(str(exc).split()) or type(exc).__name__})") from None
+    return box["client"]
 
 
 def _as_completed(executor, futures):

@@ -78,6 +78,23 @@ def load(args: argparse.Namespace):
     return load_model(args.model)
 
 
+def check_count(value: int, option: str, minimum: int) -> int:
+    """Return ``value`` if it is at least ``minimum``; else a one-line CxError naming ``option``."""
+    from ..errors import CxError
+
+    if value < minimum:
+        bound = "0 or more" if minimum == 0 else f"at least {minimum}"
+        raise CxError(f"{option} must be {bound}, got {value}")
+    return value
+
+
+def add_nonfinite_option(parser: argparse.ArgumentParser) -> None:
+    """``--allow-nonfinite``: keep NaN and infinite values instead of refusing the run."""
+    parser.add_argument("--allow-nonfinite", action="store_true",
+                        help="keep NaN or infinite values (by default a run producing one is refused, "
+                             "naming the variable and the week)")
+
+
 def split_list(text: str | None, option: str) -> list[str] | None:
     """``"a, b"`` -> ``["a", "b"]``; ``None`` stays ``None``; an empty list is an error."""
     from ..errors import CxError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from .common import add_command, load
+from .common import add_command, check_count, load
 
 DEFAULT_OUT = "cxsystems-report.html"
 
@@ -29,18 +29,20 @@ def register(subparsers) -> None:
                    help=f"HTML file to write (default: {DEFAULT_OUT})")
     p.add_argument("--n", type=int, default=1000, metavar="RUNS",
                    help="sampled worlds for the robustness verdicts; 0 skips them (default: 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sampled worlds (default: 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the sampled worlds, 0 to 2**32-1 (default: 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from ..errors import CxError
     from ..files import check_output_file, make_parent
+    from ..model.uncertain import check_seed
+
+    check_count(args.n, "--n", 0)
+    check_seed(args.seed, "--seed")
     from ..pages.report import write_report
     from .robustness import ProgressBar
 
-    if args.n < 0:
-        raise CxError(f"--n must be 0 or more, got {args.n}")
     out = check_output_file(args.out)  # fail before the minute of work, not after it
     model = load(args)
     bar = None if args.quiet or args.n == 0 else ProgressBar(f"{model.name} robustness")

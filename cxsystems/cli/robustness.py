@@ -7,7 +7,7 @@ import sys
 import time
 
 from ..text import money_prefix, share
-from .common import WIDTH, add_command, compact, load, split_list, table
+from .common import WIDTH, add_command, add_nonfinite_option, check_count, compact, load, split_list, table
 
 DEFAULT_OUT = "cxsystems-robustness"
 FORMATS = ("png", "svg", "pdf")
@@ -33,8 +33,8 @@ def register(subparsers) -> None:
     p.add_argument("--scenarios", metavar="A,B",
                    help="comma-separated scenario names (default: all; baseline always included)")
     p.add_argument("--n", type=int, default=10000, metavar="RUNS",
-                   help="number of sampled worlds (default: 10000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the Latin hypercube (default: 0)")
+                   help="number of sampled worlds (default: 10000; checked against the memory limit)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the Latin hypercube, 0 to 2**32-1 (default: 0)")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                    help=f"output folder: new, empty or written by cxsystems before; replaced whole "
                         f"(default: ./{DEFAULT_OUT})")
@@ -45,6 +45,7 @@ def register(subparsers) -> None:
     where.add_argument("--dask", metavar="ADDRESS",
                        help="run on the Dask cluster at ADDRESS (e.g. tcp://host:8786); "
                             "needs the [distributed] extra")
+    add_nonfinite_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -74,31 +75,27 @@ class ProgressBar:
         self.stream.flush()
 
 
+#: Seconds a connection to a Dask scheduler may take in all (connect and handshake).
+DASK_DEADLINE_S = 10.0
+
+
 def _executor(args):
     if args.dask is None:
         return None
-    from ..errors import CxError
+    from ..analysis.ensemble import connect_dask
 
-    try:
-        from dask.distributed import Client
-    except ImportError:
-        raise CxError("--dask needs Dask: pip install 'cxsystems[distributed]'") from None
-    try:
-        return Client(args.dask, timeout="5s")
-    except (OSError, TimeoutError) as exc:
-        raise CxError(f"--dask {args.dask}: cannot reach the scheduler ({' '.join(str(exc).split())})") from None
+    return connect_dask(args.dask, deadline_s=DASK_DEADLINE_S, option="--dask")
 
 
 def run_robustness(args: argparse.Namespace) -> int:
     from ..analysis.ensemble import ensemble
     from ..analysis.robustness import most_often_best, verdicts
-    from ..errors import CxError
     from ..files import check_output_folder
+    from ..model.uncertain import check_seed
 
-    if args.n < 1:
-        raise CxError(f"--n must be at least 1, got {args.n}")
-    if args.workers < 1:
-        raise CxError(f"--workers must be at least 1, got {args.workers}")
+    check_count(args.n, "--n", 1)
+    check_count(args.workers, "--workers", 1)
+    check_seed(args.seed, "--seed")
     scenarios = split_list(args.scenarios, "--scenarios")
     out = check_output_folder(args.out)
     model = load(args)
@@ -108,7 +105,7 @@ def run_robustness(args: argparse.Namespace) -> int:
     try:
         res = ensemble(model, scenarios, n=args.n, seed=args.seed, trajectories=False,
                        workers=args.workers if args.workers > 1 else None, executor=executor,
-                       progress=bar)
+                       progress=bar, allow_nonfinite=args.allow_nonfinite)
     finally:
         if executor is not None:
             executor.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_command, load, split_list
+from .common import add_command, add_nonfinite_option, load, split_list
 
 DESCRIPTION = """
 Simulate one scenario of the model and write its trajectories to a CSV file: a column "time" in
@@ -21,6 +21,7 @@ def register(subparsers) -> None:
     p.add_argument("--scenario", required=True, metavar="NAME", help="scenario to simulate")
     p.add_argument("--out", required=True, metavar="FILE.csv", help="CSV file to write")
     p.add_argument("--variables", metavar="A,B", help="comma-separated variables to keep (default: all)")
+    add_nonfinite_option(p)
 
 
 def run_scenario(args: argparse.Namespace) -> int:
@@ -31,7 +32,8 @@ def run_scenario(args: argparse.Namespace) -> int:
     out = check_output_file(args.out)
     model = load(args)
     scenario = resolve_scenario(model, args.scenario)
-    df = simulate(model, scenario, variables=split_list(args.variables, "--variables"))
+    df = simulate(model, scenario, variables=split_list(args.variables, "--variables"),
+                  allow_nonfinite=args.allow_nonfinite)
     write_csv(df, make_parent(out), index=True)
     print(f"{model.name}/{scenario.name}: wrote {out} ({len(df)} times x {df.shape[1]} variables, "
           f"weeks {df.index[0]:g}-{df.index[-1]:g})")

@@ -40,6 +40,7 @@ from .ir import (
 from .jsruntime import HELPERS, SIMULATE
 from .kernels import ScalarTable
 from .plan import compile_model
+from .run import check_time_grid as _check_time_grid
 from .run import closure as _closure
 from .run import time_grid as _time_grid
 
@@ -479,6 +480,7 @@ class _Generator:
     # -- constants
     def constants(self) -> str:
         cm, m = self.cm, self.model
+        _check_time_grid(self.ctl, len(cm.variables), where=str(getattr(m, "path", m.name)))
         times, saved, rounded = _time_grid(self.ctl)
         variables = list(cm.variables)
         slots = [cm.slot_of[norm_name(v)] for v in variables]

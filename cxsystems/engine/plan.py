@@ -57,7 +57,7 @@ from .ir import (
     translate,
 )
 from .result import EngineResult
-from .run import Run
+from .run import Run, check_time_grid
 from .run import closure as _closure
 
 METHODS = ("euler", "rk4")
@@ -281,6 +281,7 @@ class CompiledModel:
             vector = n_runs > 1 or any(isinstance(st.base, np.ndarray) for st in settings.values())
         if n_runs > 1 and not vector:
             raise CxError("engine: arrays of parameter values need the vector flavour")
+        check_time_grid(ctl, len(names) * (n_runs if vector else 1), where=str(getattr(m, "path", m.name)))
         run = Run(self, ctl, settings, n_runs if vector else 1, vector, method)
         return run.simulate([self.slot_of[norm_name(nm)] for nm in names], names)
 

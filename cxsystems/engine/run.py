@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import CxError
+from ..limits import MAX_STEPS, check_memory
 from .closures import ClosureBuilder, Flavour, as_fn
 from .ir import (
     INIT_ONLY_ARGS,
@@ -27,8 +28,44 @@ if TYPE_CHECKING:  # pragma: no cover
     from .plan import CompiledModel
 
 
+def check_time_grid(ctl, values_per_save: int = 1, where: str = "") -> tuple[int, int]:
+    """Refuse, before anything is allocated, a time grid that cannot advance or would not fit.
+
+    Args:
+        ctl: ``initial_time``, ``final_time``, ``time_step``, ``saveper`` (weeks).
+        values_per_save: numbers recorded at each saved time (variables x runs).
+        where: what to name at the start of a message (the model file).
+
+    Returns:
+        ``(steps, saved)``: about how many time steps the run takes and how many times it saves.
+
+    Raises:
+        CxError: TIME STEP too small to change the time (``t + dt == t``), more than
+            :data:`cxsystems.limits.MAX_STEPS` steps, or saved values over the memory limit.
+    """
+    t0, tf, dt, sp = ctl["initial_time"], ctl["final_time"], ctl["time_step"], ctl["saveper"]
+    pre = f"{where}: " if where else ""
+    for t in (t0, tf):
+        if not (t + dt > t and t - dt < t):
+            raise CxError(f"{pre}TIME STEP {dt:g} cannot advance the time at {t:g} (t + TIME STEP == t in "
+                          "floating point): use a larger TIME STEP or times closer to 0")
+    if not tf >= t0:
+        raise CxError(f"{pre}FINAL TIME {tf:g} is before INITIAL TIME {t0:g}")
+    steps = int((tf - t0) / dt) + 1
+    if steps > MAX_STEPS:
+        raise CxError(f"{pre}the run would take {steps:,} time steps ((FINAL TIME - INITIAL TIME) / TIME STEP), "
+                      f"more than the limit of {MAX_STEPS:,}: use a larger TIME STEP or a shorter run")
+    saved = int(steps / max(1.0, sp / dt)) + 2
+    check_memory(saved * max(1, values_per_save) * 8.0,
+                 f"{pre}saving {saved:,} times x {values_per_save:,} values",
+                 "use a larger SAVEPER (saveper=), fewer variables or fewer runs")
+    return steps, saved
+
+
 def time_grid(ctl):
-    """PySD's time loop: step times, which of them are saved, and the rounded saved times."""
+    """PySD's time loop: step times, which of them are saved, and the rounded saved times.
+
+    Call :func:`check_time_grid` first: this builds a list of every step time."""
     t0, tf, dt, sp = ctl["initial_time"], ctl["final_time"], ctl["time_step"], ctl["saveper"]
     prec = dt * 1e-5
     digits = -int(np.log10(dt * 1e-5))

@@ -24,15 +24,62 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import CxError
 from ..files import read_toml
-from ..names import match
+from ..names import closest, match
 from .specs import DEFAULT_BASELINE, AnalysisSpec, MetricSpec, OutcomeSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from .core import Model
 
-_TOP_KEYS = {"scenarios", "metrics", "outcomes", "analysis", "uncertain"}
-_SCENARIO_KEYS = {"description", "set"}
-_CHANGE_KEYS = {"value", "from_week"}
+#: The schema of a scenario file: the keys each table may hold (anything else is refused).
+_TOP_KEYS = ("scenarios", "metrics", "outcomes", "analysis", "uncertain")
+_SCENARIO_KEYS = ("description", "set")
+_CHANGE_KEYS = ("value", "from_week")
+_METRIC_KEYS = ("variable", "how", "better", "units", "label")
+_OUTCOME_KEYS = ("variable", "better", "label", "units")
+_ANALYSIS_KEYS = ("baseline", "classify", "rtol", "headline", "versus", "question")
+#: How each table is written, for messages about a table of the wrong shape.
+_SHAPES = {
+    "scenarios": '[scenarios.NAME] with description = "..." and a [scenarios.NAME.set] table',
+    "metrics": '[metrics] then NAME = { variable = "...", how = "final", better = "lower" } lines',
+    "outcomes": '[[outcomes]] (two brackets) before each outcome, then variable = "...", better = "lower"',
+    "analysis": "[analysis] then key = value lines (baseline, classify, rtol, headline, versus, question)",
+    "uncertain": '[uncertain] then "Parameter" = { dist = "uniform", low = 1, high = 2 } lines',
+}
+
+
+def check_keys(raw: Mapping[str, Any], allowed, where: str, what: str) -> None:
+    """Refuse a key of ``raw`` that is not in ``allowed``, naming the closest valid key.
+
+    Raises:
+        CxError: ``"<where>: unknown key 'lable' in a metric; did you mean 'label'? (a metric has
+            variable, how, better, units, label)"``.
+    """
+    for key in raw:
+        if key not in allowed:
+            near = closest(key, allowed, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise CxError(f"{where}: unknown key {key!r} in {what}{hint} "
+                          f"({what} has {', '.join(allowed)})")
+
+
+def _table(data: Mapping[str, Any], key: str, path: Path, *, array: bool = False):
+    """``data[key]`` checked for shape: a table (or, with ``array``, an array of tables)."""
+    raw = data.get(key, [] if array else {})
+    ok = (isinstance(raw, list) and all(isinstance(x, Mapping) for x in raw)) if array else isinstance(raw, Mapping)
+    if not ok:
+        got = "a table" if isinstance(raw, Mapping) else f"{type(raw).__name__} {raw!r}"
+        raise CxError(f"{path}: {key} must be written {_SHAPES[key]}; got {got}")
+    return raw
+
+
+def _check_unique_parameters(model: "Model", names, where: str) -> None:
+    """Refuse the same parameter named twice (under any spelling: case, spaces, quotes)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        canonical = model.parameter(name, where).name
+        if canonical in seen:
+            raise CxError(f"{where}: {canonical!r} is set twice ({seen[canonical]!r} and {name!r}); keep one")
+        seen[canonical] = name
 
 
 @dataclass(frozen=True)
@@ -73,9 +120,11 @@ def parse_change(model: "Model", raw: Any, name: str, where: str) -> Change:
     """Validate one ``set`` entry against the model and return a :class:`Change`."""
     param = model.parameter(name, where)
     if isinstance(raw, Mapping):
-        unknown = set(raw) - _CHANGE_KEYS
+        unknown = sorted(set(raw) - set(_CHANGE_KEYS))
         if unknown:
-            raise CxError(f"{where}: unknown key(s) {sorted(unknown)} for {name!r}; use value, from_week")
+            near = closest(unknown[0], _CHANGE_KEYS, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise CxError(f"{where}: unknown key(s) {unknown} for {name!r}{hint} (use value, from_week)")
         if "value" not in raw:
             raise CxError(f"{where}: {name!r} needs a value")
         value = param.check(raw["value"], where)
@@ -99,9 +148,11 @@ def scenario_from_dict(model: "Model", name: str, raw: Mapping[str, Any], where:
     """Build a validated :class:`Scenario` from its TOML table."""
     if not isinstance(raw, Mapping):
         raise CxError(f"{where}: a scenario must be a table")
-    unknown = set(raw) - _SCENARIO_KEYS
+    unknown = sorted(set(raw) - set(_SCENARIO_KEYS))
     if unknown:
-        raise CxError(f"{where}: unknown key(s) {sorted(unknown)}; a scenario has description and set")
+        near = closest(unknown[0], _SCENARIO_KEYS, n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise CxError(f"{where}: unknown key(s) {unknown}{hint} (a scenario has description and set)")
     desc = raw.get("description", "")
     if not isinstance(desc, str):
         raise CxError(f"{where}: description must be text")
@@ -109,6 +160,7 @@ def scenario_from_dict(model: "Model", name: str, raw: Mapping[str, Any], where:
     sets = raw.get("set", {})
     if not isinstance(sets, Mapping):
         raise CxError(f"{set_where}: must be a table of parameter = value")
+    _check_unique_parameters(model, sets, set_where)
     changes = tuple(parse_change(model, v, k, set_where) for k, v in sets.items())
     return Scenario(name, " ".join(desc.split()), changes)
 
@@ -117,11 +169,13 @@ def load_scenarios(path: Path, model: "Model") -> dict[str, Scenario]:
     """Read and validate the scenarios of ``model`` from a TOML file (see module docstring)."""
     path = Path(path)
     data = read_toml(path)
-    unknown = set(data) - _TOP_KEYS
+    unknown = sorted(set(data) - set(_TOP_KEYS))
     if unknown:
-        raise CxError(f"{path}: unknown table(s) {sorted(unknown)}; expected {sorted(_TOP_KEYS)}")
-    raw = data.get("scenarios", {})
-    if not isinstance(raw, Mapping) or not raw:
+        near = closest(unknown[0], _TOP_KEYS, n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise CxError(f"{path}: unknown table(s) {unknown}{hint}; expected {sorted(_TOP_KEYS)}")
+    raw = _table(data, "scenarios", path)
+    if not raw:
         raise CxError(f"{path}: no [scenarios.<name>] tables")
     scenarios = {name: scenario_from_dict(model, name, body, _where(path, "scenarios", name))
                  for name, body in raw.items()}
@@ -132,10 +186,11 @@ def load_scenarios(path: Path, model: "Model") -> dict[str, Scenario]:
 def load_analysis(path: Path, data: Mapping[str, Any], model: "Model", scenarios) -> AnalysisSpec:
     """Read the ``[metrics]``, ``[[outcomes]]`` and ``[analysis]`` tables."""
     metrics = []
-    for mname, spec in data.get("metrics", {}).items():
+    for mname, spec in _table(data, "metrics", path).items():
         where = _where(path, "metrics", mname)
         if not isinstance(spec, Mapping):
             raise CxError(f"{where}: must be a table with variable, how, better")
+        check_keys(spec, _METRIC_KEYS, where, "a metric")
         how = spec.get("how", "final")
         if how not in ("final", "mean", "max", "min", "integral"):
             raise CxError(f"{where}: how = {how!r}; use final, mean, max, min or integral")
@@ -146,15 +201,19 @@ def load_analysis(path: Path, data: Mapping[str, Any], model: "Model", scenarios
         metrics.append(MetricSpec(mname, var, how, better, str(spec.get("units", model.units.get(var, ""))),
                                   str(spec.get("label", mname.replace("_", " ")))))
     outcomes = []
-    for i, spec in enumerate(data.get("outcomes", [])):
+    for i, spec in enumerate(_table(data, "outcomes", path, array=True)):
         where = _where(path, "outcomes", str(i))
+        check_keys(spec, _OUTCOME_KEYS, where, "an outcome")
         var = model.variable(spec.get("variable", ""), where)
         better = spec.get("better", "lower")
         if better not in ("lower", "higher"):
             raise CxError(f"{where}: better = {better!r}; use lower or higher")
         outcomes.append(OutcomeSpec(var, better, str(spec.get("label", var)),
                                     str(spec.get("units", model.units.get(var, "")))))
-    analysis = dict(data.get("analysis", {}))
+    analysis = dict(_table(data, "analysis", path))
+    check_keys(analysis, _ANALYSIS_KEYS, _where(path, "analysis"), "[analysis]")
+    if not isinstance(analysis.get("question", ""), str):
+        raise CxError(f"{_where(path, 'analysis')}: question must be text")
     classify = analysis.pop("classify", outcomes[0].variable if outcomes else None)
     if classify is not None:
         classify = model.variable(classify, _where(path, "analysis"))
@@ -181,7 +240,9 @@ def load_analysis(path: Path, data: Mapping[str, Any], model: "Model", scenarios
             raise CxError(f"{_where(path, 'analysis')}: versus pairs {a!r} with itself")
     from .uncertain import parse_uncertain_table
 
-    uncertain = parse_uncertain_table(model, data.get("uncertain", {}), _where(path, "uncertain"))
+    raw_uncertain = _table(data, "uncertain", path)
+    _check_unique_parameters(model, raw_uncertain, _where(path, "uncertain"))
+    uncertain = parse_uncertain_table(model, raw_uncertain, _where(path, "uncertain"))
     return AnalysisSpec(tuple(metrics), tuple(outcomes), classify, baseline, float(rtol), analysis,
                         uncertain, headline, tuple((a, b) for a, b in versus))
 

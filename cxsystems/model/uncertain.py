@@ -173,6 +173,20 @@ def parse_uncertain_table(model: "Model", raw: Any, where: str) -> tuple[Uncerta
     return out
 
 
+#: Largest seed numpy accepts.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed, option: str = "seed") -> int | None:
+    """Return ``seed`` if it is ``None`` or a whole number from 0 to :data:`MAX_SEED`; else a
+    one-line CxError naming ``option``."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise CxError(f"{option} must be a whole number from 0 to {MAX_SEED:,}, got {seed!r}")
+    return int(seed)
+
+
 def sample(uncertain: Sequence[Uncertain], n: int, seed: int | None = 0) -> dict[str, np.ndarray]:
     """Draw ``n`` worlds by Latin hypercube: ``{parameter: array of n values}``.
 
@@ -184,6 +198,7 @@ def sample(uncertain: Sequence[Uncertain], n: int, seed: int | None = 0) -> dict
 
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise CxError(f"n must be a positive whole number of runs, got {n!r}")
+    check_seed(seed)
     if not uncertain:
         return {}
     lhs = qmc.LatinHypercube(d=len(uncertain), rng=np.random.default_rng(seed))

@@ -433,15 +433,17 @@ def robustness_section(model: "Model", n_runs: int, seed: int | None,
     title = "How robust is the answer?"
     if not n_runs:
         return Section("robustness", title, _unavailable("Skipped: the report was built with 0 runs."))
-    try:
-        from ..analysis import ensemble as ens
-        from ..analysis import robustness as rob_mod
-    except ImportError:  # pragma: no cover - the module ships with the package
-        return Section("robustness", title, _unavailable("This build has no cxsystems.analysis.ensemble module."))
-    try:
-        res = ens.ensemble(model, n=n_runs, seed=seed, progress=progress)
-    except CxError as exc:
-        return Section("robustness", title, _unavailable(str(exc)))
+    from ..analysis import ensemble as ens
+    from ..analysis import robustness as rob_mod
+
+    analysis = model.analysis
+    if not getattr(analysis, "uncertain", ()) or not getattr(analysis, "metrics", ()):
+        what = "uncertain parameters ([uncertain])" if not getattr(analysis, "uncertain", ()) else "metrics ([metrics])"
+        return Section("robustness", title, _unavailable(
+            f"Not available for model {model.name!r}: its scenario file declares no {what}."))
+    # any other refusal (a bad seed, more runs than memory allows, a world in which the model breaks
+    # down) is an error of the whole report, not a section quietly left out
+    res = ens.ensemble(model, n=n_runs, seed=seed, progress=progress)
     parts = [f"<p>The numbers above assume the model's best estimates. Here every scenario was run again in the "
              f"same <strong>{res.n:,}</strong> sampled worlds (Latin hypercube over {len(res.uncertain)} uncertain "
              f"parameters, seed {esc(res.seed)}), so that differences between scenarios are differences of policy, "
