@@ -53,6 +53,7 @@ _PUBLIC: dict[str, str] = {
     "regret": "cxsystems.analysis.robustness",
     "verdicts": "cxsystems.analysis.robustness",
     "most_often_best": "cxsystems.analysis.robustness",
+    "tail_risk": "cxsystems.analysis.robustness",
     "explore": "cxsystems.analysis.explore",
     "Exploration": "cxsystems.analysis.explore",
     "classify_trajectory": "cxsystems.analysis.metrics",
@@ -96,7 +97,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .analysis.ensemble import EnsembleResult, ensemble
     from .analysis.explore import Exploration, explore
     from .analysis.metrics import classify_trajectory
-    from .analysis.robustness import most_often_best, regret, robustness, verdicts
+    from .analysis.robustness import most_often_best, regret, robustness, tail_risk, verdicts
     from .causal.api import archetypes, causal_graph, loops
     from .causal.cld_format import load_cld
     from .causal.linter import lint

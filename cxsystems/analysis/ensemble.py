@@ -82,6 +82,7 @@ class EnsembleResult:
             variable, or ``None`` when not kept.
         seed, n: the seed and the number of runs (worlds).
         headline, versus: the model's headline metric and head-to-head pairs (for verdicts).
+        tail_risks: the model's tail risks (:class:`~cxsystems.model.specs.TailRisk`).
         units, labels: units of every variable; plain labels of the key outcomes.
     """
 
@@ -99,6 +100,7 @@ class EnsembleResult:
     n: int
     headline: str | None = None
     versus: tuple[tuple[str, str], ...] = ()
+    tail_risks: tuple = ()
     units: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -357,6 +359,7 @@ def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = 
     return EnsembleResult(model.name, names, model.baseline if model.baseline in names else names[0],
                           unc, samples, metric_specs, per_run, times, bands, traj, seed, n,
                           analysis.headline, tuple(p for p in analysis.versus if p[0] in names and p[1] in names),
+                          tuple(getattr(analysis, "tail_risks", ())),
                           dict(model.units), {o.variable: o.label for o in analysis.outcomes})
 
 

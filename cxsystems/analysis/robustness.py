@@ -43,13 +43,35 @@ def _head_to_head(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     return (diff > 0) & ~tie, tie, (diff < 0) & ~tie
 
 
+def tail_risk(res: EnsembleResult) -> pd.DataFrame:
+    """Per scenario and tail risk declared by the model (``[analysis] tail_risks``): the share of
+    runs (worlds) that end in the tail, e.g. service collapse or a loss.
+
+    Returns columns ``scenario, risk, label, metric, threshold, side, share, runs, n_runs`` (one
+    row per scenario and risk; empty when the model declares none). Runs whose metric is NaN or
+    infinite count as in the tail.
+    """
+    rows = []
+    for risk in res.tail_risks:
+        j = res.metric_index(risk.metric)
+        for s, name in enumerate(res.scenarios):
+            v = res.metric_values[s, j]
+            side, threshold = ("above", risk.above) if risk.above is not None else ("below", risk.below)
+            hit = ~np.isfinite(v) | ((v > threshold) if side == "above" else (v < threshold))
+            rows.append((name, risk.name, risk.label, risk.metric, threshold, side, float(hit.mean()),
+                         int(hit.sum()), res.n))
+    return pd.DataFrame(rows, columns=["scenario", "risk", "label", "metric", "threshold", "side", "share",
+                                       "runs", "n_runs"])
+
+
 def robustness(res: EnsembleResult) -> pd.DataFrame:
     """For each metric and each ordered pair of scenarios, how often one beats the other.
 
     Returns a DataFrame with columns ``metric, label, better, scenario, other, share_better,
     share_tied, share_worse, n_runs``: ``share_better`` is the fraction of runs (worlds) in which
     ``scenario`` does better than ``other`` on ``metric`` (higher or lower, as the metric says).
-    Values within ``TIE_RTOL`` of each other count as tied.
+    Values within ``TIE_RTOL`` of each other count as tied. For each tail risk of the model a column
+    ``<risk>_share`` gives the share of worlds in that tail for ``scenario`` (see :func:`tail_risk`).
     """
     s = _signed(res)
     rows = []
@@ -61,8 +83,13 @@ def robustness(res: EnsembleResult) -> pd.DataFrame:
                 better, tie, worse = _head_to_head(s[a, j], s[b, j])
                 rows.append((m.name, m.label, m.better, na, nb, better.mean(), tie.mean(),
                              worse.mean(), res.n))
-    return pd.DataFrame(rows, columns=["metric", "label", "better", "scenario", "other", "share_better",
-                                       "share_tied", "share_worse", "n_runs"])
+    out = pd.DataFrame(rows, columns=["metric", "label", "better", "scenario", "other", "share_better",
+                                      "share_tied", "share_worse", "n_runs"])
+    tails = tail_risk(res)
+    for risk in res.tail_risks:  # the share of worlds in each tail, of the row's scenario
+        share = tails[tails["risk"] == risk.name].set_index("scenario")["share"]
+        out[f"{risk.name}_share"] = out["scenario"].map(share)
+    return out
 
 
 def regret(res: EnsembleResult) -> pd.DataFrame:
@@ -123,4 +150,4 @@ def most_often_best(res: EnsembleResult) -> pd.DataFrame:
     return g.loc[idx, ["metric", "label", "units", "scenario", "share_best", "mean_regret"]].reset_index(drop=True)
 
 
-__all__ = ["TIE_RTOL", "robustness", "regret", "verdict", "verdicts", "most_often_best"]
+__all__ = ["TIE_RTOL", "robustness", "regret", "tail_risk", "verdict", "verdicts", "most_often_best"]

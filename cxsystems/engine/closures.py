@@ -92,7 +92,7 @@ def _minmax_const(name, V, first, second):
     ``numpy.maximum(a, b)`` is ``b if (b > a or b != b) else a``; with a constant, non-NaN
     operand that simplifies to one comparison.
     """
-    (ka, a), (kb, b) = first, second
+    (ka, a), (_kb, b) = first, second
     const_first = ka == "c"
     c = a if const_first else b
     node = second if const_first else first

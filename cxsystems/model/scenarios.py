@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from ..errors import CxError
 from ..files import read_toml
 from ..names import closest, match
-from .specs import DEFAULT_BASELINE, AnalysisSpec, MetricSpec, OutcomeSpec
+from .specs import DEFAULT_BASELINE, AnalysisSpec, MetricSpec, OutcomeSpec, TailRisk
 
 if TYPE_CHECKING:  # pragma: no cover
     from .core import Model
@@ -36,7 +36,8 @@ _SCENARIO_KEYS = ("description", "set")
 _CHANGE_KEYS = ("value", "from_week")
 _METRIC_KEYS = ("variable", "how", "better", "units", "label")
 _OUTCOME_KEYS = ("variable", "better", "label", "units")
-_ANALYSIS_KEYS = ("baseline", "classify", "rtol", "headline", "versus", "question")
+_ANALYSIS_KEYS = ("baseline", "classify", "rtol", "headline", "versus", "question", "tail_risks")
+_TAIL_KEYS = ("name", "metric", "above", "below", "label")
 #: How each table is written, for messages about a table of the wrong shape.
 _SHAPES = {
     "scenarios": '[scenarios.NAME] with description = "..." and a [scenarios.NAME.set] table',
@@ -238,13 +239,43 @@ def load_analysis(path: Path, data: Mapping[str, Any], model: "Model", scenarios
                 raise CxError(f"{_where(path, 'analysis')}: versus names {s!r}, which is not a scenario")
         if a == b:
             raise CxError(f"{_where(path, 'analysis')}: versus pairs {a!r} with itself")
+    tails = _tail_risks(analysis.pop("tail_risks", []), names, _where(path, "analysis"))
     from .uncertain import parse_uncertain_table
 
     raw_uncertain = _table(data, "uncertain", path)
     _check_unique_parameters(model, raw_uncertain, _where(path, "uncertain"))
     uncertain = parse_uncertain_table(model, raw_uncertain, _where(path, "uncertain"))
     return AnalysisSpec(tuple(metrics), tuple(outcomes), classify, baseline, float(rtol), analysis,
-                        uncertain, headline, tuple((a, b) for a, b in versus))
+                        uncertain, headline, tuple((a, b) for a, b in versus), tails)
+
+
+def _tail_risks(raw: Any, metrics: list[str], where: str) -> tuple[TailRisk, ...]:
+    """``[analysis] tail_risks``: a list of ``{ name, metric, above | below, label }`` tables."""
+    shape = 'tail_risks = [{ name = "collapse", metric = "peak_wait", above = 8, label = "..." }]'
+    if not isinstance(raw, list) or not all(isinstance(x, Mapping) for x in raw):
+        raise CxError(f"{where}: tail_risks must be a list of tables: {shape}")
+    out: list[TailRisk] = []
+    for i, spec in enumerate(raw):
+        w = f"{where} tail_risks[{i}]"
+        check_keys(spec, _TAIL_KEYS, w, "a tail risk")
+        name, metric = spec.get("name"), spec.get("metric")
+        if not isinstance(name, str) or not name.strip():
+            raise CxError(f"{w}: give a name, e.g. {shape}")
+        if name in {t.name for t in out}:
+            raise CxError(f"{w}: the name {name!r} is used twice")
+        if metric not in metrics:
+            raise CxError(f"{w}: metric {metric!r} is not a metric; use one of {', '.join(metrics) or '(none declared)'}")
+        bounds = {k: spec[k] for k in ("above", "below") if k in spec}
+        if len(bounds) != 1:
+            raise CxError(f"{w}: give exactly one of above or below")
+        ((side, value),) = bounds.items()
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise CxError(f"{w}: {side} must be a finite number, got {value!r}")
+        label = spec.get("label", f"{name} ({metric} {side} {value:g})")
+        if not isinstance(label, str):
+            raise CxError(f"{w}: label must be text")
+        out.append(TailRisk(name, metric, label, **{side: float(value)}))
+    return tuple(out)
 
 
 def resolve_scenario(model: "Model", scenario: "str | Scenario | None") -> Scenario:

@@ -40,6 +40,25 @@ class OutcomeSpec:
 
 
 @dataclass(frozen=True)
+class TailRisk:
+    """A bad outcome whose share of sampled worlds robustness reports: a metric beyond a threshold.
+
+    ``above`` or ``below`` is set (not both). A run whose metric is NaN or infinite (a world in which
+    the model breaks down, kept with ``allow_nonfinite``) counts as in the tail.
+    """
+
+    name: str
+    metric: str
+    label: str
+    above: float | None = None
+    below: float | None = None
+
+    def describe(self) -> str:
+        """``'peak_wait above 8'``."""
+        return f"{self.metric} above {self.above:g}" if self.above is not None else f"{self.metric} below {self.below:g}"
+
+
+@dataclass(frozen=True)
 class AnalysisSpec:
     """Model-level settings for comparisons and ensembles.
 
@@ -48,6 +67,8 @@ class AnalysisSpec:
     ``headline``: the metric robustness verdicts lead with (``[analysis] headline``; default the
     last metric). ``versus``: scenario pairs ``(a, b)`` whose head-to-head verdicts matter most
     (``[analysis] versus = [["a", "b"], ...]``; default every scenario against the baseline).
+    ``tail_risks``: bad outcomes whose share of worlds robustness reports (``[analysis] tail_risks =
+    [{ name = "collapse", metric = "peak_wait", above = 8, label = "..." }, ...]``; default none).
     """
 
     metrics: tuple[MetricSpec, ...] = ()
@@ -59,3 +80,4 @@ class AnalysisSpec:
     uncertain: tuple = ()
     headline: str | None = None
     versus: tuple[tuple[str, str], ...] = ()
+    tail_risks: tuple[TailRisk, ...] = ()

@@ -29,7 +29,7 @@ from matplotlib.ticker import Formatter, MaxNLocator
 
 from ..errors import CxError
 from ..files import write_figure
-from ..text import with_units
+from ..text import share_rounded, with_units
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -290,11 +290,28 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 150) -> Path
     return write_figure(fig, path, dpi=dpi)
 
 
+def _tails_of(result: "EnsembleResult", variable: str) -> dict[str, list[tuple[str, float]]]:
+    """scenario -> [(risk name, share of runs)] for the tail risks defined on ``variable``'s metrics."""
+    from ..analysis.robustness import tail_risk
+
+    on_var = [r.name for r in getattr(result, "tail_risks", ())
+              if result.metrics[result.metric_index(r.metric)].variable == variable]
+    if not on_var:
+        return {}
+    table = tail_risk(result)
+    out: dict[str, list[tuple[str, float]]] = {}
+    for row in table[table["risk"].isin(on_var)].itertuples():
+        out.setdefault(row.scenario, []).append((row.risk, float(row.share)))
+    return out
+
+
 def fan_chart(result: "EnsembleResult", variable: str, *, scenarios: Sequence[str] | None = None,
               size: tuple[float, float] = SLIDE_SIZE, title: str | None = None) -> Figure:
     """Fan chart of one variable of an ensemble: a panel per scenario with the median line, the
     50% band (25th-75th percentile) and the 90% band (5th-95th), all panels on one y scale, and
-    the baseline's median as a grey dashed reference in every other panel.
+    the baseline's median as a grey dashed reference in every other panel. Where the model declares a
+    tail risk on this variable (``[analysis] tail_risks``, e.g. service collapse on the peak wait),
+    each panel states the share of runs in that tail.
 
     Args:
         result: from :func:`cxsystems.analysis.ensemble.ensemble`.
@@ -321,6 +338,7 @@ def fan_chart(result: "EnsembleResult", variable: str, *, scenarios: Sequence[st
     flat = list(axes.flat)
     base_median = da.sel(scenario=result.baseline, quantile=0.5).values if result.baseline in result.scenarios else None
     prefix = "$" if units.strip().startswith("$") else ""
+    tails = _tails_of(result, variable)
     for ax, name in zip(flat, names):
         q = {float(k): da.sel(scenario=name, quantile=k).values for k in da["quantile"].values}
         c = colors[name]
@@ -331,6 +349,11 @@ def fan_chart(result: "EnsembleResult", variable: str, *, scenarios: Sequence[st
             ax.plot(t, base_median, color=BASELINE_COLOR, linewidth=1.6, linestyle=(0, (4, 3)),
                     label=f"{result.baseline} median")
         ax.set_title(name, fontsize=_TITLE_PT, loc="left", pad=6)
+        notes = [f"{risk}: {share_rounded(share)} of runs" for risk, share in tails.get(name, []) if share > 0]
+        if notes:  # the share of worlds in a tail of this outcome (e.g. service collapse)
+            ax.text(0.03, 0.96, "\n".join(notes), transform=ax.transAxes, ha="left", va="top",
+                    fontsize=_TICK_PT, color="#7a1f1f",
+                    bbox=dict(boxstyle="round,pad=0.25", facecolor="white", edgecolor="#d9b3b3", alpha=0.9))
         ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
         ax.yaxis.set_major_formatter(ThousandsFormatter(prefix))
         ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
