@@ -72,8 +72,10 @@ _PUBLIC: dict[str, str] = {
     "build_report": "cxsystems.pages.report",
 }
 
-#: Layers reachable as attributes after ``import cxsystems`` (``cx.causal.find_loops``, ...).
-_SUBPACKAGES = ("analysis", "causal", "engine", "model", "pages", "plotting")
+#: Modules reachable as attributes after ``import cxsystems`` (``cx.causal.find_loops``,
+#: ``cx.simulation.ENGINES``, ...), imported on first access.
+_SUBPACKAGES = ("analysis", "causal", "cli", "engine", "errors", "files", "limits", "model", "names", "pages",
+                "plotting", "simulation", "text", "version")
 
 __all__ = sorted(_PUBLIC) + ["__version__"]
 

@@ -9,6 +9,8 @@ the scenarios found beside the model file.
 from __future__ import annotations
 
 import math
+import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -17,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import CxError
+from ..files import _pid_alive
 from ..names import match
 from .core import DEFAULT_BASELINE, Model, Parameter
 from .safety import screen_vensim_text
@@ -24,6 +27,56 @@ from .scenarios import AnalysisSpec, Scenario, load_scenarios
 
 #: Name of the model used when none is given.
 DEFAULT_MODEL = "cx_service"
+
+#: Translation folders in the temp dir: ``cxsystems-<pid>-<random>`` (``tempfile.mkdtemp``'s
+#: eight random characters), so a folder whose process no longer runs can be recognised.
+WORKDIR_PREFIX = "cxsystems-"
+_WORKDIR = re.compile(r"^cxsystems-(?P<pid>\d+)-[a-z0-9_]{8}$")
+
+
+def _make_workdir() -> Path:
+    """A private translation folder ``<tmp>/cxsystems-<pid>-<random>``, after removing those of
+    processes that were killed before their ``weakref.finalize`` could run."""
+    remove_stale_workdirs()
+    return Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
+
+
+def remove_stale_workdirs(tmp: str | os.PathLike | None = None) -> list[Path]:
+    """Remove translation folders (``cxsystems-<pid>-<random>``) in ``tmp`` (default: the temp
+    dir) whose process no longer runs and that belong to this user. Returns what was removed.
+
+    Folders of running processes (this one included), other users' folders, symlinks and the
+    old ``cxsystems-<random>`` folders (no pid: their owner cannot be told) are left alone. Only
+    on POSIX: elsewhere ``os.kill(pid, 0)`` is no harmless probe (on Windows it ends the process).
+    """
+    removed: list[Path] = []
+    if os.name != "posix":
+        return removed
+    folder = Path(tmp if tmp is not None else tempfile.gettempdir())
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    uid = os.getuid()
+    for entry in entries:
+        m = _WORKDIR.match(entry.name)
+        if not m:
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not entry.is_dir(follow_symlinks=False) or st.st_uid != uid:
+            continue
+        try:
+            if _pid_alive(int(m["pid"])):
+                continue
+        except (OverflowError, ValueError, OSError):  # not a pid this system can have: leave it
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        if not os.path.lexists(entry.path):
+            removed.append(Path(entry.path))
+    return removed
 
 
 def bundled_models_dir() -> Path:
@@ -100,6 +153,37 @@ def _describe(abstract_model) -> dict:
                 units=units, comments=comments, control=control)
 
 
+def _check_single_definitions(abstract_model, text: str, src: Path) -> None:
+    """Refuse a variable defined twice (same name, same subscripts) with a plain one-line error.
+
+    PySD merges the two equations into one variable and writes code for it that does not run
+    (a subscripted-array template with no subscripts, using ``xr`` it never imports); the audit of
+    the generated code would then refuse it as if text had been turned into code.
+    """
+    from .safety import definition_lines
+
+    for section in abstract_model.sections:
+        for el in section.elements:
+            if len(el.components) < 2:
+                continue
+            seen: dict[str, int] = {}
+            for i, comp in enumerate(el.components):
+                key = repr(comp.subscripts)
+                if key not in seen:
+                    seen[key] = i
+                    continue
+                first, second = seen[key], i
+                lines = definition_lines(text, el.name, section.name)
+                if len(lines) != len(el.components):  # cannot tell which is which: first two
+                    first, second = 0, 1
+                subs = comp.subscripts[0] if comp.subscripts else []
+                what = f"{el.name}[{', '.join(subs)}]" if subs else el.name
+                if len(lines) > second:
+                    raise CxError(f"{src}:{lines[second]}: {what!r} is defined twice "
+                                  f"(first at line {lines[first]})")
+                raise CxError(f"{src}: {what!r} is defined twice")
+
+
 def _py_name(name: str) -> str:
     return "_".join(name.lower().split())
 
@@ -131,7 +215,7 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> Model:
     text = read_model_text(src)
     screen_vensim_text(text, src)
 
-    workdir = Path(tempfile.mkdtemp(prefix="cxsystems-"))
+    workdir = _make_workdir()
     # Safety: PySD pastes the file name into the generated module, so translate a copy saved
     # under a name made only of letters, digits and underscores (Model.name keeps the real stem).
     copy = workdir / f"{safe_module_stem(src.stem)}.mdl"
@@ -146,6 +230,8 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> Model:
             vfile = VensimFile(copy, encoding="utf-8")
             vfile.parse()
             abstract = vfile.get_abstract_model()
+            # A variable defined twice: a plain error, before PySD writes code that cannot run.
+            _check_single_definitions(abstract, text, src)
             py_file = Path(ModelBuilder(abstract).build_model())
             # Safety: parse (never import) every generated module, macros included, and refuse
             # anything PySD's code generator never writes.
