@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -36,10 +38,9 @@ def installed_env(site: Path) -> dict:
     return {**os.environ, "PYTHONPATH": str(site), "MPLBACKEND": "Agg"}
 
 
-def run_installed(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+def run_installed(site: Path, cwd: Path, *args: str) -> CliRun:
     """Run ``python -m cxsystems.cli ARGS`` from the installed wheel (not the checkout)."""
-    return subprocess.run([sys.executable, "-m", "cxsystems.cli", *args], cwd=cwd, env=installed_env(site),
-                          capture_output=True, text=True, timeout=600)
+    return run_cli(*args, cwd=cwd, real=True, env=installed_env(site))
 
 
 # ------------------------------------------------------------------------------ bundled models
@@ -106,19 +107,48 @@ class CliRun:
 
 
 def run_cli(*args, cwd: Path | None = None, real: bool = False, env: dict | None = None,
-            timeout: float = 600) -> CliRun:
+            timeout: float = 600, exe: str | Path | None = None, prelude: str | None = None,
+            kill_when: Callable[[], bool] | None = None) -> CliRun:
     """Run ``cxsystems ARGS``, the one way the tests run the command line.
 
     In-process by default (``cxsystems.cli.main`` with stdout and stderr captured, as fast as a
     function call); with ``real=True`` as a separate ``python -m cxsystems.cli`` process (exit codes,
     console behaviour, a clean interpreter). ``cwd`` is the working folder of the run.
+
+    Options of a real run (each implies ``real``): ``env`` adds to (or overrides) its environment,
+    which by default imports the checkout; ``exe`` runs that program instead (e.g. the installed
+    ``cxsystems`` console script); ``prelude`` is Python run in the process before the command (e.g.
+    a resource limit); ``kill_when`` is polled while the process runs, and the process is killed
+    (SIGKILL, ``code`` then ``-9``) once it returns true. A run longer than ``timeout`` seconds raises
+    :class:`subprocess.TimeoutExpired`.
     """
     argv = [str(a) for a in args]
-    if real:
-        full_env = {**os.environ, "MPLBACKEND": "Agg", **(env or {})}
-        proc = subprocess.run([sys.executable, "-m", "cxsystems.cli", *argv], cwd=cwd, env=full_env,
-                              capture_output=True, text=True, timeout=timeout)
-        return CliRun(proc.returncode, proc.stdout, proc.stderr)
+    if real or env is not None or exe is not None or prelude is not None or kill_when is not None:
+        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        full_env = {**os.environ, "PYTHONPATH": path, "MPLBACKEND": "Agg", **(env or {})}
+        if exe is not None:
+            cmd = [str(exe)]
+        elif prelude is not None:
+            cmd = [sys.executable, "-c", f"{prelude}\nimport sys\nfrom cxsystems.cli import main\n"
+                                         "sys.exit(main(sys.argv[1:]))"]
+        else:
+            cmd = [sys.executable, "-m", "cxsystems.cli"]
+        with subprocess.Popen([*cmd, *argv], cwd=cwd, env=full_env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    out, err = proc.communicate(timeout=0.01 if kill_when is not None else timeout)
+                    break
+                except subprocess.TimeoutExpired:
+                    if time.monotonic() >= deadline:
+                        proc.kill()
+                        proc.communicate()
+                        raise
+                    if kill_when is not None and kill_when():
+                        proc.kill()
+                        kill_when = None  # collect what it wrote, then its exit code
+        return CliRun(proc.returncode, out, err)
     import contextlib
     import io
 

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import cxsystems as cx
 from cxsystems.analysis.compare import (
     BASELINE_COLUMNS,
     CLASS_PREFIX,
@@ -27,8 +26,8 @@ from cxsystems.model.specs import MetricSpec, OutcomeSpec
 
 
 @pytest.fixture(scope="module")
-def model():
-    return cx.load_model("cx_service")
+def model(cx_service):
+    return cx_service
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,8 @@ SCEN = ["baseline", "reactive_hiring", "structural_prevention"]
 
 
 @pytest.fixture(scope="module")
-def model():
-    return cx.load_model("cx_service")
+def model(cx_service):
+    return cx_service
 
 
 @pytest.fixture(scope="module")
@@ -169,8 +169,8 @@ def test_chunk_size_does_not_change_the_numbers(model):
     _assert_identical(a, b)
 
 
-def test_memory_stays_bounded_as_runs_grow():
-    trap = cx.load_model("capability_trap")
+def test_memory_stays_bounded_as_runs_grow(capability_trap):
+    trap = capability_trap
 
     def peak(n):
         tracemalloc.start()

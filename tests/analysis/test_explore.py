@@ -22,8 +22,8 @@ from cxsystems.model.levers import (
 
 
 @pytest.fixture(scope="module")
-def model():
-    return cx.load_model("cx_service")
+def model(cx_service):
+    return cx_service
 
 
 def test_levers_are_the_parameters_the_scenarios_set(model):
@@ -48,8 +48,8 @@ def test_levers_are_the_parameters_the_scenarios_set(model):
         got[0].min = 3  # frozen
 
 
-def test_a_model_without_declared_ranges_gets_a_range_around_its_values():
-    trap = cx.load_model("capability_trap")
+def test_a_model_without_declared_ranges_gets_a_range_around_its_values(capability_trap):
+    trap = capability_trap
     by = {lv.parameter: lv for lv in levers(trap)}
     assert set(by) == {"Pressure Step", "Performance Step"}
     ps = by["Performance Step"]

@@ -1,16 +1,16 @@
-"""The ``cxsystems`` command line, run as a real subprocess (``python -m cxsystems.cli``)."""
+"""The ``cxsystems`` command line, through the shared ``run_cli``: in-process, and as a real process
+(``python -m cxsystems.cli`` and the ``cxsystems`` console script) where the process itself matters."""
 
 import csv
 import io
-import os
 import shutil
-import subprocess
 import sys
 import tomllib
 import types
 from pathlib import Path
 
 import pandas as pd
+from conftest import run_cli
 
 import cxsystems
 from cxsystems import cli
@@ -21,27 +21,15 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIO_FILE = ROOT / "models" / "cx_service.scenarios.toml"
 
 
-def run_cli(*args, cwd=None, exe=None):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env["MPLBACKEND"] = "Agg"
-    cmd = [exe] if exe else [sys.executable, "-m", "cxsystems.cli"]
-    return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, env=env,
-                          cwd=cwd or ROOT, timeout=300)
-
-
 def scenario_names():
     return list(tomllib.loads(SCENARIO_FILE.read_text())["scenarios"])
 
 
 def assert_one_line_error(proc, *fragments):
     assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("cxsystems: error: ")
-    assert "Traceback" not in proc.stderr
+    line = proc.error  # exactly one line, "cxsystems: error: ...", no traceback
     for f in fragments:
-        assert f in lines[0]
+        assert f in line
 
 
 def test_compare_writes_every_file(tmp_path):
@@ -94,35 +82,32 @@ def test_bad_scenario_exits_2_with_one_line(tmp_path):
     assert not out.exists()
 
 
-def main_error(capsys, *args):
+def main_error(*args):
     """Run the CLI in-process (fast paths that never load a model); return its one error line."""
-    code = cli.main([str(a) for a in args])
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert code == 2 and len(lines) == 1, captured.err
-    assert lines[0].startswith("cxsystems: error: ") and "Traceback" not in captured.err
-    return lines[0]
+    proc = run_cli(*args)
+    assert proc.code == 2, proc.err
+    return proc.error  # exactly one line, "cxsystems: error: ...", no traceback
 
 
-def test_usage_and_output_errors_are_one_line(tmp_path, capsys):
-    assert "--format" in main_error(capsys, "compare", "--format", "gif")
-    assert "COMMAND" in main_error(capsys)
-    assert "invalid choice: 'bogus'" in main_error(capsys, "bogus")
+def test_usage_and_output_errors_are_one_line(tmp_path):
+    assert "--format" in main_error("compare", "--format", "gif")
+    assert "COMMAND" in main_error()
+    assert "invalid choice: 'bogus'" in main_error("bogus")
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
-    msg = main_error(capsys, "compare", "--out", blocker / "sub")
+    msg = main_error("compare", "--out", blocker / "sub")
     assert str(blocker) in msg and "not a directory" in msg
-    assert "model file not found" in main_error(capsys, "compare", "--model", tmp_path / "missing.mdl")
-    assert "unknown model 'nosuch'" in main_error(capsys, "scenarios", "--model", "nosuch")
-    assert "--scenarios" in main_error(capsys, "compare", "--scenarios", " , ", "--out", tmp_path / "o")
+    assert "model file not found" in main_error("compare", "--model", tmp_path / "missing.mdl")
+    assert "unknown model 'nosuch'" in main_error("scenarios", "--model", "nosuch")
+    assert "--scenarios" in main_error("compare", "--scenarios", " , ", "--out", tmp_path / "o")
     assert not (tmp_path / "o").exists()
 
 
-def test_bad_model_file_is_one_line(tmp_path, capsys):
+def test_bad_model_file_is_one_line(tmp_path):
     bad = tmp_path / "bad.mdl"
     bad.write_text("Stock = INTEG(Flow, \n garbage ~ ~ |\n", encoding="utf-8")
-    assert str(bad) in main_error(capsys, "params", "--model", bad)
-    assert str(bad) in main_error(capsys, "compare", "--model", bad, "--out", tmp_path / "o")
+    assert str(bad) in main_error("params", "--model", bad)
+    assert str(bad) in main_error("compare", "--model", bad, "--out", tmp_path / "o")
 
 
 def test_run_writes_csv(tmp_path):
@@ -136,14 +121,15 @@ def test_run_writes_csv(tmp_path):
     assert str(out) in proc.stdout
 
 
-def test_run_bad_scenario_writes_nothing(tmp_path, capsys):
-    assert cli.main(["run", "--scenario", "bogus", "--out", str(tmp_path / "x.csv")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+def test_run_bad_scenario_writes_nothing(tmp_path):
+    proc = run_cli("run", "--scenario", "bogus", "--out", tmp_path / "x.csv")
+    assert proc.code == 2
+    err = proc.err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("cxsystems: error: unknown scenario 'bogus'")
     assert not list(tmp_path.iterdir())
 
 
-def test_params_csv_and_table(capsys):
+def test_params_csv_and_table():
     proc = run_cli("params", "--format", "csv")
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader(io.StringIO(proc.stdout)))
@@ -155,9 +141,10 @@ def test_params_csv_and_table(capsys):
     changed = {c for s in tomllib.loads(SCENARIO_FILE.read_text())["scenarios"].values()
                for c in s.get("set", {})}
     assert changed <= {r["name"] for r in rows}
-    # the table, in-process (same entry point, without a second interpreter start)
-    assert cli.main(["params"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    # the table
+    proc = run_cli("params")
+    assert proc.code == 0
+    lines = proc.out.splitlines()
     assert lines[0].split()[:4] == ["name", "value", "units", "range"]
     assert all(len(line) <= 100 for line in lines)
     for r in rows:
@@ -181,15 +168,15 @@ def test_scenarios_lists_names_descriptions_changes():
 
 
 def test_version_and_help():
-    proc = run_cli("--version")
+    proc = run_cli("--version", real=True)  # exit code and output of `python -m cxsystems.cli`
     assert proc.returncode == 0
     assert proc.stdout.strip() == f"cxsystems {cxsystems.__version__}"
 
 
-
-def test_help(capsys):
-    assert cli.main(["--help"]) == 0
-    text = capsys.readouterr().out
+def test_help():
+    proc = run_cli("--help")
+    assert proc.code == 0
+    text = proc.out
     listed = [line.split()[0] for line in text.splitlines() if line.startswith("    ") and line.split()]
     assert {"compare", "scenarios", "params", "run"} <= set(listed)
 
@@ -202,7 +189,7 @@ def test_help_of_every_subcommand_has_a_description():
         assert len(p.description.split()) >= 20, name
 
 
-def test_commands_registry_accepts_a_new_module(monkeypatch, capsys):
+def test_commands_registry_accepts_a_new_module(monkeypatch):
     from cxsystems.cli.common import add_command
 
     mod = types.ModuleType("cxsystems_test_plugin")
@@ -218,10 +205,12 @@ def test_commands_registry_accepts_a_new_module(monkeypatch, capsys):
     mod.register = register
     monkeypatch.setitem(sys.modules, "cxsystems_test_plugin", mod)
     monkeypatch.setattr(cli, "COMMANDS", cli.COMMANDS + ("cxsystems_test_plugin",))
-    assert cli.main(["hello", "--who", "board"]) == 0
-    assert capsys.readouterr().out == "hello board\n"
-    assert cli.main(["hello", "--bogus"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    proc = run_cli("hello", "--who", "board")
+    assert proc.code == 0
+    assert proc.out == "hello board\n"
+    proc = run_cli("hello", "--bogus")
+    assert proc.code == 2
+    err = proc.err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("cxsystems: error: unrecognized arguments: --bogus")
 
 

@@ -95,8 +95,8 @@ def test_a_billion_runs_are_refused_before_allocating(cmd, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_the_memory_limit_can_be_set(tmp_path, monkeypatch):
-    model = cx.load_model("capability_trap")
+def test_the_memory_limit_can_be_set(tmp_path, monkeypatch, capability_trap):
+    model = capability_trap
     monkeypatch.setenv("CXSYSTEMS_MEMORY_LIMIT_MB", "1")
     with pytest.raises(cx.CxError, match=r"n = 20,000 runs x 4 scenarios needs about .* limit of 1 MiB"):
         cx.ensemble(model, n=20000, seed=0)
@@ -144,7 +144,8 @@ BAD_FILES = [
      ["outcomes must be written [[outcomes]] (two brackets)", "got a table"]),
     (CX_TOML.replace('headline = "cumulative_profit"', 'headline = "cumulative_profit"\nrtoll = 0.02'),
      ["[analysis]", "unknown key 'rtoll'", "did you mean 'rtol'?"]),
-    (CX_TOML.replace("label = ", "lable = ", 1), ["[metrics.", "unknown key 'lable'", "did you mean 'label'?"]),
+    (CX_TOML.replace('label = "Total contacts"', 'lable = "Total contacts"'), ["[metrics.total_contacts]", "unknown key 'lable'",
+                                                                    "did you mean 'label'?"]),
     ('[scenarios.baseline]\n[[outcomes]]\nvariable = "Ticket Backlog"\nbeter = "higher"\n',
      ["[outcomes.0]", "unknown key 'beter'", "did you mean 'better'?"]),
     ('[scenarios.baseline]\n[scenarios.x.set]\n"Prevention Incentive" = 1\n"prevention  INCENTIVE" = 0.5\n',
@@ -279,12 +280,10 @@ def test_a_folder_with_other_files_is_not_replaced(tmp_path):
 def test_a_write_error_names_the_users_file_not_a_hidden_one(tmp_path):
     """A file-size limit makes writes fail with EFBIG ([Errno 27]) the way a full disk fails with
     ENOSPC: the message names the output, and nothing is left behind."""
-    code = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
-            "resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000)); "
-            "from cxsystems.cli import main; sys.exit(main(sys.argv[1:]))")
-    proc = subprocess.run([sys.executable, "-c", code, "compare", "--model", "capability_trap", "--out",
-                           str(tmp_path / "out")], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "MPLBACKEND": "Agg"})
+    limit = ("import resource, signal; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+             "resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))")
+    proc = run_cli("compare", "--model", "capability_trap", "--out", tmp_path / "out", prelude=limit,
+                   timeout=300)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr
@@ -321,25 +320,18 @@ def _manifest_consistent(folder: Path) -> list[str]:
 
 def _kill_while_writing(out: Path, seed: int) -> None:
     """Start ``robustness`` and SIGKILL it once it has begun writing its files."""
-    proc = subprocess.Popen([sys.executable, "-m", "cxsystems.cli", "robustness", "--model", "capability_trap",
-                             "--n", "3000", "--seed", str(seed), "--out", str(out), "--quiet"],
-                            env={**os.environ, "MPLBACKEND": "Agg"}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240
+
+    def writing() -> bool:
+        return any(any(p.iterdir()) for p in out.parent.glob(f".{out.name}.cxtmp-*"))
+
     try:
-        while time.monotonic() < deadline:
-            tmp = [p for p in out.parent.glob(f".{out.name}.cxtmp-*") if any(p.iterdir())]
-            if tmp:
-                break
-            if proc.poll() is not None:
-                pytest.fail("the run ended before it was killed")
-            time.sleep(0.01)
-        else:
-            pytest.fail("the run never started writing")
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(30)
-    assert proc.returncode == -signal.SIGKILL
+        run = run_cli("robustness", "--model", "capability_trap", "--n", "3000", "--seed", seed, "--out", out,
+                      "--quiet", real=True, kill_when=writing, timeout=240)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the run never started writing")
+    if run.code != -signal.SIGKILL:
+        pytest.fail(f"the run ended before it was killed (exit {run.code}): {run.err}")
+    assert run.code == -signal.SIGKILL
 
 
 def test_a_killed_run_leaves_no_stray_and_no_mixed_folder(tmp_path):

@@ -9,8 +9,8 @@ import socket
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
-from cxsystems.cli import main
 from cxsystems.cli.robustness import ProgressBar
 from cxsystems.files import MANIFEST
 
@@ -22,10 +22,10 @@ def _rows(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def test_capability_trap_files_verdicts_and_progress(tmp_path, capsys):
-    code = main(["robustness", "--model", "capability_trap", "--n", "1500", "--seed", "3",
-                 "--out", str(tmp_path), "--format", "svg"])
-    out, err = capsys.readouterr()
+def test_capability_trap_files_verdicts_and_progress(tmp_path, cli):
+    r = cli("robustness", "--model", "capability_trap", "--n", "1500", "--seed", "3",
+            "--out", tmp_path, "--format", "svg")
+    code, out, err = r.code, r.out, r.err
     assert code == 0, err
     assert {p.name for p in tmp_path.iterdir()} == {
         "fan_performance.svg", "fan_capability.svg", "fan_time_spent_on_improvement.svg",
@@ -68,30 +68,29 @@ def test_progress_bar_only_after_a_second_and_quiet_silences_it():
     assert "50.0% 50/100 runs" in text and "100.0% 100/100 runs" in text and text.endswith("\n")
 
 
-def test_quiet_run_writes_nothing_on_stderr(tmp_path, capsys):
-    code = main(["robustness", "--model", "capability_trap", "--scenarios", "trap", "--n", "40",
-                 "--out", str(tmp_path), "--quiet"])
-    out, err = capsys.readouterr()
+def test_quiet_run_writes_nothing_on_stderr(tmp_path, cli):
+    r = cli("robustness", "--model", "capability_trap", "--scenarios", "trap", "--n", "40",
+            "--out", tmp_path, "--quiet")
+    code, out, err = r.code, r.out, r.err
     assert code == 0 and err == ""
     assert "trap beats baseline" in out
 
 
 def _runs_csv(tmp_path: Path, name: str, *extra: str) -> str:
     out = tmp_path / name
-    code = main(["robustness", "--model", "capability_trap", "--scenarios", "work_smarter", "--n", "2500",
-                 "--seed", "9", "--out", str(out), "--quiet", *extra])
-    assert code == 0
+    r = run_cli("robustness", "--model", "capability_trap", "--scenarios", "work_smarter", "--n", "2500",
+                "--seed", "9", "--out", out, "--quiet", *extra)
+    assert r.code == 0, r.err
     return (out / "runs.csv").read_text() + (out / "robustness.csv").read_text()
 
 
-def test_workers_and_dask_give_identical_files(tmp_path, capsys):
+def test_workers_and_dask_give_identical_files(tmp_path):
     from dask.distributed import LocalCluster
 
     here = _runs_csv(tmp_path, "here")
     assert _runs_csv(tmp_path, "workers", "--workers", "2") == here
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         assert _runs_csv(tmp_path, "dask", "--dask", cluster.scheduler_address) == here
-    capsys.readouterr()
 
 
 def _free_port() -> int:
@@ -108,18 +107,18 @@ def _free_port() -> int:
     (["--workers", "2", "--dask", "tcp://127.0.0.1:1"], "not allowed with argument"),
     (["--format", "gif"], "invalid choice: 'gif'"),
 ])
-def test_bad_input_is_one_line_exit_2(tmp_path, capsys, args, message):
-    code = main(["robustness", "--out", str(tmp_path / "o"), "--quiet", *args])
-    out, err = capsys.readouterr()
+def test_bad_input_is_one_line_exit_2(tmp_path, cli, args, message):
+    r = cli("robustness", "--out", tmp_path / "o", "--quiet", *args)
+    code, err = r.code, r.err
     assert code == 2
     assert err.startswith("cxsystems: error: ") and err.count("\n") == 1
     assert message in err
     assert not (tmp_path / "o").exists()
 
 
-def test_unreachable_dask_scheduler_is_one_line(tmp_path, capsys):
-    code = main(["robustness", "--model", "capability_trap", "--n", "10", "--out", str(tmp_path / "o"),
-                 "--dask", f"tcp://127.0.0.1:{_free_port()}"])
-    err = capsys.readouterr().err
+def test_unreachable_dask_scheduler_is_one_line(tmp_path, cli):
+    r = cli("robustness", "--model", "capability_trap", "--n", "10", "--out", tmp_path / "o",
+            "--dask", f"tcp://127.0.0.1:{_free_port()}")
+    code, err = r.code, r.err
     assert code == 2 and err.count("\n") == 1
     assert "--dask tcp://127.0.0.1:" in err and "cannot reach the scheduler" in err

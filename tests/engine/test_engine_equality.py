@@ -55,18 +55,19 @@ def _engine(model, scenario=None, **kw) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module", params=bundled_model_names())
-def bundled(request):
-    model = cx.load_model(request.param)
+def bundled_run(request, bundled):
+    """A bundled model (shared) and its stock PySD baseline run."""
+    model = bundled(request.param)
     return model, _stock(model)
 
 
-def test_bundled_model_baseline_equals_stock_pysd(bundled):
-    model, stock = bundled
+def test_bundled_model_baseline_equals_stock_pysd(bundled_run):
+    model, stock = bundled_run
     assert_frames_agree(_engine(model), stock)
 
 
-def test_bundled_model_every_scenario_equals_pysd(bundled):
-    model, _ = bundled
+def test_bundled_model_every_scenario_equals_pysd(bundled_run):
+    model, _ = bundled_run
     assert len(model.scenarios) >= 1
     for name, scen in model.scenarios.items():
         with warnings.catch_warnings():
@@ -75,8 +76,8 @@ def test_bundled_model_every_scenario_equals_pysd(bundled):
         assert_frames_agree(_engine(model, scen), want)
 
 
-def test_bundled_model_vector_flavour_is_bit_identical(bundled):
-    model, _ = bundled
+def test_bundled_model_vector_flavour_is_bit_identical(bundled_run):
+    model, _ = bundled_run
     cm = compile_model(model)
     for scen in model.scenarios.values():
         a = cm.run(scen.changes).values
@@ -130,9 +131,9 @@ def test_control_overrides_equal_stock_pysd():
     assert got.index[-1] == pytest.approx(6.9)
 
 
-def test_cx_service_changes_in_initial_values_equal_pysd_fast():
+def test_cx_service_changes_in_initial_values_equal_pysd_fast(cx_service):
     """A constant change also moves initial values (e.g. the equilibrium headcount)."""
-    model = cx.load_model("cx_service")
+    model = cx_service
     scen = Scenario("x", "", (Change("Normal Handle Time", 0.3, None), Change("Hiring Delay", 4.0, 30.0)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -16,11 +16,6 @@ MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 
 
 @pytest.fixture(scope="module")
-def cx_service():
-    return cx.load_model("cx_service")
-
-
-@pytest.fixture(scope="module")
 def statefuls():
     return cx.load_model(MODELS_DIR / "engine_statefuls.mdl")
 

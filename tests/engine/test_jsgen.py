@@ -96,8 +96,8 @@ def _some_value(p) -> float:
 
 
 @pytest.mark.parametrize("name", bundled_model_names())
-def test_bundled_model_every_scenario_equals_engine(name, tmp_path):
-    model = cx.load_model(name)
+def test_bundled_model_every_scenario_equals_engine(name, tmp_path, bundled):
+    model = bundled(name)
     scenarios = list(model.scenarios.values())
     assert scenarios, f"{name} has no scenarios"
     runs = [{"params": {}, "changes": [], "opts": {}}]
@@ -113,8 +113,8 @@ def test_bundled_model_every_scenario_equals_engine(name, tmp_path):
         assert_agrees(got, model, scen.changes, what=f"{name} scenario {scen.name}")
 
 
-def test_parameters_metadata_matches_model(tmp_path):
-    model = cx.load_model("cx_service")
+def test_parameters_metadata_matches_model(tmp_path, cx_service):
+    model = cx_service
     meta = run_js(model_to_js(model), [], tmp_path)["meta"]
     assert list(meta["parameters"]) == list(model.parameters)
     for name, p in model.parameters.items():
@@ -162,11 +162,6 @@ def test_reference_model_equals_engine(path, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def cx_service():
-    return cx.load_model("cx_service")
-
-
-@pytest.fixture(scope="module")
 def cx_js(cx_service):
     return model_to_js(cx_service)
 
@@ -202,8 +197,8 @@ def test_change_from_week_applies_only_from_that_week(cx_service, cx_js, tmp_pat
     assert hired[times < 16.0].max() == 0.0 and hired[times >= 16.0].min() == 0.2
 
 
-def test_change_without_from_week_sets_initial_values(tmp_path):
-    model = cx.load_model("capability_trap")
+def test_change_without_from_week_sets_initial_values(tmp_path, capability_trap):
+    model = capability_trap
     change = Change("Pressure Step", 0.1, None)
     out = run_js(model_to_js(model), [{"params": {}, "changes": [js_change(change)], "opts": {}}],
                  tmp_path)["runs"][0]

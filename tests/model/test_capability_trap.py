@@ -19,8 +19,8 @@ STEP_WEEK = 10.0
 
 
 @pytest.fixture(scope="module")
-def model():
-    return cx.load_model("capability_trap")
+def model(capability_trap):
+    return capability_trap
 
 
 @pytest.fixture(scope="module")
@@ -203,9 +203,9 @@ def test_classify_trajectory_names_the_reference_behaviours(runs):
     assert classify("higher_target", rtol=0.005) == "better-before-worse"
 
 
-def test_compare_uses_the_models_own_tolerance_and_classifies_all_three():
+def test_compare_uses_the_models_own_tolerance_and_classifies_all_three(model):
     """`[analysis] rtol = 0.005` in the scenario file makes compare() see working harder's small gain."""
-    result = cx.compare(cx.load_model("capability_trap"))
+    result = cx.compare(model)
     assert result.rtol == 0.005
     classes = result.summary["classification"].to_dict()
     assert classes["work_smarter"] == "worse-before-better"

@@ -19,8 +19,8 @@ ACCUMULATORS = {"Cumulative Profit": "Profit", "Cumulative Cost to Serve": "Cost
 
 
 @pytest.fixture(scope="module")
-def model():
-    return cx.load_model("cx_service")
+def model(cx_service):
+    return cx_service
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import pytest
 import cxsystems as cx
 
 
-def test_bundled_models_and_metadata():
+def test_bundled_models_and_metadata(cx_service):
     assert {"cx_service", "capability_trap"} <= set(cx.bundled_model_names())
-    m = cx.load_model("cx_service")
+    m = cx_service
     assert m.final_time == 156 and m.time_step == 0.125 and m.saveper == 1
     p = m.parameters["Reference First Contact Resolution"]
     assert (p.value, p.units, p.min, p.max) == (0.7, "Dmnl", 0.4, 0.9) and "SQM" in p.comment
@@ -29,8 +29,8 @@ def test_bad_model_names(arg, fragment):
     assert fragment in str(err.value) and "\n" not in str(err.value)
 
 
-def test_unknown_names_suggest_close_ones():
-    m = cx.load_model("cx_service")
+def test_unknown_names_suggest_close_ones(cx_service):
+    m = cx_service
     with pytest.raises(cx.CxError, match="closest: 'Ticket Backlog'"):
         m.variable("Ticket Backlogg")
 

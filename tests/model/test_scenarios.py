@@ -11,8 +11,8 @@ from cxsystems.model.scenarios import Change, load_scenarios
 
 
 @pytest.fixture(scope="module")
-def model():
-    return cx.load_model("cx_service")
+def model(cx_service):
+    return cx_service
 
 
 def _write(tmp_path, body: str):

@@ -19,8 +19,8 @@ from cxsystems.model.uncertain import (
 
 
 @pytest.fixture(scope="module")
-def model():
-    return cx.load_model("cx_service")
+def model(cx_service):
+    return cx_service
 
 
 def test_cx_service_declares_every_distribution_with_a_source(model):
@@ -110,8 +110,8 @@ def test_unknown_parameter_and_duplicates_are_refused(model):
                                       "hiring delay": {"dist": "uniform", "low": 4, "high": 9}}, "w")
 
 
-def test_scenario_file_errors_name_the_file(tmp_path):
-    src = cx.load_model("capability_trap")
+def test_scenario_file_errors_name_the_file(tmp_path, capability_trap):
+    src = capability_trap
     mdl = tmp_path / "trap.mdl"
     shutil.copy(src.path, mdl)
     (tmp_path / "trap.scenarios.toml").write_text(

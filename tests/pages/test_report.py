@@ -15,7 +15,6 @@ import pytest
 from conftest import installed_env, run_installed
 
 import cxsystems as cx
-from cxsystems import cli
 from cxsystems.analysis.compare import CLASS_PREFIX, compare
 from cxsystems.errors import CxError
 from cxsystems.pages.report import (
@@ -65,8 +64,8 @@ class Page(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def model():
-    return cx.load_model("cx_service")
+def model(cx_service):
+    return cx_service
 
 
 @pytest.fixture(scope="module")
@@ -266,10 +265,11 @@ def test_write_report_is_atomic(model, tmp_path):
         build_report(model, n_runs=-5)
 
 
-def test_cli_writes_the_report(tmp_path, capsys):
+def test_cli_writes_the_report(tmp_path, cli):
     out = tmp_path / "sub" / "r.html"
-    assert cli.main(["report", "--model", "cx_service", "--out", str(out), "--n", "0", "--quiet"]) == 0
-    stdout = capsys.readouterr().out
+    r = cli("report", "--model", "cx_service", "--out", out, "--n", "0", "--quiet")
+    assert r.code == 0
+    stdout = r.out
     assert stdout.startswith(f"cx_service: wrote {out}") and len(stdout.strip().splitlines()) == 1
     assert [p.name for p in out.parent.iterdir()] == ["r.html"]
     assert "<h1>Does structural prevention beat reactive hiring?</h1>" in out.read_text(encoding="utf-8")
@@ -281,18 +281,20 @@ def test_cli_writes_the_report(tmp_path, capsys):
     (["--n", "-3"], "--n must be 0 or more"),
     (["--n", "lots"], "invalid int value"),
 ])
-def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, argv, message):
+def test_cli_bad_input_is_one_line_exit_2(tmp_path, cli, argv, message):
     out = tmp_path / "r.html"
     out.write_text("old", encoding="utf-8")
-    assert cli.main(["report", "--out", str(out), *argv]) == 2
-    err = capsys.readouterr().err
+    r = cli("report", "--out", out, *argv)
+    assert r.code == 2
+    err = r.err
     assert err.startswith("cxsystems: error: ") and err.count("\n") == 1 and message in err
     assert out.read_text(encoding="utf-8") == "old" and [p.name for p in tmp_path.iterdir()] == ["r.html"]
 
 
-def test_cli_refuses_a_directory(tmp_path, capsys):
-    assert cli.main(["report", "--out", str(tmp_path), "--n", "0"]) == 2
-    assert "is a directory" in capsys.readouterr().err
+def test_cli_refuses_a_directory(tmp_path, cli):
+    r = cli("report", "--out", tmp_path, "--n", "0")
+    assert r.code == 2
+    assert "is a directory" in r.err
 
 
 # ------------------------------------------------------------------------------ Chromium

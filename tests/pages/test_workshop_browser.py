@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import installed_env, run_installed
+from conftest import installed_env, run_cli, run_installed
 
 import cxsystems as cx
-from cxsystems import Change, cli
+from cxsystems import Change
 from cxsystems.analysis.metrics import classify_trajectory
 from cxsystems.engine import compile_model
 
@@ -38,8 +38,8 @@ assert Path(CHROMIUM).is_file(), "Debian chromium is not installed (apt-get inst
 
 
 @pytest.fixture(scope="module")
-def model():
-    return cx.load_model("cx_service")
+def model(cx_service):
+    return cx_service
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def engine(model):
 def page_file(tmp_path_factory):
     """The page as a fresh install writes it: through the command line."""
     out = tmp_path_factory.mktemp("workshop") / "workshop.html"
-    assert cli.main(["workshop", "--model", "cx_service", "--out", str(out)]) == 0
+    assert run_cli("workshop", "--model", "cx_service", "--out", out).code == 0
     return out
 
 
@@ -277,7 +277,7 @@ def test_fresh_install_writes_a_page_that_opens_without_errors(browser, installe
     assert o.errors == []
 
 
-def test_changes_from_the_start_and_a_scenario_with_mixed_weeks(browser, tmp_path):
+def test_changes_from_the_start_and_a_scenario_with_mixed_weeks(browser, tmp_path, cli):
     """capability_trap (changes without from_week) plus a scenario whose changes start in different
     weeks: the button runs that scenario's changes as written, and a slider move leaves that mode."""
     for f in (ROOT / "models").glob("capability_trap.*"):
@@ -299,7 +299,7 @@ description = "Push improvement from the start and raise the target from week 30
         return res.times, {v: res.variable(v)[:, 0] for v in variables}
 
     out = tmp_path / "trap.html"
-    assert cli.main(["workshop", "--model", str(tmp_path / "capability_trap.mdl"), "--out", str(out)]) == 0
+    assert cli("workshop", "--model", tmp_path / "capability_trap.mdl", "--out", out).code == 0
     o = Opened(browser, out)
     try:
         # the default start week is the earliest from_week of any scenario

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 import cxsystems as cx
-from cxsystems import cli
 from cxsystems.analysis.metrics import CLASSES, against_baseline, classify_trajectory
 from cxsystems.engine import compile_model
 from cxsystems.model import levers as lv_mod
@@ -28,16 +27,6 @@ VENDOR = ROOT / "cxsystems" / "pages" / "vendor"
 NODE = shutil.which("node") or "/usr/bin/node"
 # .ci/run installs Node.js when missing; without it the Node tests fail rather than skip
 assert Path(NODE).exists(), "Node.js is not installed (apt-get install nodejs)"
-
-
-@pytest.fixture(scope="module")
-def cx_service():
-    return cx.load_model("cx_service")
-
-
-@pytest.fixture(scope="module")
-def capability_trap():
-    return cx.load_model("capability_trap")
 
 
 @pytest.fixture(scope="module")
@@ -312,19 +301,19 @@ def test_script_safe_and_json_for_html():
 
 
 # --------------------------------------------------------------------------- the command
-def test_cli_writes_the_page_atomically(tmp_path, capsys):
+def test_cli_writes_the_page_atomically(tmp_path, cli):
     out = tmp_path / "ws.html"
-    assert cli.main(["workshop", "--model", "capability_trap", "--out", str(out)]) == 0
+    r = cli("workshop", "--model", "capability_trap", "--out", out)
+    assert r.code == 0
     text = out.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
     assert [p.name for p in tmp_path.iterdir()] == ["ws.html"]  # no temporary file left
-    msg = capsys.readouterr().out
+    msg = r.out
     assert "capability_trap" in msg and str(out) in msg
 
 
-def test_cli_default_file_name(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    assert cli.main(["workshop", "--model", "capability_trap"]) == 0
+def test_cli_default_file_name(tmp_path, cli):
+    assert cli("workshop", "--model", "capability_trap", cwd=tmp_path).code == 0
     assert (tmp_path / "cxsystems-workshop.html").is_file()
 
 
@@ -332,21 +321,23 @@ def test_cli_default_file_name(tmp_path, monkeypatch, capsys):
     (["--model", "no_such_model"], "unknown model 'no_such_model'"),
     (["--model", "missing/model.mdl"], "model file not found"),
 ])
-def test_cli_bad_model_is_a_one_line_error(tmp_path, capsys, args, fragment):
+def test_cli_bad_model_is_a_one_line_error(tmp_path, cli, args, fragment):
     out = tmp_path / "ws.html"
-    assert cli.main(["workshop", *args, "--out", str(out)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    r = cli("workshop", *args, "--out", out)
+    assert r.code == 2
+    err = r.err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("cxsystems: error: ") and fragment in err[0]
     assert not out.exists()
 
 
-def test_cli_out_is_a_directory(tmp_path, capsys):
-    assert cli.main(["workshop", "--model", "capability_trap", "--out", str(tmp_path)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+def test_cli_out_is_a_directory(tmp_path, cli):
+    r = cli("workshop", "--model", "capability_trap", "--out", tmp_path)
+    assert r.code == 2
+    err = r.err.strip().splitlines()
     assert len(err) == 1 and str(tmp_path) in err[0]
 
 
-def test_failed_render_leaves_the_old_file(tmp_path, capsys):
+def test_failed_render_leaves_the_old_file(tmp_path, cli):
     src = ROOT / "models"
     shutil.copy(src / "capability_trap.mdl", tmp_path / "capability_trap.mdl")
     toml = (src / "capability_trap.scenarios.toml").read_text()
@@ -354,8 +345,9 @@ def test_failed_render_leaves_the_old_file(tmp_path, capsys):
     (tmp_path / "capability_trap.scenarios.toml").write_text(toml)
     out = tmp_path / "ws.html"
     out.write_text("old page")
-    assert cli.main(["workshop", "--model", str(tmp_path / "capability_trap.mdl"), "--out", str(out)]) == 2
-    err = capsys.readouterr().err
+    r = cli("workshop", "--model", tmp_path / "capability_trap.mdl", "--out", out)
+    assert r.code == 2
+    err = r.err
     assert "[[outcomes]]" in err
     assert out.read_text() == "old page"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["capability_trap.mdl", "capability_trap.scenarios.toml",
