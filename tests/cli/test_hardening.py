@@ -16,9 +16,9 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import run_cli
-import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
