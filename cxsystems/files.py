@@ -276,13 +276,19 @@ def _foreign_files(folder: Path) -> list[str]:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` may still run (so its temporary files must be left alone).
+
+    On POSIX, signal 0 asks without touching the process. Elsewhere (Windows, where ``os.kill``
+    would end the process) every process counts as alive: nothing is ever removed there."""
     if pid == os.getpid():
+        return True
+    if os.name != "posix":
         return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except (PermissionError, OverflowError, ValueError):
         return True
     return True
 

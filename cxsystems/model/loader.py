@@ -244,7 +244,11 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> Model:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CxError(f"{src}: cannot translate model: {first}") from None
 
-    info = _describe(abstract)
+    try:
+        info = _describe(abstract)
+    except CxError as exc:  # name the file the construct is in
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise CxError(f"{src}: {exc}") from None
     ctl = info["control"]
     model = Model(
         name=src.stem,

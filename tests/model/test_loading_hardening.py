@@ -176,3 +176,15 @@ def test_folder_of_a_killed_process_is_removed_by_the_next_load(tmp_path, monkey
     model = cx.load_model(path)
     assert not left.exists()
     assert [p.name for p in tmp.iterdir()] == [model._workdir.name]
+
+
+def test_an_unsupported_construct_names_the_file(tmp_path):
+    """A variable defined in parts (one equation per subscript) is refused, for now, naming the file
+    and the variable."""
+    path = write(tmp_path, chain_mdl(3).replace("{UTF-8}\n", "{UTF-8}\nregion: north, south\n\t~\t\n\t~\t\t|\n"
+                                                 "q[north] = 1\n\t~\tThing\n\t~\t\t|\n"
+                                                 "q[south] = 2\n\t~\tThing\n\t~\t\t|\n"), "subs.mdl")
+    with pytest.raises(cx.CxError) as err:
+        cx.load_model(path)
+    assert str(err.value).startswith(f"{path}: ") and "'q'" in str(err.value)
+    assert "subscripted" in str(err.value)
