@@ -25,7 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.text import Text
-from matplotlib.ticker import Formatter, MaxNLocator
+from matplotlib.ticker import Formatter, LogLocator, MaxNLocator, NullLocator
 
 from ..errors import CxError
 from ..files import write_figure
@@ -290,6 +290,25 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 150) -> Path
     return write_figure(fig, path, dpi=dpi)
 
 
+#: A fan chart switches to a log y-axis when the top of its 90% bands is this many times its largest median.
+LOG_SPREAD = 5.0
+
+
+def log_scale_needed(values, quantiles) -> bool:
+    """Whether a fan chart's y-axis should be logarithmic: every value is positive and the highest
+    95th percentile exceeds :data:`LOG_SPREAD` times the highest median (a few extreme worlds would
+    otherwise flatten every median line).
+
+    ``values`` has dims (scenario, quantile, time) with ``quantiles`` along the second axis."""
+    v = np.asarray(values, dtype=float)
+    q = [float(x) for x in quantiles]
+    if not np.all(np.isfinite(v)) or np.min(v) <= 0 or 0.5 not in q or 0.95 not in q:
+        return False
+    top = float(np.max(v[:, q.index(0.95)]))
+    median = float(np.max(v[:, q.index(0.5)]))
+    return top > LOG_SPREAD * median
+
+
 def _tails_of(result: "EnsembleResult", variable: str) -> dict[str, list[tuple[str, float]]]:
     """scenario -> [(risk name, share of runs)] for the tail risks defined on ``variable``'s metrics."""
     from ..analysis.robustness import tail_risk
@@ -311,7 +330,9 @@ def fan_chart(result: "EnsembleResult", variable: str, *, scenarios: Sequence[st
     50% band (25th-75th percentile) and the 90% band (5th-95th), all panels on one y scale, and
     the baseline's median as a grey dashed reference in every other panel. Where the model declares a
     tail risk on this variable (``[analysis] tail_risks``, e.g. service collapse on the peak wait),
-    each panel states the share of runs in that tail.
+    each panel states the share of runs in that tail. When a few extreme worlds would flatten every
+    median (the top of the bands more than :data:`LOG_SPREAD` times the highest median, all values
+    positive), the y-axis is logarithmic and the title says so.
 
     Args:
         result: from :func:`cxsystems.analysis.ensemble.ensemble`.
@@ -339,6 +360,7 @@ def fan_chart(result: "EnsembleResult", variable: str, *, scenarios: Sequence[st
     base_median = da.sel(scenario=result.baseline, quantile=0.5).values if result.baseline in result.scenarios else None
     prefix = "$" if units.strip().startswith("$") else ""
     tails = _tails_of(result, variable)
+    log = log_scale_needed(da.sel(scenario=names).values, list(da["quantile"].values))
     for ax, name in zip(flat, names):
         q = {float(k): da.sel(scenario=name, quantile=k).values for k in da["quantile"].values}
         c = colors[name]
@@ -354,7 +376,12 @@ def fan_chart(result: "EnsembleResult", variable: str, *, scenarios: Sequence[st
             ax.text(0.03, 0.96, "\n".join(notes), transform=ax.transAxes, ha="left", va="top",
                     fontsize=_TICK_PT, color="#7a1f1f",
                     bbox=dict(boxstyle="round,pad=0.25", facecolor="white", edgecolor="#d9b3b3", alpha=0.9))
-        ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
+        if log:
+            ax.set_yscale("log")
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=12))
+            ax.yaxis.set_minor_locator(NullLocator())
+        else:
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
         ax.yaxis.set_major_formatter(ThousandsFormatter(prefix))
         ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
         ax.tick_params(labelsize=_TICK_PT, length=4, color="#999999")
@@ -385,6 +412,7 @@ def fan_chart(result: "EnsembleResult", variable: str, *, scenarios: Sequence[st
     n_band = int(bands.attrs.get("band_runs", result.n))
     runs = f"{result.n:,} runs" if n_band == result.n else f"{n_band:,} of {result.n:,} runs"
     label = result.labels.get(variable, variable)
-    fig.suptitle(title or f"{result.model_name}: {_title(label, units)} across {runs}",
+    scale = ", log scale" if log else ""
+    fig.suptitle(title or f"{result.model_name}: {_title(label, units)} across {runs}{scale}",
                  fontsize=_SUPTITLE_PT, fontweight="bold", x=0.01, ha="left")
     return fig
