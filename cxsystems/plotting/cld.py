@@ -105,7 +105,8 @@ class _Drawing:
         self.title = title
         self.fig = Figure(figsize=figsize)
         FigureCanvasAgg(self.fig)
-        self.ax = self.fig.add_axes((0.0, 0.0, 1.0, 0.92 if title else 1.0))
+        # the bottom strip holds the legend (LEGEND), the top one the title
+        self.ax = self.fig.add_axes((0.0, LEGEND_HEIGHT, 1.0, (0.92 if title else 1.0) - LEGEND_HEIGHT))
         self.ax.set_axis_off()
 
     # data units per point, along x and y
@@ -438,7 +439,26 @@ def draw_cld(graph: CausalGraph, *, markers: Sequence[LoopMarker] | None = None,
     if title:
         d.fig.suptitle(title, fontsize=16, fontweight="bold", x=0.5, y=0.975)
     _shrink_to_fit(d)
+    _legend(d.fig)
     return d.fig
+
+
+#: Share of the figure's height kept for the legend at the bottom.
+LEGEND_HEIGHT = 0.05
+#: How to read a diagram: (symbol, meaning, colour).
+LEGEND = (("+", "same direction", _COLORS["+"]), ("\u2212", "opposite direction", _COLORS["-"]),
+          ("\u2016", "delay", _EDGE_COLOR), ("\u25ad", "stock", _EDGE_COLOR),
+          ("R", "reinforcing loop", _COLORS["+"]), ("B", "balancing loop", _COLORS["-"]))
+
+
+def _legend(fig: Figure) -> None:
+    """One line at the bottom of the figure saying how to read the signs, marks and boxes."""
+    n = len(LEGEND)
+    for i, (symbol, meaning, color) in enumerate(LEGEND):
+        x = 0.05 + 0.92 * i / n
+        fig.text(x - 0.006, LEGEND_HEIGHT / 2, symbol, ha="right", va="center", fontsize=_NODE_PT,
+                 fontweight="bold", color=color)
+        fig.text(x, LEGEND_HEIGHT / 2, meaning, ha="left", va="center", fontsize=_NAME_PT + 1, color="#444444")
 
 
 def _shrink_to_fit(d: _Drawing) -> None:

@@ -40,12 +40,20 @@ class Diagram:
     title: str
 
 
-def model_diagram(model, graph: CausalGraph, loops: LoopSet | None = None, view: str | None = None) -> Diagram:
+def model_diagram(model, graph: CausalGraph | None = None, loops: LoopSet | None = None,
+                  view: str | None = None) -> Diagram:
     """The diagram of a model: its view ``view`` (default ``main`` if the model has views).
+
+    ``graph`` (default: the model's signed causal graph) and ``loops`` (default: its loops) may be
+    passed when already at hand.
 
     Without any view, a model with at most :data:`MAX_UNVIEWED` non-constant variables is drawn whole;
     a larger one is refused with a message saying how to add a view.
     """
+    if graph is None:
+        from ..causal.build import model_graph
+
+        graph = model_graph(model)
     views = views_for_model(model)
     loops = loops if loops is not None else find_loops(graph)
     if view is None and "main" in views:

@@ -104,3 +104,24 @@ def test_view_file_errors(tmp_path):
     p.write_text('[view.main]\nvariables = ["a", "b"]\ncolour = "red"\n')
     with pytest.raises(cx.CxError, match="unknown key"):
         load_views(p)
+
+
+def test_every_diagram_has_a_legend_inside_the_figure(cx_service):
+    """How to read the signs, delay marks, boxes and loop letters, on one line below the diagram."""
+    import cxsystems as cx
+    from cxsystems.plotting.cld import LEGEND, LEGEND_HEIGHT, labels_outside
+    from cxsystems.plotting.diagrams import figure
+
+    fig = figure(cx.model_diagram(cx_service))
+    texts = {t.get_text(): t for t in fig.texts}
+    for symbol, meaning, _ in LEGEND:
+        assert symbol in texts and meaning in texts
+    assert [m for _, m, _ in LEGEND] == ["same direction", "opposite direction", "delay", "stock",
+                                         "reinforcing loop", "balancing loop"]
+    assert labels_outside(fig) == []
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [texts[m].get_window_extent(renderer) for _, m, _ in LEGEND]
+    assert all(not a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert all(b.y1 <= LEGEND_HEIGHT * fig.bbox.height + 1 for b in boxes)  # below the diagram's axes
+    assert fig.axes[0].get_position().y0 == pytest.approx(LEGEND_HEIGHT)
