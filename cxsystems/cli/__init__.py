@@ -5,8 +5,8 @@ Usage::
     cxsystems compare [--model NAME|PATH] [--scenarios a,b] [--out DIR] [--format png|svg|pdf] [--outcome VAR]
     cxsystems scenarios [--model NAME|PATH]
     cxsystems params [--model NAME|PATH] [--format table|csv]
-    cxsystems run [--model NAME|PATH] --scenario NAME --out FILE.csv
-    cxsystems robustness [--model NAME|PATH] [--scenarios a,b] [--n 10000] [--seed S] [--out DIR] [--workers K | --dask ADDRESS] [--quiet]
+    cxsystems run [--model NAME|PATH] --scenario NAME --out FILE.csv [--variables A,B] [--allow-nonfinite]
+    cxsystems robustness [--model NAME|PATH] [--scenarios a,b] [--n 10000] [--seed S] [--out DIR] [--workers K | --dask ADDRESS] [--allow-nonfinite] [--quiet]
     cxsystems workshop [--model NAME|PATH] [--out FILE.html]
     cxsystems report [--model NAME|PATH] [--out FILE.html] [--n RUNS] [--seed S] [--quiet]
     cxsystems --version
