@@ -18,7 +18,6 @@ first in :attr:`Comparison.scenarios` and in every table.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,13 +33,13 @@ from ..model.specs import MetricSpec, OutcomeSpec
 from ..names import find
 from ..simulation import DEFAULT_ENGINE, simulate
 from ..text import pretty_units
-from ..text import signed as _signed
 from .metrics import (
+    DEFAULT_JUDGE,
     DEFAULT_RTOL,
-    against_baseline,
-    classify_trajectory,
+    Reading,
+    check_judge,
+    read_trajectory,
     scenario_metrics,
-    tolerance,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,9 +49,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Columns of :attr:`Comparison.results` (tidy, long format).
 RESULT_COLUMNS = ("scenario", "time", "variable", "value")
-#: Columns describing the classified outcome in :attr:`Comparison.summary`, after the metrics.
+#: Columns describing the classified outcome in :attr:`Comparison.summary`, after the metrics
+#: (:func:`cxsystems.analysis.metrics.against_baseline`; every advantage is positive when better).
 BASELINE_COLUMNS = ("worst_shortfall", "worst_shortfall_week", "stays_better_from_week",
-                    "final_advantage", "final_advantage_pct", "classification")
+                    "final_advantage", "final_advantage_pct", "judge", "judged_advantage",
+                    "judged_advantage_pct", "phases", "classification")
 #: File stems a comparison's outcome charts never take (its other files).
 RESERVED_STEMS = ("comparison", "results", "summary")
 #: Prefix of the per-outcome classification columns of :attr:`Comparison.summary`.
@@ -78,6 +79,8 @@ class Comparison:
         metrics: the metric specs behind the summary's metric columns.
         units: variable -> units, for every variable in ``results``.
         classify_better: ``"lower"`` or ``"higher"`` for ``classify``.
+        classify_judge: the metric that settles a mixed trajectory of ``classify`` (its outcome's
+            ``judge``, else the ``how`` of a metric on it, else ``mean``).
         rtol: tolerance used for the classifications (fraction of max |baseline|).
         color_order: every scenario name of the model (then any others run), so that charts of a
             subset of scenarios give each scenario the same colour as charts of all of them.
@@ -96,6 +99,7 @@ class Comparison:
     classify_better: str = "lower"
     rtol: float = DEFAULT_RTOL
     color_order: tuple[str, ...] = ()
+    classify_judge: str = DEFAULT_JUDGE
 
     @property
     def scenario_names(self) -> list[str]:
@@ -120,8 +124,9 @@ class Comparison:
         for o in self.outcomes:
             if o.variable == var:
                 return o
-        better = self.classify_better if var == self.classify else "lower"
-        return OutcomeSpec(var, better, var, self.units.get(var, ""))
+        if var == self.classify:
+            return OutcomeSpec(var, self.classify_better, var, self.units.get(var, ""), self.classify_judge)
+        return OutcomeSpec(var, "lower", var, self.units.get(var, ""))
 
     def wide(self, variable: str) -> pd.DataFrame:
         """One variable as a table: index ``time`` (weeks), one column per scenario (baseline first)."""
@@ -149,16 +154,26 @@ class Comparison:
         table.columns.name = None
         return table
 
-    def classification(self, scenario: str, variable: str) -> str:
-        """Class of ``scenario`` against the baseline on ``variable`` (the rule of
-        :func:`cxsystems.analysis.metrics.classify_trajectory`, this comparison's tolerance)."""
-        spec = self.outcome(variable)
-        table = self.wide(spec.variable)
+    def reading(self, scenario: str, variable: str | None = None) -> Reading:
+        """How ``scenario`` fares against the baseline on ``variable``: phases, judged and final
+        advantages and class (:func:`cxsystems.analysis.metrics.read_trajectory` with the outcome's
+        direction and judge and this comparison's tolerance). Without ``variable``: the classified
+        variable, with :attr:`classify_better` and :attr:`classify_judge` (the summary's columns)."""
+        if variable is None:
+            var, better, judge = self.classify, self.classify_better, self.classify_judge
+        else:
+            spec = self.outcome(variable)
+            var, better, judge = spec.variable, spec.better, spec.judge
+        table = self.wide(var)
         if scenario not in table.columns:
             raise CxError(f"scenario {scenario!r} is not in this comparison; "
                           f"choose from {', '.join(self.scenario_names)}")
-        return classify_trajectory(table.index.to_numpy(dtype=float), table[scenario].to_numpy(),
-                                   table[self.baseline].to_numpy(), spec.better, rtol=self.rtol)
+        return read_trajectory(table.index.to_numpy(dtype=float), table[scenario].to_numpy(),
+                               table[self.baseline].to_numpy(), better, judge, rtol=self.rtol)
+
+    def classification(self, scenario: str, variable: str) -> str:
+        """Class of ``scenario`` against the baseline on ``variable`` (see :meth:`reading`)."""
+        return self.reading(scenario, variable).classification
 
     def with_color_order(self, order: Sequence[str]) -> "Comparison":
         """The same comparison with scenario colours assigned in ``order`` (then the others)."""
@@ -228,8 +243,9 @@ class Comparison:
 
 
 def _classify_target(model: "Model", classify: str | None, outcomes: Sequence[OutcomeSpec],
-                     better: str | None) -> tuple[str, str]:
-    """Variable to classify and its direction: outcome's, else a metric's, else ``better`` or lower."""
+                     better: str | None) -> tuple[str, str, str]:
+    """Variable to classify, its direction (outcome's, else a metric's, else ``better`` or lower) and
+    its judge (outcome's, else the ``how`` of a metric on it, else ``mean``)."""
     analysis = getattr(model, "analysis", None)
     if classify is None:
         classify = getattr(analysis, "classify", None)
@@ -238,17 +254,15 @@ def _classify_target(model: "Model", classify: str | None, outcomes: Sequence[Ou
             raise CxError(f"model {model.name} has no outcomes or stocks to classify; pass classify=")
         classify = outcomes[0].variable
     var = model.variable(classify, "classify")
-    if better is not None:
-        if better not in ("lower", "higher"):
-            raise CxError(f"better = {better!r}; use lower or higher")
-        return var, better
+    if better is not None and better not in ("lower", "higher"):
+        raise CxError(f"better = {better!r}; use lower or higher")
     for o in outcomes:
         if o.variable == var:
-            return var, o.better
+            return var, better or o.better, o.judge
     for m in getattr(analysis, "metrics", ()) or ():
         if m.variable == var:
-            return var, m.better
-    return var, "lower"
+            return var, better or m.better, m.how
+    return var, better or "lower", DEFAULT_JUDGE
 
 
 def compare(
@@ -292,7 +306,7 @@ def compare(
     if rtol is None:
         rtol = getattr(getattr(model, "analysis", None), "rtol", DEFAULT_RTOL)
     outcomes = model.outcomes
-    target, target_better = _classify_target(model, classify, outcomes, better)
+    target, target_better, target_judge = _classify_target(model, classify, outcomes, better)
     analysis = getattr(model, "analysis", None)
     metric_specs = tuple(getattr(analysis, "metrics", ()) or ())
     extra = [model.variable(v, "variables") for v in (variables or ())]
@@ -309,6 +323,7 @@ def compare(
         outcomes=outcomes,
         classify=target,
         classify_better=target_better,
+        classify_judge=target_judge,
         metrics=metric_specs,
         units={v: model.units.get(v, "") for v in keep},
         model_name=model.name,
@@ -324,6 +339,7 @@ def build_comparison(
     outcomes: Sequence[OutcomeSpec],
     classify: str,
     classify_better: str = "lower",
+    classify_judge: str | None = None,
     metrics: Sequence[MetricSpec] = (),
     units: Mapping[str, str] | None = None,
     model_name: str = "model",
@@ -340,6 +356,8 @@ def build_comparison(
             scenario, all on the same time grid.
         scenarios: the scenarios, the baseline (the reference) first.
         outcomes, classify, classify_better, metrics, rtol: as in :func:`compare`.
+        classify_judge: the metric that settles a mixed trajectory of ``classify`` (default: its
+            outcome's ``judge``, else ``mean``).
         units: variable -> units (default: none known).
         model_name, color_order: copied to the :class:`Comparison`.
 
@@ -357,6 +375,9 @@ def build_comparison(
         raise CxError(f"no run for scenario(s) {', '.join(missing)}")
     outcomes = tuple(outcomes)
     metrics = tuple(metrics)
+    if classify_judge is None:
+        classify_judge = next((o.judge for o in outcomes if o.variable == classify), DEFAULT_JUDGE)
+    check_judge(classify_judge)
     keep = list(dict.fromkeys([o.variable for o in outcomes] + [classify] + [m.variable for m in metrics]
                               + [c for c in runs[base_name].columns]))
     base_df = runs[base_name]
@@ -376,12 +397,12 @@ def build_comparison(
         row: dict[str, object] = {"scenario": name}
         row.update(scenario_metrics(df, metrics))
         try:
-            row.update(against_baseline(times, df[classify].to_numpy(), base_df[classify].to_numpy(),
-                                        classify_better, rtol=rtol))
+            row.update(read_trajectory(times, df[classify].to_numpy(), base_df[classify].to_numpy(),
+                                       classify_better, classify_judge, rtol=rtol).as_dict())
             for o, label in zip(outcomes, labels):
-                row[label] = against_baseline(
+                row[label] = read_trajectory(
                     times, df[o.variable].to_numpy(), base_df[o.variable].to_numpy(), o.better,
-                    rtol=rtol)["classification"]
+                    o.judge, rtol=rtol).classification
         except CxError as exc:
             raise CxError(f"scenario {name!r}: {exc}") from None
         rows.append(row)
@@ -402,6 +423,7 @@ def build_comparison(
         classify_better=classify_better,
         rtol=rtol,
         color_order=tuple(dict.fromkeys([*color_order, *names])),
+        classify_judge=classify_judge,
     )
 
 
@@ -432,38 +454,13 @@ def _tidy(runs: Mapping[str, pd.DataFrame], variables: Sequence[str]) -> pd.Data
 def describe_row(cmp: Comparison, scenario: str) -> str:
     """One line describing ``scenario`` against baseline on the classified outcome.
 
-    Example: ``"structural_prevention: worse-before-better on Ticket backlog (worst shortfall
-    +12,345 tickets at week 30; better from week 41; final -35.2%)"``. Changes are the signed
-    change of the variable itself against baseline (``+`` = higher than baseline).
+    Example: ``"structural_prevention: worse-before-better on Ticket backlog (judged on the mean:
+    21.2% better; worse weeks 17-29, better weeks 30-156; ends 11.4% better)"``: the class, the
+    judged advantage, the phases and where the run ends (:meth:`Reading.details`). "Better" and
+    "worse" are for the organisation (a lower backlog is better), as every advantage of the summary.
     """
     if scenario == cmp.baseline:
         return f"{scenario}: the baseline (reference for every comparison)"
-    row = cmp.summary.loc[scenario]
     out = cmp.outcome(cmp.classify)
-    s = 1.0 if cmp.classify_better == "higher" else -1.0
     units = pretty_units(out.units or cmp.units.get(cmp.classify, ""))
-    label = out.label
-    cls = row["classification"]
-    if cls == "no change":
-        return f"{scenario}: no change on {label} (within {cmp.rtol:.0%} of baseline's peak throughout)"
-    parts = []
-    if row["worst_shortfall"] < 0:
-        delta = s * row["worst_shortfall"]
-        parts.append(f"worst shortfall {_signed(delta)}{(' ' + units) if units else ''} "
-                     f"at week {row['worst_shortfall_week']:g}")
-    else:
-        parts.append("never worse")
-    if math.isnan(row["stays_better_from_week"]):
-        parts.append("does not end better")
-    else:
-        parts.append(f"better from week {row['stays_better_from_week']:g}")
-    pct = row["final_advantage_pct"]
-    if math.isnan(pct):
-        final = f"final {_signed(s * row['final_advantage'])}{(' ' + units) if units else ''}"
-    else:
-        final = f"final {s * pct:+.1f}%"
-    tol = tolerance(cmp.wide(cmp.classify)[cmp.baseline].to_numpy(), cmp.rtol)
-    if abs(row["final_advantage"]) <= tol:
-        final += ", within tolerance"
-    parts.append(final)
-    return f"{scenario}: {cls} on {label} ({'; '.join(parts)})"
+    return f"{scenario}: {cmp.reading(scenario).line(out.label, units)}"

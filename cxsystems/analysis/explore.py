@@ -46,7 +46,8 @@ class Exploration:
         scenario: the explored scenario (levers moved away from their defaults, from the start week).
         comparison: the :class:`~cxsystems.analysis.compare.Comparison` of baseline and explored.
         classifications: ``{outcome variable: class}`` (classes of
-            :func:`cxsystems.analysis.metrics.classify_trajectory`, the comparison's tolerance).
+            :func:`cxsystems.analysis.metrics.read_trajectory`, each outcome's judge, the
+            comparison's tolerance).
     """
 
     scenario: Scenario
@@ -66,15 +67,18 @@ class Exploration:
     @property
     def summary(self) -> pd.DataFrame:
         """One row per key outcome: ``label``, ``better``, ``classification``, ``final``,
-        ``baseline_final`` and ``final_change_pct`` (explored against baseline, in percent)."""
+        ``baseline_final``, ``final_advantage_pct``, ``judge``, ``judged_advantage_pct`` and ``phases``
+        (explored against baseline; advantages in percent of the baseline, positive = better, as in
+        :attr:`Comparison.summary`)."""
         run, base = self.run, self.baseline_run
         rows = []
         for o in self.comparison.outcomes:
-            final, ref = float(run[o.variable].iloc[-1]), float(base[o.variable].iloc[-1])
-            pct = 100.0 * (final - ref) / abs(ref) if ref else float("nan")
+            reading = self.comparison.reading(EXPLORED, o.variable)
             rows.append(dict(outcome=o.variable, label=o.label, better=o.better,
-                             classification=self.classifications[o.variable], final=final,
-                             baseline_final=ref, final_change_pct=pct))
+                             classification=self.classifications[o.variable],
+                             final=float(run[o.variable].iloc[-1]), baseline_final=float(base[o.variable].iloc[-1]),
+                             final_advantage_pct=reading.final_advantage_pct, judge=reading.judge,
+                             judged_advantage_pct=reading.judged_advantage_pct, phases=reading.phases_text()))
         return pd.DataFrame(rows).set_index("outcome")
 
     def line(self) -> str:

@@ -15,8 +15,10 @@ the reference), compare each with the baseline and write into the output directo
 of key outcomes (comparison.FORMAT), one chart per key outcome (<outcome>.FORMAT), the trajectories
 (results.csv: scenario,time,variable,value) and the metrics and classifications (summary.csv). The
 summary table and one line per scenario are printed: how the scenario fares on the classified
-outcome (better, worse, better-before-worse, worse-before-better or no change), its worst shortfall
-against baseline, the week from which it stays better, and its final change.
+outcome (better, worse, better-before-worse, worse-before-better or no change), the outcome's judged
+measure against the baseline, the weeks in which it is better or worse, and how it ends. Better and
+worse are always for the organisation (a lower backlog, a higher profit), as are the advantages in
+summary.csv (positive = better); a gap within the tolerance does not count.
 """
 
 

@@ -35,9 +35,11 @@ _TOP_KEYS = ("scenarios", "metrics", "outcomes", "analysis", "uncertain")
 _SCENARIO_KEYS = ("description", "set")
 _CHANGE_KEYS = ("value", "from_week")
 _METRIC_KEYS = ("variable", "how", "better", "units", "label")
-_OUTCOME_KEYS = ("variable", "better", "label", "units")
+_OUTCOME_KEYS = ("variable", "better", "label", "units", "judge")
 _ANALYSIS_KEYS = ("baseline", "classify", "rtol", "headline", "versus", "question", "tail_risks")
 _TAIL_KEYS = ("name", "metric", "above", "below", "label")
+#: The metrics of a trajectory: a metric's ``how`` and an outcome's ``judge``.
+_HOWS = ("final", "mean", "max", "min", "integral")
 #: How each table is written, for messages about a table of the wrong shape.
 _SHAPES = {
     "scenarios": '[scenarios.NAME] with description = "..." and a [scenarios.NAME.set] table',
@@ -193,7 +195,7 @@ def load_analysis(path: Path, data: Mapping[str, Any], model: "Model", scenarios
             raise CxError(f"{where}: must be a table with variable, how, better")
         check_keys(spec, _METRIC_KEYS, where, "a metric")
         how = spec.get("how", "final")
-        if how not in ("final", "mean", "max", "min", "integral"):
+        if how not in _HOWS:
             raise CxError(f"{where}: how = {how!r}; use final, mean, max, min or integral")
         better = spec.get("better", "lower")
         if better not in ("lower", "higher"):
@@ -209,8 +211,12 @@ def load_analysis(path: Path, data: Mapping[str, Any], model: "Model", scenarios
         better = spec.get("better", "lower")
         if better not in ("lower", "higher"):
             raise CxError(f"{where}: better = {better!r}; use lower or higher")
+        judge = spec.get("judge", "mean")
+        if judge not in _HOWS:
+            raise CxError(f"{where}: judge = {judge!r}; use final, mean, integral, max or min "
+                          "(the metric that settles a trajectory better for a while and worse for a while)")
         outcomes.append(OutcomeSpec(var, better, str(spec.get("label", var)),
-                                    str(spec.get("units", model.units.get(var, "")))))
+                                    str(spec.get("units", model.units.get(var, ""))), judge))
     analysis = dict(_table(data, "analysis", path))
     check_keys(analysis, _ANALYSIS_KEYS, _where(path, "analysis"), "[analysis]")
     if not isinstance(analysis.get("question", ""), str):

@@ -31,12 +31,18 @@ class MetricSpec:
 
 @dataclass(frozen=True)
 class OutcomeSpec:
-    """A key outcome charted and classified against baseline."""
+    """A key outcome charted and classified against baseline.
+
+    ``judge`` is the metric of the trajectory (``final``, ``mean``, ``integral``, ``max`` or ``min``)
+    that settles a trajectory which is better for a while and worse for a while and ends on the side
+    it started: ``final`` suits cumulative quantities (cumulative profit), ``mean`` rates and levels.
+    """
 
     variable: str
     better: str
     label: str
     units: str = ""
+    judge: str = "mean"
 
 
 @dataclass(frozen=True)

@@ -341,12 +341,19 @@ def summary_section(cmp: "Comparison", model: "Model") -> Section:
     # classification table
     class_cols = [c for c in summary.columns if c.startswith(CLASS_PREFIX)]
     heads = ["<th>Scenario</th>"] + [f"<th>{esc(c[len(CLASS_PREFIX):])}</th>" for c in class_cols]
-    rows = []
+    rows, turns = [], []
     for n in names:
         if n == cmp.baseline:
             cells = ['<td><span class="badge ref">reference</span></td>' for _ in class_cols]
         else:
-            cells = [f'<td data-class="{esc(summary.loc[n, c])}">{badge(summary.loc[n, c])}</td>' for c in class_cols]
+            cells = []
+            for c, o in zip(class_cols, cmp.outcomes):
+                units = pretty_units(o.units or cmp.units.get(o.variable, ""))
+                reading = cmp.reading(n, o.variable)
+                cells.append(f'<td data-class="{esc(summary.loc[n, c])}" title="{esc(reading.details(units))}">'
+                             f"{badge(summary.loc[n, c])}</td>")
+                if len(reading.phases) > 1 and o.variable != cmp.classify:  # the classified one: below
+                    turns.append(f"<li>{esc(n)}: {esc(reading.line(o.label, units))}</li>")
         rows.append(f'<tr data-scenario="{esc(n)}"><td><strong>{name_html(n)}</strong></td>' + "".join(cells) + "</tr>")
     class_table = ("<table class=\"classifications\"><thead><tr>" + "".join(heads) + "</tr></thead><tbody>"
                    + "".join(rows) + "</tbody></table>")
@@ -355,18 +362,38 @@ def summary_section(cmp: "Comparison", model: "Model") -> Section:
     for n in names:
         if n != cmp.baseline:
             lines.append(f"<li>{esc(cmp.describe(n))}</li>")
-    legend = ('<p class="note legend">' + " ".join(
-        f"{badge(c)} {esc(t)}" for c, t in (
-            ("better", "better throughout"), ("worse", "worse throughout"),
-            ("worse-before-better", "costs first, pays back later"),
-            ("better-before-worse", "quick relief that turns against you"),
-            ("no change", f"within {100 * cmp.rtol:g}% of the baseline"))) + "</p>")
+    legend = class_legend(cmp.rtol)
     body = ("<p>Totals and end values over the whole run (\u2191 higher is better, \u2193 lower is better).</p>"
             + metrics_table
             + "<h3>Each outcome against the baseline</h3>"
             + legend + class_table
-            + f"<h3>{esc(label)}: how each scenario gets there</h3><ul class=\"describe\">" + "".join(lines) + "</ul>")
+            + f"<h3>{esc(label)}: how each scenario gets there</h3><ul class=\"describe\">" + "".join(lines) + "</ul>"
+            + ("<h3>Other outcomes that change sides</h3><p>Better than the baseline for a while and worse for a "
+               "while: the weeks of each phase, the judged measure and how each run ends.</p>"
+               "<ul class=\"turns note\">" + "".join(turns) + "</ul>" if turns else ""))
     return Section("summary", "Summary and classification", body, page_break=True)
+
+
+def class_legend(rtol: float) -> str:
+    """What each class means, in the words of the rule (:func:`cxsystems.analysis.metrics.read_trajectory`)."""
+    tol = f"{100 * rtol:g}%"
+    items = (
+        ("better", "never worse than the baseline; or better first and at the end, with a worse phase in "
+                   "between, and not worse on the judged measure"),
+        ("worse", "never better than the baseline; or worse first and at the end, with a better phase in "
+                  "between, and not better on the judged measure"),
+        ("worse-before-better", "worse first, better at the end; or better first and at the end but worse on "
+                                "the judged measure"),
+        ("better-before-worse", "better first, worse at the end; or worse first and at the end but better on "
+                                "the judged measure"),
+        ("no change", f"within {tol} of the baseline's largest value throughout"),
+    )
+    return ('<p class="note legend">' + " ".join(f"{badge(c)} {esc(t)}." for c, t in items) + "</p>"
+            '<p class="note">Better and worse are always for the organisation, whichever way an outcome points (a '
+            "lower backlog is better, a higher profit is better), against the baseline in the same week; a gap "
+            f"smaller than {tol} of the baseline's largest value does not count. The judged measure is the one "
+            "each outcome declares (e.g. the mean for a rate or level, the final value for a cumulative total). "
+            "Percentages are of the baseline's value. On screen, hover over a class to read its phases.</p>")
 
 
 def loops_section(model: "Model") -> Section:
@@ -543,8 +570,10 @@ def _bottom_line(model: "Model", cmp: "Comparison") -> str:
     label = cmp.outcome(cmp.classify).label
     if pair and all(p in summary.index for p in pair):
         for p in pair:
+            r = cmp.reading(p)
+            end = r.end_text(pretty_units(cmp.outcome(cmp.classify).units or cmp.units.get(cmp.classify, "")))
             items.append(f"{esc(p)}: {esc(label.lower())} is {badge(summary.loc[p, 'classification'])} "
-                         "against the baseline.")
+                         f"against the baseline ({esc(end)}).")
     return ('<div class="bottom-line"><strong>In short</strong> (best estimates; robustness below)<ul>'
             + "".join(f"<li>{i}</li>" for i in items) + "</ul></div>") if items else ""
 

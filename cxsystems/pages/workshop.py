@@ -108,7 +108,7 @@ def workshop_spec(model) -> dict:
         scenarios=[_scenario_entry(sc, t0) for sc in model.scenarios.values()],
         baseline=model.baseline,
         outcomes=[dict(variable=o.variable, label=o.label, units=o.units, pretty_units=pretty_units(o.units),
-                       better=o.better) for o in outs],
+                       better=o.better, judge=o.judge) for o in outs],
         rtol=float(analysis.rtol),
     )
 

@@ -114,7 +114,7 @@ def test_summary_agrees_with_metrics_on_the_trajectories(model, full):
         assert full.summary.loc[name, spec.name] == pytest.approx(expect, rel=1e-12)
     w = full.wide(full.classify)
     expect = against_baseline(w.index.to_numpy(), w[name].to_numpy(), w[full.baseline].to_numpy(),
-                              full.classify_better)
+                              full.classify_better, judge=full.classify_judge)
     got = full.summary.loc[name, list(BASELINE_COLUMNS)].to_dict()
     for key, value in expect.items():
         if isinstance(value, str):
@@ -126,7 +126,7 @@ def test_summary_agrees_with_metrics_on_the_trajectories(model, full):
     for o in model.analysis.outcomes:
         w = full.wide(o.variable)
         cls = against_baseline(w.index.to_numpy(), w[name].to_numpy(), w[full.baseline].to_numpy(),
-                               o.better)["classification"]
+                               o.better, judge=o.judge)["classification"]
         assert full.summary.loc[name, CLASS_PREFIX + o.label] == cls
 
 
@@ -223,9 +223,17 @@ def test_describe_row_text():
     assert row["final_advantage_pct"] == pytest.approx(35.2)
     assert cmp.summary.loc["prevent", CLASS_PREFIX + "Profit"] == "no change"
     assert cmp.summary.loc["prevent", "peak"] == pytest.approx(112_345.0)
+    # judged on the mean (the default judge): the mean backlog below the baseline's, positive = better
+    advantage = 100_000.0 - cmp.wide("Backlog")["prevent"]
+    assert row["judge"] == "mean"
+    assert row["judged_advantage"] == pytest.approx(advantage.mean())
+    assert row["judged_advantage_pct"] == pytest.approx(100 * advantage.mean() / 100_000.0)
+    assert row["phases"] == "worse weeks 13-37, better weeks 41-60"
+    # the class, the judged measure, the phases and the end, "better"/"worse" for the organisation
+    # (the backlog ends 35.2% lower: better), never a bare signed change of the variable
     assert describe_row(cmp, "prevent") == (
-        "prevent: worse-before-better on Ticket backlog (worst shortfall +12,345 tickets at week 25; "
-        "better from week 41; final -35.2%)")
+        "prevent: worse-before-better on Ticket backlog (judged on the mean: 4.5% better; "
+        "worse weeks 13-37, better weeks 41-60; ends 35.2% better)")
     assert cmp.describe("baseline").startswith("baseline: the baseline")
     with pytest.raises(CxError, match="choose from baseline, prevent"):
         cmp.describe("other")

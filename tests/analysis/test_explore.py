@@ -71,6 +71,15 @@ def test_prevention_lever_from_week_16_reproduces_the_scenario_exactly(model):
         assert classes[o.variable] == summary.loc["structural_prevention", f"class: {o.label}"]
     assert classes["Ticket Backlog"] == "worse-before-better"
     assert "Ticket backlog: worse-before-better" in ex.line()
+    # the summary's advantages: positive = better for the organisation, as in Comparison.summary
+    table = ex.summary
+    assert list(table["classification"]) == [classes[o.variable] for o in model.analysis.outcomes]
+    assert table.loc["Ticket Backlog", "final_advantage_pct"] == pytest.approx(
+        summary.loc["structural_prevention", "final_advantage_pct"])
+    assert table.loc["Ticket Backlog", "final_advantage_pct"] > 0 > table.loc["Wait Time", "final_advantage_pct"]
+    assert table.loc["Ticket Backlog", "final"] < table.loc["Ticket Backlog", "baseline_final"]
+    assert table.loc["Cumulative Profit", "judge"] == "final" and table.loc["Wait Time", "judge"] == "mean"
+    assert table.loc["Ticket Backlog", "phases"] == summary.loc["structural_prevention", "phases"]
 
 
 def test_levers_at_a_scenarios_settings_reproduce_it(model):

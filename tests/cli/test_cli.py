@@ -3,6 +3,7 @@
 
 import csv
 import io
+import re
 import shutil
 import sys
 import tomllib
@@ -10,6 +11,7 @@ import types
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from conftest import run_cli
 
 import cxsystems
@@ -57,7 +59,11 @@ def test_compare_writes_every_file(tmp_path):
         line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(f"{name}: "))
         cls = summ.loc[name, "classification"]
         assert line.startswith(f"{name}: {cls} on Ticket backlog (")
-        assert "final " in line
+        # how it ends, in words that agree with the sign of summary.csv (positive = better)
+        end = re.search(r"; ends (\d+\.\d)% (better|worse)(, within tolerance)?\)$", line)
+        assert end, line
+        pct = summ.loc[name, "final_advantage_pct"]
+        assert end[2] == ("better" if pct > 0 else "worse") and float(end[1]) == pytest.approx(abs(pct), abs=0.05)
 
 
 def test_compare_subset_svg_and_outcome(tmp_path):

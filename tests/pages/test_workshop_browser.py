@@ -21,8 +21,9 @@ from conftest import installed_env, run_cli, run_installed
 
 import cxsystems as cx
 from cxsystems import Change
-from cxsystems.analysis.metrics import classify_trajectory
+from cxsystems.analysis.metrics import classify_trajectory, read_trajectory
 from cxsystems.engine import compile_model
+from cxsystems.text import pretty_units
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -205,11 +206,15 @@ def test_scenario_buttons_reproduce_the_engine_and_the_reading_matches_python(op
         assert items.count() == len(model.analysis.outcomes)
         for i, o in enumerate(model.analysis.outcomes):
             times, _, values = charted[o.variable]
-            want = classify_trajectory(times, values, base[o.variable], o.better, rtol)
+            want = classify_trajectory(times, values, base[o.variable], o.better, rtol, judge=o.judge)
             assert items.nth(i).get_attribute("data-class") == want, (name, o.variable)
+            # the reading is the description every output uses (Reading.details), word for word
+            reading = read_trajectory(times, values, base[o.variable], o.better, o.judge, rtol)
+            assert items.nth(i).inner_text() == (f"{o.label}: {want.replace('-', ' ')} "
+                                                 f"({reading.details(pretty_units(o.units))})"), (name, o.variable)
         if name == "structural_prevention":
             text = opened.page.locator("#reading").inner_text()
-            assert "Ticket backlog: worse before better (worse at first, better from week" in text
+            assert "Ticket backlog: worse before better (judged on the mean: " in text
             assert "Worse before better: Ticket backlog" in text
     # a slider moved to a scenario's setting lights that scenario's button
     opened.page.click("button[data-scenario='baseline']")

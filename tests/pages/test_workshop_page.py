@@ -16,11 +16,18 @@ import numpy as np
 import pytest
 
 import cxsystems as cx
-from cxsystems.analysis.metrics import CLASSES, against_baseline, classify_trajectory
+from cxsystems.analysis.metrics import (
+    CLASSES,
+    METRIC_KINDS,
+    against_baseline,
+    classify_trajectory,
+    read_trajectory,
+)
 from cxsystems.engine import compile_model
 from cxsystems.model import levers as lv_mod
 from cxsystems.pages import html as page_html
 from cxsystems.pages import workshop as page
+from cxsystems.text import pretty_units
 
 ROOT = Path(__file__).resolve().parents[2]
 VENDOR = ROOT / "cxsystems" / "pages" / "vendor"
@@ -121,30 +128,47 @@ _NODE_READING = """
 const R = require(%s);
 const data = JSON.parse(require('fs').readFileSync(0, 'utf8'));
 const out = data.cases.map(c => {
-  const r = R.againstBaseline(c.times, c.values, c.base, c.better, c.rtol);
+  const r = R.againstBaseline(c.times, c.values, c.base, c.better, c.rtol, undefined, c.judge);
   const fix = x => (typeof x === 'number' && !isFinite(x)) ? null : x;
-  return {cls: R.classify(c.values, c.base, c.better, c.rtol), stays_better: fix(r.stays_better_from_week),
-          worst: r.worst_shortfall, worst_week: fix(r.worst_shortfall_week), final: r.final_advantage,
-          pct: fix(r.final_advantage_pct), sentence: R.sentence(r, c.better, c.rtol * 100)};
+  return {cls: R.classify(c.times, c.values, c.base, c.better, c.rtol, undefined, c.judge),
+          stays_better: fix(r.stays_better_from_week), worst: r.worst_shortfall,
+          worst_week: fix(r.worst_shortfall_week), final: r.final_advantage, pct: fix(r.final_advantage_pct),
+          judged: r.judged_advantage, judged_pct: fix(r.judged_advantage_pct), phases: R.phasesText(r),
+          phase_list: r.phases.map(p => [p.better, p.start_week, p.end_week, p.peak, p.peak_week, fix(p.peak_pct)]),
+          details: R.details(r, c.units || ""), line: R.line(r, c.label || "X", c.units || ""),
+          sentence: R.sentence(r, c.units || "")};
 });
 process.stdout.write(JSON.stringify(out));
 """ % json.dumps(str(VENDOR / "cx_reading.js"))
 
 
 def _check_cases(cases):
+    """Every case read by the JavaScript port and by Python: the same class, numbers and text."""
     got = _node(_NODE_READING, {"cases": cases})
     for c, g in zip(cases, got, strict=True):
-        want = against_baseline(c["times"], c["values"], c["base"], c["better"], c["rtol"])
-        assert g["cls"] == classify_trajectory(c["times"], c["values"], c["base"], c["better"], c["rtol"]), c["id"]
-        assert g["cls"] == want["classification"], c["id"]
+        judge = c.get("judge", "mean")
+        reading = read_trajectory(c["times"], c["values"], c["base"], c["better"], judge, c["rtol"])
+        want = against_baseline(c["times"], c["values"], c["base"], c["better"], c["rtol"], judge=judge)
+        assert g["cls"] == classify_trajectory(c["times"], c["values"], c["base"], c["better"], c["rtol"],
+                                               judge=judge), c["id"]
+        assert g["cls"] == want["classification"] == reading.classification, c["id"]
         for key, wkey in (("stays_better", "stays_better_from_week"), ("worst", "worst_shortfall"),
                           ("worst_week", "worst_shortfall_week"), ("final", "final_advantage"),
-                          ("pct", "final_advantage_pct")):
+                          ("pct", "final_advantage_pct"), ("judged", "judged_advantage"),
+                          ("judged_pct", "judged_advantage_pct")):
             w = want[wkey]
             if math.isnan(w):
                 assert g[key] is None, (c["id"], key)
-            else:
-                assert g[key] == pytest.approx(w, rel=1e-12, abs=1e-12), (c["id"], key)
+            else:  # the same arithmetic in the same order (numpy's pairwise sums): the same bits
+                assert g[key] == w, (c["id"], key)
+        assert g["phases"] == want["phases"] == reading.phases_text(), c["id"]
+        assert [tuple(p) for p in g["phase_list"]] == [
+            (p.better, p.start_week, p.end_week, p.peak, p.peak_week, None if math.isnan(p.peak_pct) else p.peak_pct)
+            for p in reading.phases], c["id"]
+        units = c.get("units", "")
+        assert g["details"] == reading.details(units), c["id"]
+        assert g["line"] == reading.line(c.get("label", "X"), units), c["id"]
+        assert g["sentence"] == g["cls"].replace("-", " ") + " (" + g["details"] + ")", c["id"]
     return got
 
 
@@ -162,15 +186,16 @@ def test_js_reading_equals_python_for_every_scenario(fixture, request):
             cases.append(dict(id=f"{sc.name}/{o.variable}", times=res.times.tolist(),
                               values=res.variable(o.variable)[:, 0].tolist(),
                               base=base.variable(o.variable)[:, 0].tolist(),
-                              better=o.better, rtol=model.analysis.rtol))
+                              better=o.better, rtol=model.analysis.rtol, judge=o.judge,
+                              label=o.label, units=pretty_units(o.units)))
     got = _check_cases(cases)
     classes = {c["id"]: g["cls"] for c, g in zip(cases, got)}
     if fixture == "cx_service":  # the reference behaviours the model card promises
         assert classes["structural_prevention/Ticket Backlog"] == "worse-before-better"
         assert classes["baseline/Ticket Backlog"] == "no change"
         sentence = next(g["sentence"] for c, g in zip(cases, got) if c["id"] == "structural_prevention/Ticket Backlog")
-        assert re.fullmatch(r"worse before better \(worse at first, better from week \d+; ends \d+(\.\d)?% lower\)",
-                            sentence), sentence
+        assert re.fullmatch(r"worse before better \(judged on the mean: \d+\.\d% better; worse weeks \d+-\d+, "
+                            r"better weeks \d+-156; ends \d+\.\d% better\)", sentence), sentence
     else:
         assert classes["work_smarter/Performance"] == "worse-before-better"
         assert classes["higher_target/Performance"] == "better-before-worse"
@@ -184,7 +209,8 @@ def test_js_reading_equals_python_on_edge_cases():
         base = rng.normal(100, 30, t.size) * rng.choice([1, -1, 0.001])
         values = base + rng.normal(0, 3, t.size) * rng.choice([0.1, 1, 5])
         cases.append(dict(id=f"random {i}", times=t.tolist(), values=values.tolist(), base=base.tolist(),
-                          better=["lower", "higher"][i % 2], rtol=[0.01, 0.005, 0.2][i % 3]))
+                          better=["lower", "higher"][i % 2], rtol=[0.01, 0.005, 0.2][i % 3],
+                          judge=METRIC_KINDS[i % len(METRIC_KINDS)], units=["tickets/week", ""][i % 2]))
     zeros = np.zeros(t.size)
     tol_edge = np.full(t.size, 100.0)
     cases += [
@@ -194,10 +220,44 @@ def test_js_reading_equals_python_on_edge_cases():
         dict(id="dip in the middle", times=t.tolist(), values=np.r_[np.full(7, 90.0), np.full(6, 120.0),
                                                                     np.full(7, 80.0)].tolist(),
              base=tol_edge.tolist(), better="lower", rtol=0.01),
+        dict(id="late drift", times=t.tolist(), values=np.r_[np.full(16, 90.0), np.full(4, 103.0)].tolist(),
+             base=tol_edge.tolist(), better="lower", rtol=0.01),
+        dict(id="judged worse, ends better", times=t.tolist(),
+             values=np.r_[np.full(2, 98.0), np.full(16, 90.0), np.full(2, 102.0)].tolist(),
+             base=tol_edge.tolist(), better="higher", rtol=0.01, judge="mean"),
+        dict(id="exact percentage ties", times=t.tolist(), values=(tol_edge - 2.25).tolist(),
+             base=tol_edge.tolist(), better="lower", rtol=0.01),
+        dict(id="baseline ends at zero", times=t.tolist(), values=(np.linspace(10, 0, t.size) + 1).tolist(),
+             base=np.linspace(10, 0, t.size).tolist(), better="higher", rtol=0.01, judge="integral",
+             units="tickets/week"),
         dict(id="one point", times=[0.0], values=[3.0], base=[2.0], better="higher", rtol=0.01),
+        dict(id="one point, integral", times=[0.0], values=[3.0], base=[2.0], better="higher", rtol=0.01,
+             judge="integral"),
+        dict(id="quarter weeks", times=(t / 4).tolist(), values=np.r_[np.full(10, 100.0), np.full(10, 95.0)].tolist(),
+             base=tol_edge.tolist(), better="lower", rtol=0.01, judge="final"),
     ]
     got = _check_cases(cases)
     assert {g["cls"] for g in got} == set(CLASSES)  # the cases reach every class
+
+
+def test_js_number_formats_equal_cxsystems_text():
+    """The description's numbers: Python's rounding (ties to even), grouping and %g in JavaScript."""
+    from cxsystems.text import plain, share, short_number
+
+    rng = np.random.default_rng(3)
+    xs = ([0.25, 0.75, 2.25, 2.5, 0.125, 0.05, 12.345, 1e-5, 1.5e-5, 123456.5, 1234567.0, 99.995, 999999.5,
+           5e-5, 2.675, 0.0001, 0.001234, 150.0, 1e6, 2.5e6, 1234.5, 0.5, 1.5, 1e-300, 123456789.0, 0.1 + 0.2,
+           9.9999995, 1e16, 0.0, 27.25, 10.5]
+          + [k / 8 for k in range(400)] + list(rng.uniform(0, 200, 200)) + list(10 ** rng.uniform(-8, 9, 200)))
+    script = """
+const R = require(%s);
+const xs = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+process.stdout.write(JSON.stringify(xs.map(x => [R.format.plain(x), R.format.share(x / 100), R.format.shortNumber(x),
+                                                 R.format.shortNumber(-x)])));
+""" % json.dumps(str(VENDOR / "cx_reading.js"))
+    got = _node(script, xs)
+    for x, g in zip(xs, got, strict=True):
+        assert g == [plain(x), share(x / 100), short_number(x), short_number(-x)], x
 
 
 # --------------------------------------------------------------------------- the page

@@ -321,6 +321,17 @@
   var BADGE = {"better": "better", "worse": "worse", "better-before-worse": "better before worse",
                "worse-before-better": "worse before better", "no change": "no change", "not finite": "not a number"};
 
+  // text whose week ranges ("weeks 30-156") never break across lines
+  function appendUnbroken(parent, text) {
+    var re = /weeks? [0-9.]+(?:-[0-9.]+)?/g, at = 0, m;
+    while ((m = re.exec(text)) !== null) {
+      if (m.index > at) parent.appendChild(document.createTextNode(text.slice(at, m.index)));
+      parent.appendChild(el("span", {style: "white-space: nowrap"}, m[0]));
+      at = m.index + m[0].length;
+    }
+    if (at < text.length) parent.appendChild(document.createTextNode(text.slice(at)));
+  }
+
   function updateReading(run, changes) {
     var list = document.getElementById("reading-list"), summary = document.getElementById("reading-summary");
     list.textContent = "";
@@ -328,13 +339,13 @@
     var counts = {}, groups = {};
     var results = cfg.outcomes.map(function (o, i) {
       var r = CXReading.againstBaseline(run.times, run.values[o.variable], baseline.values[o.variable],
-                                        o.better, cfg.rtol);
+                                        o.better, cfg.rtol, undefined, o.judge);
       var c = r.classification;
       counts[c] = (counts[c] || 0) + 1;
       (groups[c] = groups[c] || []).push(o.label);
       var li = el("li", {"class": "cls-" + c.replace(/ /g, "-"), "data-variable": o.variable, "data-class": c});
       li.appendChild(el("b", null, o.label + ": "));
-      li.appendChild(document.createTextNode(CXReading.sentence(r, o.better, rtolPct)));
+      appendUnbroken(li, CXReading.sentence(r, o.pretty_units));
       list.appendChild(li);
       var badge = chartCards[i].badge;
       badge.textContent = BADGE[c] || c;
