@@ -156,7 +156,8 @@ def test_every_lever_has_a_slider_with_its_units_and_range(opened, model):
         assert float(slider.get_attribute("min")) == p.min and float(slider.get_attribute("max")) == p.max
         assert float(slider.input_value()) == p.value
         text = block.inner_text()
-        assert name in text and p.units in text
+        # units as words (issue 11): "Dmnl" (a fraction or multiplier) is never shown
+        assert name in text and pretty_units(p.units) in text and "Dmnl" not in text
     start = opened.page.locator("#start-week-input")
     assert float(start.input_value()) == 16.0
     assert "weeks" in opened.page.locator("#start-week").inner_text()
@@ -330,3 +331,16 @@ description = "Push improvement from the start and raise the target from week 30
     finally:
         o.close()
     assert o.errors == []
+
+
+def test_chart_read_outs_show_only_under_the_pointer(opened):
+    """No row of "-" placeholders under each chart: the read-out appears while the pointer is on it."""
+    page = opened.page
+    style = "getComputedStyle(document.querySelectorAll('.plot .u-legend')[{i}]).visibility"
+    n = page.evaluate("document.querySelectorAll('.plot .u-legend').length")
+    assert n >= 7
+    assert all(page.evaluate(style.format(i=i)) == "hidden" for i in range(n))
+    page.locator(".plot").first.hover()
+    assert page.evaluate(style.format(i=0)) == "visible"
+    assert page.evaluate(style.format(i=1)) == "hidden"
+    page.mouse.move(0, 0)

@@ -145,7 +145,8 @@
       wrap.appendChild(input);
       var range = el("div", {"class": "range"});
       range.appendChild(el("span", null, fmtNum(lv.lo) + " to " + fmtNum(lv.hi)));
-      range.appendChild(el("span", {"class": "units"}, lv.units || "no units given"));
+      // units as words ("weeks", "per year"); a dimensionless lever (Dmnl) shows none
+      range.appendChild(el("span", {"class": "units"}, lv.pretty_units || ""));
       range.appendChild(el("span", null, "model value " + fmtNum(lv.base)));
       wrap.appendChild(range);
       if (lv.range_note) wrap.appendChild(el("div", {"class": "note"}, lv.range_note));
