@@ -99,6 +99,7 @@ class Comparison:
     classify_better: str = "lower"
     rtol: float = DEFAULT_RTOL
     color_order: tuple[str, ...] = ()
+    disturbance: object = None
     classify_judge: str = DEFAULT_JUDGE
 
     @property
@@ -329,6 +330,7 @@ def compare(
         model_name=model.name,
         rtol=rtol,
         color_order=tuple(dict.fromkeys([base_name, *model.scenarios, *(s.name for s in chosen)])),
+        disturbance=getattr(model.analysis, "disturbance", None),
     )
 
 
@@ -345,6 +347,7 @@ def build_comparison(
     model_name: str = "model",
     rtol: float = DEFAULT_RTOL,
     color_order: Sequence[str] = (),
+    disturbance: object = None,
 ) -> Comparison:
     """Assemble a :class:`Comparison` from runs that are already simulated.
 
@@ -423,6 +426,7 @@ def build_comparison(
         classify_better=classify_better,
         rtol=rtol,
         color_order=tuple(dict.fromkeys([*color_order, *names])),
+        disturbance=disturbance,
         classify_judge=classify_judge,
     )
 

@@ -101,6 +101,7 @@ class EnsembleResult:
     headline: str | None = None
     versus: tuple[tuple[str, str], ...] = ()
     tail_risks: tuple = ()
+    disturbance: object = None
     units: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -359,7 +360,7 @@ def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = 
     return EnsembleResult(model.name, names, model.baseline if model.baseline in names else names[0],
                           unc, samples, metric_specs, per_run, times, bands, traj, seed, n,
                           analysis.headline, tuple(p for p in analysis.versus if p[0] in names and p[1] in names),
-                          tuple(getattr(analysis, "tail_risks", ())),
+                          tuple(getattr(analysis, "tail_risks", ())), getattr(analysis, "disturbance", None),
                           dict(model.units), {o.variable: o.label for o in analysis.outcomes})
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from ..errors import CxError
 from ..files import read_toml
 from ..names import closest, match
-from .specs import DEFAULT_BASELINE, AnalysisSpec, MetricSpec, OutcomeSpec, TailRisk
+from .specs import DEFAULT_BASELINE, AnalysisSpec, Disturbance, MetricSpec, OutcomeSpec, TailRisk
 
 if TYPE_CHECKING:  # pragma: no cover
     from .core import Model
@@ -36,7 +36,7 @@ _SCENARIO_KEYS = ("description", "set")
 _CHANGE_KEYS = ("value", "from_week")
 _METRIC_KEYS = ("variable", "how", "better", "units", "label")
 _OUTCOME_KEYS = ("variable", "better", "label", "units", "judge")
-_ANALYSIS_KEYS = ("baseline", "classify", "rtol", "headline", "versus", "question", "tail_risks")
+_ANALYSIS_KEYS = ("baseline", "classify", "rtol", "headline", "versus", "question", "tail_risks", "disturbance")
 _TAIL_KEYS = ("name", "metric", "above", "below", "label")
 #: The metrics of a trajectory: a metric's ``how`` and an outcome's ``judge``.
 _HOWS = ("final", "mean", "max", "min", "integral")
@@ -246,13 +246,32 @@ def load_analysis(path: Path, data: Mapping[str, Any], model: "Model", scenarios
         if a == b:
             raise CxError(f"{_where(path, 'analysis')}: versus pairs {a!r} with itself")
     tails = _tail_risks(analysis.pop("tail_risks", []), names, _where(path, "analysis"))
+    disturbance = _disturbance(analysis.pop("disturbance", None), model, _where(path, "analysis"))
     from .uncertain import parse_uncertain_table
 
     raw_uncertain = _table(data, "uncertain", path)
     _check_unique_parameters(model, raw_uncertain, _where(path, "uncertain"))
     uncertain = parse_uncertain_table(model, raw_uncertain, _where(path, "uncertain"))
     return AnalysisSpec(tuple(metrics), tuple(outcomes), classify, baseline, float(rtol), analysis,
-                        uncertain, headline, tuple((a, b) for a, b in versus), tails)
+                        uncertain, headline, tuple((a, b) for a, b in versus), tails, disturbance)
+
+
+def _disturbance(raw: Any, model: "Model", where: str) -> Disturbance | None:
+    """``[analysis] disturbance = { week = 8, label = "product launch" }`` (optional)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise CxError(f'{where}: disturbance must be written {{ week = 8, label = "product launch" }}')
+    check_keys(raw, ("week", "label"), f"{where} disturbance", "the disturbance")
+    week, label = raw.get("week"), raw.get("label")
+    if isinstance(week, bool) or not isinstance(week, (int, float)) or not math.isfinite(week):
+        raise CxError(f"{where}: disturbance week must be a number of weeks, got {week!r}")
+    if not model.initial_time <= week <= model.final_time:
+        raise CxError(f"{where}: disturbance week {week:g} is outside the run "
+                      f"[{model.initial_time:g}, {model.final_time:g}]")
+    if not isinstance(label, str) or not label.strip():
+        raise CxError(f'{where}: give the disturbance a label, e.g. label = "product launch"')
+    return Disturbance(float(week), " ".join(label.split()))
 
 
 def _tail_risks(raw: Any, metrics: list[str], where: str) -> tuple[TailRisk, ...]:

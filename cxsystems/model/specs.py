@@ -65,6 +65,15 @@ class TailRisk:
 
 
 @dataclass(frozen=True)
+class Disturbance:
+    """The event every scenario faces (``[analysis] disturbance = { week = 8, label = "product
+    launch" }``), marked on every chart so a reader sees what sets the story off."""
+
+    week: float
+    label: str
+
+
+@dataclass(frozen=True)
 class AnalysisSpec:
     """Model-level settings for comparisons and ensembles.
 
@@ -75,6 +84,7 @@ class AnalysisSpec:
     (``[analysis] versus = [["a", "b"], ...]``; default every scenario against the baseline).
     ``tail_risks``: bad outcomes whose share of worlds robustness reports (``[analysis] tail_risks =
     [{ name = "collapse", metric = "peak_wait", above = 8, label = "..." }, ...]``; default none).
+    ``disturbance``: the event all scenarios face, marked on charts (default none).
     """
 
     metrics: tuple[MetricSpec, ...] = ()
@@ -87,3 +97,4 @@ class AnalysisSpec:
     headline: str | None = None
     versus: tuple[tuple[str, str], ...] = ()
     tail_risks: tuple[TailRisk, ...] = ()
+    disturbance: Disturbance | None = None

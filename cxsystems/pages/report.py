@@ -288,9 +288,11 @@ def scenarios_section(model: "Model", cmp: "Comparison") -> Section:
 def comparison_section(cmp: "Comparison") -> Section:
     """The dashboard of key outcomes."""
     dash = cmp.plot()
+    d = cmp.disturbance
+    marks = "" if d is None else f"; the red line marks the {esc(d.label)} (week {d.week:g})"
     fig = _figure(svg_img(dash, f"{cmp.model_name}: key outcomes by scenario"),
-                  "Key outcomes over time, one line per scenario; the dashed line marks when the policies start.",
-                  "fig-dashboard")
+                  "Key outcomes over time, one line per scenario; the dashed line marks when the policies start"
+                  + marks + ".", "fig-dashboard")
     _close(dash)
     body = ("<p>How each scenario plays out week by week. Reading tip: a policy can look worse for a while and "
             "still end far better (worse-before-better), or bring quick relief that later turns against it "

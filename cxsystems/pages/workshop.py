@@ -110,6 +110,8 @@ def workshop_spec(model) -> dict:
         outcomes=[dict(variable=o.variable, label=o.label, units=o.units, pretty_units=pretty_units(o.units),
                        better=o.better, judge=o.judge) for o in outs],
         rtol=float(analysis.rtol),
+        disturbance=(None if getattr(analysis, "disturbance", None) is None else
+                     dict(week=float(analysis.disturbance.week), label=analysis.disturbance.label)),
     )
 
 
@@ -185,6 +187,9 @@ def render_page(model, model_js: str | None = None) -> str:
         config=json_for_html(spec),
         app_js=script_safe(_vendor(APP_JS)),
         cld=cld,
+        disturbance=("" if spec.get("disturbance") is None else
+                     f", the red line the {html.escape(spec['disturbance']['label'])} "
+                     f"(week {spec['disturbance']['week']:g})"),
     )
 
 
@@ -219,7 +224,7 @@ _TEMPLATE = """<!DOCTYPE html>
 <header class="top">
   <h1><span class="brand">cxsystems workshop</span> <span class="model-name">{name}</span></h1>
   <p class="hint">Move a lever or press a scenario. <span class="key key-base"></span> grey: baseline
-  <span class="key key-run"></span> blue: this setting. Time in weeks; the dashed line marks the policy start.</p>
+  <span class="key key-run"></span> blue: this setting. Time in weeks; the dashed line marks the policy start{disturbance}.</p>
 </header>
 <div class="layout">
   <aside class="controls" aria-label="policy levers">

@@ -156,6 +156,7 @@ def _draw_outcome(ax: "Axes", cmp: "Comparison", variable: str, colors: dict[str
                 solid_capstyle="round", label=name)
     for w in weeks:
         ax.axvline(w, color=POLICY_COLOR, linestyle=(0, (5, 4)), linewidth=1.4, zorder=1)
+    _mark_disturbance(ax, getattr(cmp, "disturbance", None), label=mark_text)
     if mark_text and weeks:
         ax.annotate("policy start", xy=(weeks[0], 1.0), xycoords=("data", "axes fraction"),
                     xytext=(4, -4), textcoords="offset points", ha="left", va="top",
@@ -178,6 +179,28 @@ def _draw_outcome(ax: "Axes", cmp: "Comparison", variable: str, colors: dict[str
         ax.spines[side].set_color("#999999")
 
 
+#: Colour of the disturbance marker (the event every scenario faces).
+DISTURBANCE_COLOR = "#9b2226"
+
+
+def _mark_disturbance(ax: "Axes", disturbance, *, label: bool) -> None:
+    """A thin solid line at the disturbance's week; with ``label``, its name at the top."""
+    if disturbance is None:
+        return
+    ax.axvline(disturbance.week, color=DISTURBANCE_COLOR, linewidth=1.3, zorder=1.5, alpha=0.85)
+    if label:
+        ax.annotate(disturbance.label, xy=(disturbance.week, 0.0), xycoords=("data", "axes fraction"),
+                    xytext=(4, 4), textcoords="offset points", ha="left", va="bottom",
+                    fontsize=_TICK_PT - 1, color=DISTURBANCE_COLOR)
+
+
+def _disturbance_handle(disturbance) -> list:
+    if disturbance is None:
+        return []
+    return [Line2D([], [], color=DISTURBANCE_COLOR, linewidth=1.3,
+                   label=f"{disturbance.label[:1].upper()}{disturbance.label[1:]} (week {disturbance.week:g})")]
+
+
 def _legend_handles(cmp: "Comparison", colors: dict[str, str], weeks: Sequence[float]):
     handles = [Line2D([], [], color=colors[n], linewidth=3.2 if n == cmp.baseline else 2.4,
                       label=f"{n} (baseline)" if n == cmp.baseline and n != "baseline" else n)
@@ -185,7 +208,7 @@ def _legend_handles(cmp: "Comparison", colors: dict[str, str], weeks: Sequence[f
     if weeks:
         handles.append(Line2D([], [], color=POLICY_COLOR, linestyle=(0, (5, 4)), linewidth=1.4,
                               label=_policy_label(weeks)))
-    return handles
+    return handles + _disturbance_handle(getattr(cmp, "disturbance", None))
 
 
 def _grid_shape(n: int) -> tuple[int, int]:
@@ -367,6 +390,7 @@ def fan_chart(result: "EnsembleResult", variable: str, *, scenarios: Sequence[st
         ax.fill_between(t, q[0.05], q[0.95], color=c, alpha=0.18, linewidth=0, label="90% of runs")
         ax.fill_between(t, q[0.25], q[0.75], color=c, alpha=0.38, linewidth=0, label="50% of runs")
         ax.plot(t, q[0.5], color=c, linewidth=2.4, label="median")
+        _mark_disturbance(ax, getattr(result, "disturbance", None), label=name == names[0])
         if base_median is not None and name != result.baseline:
             ax.plot(t, base_median, color=BASELINE_COLOR, linewidth=1.6, linestyle=(0, (4, 3)),
                     label=f"{result.baseline} median")
@@ -399,7 +423,7 @@ def fan_chart(result: "EnsembleResult", variable: str, *, scenarios: Sequence[st
                Line2D([], [], color="#555555", alpha=0.55, linewidth=9, label="50% of runs"),
                Line2D([], [], color="#555555", alpha=0.25, linewidth=9, label="90% of runs"),
                Line2D([], [], color=BASELINE_COLOR, linewidth=1.6, linestyle=(0, (4, 3)),
-                      label=f"{result.baseline} median")]
+                      label=f"{result.baseline} median")] + _disturbance_handle(getattr(result, "disturbance", None))
     free = rows * cols - len(names)
     if free:
         for ax in flat[len(names):]:

@@ -278,10 +278,14 @@ def test_dashboard_figure_structure(full):
             assert ln.get_color() == colors[name]
         assert lines[full.baseline].get_linewidth() > max(
             ln.get_linewidth() for n, ln in lines.items() if n != full.baseline)
-        # policy start: a dashed vertical line at the policy week
+        # policy start: a dashed vertical line at the policy week; the launch (the disturbance every
+        # scenario faces): a solid red one at week 8
         vlines = [ln for ln in ax.get_lines() if ln.get_label().startswith("_")
                   and len(set(np.atleast_1d(ln.get_xdata()))) == 1]
-        assert {float(np.atleast_1d(ln.get_xdata())[0]) for ln in vlines} == {16.0}
+        dashed = [ln for ln in vlines if ln.get_linestyle() != "-"]
+        solid = [ln for ln in vlines if ln.get_linestyle() == "-"]
+        assert {float(np.atleast_1d(ln.get_xdata())[0]) for ln in dashed} == {16.0}
+        assert {float(np.atleast_1d(ln.get_xdata())[0]) for ln in solid} == {8.0}
         for label in ax.get_yticklabels() + ax.get_xticklabels():
             assert label.get_fontsize() >= 11
     legend_texts = [t.get_text() for leg in fig.legends + [ax.get_legend() for ax in fig.axes if ax.get_legend()]

@@ -210,9 +210,15 @@ def test_fan_chart_has_a_panel_per_scenario_and_shared_scale(res):
     axes = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
     assert [ax.get_title(loc="left") for ax in axes] == SCEN
     assert len({ax.get_ylim() for ax in axes}) == 1
-    # baseline median drawn in the other panels as the reference
-    assert len(axes[1].lines) == 2 and len(axes[0].lines) == 1
-    np.testing.assert_array_equal(axes[1].lines[1].get_ydata(),
+    # baseline median drawn in the other panels as the reference (the launch marker aside)
+    from matplotlib.colors import to_hex
+
+    from cxsystems.plotting.charts import DISTURBANCE_COLOR
+
+    curves = [[ln for ln in ax.lines if to_hex(ln.get_color()) != DISTURBANCE_COLOR] for ax in axes]
+    assert len(curves[1]) == 2 and len(curves[0]) == 1
+    assert all(len(ax.lines) - len(c) == 1 for ax, c in zip(axes, curves))  # one launch marker each
+    np.testing.assert_array_equal(curves[1][1].get_ydata(),
                                   res.bands["Ticket Backlog"].sel(scenario="baseline", quantile=0.5).values)
     assert "240 runs" in fig._suptitle.get_text()
     with pytest.raises(CxError, match="no bands for 'Customers'"):

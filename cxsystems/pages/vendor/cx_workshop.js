@@ -10,7 +10,7 @@
   var model = window.CX_MODEL;
   var t0 = cfg.initial_time;
   var outcomeVars = cfg.outcomes.map(function (o) { return o.variable; });
-  var COLORS = {base: "#8a8a8a", run: "#1f5fbf", start: "#b0b0b0"};
+  var COLORS = {base: "#8a8a8a", run: "#1f5fbf", start: "#b0b0b0", disturbance: "#9b2226"};
 
   // ------------------------------------------------------------------ helpers
   function el(tag, attrs, text) {
@@ -227,7 +227,23 @@
     return leverChanges().length ? state.start : null;
   }
 
+  function drawDisturbance(u) {
+    // the event every scenario faces (e.g. the product launch), a thin solid line
+    var d = cfg.disturbance;
+    if (!d) return;
+    var x = Math.round(u.valToPos(d.week, "x", true)) + 0.5, ctx = u.ctx;
+    ctx.save();
+    ctx.strokeStyle = COLORS.disturbance;
+    ctx.lineWidth = Math.max(1, window.devicePixelRatio || 1);
+    ctx.beginPath();
+    ctx.moveTo(x, u.bbox.top);
+    ctx.lineTo(x, u.bbox.top + u.bbox.height);
+    ctx.stroke();
+    ctx.restore();
+  }
+
   function drawStart(u) {
+    drawDisturbance(u);
     var w = startWeekDrawn();
     if (w === null || w <= t0) return;
     var x = Math.round(u.valToPos(w, "x", true)) + 0.5, ctx = u.ctx;
