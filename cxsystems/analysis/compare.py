@@ -138,19 +138,19 @@ class Comparison:
         table.columns.name = "scenario"
         return table
 
-    def describe(self, scenario: str) -> str:
-        """One line on how ``scenario`` fares against baseline (see :func:`describe_row`)."""
+    def _check_scenario(self, scenario: str) -> str:
         if scenario not in self.scenario_names:
             raise CxError(f"scenario {scenario!r} is not in this comparison; "
                           f"choose from {', '.join(self.scenario_names)}")
-        return describe_row(self, scenario)
+        return scenario
+
+    def describe(self, scenario: str) -> str:
+        """One line on how ``scenario`` fares against baseline (see :func:`describe_row`)."""
+        return describe_row(self, self._check_scenario(scenario))
 
     def run(self, scenario: str) -> pd.DataFrame:
         """One scenario's run: index ``time`` (weeks), one column per variable of :attr:`results`."""
-        if scenario not in self.scenario_names:
-            raise CxError(f"scenario {scenario!r} is not in this comparison; "
-                          f"choose from {', '.join(self.scenario_names)}")
-        sub = self.results[self.results["scenario"] == scenario]
+        sub = self.results[self.results["scenario"] == self._check_scenario(scenario)]
         table = sub.pivot(index="time", columns="variable", values="value")[self.variables]
         table.columns.name = None
         return table
@@ -165,10 +165,8 @@ class Comparison:
         else:
             spec = self.outcome(variable)
             var, better, judge = spec.variable, spec.better, spec.judge
+        self._check_scenario(scenario)
         table = self.wide(var)
-        if scenario not in table.columns:
-            raise CxError(f"scenario {scenario!r} is not in this comparison; "
-                          f"choose from {', '.join(self.scenario_names)}")
         return read_trajectory(table.index.to_numpy(dtype=float), table[scenario].to_numpy(),
                                table[self.baseline].to_numpy(), better, judge, rtol=self.rtol)
 

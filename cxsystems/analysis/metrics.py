@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import CxError
-from ..model.scenarios import MetricSpec
+from ..model.specs import MetricSpec
 from ..text import plain, share, short_number
 
 #: Values accepted for ``how`` in :func:`metric_value`.

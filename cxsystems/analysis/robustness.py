@@ -64,6 +64,18 @@ def tail_risk(res: EnsembleResult) -> pd.DataFrame:
                                        "runs", "n_runs"])
 
 
+def tail_shares(res: EnsembleResult) -> pd.DataFrame:
+    """:func:`tail_risk`'s shares as a table: one row per scenario (run order), one column per
+    tail risk (declared order); empty when the model declares none."""
+    tails = tail_risk(res)
+    if not len(tails):
+        return pd.DataFrame(index=pd.Index(res.scenarios, name="scenario"))
+    wide = tails.pivot(index="scenario", columns="risk", values="share")
+    wide = wide.loc[list(res.scenarios), [r.name for r in res.tail_risks]]
+    wide.columns.name = None
+    return wide
+
+
 def robustness(res: EnsembleResult) -> pd.DataFrame:
     """For each metric and each ordered pair of scenarios, how often one beats the other.
 
@@ -85,10 +97,9 @@ def robustness(res: EnsembleResult) -> pd.DataFrame:
                              worse.mean(), res.n))
     out = pd.DataFrame(rows, columns=["metric", "label", "better", "scenario", "other", "share_better",
                                       "share_tied", "share_worse", "n_runs"])
-    tails = tail_risk(res)
-    for risk in res.tail_risks:  # the share of worlds in each tail, of the row's scenario
-        share = tails[tails["risk"] == risk.name].set_index("scenario")["share"]
-        out[f"{risk.name}_share"] = out["scenario"].map(share)
+    shares = tail_shares(res)
+    for risk in shares.columns:  # the share of worlds in each tail, of the row's scenario
+        out[f"{risk}_share"] = out["scenario"].map(shares[risk])
     return out
 
 
@@ -150,4 +161,4 @@ def most_often_best(res: EnsembleResult) -> pd.DataFrame:
     return g.loc[idx, ["metric", "label", "units", "scenario", "share_best", "mean_regret"]].reset_index(drop=True)
 
 
-__all__ = ["TIE_RTOL", "robustness", "regret", "tail_risk", "verdict", "verdicts", "most_often_best"]
+__all__ = ["TIE_RTOL", "robustness", "regret", "tail_risk", "tail_shares", "verdict", "verdicts", "most_often_best"]

@@ -89,7 +89,7 @@ def _executor(args):
 
 def run_robustness(args: argparse.Namespace) -> int:
     from ..analysis.ensemble import ensemble
-    from ..analysis.robustness import most_often_best, tail_risk, verdicts
+    from ..analysis.robustness import most_often_best, tail_shares, verdicts
     from ..files import check_output_folder
     from ..model.uncertain import check_seed
 
@@ -129,17 +129,15 @@ def run_robustness(args: argparse.Namespace) -> int:
                      compact(r["mean_regret"], money_prefix(str(r["units"])))])
     print(table(["metric", "best scenario", "share of runs", "its mean regret"], rows,
                 ["<", "<", ">", ">"]))
-    tails = tail_risk(res)
-    if len(tails):
+    shares = tail_shares(res)
+    if len(shares.columns):
         print()
         print(f"Tail risks: share of the {res.n:,} worlds")
-        risks = list(dict.fromkeys(tails["risk"]))
-        labels = dict(zip(tails["risk"], tails["label"]))
-        rows = [[name] + [share(float(tails[(tails["scenario"] == name) & (tails["risk"] == r)]["share"].iloc[0]))
-                          for r in risks] for name in res.scenarios]
+        risks = list(shares.columns)
+        rows = [[name] + [share(float(v)) for v in shares.loc[name]] for name in res.scenarios]
         print(table(["scenario", *risks], rows, ["<"] + [">"] * len(risks)))
-        for r in risks:
-            print(f"  {r}: {labels[r]}")
+        for r in res.tail_risks:
+            print(f"  {r.name}: {r.label}")
     print()
     print(f"wrote {len(written)} files to {out}/: " + ", ".join(p.name for p in written))
     return 0

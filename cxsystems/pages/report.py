@@ -480,16 +480,12 @@ def robustness_section(model: "Model", n_runs: int, seed: int | None,
     verdict_lines = rob_mod.verdicts(res)
     parts.append('<div class="bottom-line keep"><strong>Verdicts</strong><ul class="verdicts">'
                  + "".join(f"<li>{esc(v)}</li>" for v in verdict_lines) + "</ul></div>")
-    tails = rob_mod.tail_risk(res)
-    if len(tails):  # how often each scenario ends in a declared tail (collapse, loss, ...)
-        risks = list(dict.fromkeys(tails["risk"]))
-        labels = dict(zip(tails["risk"], tails["label"]))
-        heads = "<th>Scenario</th>" + "".join(f'<th class="num">{esc(labels[r])}</th>' for r in risks)
+    shares = rob_mod.tail_shares(res)
+    if len(shares.columns):  # how often each scenario ends in a declared tail (collapse, loss, ...)
+        heads = "<th>Scenario</th>" + "".join(f'<th class="num">{esc(r.label)}</th>' for r in res.tail_risks)
         rows = []
         for s in res.scenarios:
-            cells = "".join(
-                f'<td class="num">{_pct(float(tails[(tails["scenario"] == s) & (tails["risk"] == r)]["share"].iloc[0]))}</td>'
-                for r in risks)
+            cells = "".join(f'<td class="num">{_pct(float(v))}</td>' for v in shares.loc[s])
             rows.append(f"<tr><td><strong>{name_html(s)}</strong></td>{cells}</tr>")
         parts.append(f'<h3 id="tail-risks">Tail risks: share of the {res.n:,} worlds that end badly</h3>'
                      '<table class="tail-risks keep"><thead><tr>' + heads + "</tr></thead><tbody>"

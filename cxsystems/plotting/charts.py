@@ -334,17 +334,14 @@ def log_scale_needed(values, quantiles) -> bool:
 
 def _tails_of(result: "EnsembleResult", variable: str) -> dict[str, list[tuple[str, float]]]:
     """scenario -> [(risk name, share of runs)] for the tail risks defined on ``variable``'s metrics."""
-    from ..analysis.robustness import tail_risk
+    from ..analysis.robustness import tail_shares
 
     on_var = [r.name for r in getattr(result, "tail_risks", ())
               if result.metrics[result.metric_index(r.metric)].variable == variable]
     if not on_var:
         return {}
-    table = tail_risk(result)
-    out: dict[str, list[tuple[str, float]]] = {}
-    for row in table[table["risk"].isin(on_var)].itertuples():
-        out.setdefault(row.scenario, []).append((row.risk, float(row.share)))
-    return out
+    shares = tail_shares(result)[on_var]
+    return {s: [(r, float(shares.loc[s, r])) for r in on_var] for s in shares.index}
 
 
 def fan_chart(result: "EnsembleResult", variable: str, *, scenarios: Sequence[str] | None = None,
