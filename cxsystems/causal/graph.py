@@ -21,13 +21,13 @@ edges of kind ``causal`` take part in loops, diagrams and lint.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 import numpy as np
 
 from ..errors import CxError
+from ..names import match, norm
 
 KINDS = ("stock", "flow", "auxiliary", "constant", "lookup")
 POLARITIES = ("+", "-", "mixed", "0", "?")
@@ -127,15 +127,8 @@ class CausalGraph:
         return g
 
     def node_name(self, name: str, where: str = "") -> str:
-        """This graph's spelling of a variable name (case/blank/underscore-insensitive)."""
-        key = _norm(name)
-        for n in self.nodes:
-            if _norm(n) == key:
-                return n
-        close = difflib.get_close_matches(name, list(self.nodes), n=3, cutoff=0.5)
-        hint = f"; closest: {', '.join(repr(c) for c in close)}" if close else ""
-        prefix = f"{where}: " if where else ""
-        raise CxError(f"{prefix}unknown variable {name!r} in {self.name}{hint}")
+        """This graph's spelling of a variable name (:func:`cxsystems.names.match`)."""
+        return match(name, self.nodes, what="variable", where=where, owner=self.name)
 
     def edge(self, source: str, target: str) -> Edge | None:
         """The edge ``source -> target`` or ``None``."""
@@ -157,8 +150,8 @@ class CausalGraph:
         return pd.DataFrame(rows, columns=["source", "target", "polarity", "delayed", "method", "reason"])
 
 
-def _norm(name: str) -> str:
-    return " ".join(str(name).replace("_", " ").lower().split())
+#: The one name normaliser (:func:`cxsystems.names.norm`), under the name the causal modules use.
+_norm = norm
 
 
 def segments_text(segments: Iterable[tuple[float, float, str]], words: Mapping[str, str] | None = None) -> str:

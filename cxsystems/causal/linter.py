@@ -17,10 +17,10 @@ out become single links whose sign is the product along the path), then every pa
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass
 
+from ..names import closest
 from .graph import CausalGraph, _norm
 from .views import collapse, through_stock
 
@@ -81,7 +81,7 @@ def lint(model: CausalGraph, diagram: CausalGraph) -> LintReport:
     for v in diagram.nodes:
         m = index.get(_norm(v))
         if m is None:
-            close = difflib.get_close_matches(v, list(model.nodes), n=3, cutoff=0.6)
+            close = closest(v, model.nodes)
             hint = f"; closest: {', '.join(repr(c) for c in close)}" if close else ""
             findings.append(Finding("unknown variable", v, "", f"{v!r} is not a variable of {model.name}{hint}"))
         else:

@@ -32,13 +32,12 @@ the scenario's changes verbatim and lists them until a slider is moved. The base
 (grey in every chart) is the model's baseline scenario (:attr:`cxsystems.Model.baseline`).
 
 Model text (names, units, descriptions, comments) reaches the page only through ``json.dumps`` in
-a JSON block (with ``<``, ``>`` and ``&`` escaped) or ``html.escape``; ``</script`` and ``<!--``
+a JSON block (with ``<``, ``>`` and ``&`` escaped) or :func:`.html.esc`; ``</script`` and ``<!--``
 are neutralised in every inline script.
 """
 
 from __future__ import annotations
 
-import html
 from importlib import resources
 from pathlib import Path
 
@@ -46,7 +45,7 @@ from ..errors import CxError
 from ..files import atomic_write
 from ..model.levers import default_start_week, levers, on_grid
 from ..text import pretty_units
-from .html import json_for_html, script_safe, svg_inline
+from .html import esc, json_for_html, script_safe, svg_inline
 
 #: Files of ``vendor/`` pasted into the page, in order.
 VENDOR_CSS = ("uPlot.min.css", "cx_workshop.css")
@@ -153,9 +152,9 @@ def _loops_html(loops: list[dict]) -> str:
     for lp in loops:
         pol = kind.get(lp["polarity"], "changes polarity")
         name = lp["name"] or " \u2192 ".join(lp["variables"])
-        desc = f' <span class="loop-desc">{html.escape(lp["description"])}</span>' if lp["description"] else ""
-        items.append(f'<li><span class="loop-id loop-{html.escape(lp["polarity"])}">{html.escape(lp["id"])}</span>'
-                     f' <b>{html.escape(name)}</b> <span class="loop-pol">({pol})</span>{desc}</li>')
+        desc = f' <span class="loop-desc">{esc(lp["description"])}</span>' if lp["description"] else ""
+        items.append(f'<li><span class="loop-id loop-{esc(lp["polarity"])}">{esc(lp["id"])}</span>'
+                     f' <b>{esc(name)}</b> <span class="loop-pol">({pol})</span>{desc}</li>')
     return "<ul class=\"loops\">" + "".join(items) + "</ul>" if items else ""
 
 
@@ -174,11 +173,11 @@ def render_page(model, model_js: str | None = None) -> str:
     spec["diagram_title"] = title
     css = "\n".join(_vendor(n) for n in VENDOR_CSS)
     libs = "\n".join(f"<script>\n{script_safe(_vendor(n))}\n</script>" for n in VENDOR_JS)
-    name = html.escape(model.name)
+    name = esc(model.name)
     if svg:
         cld = f'<div class="cld-svg">{svg}</div>{_loops_html(loops)}'
     else:
-        cld = f'<p class="muted">{html.escape(title)}</p>'
+        cld = f'<p class="muted">{esc(title)}</p>'
     return _TEMPLATE.format(
         name=name,
         css=script_safe(css),
@@ -188,7 +187,7 @@ def render_page(model, model_js: str | None = None) -> str:
         app_js=script_safe(_vendor(APP_JS)),
         cld=cld,
         disturbance=("" if spec.get("disturbance") is None else
-                     f", the red line the {html.escape(spec['disturbance']['label'])} "
+                     f", the red line the {esc(spec['disturbance']['label'])} "
                      f"(week {spec['disturbance']['week']:g})"),
     )
 
