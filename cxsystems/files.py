@@ -293,24 +293,32 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale(folder: str | os.PathLike) -> list[Path]:
-    """Remove hidden temporary files and folders that a killed cxsystems process left in ``folder``
-    (their process id no longer runs). Returns what was removed."""
-    removed = []
+def remove_stale(folder: str | os.PathLike, patterns: Iterable[re.Pattern] = (_TMP_FILE, _TMP_DIR), *,
+                 dirs_only: bool = False) -> list[Path]:
+    """Remove what a killed cxsystems process left in ``folder``: entries whose name matches one of
+    ``patterns`` (each with a ``pid`` group; default: this module's hidden temporary files and
+    folders), whose process no longer runs, and that belong to this user. With ``dirs_only``, real
+    folders only. Symlinks are removed as links, never followed. Returns what was removed."""
+    removed: list[Path] = []
     try:
-        entries = list(Path(folder).iterdir())
+        entries = list(os.scandir(folder))
     except OSError:
         return removed
-    for p in entries:
-        m = _TMP_FILE.match(p.name) or _TMP_DIR.match(p.name)
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    for entry in entries:
+        m = next((m for m in (p.match(entry.name) for p in patterns) if m), None)
         if not m or _pid_alive(int(m["pid"])):
             continue
         try:
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p)
+            st = entry.stat(follow_symlinks=False)
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if (uid is not None and st.st_uid != uid) or (dirs_only and not is_dir):
+                continue
+            if is_dir:
+                shutil.rmtree(entry.path)
             else:
-                p.unlink()
-            removed.append(p)
+                os.unlink(entry.path)
+            removed.append(Path(entry.path))
         except OSError:
             pass
     return removed

@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import CxError
-from ..files import _pid_alive
+from ..files import remove_stale
 from ..names import match
 from .core import DEFAULT_BASELINE, Model, Parameter
 from .safety import screen_vensim_text
@@ -43,40 +43,14 @@ def _make_workdir() -> Path:
 
 def remove_stale_workdirs(tmp: str | os.PathLike | None = None) -> list[Path]:
     """Remove translation folders (``cxsystems-<pid>-<random>``) in ``tmp`` (default: the temp
-    dir) whose process no longer runs and that belong to this user. Returns what was removed.
+    dir) whose process no longer runs and that belong to this user (:func:`cxsystems.files.remove_stale`).
+    Returns what was removed.
 
     Folders of running processes (this one included), other users' folders, symlinks and the
-    old ``cxsystems-<random>`` folders (no pid: their owner cannot be told) are left alone. Only
-    on POSIX: elsewhere ``os.kill(pid, 0)`` is no harmless probe (on Windows it ends the process).
+    old ``cxsystems-<random>`` folders (no pid: their owner cannot be told) are left alone; outside
+    POSIX nothing is removed (no process can be probed harmlessly there).
     """
-    removed: list[Path] = []
-    if os.name != "posix":
-        return removed
-    folder = Path(tmp if tmp is not None else tempfile.gettempdir())
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return removed
-    uid = os.getuid()
-    for entry in entries:
-        m = _WORKDIR.match(entry.name)
-        if not m:
-            continue
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except OSError:
-            continue
-        if not entry.is_dir(follow_symlinks=False) or st.st_uid != uid:
-            continue
-        try:
-            if _pid_alive(int(m["pid"])):
-                continue
-        except (OverflowError, ValueError, OSError):  # not a pid this system can have: leave it
-            continue
-        shutil.rmtree(entry.path, ignore_errors=True)
-        if not os.path.lexists(entry.path):
-            removed.append(Path(entry.path))
-    return removed
+    return remove_stale(tmp if tmp is not None else tempfile.gettempdir(), (_WORKDIR,), dirs_only=True)
 
 
 def bundled_models_dir() -> Path:
