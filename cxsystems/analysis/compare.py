@@ -29,10 +29,11 @@ import pandas as pd
 from ..errors import CxError
 from ..files import check_format, outcome_stems, write_csv, write_figure, write_folder
 from ..model.scenarios import Scenario, select_scenarios
-from ..model.specs import MetricSpec, OutcomeSpec
+from ..model.specs import ContactPart, MetricSpec, OutcomeSpec
 from ..names import find
 from ..simulation import DEFAULT_ENGINE, simulate
 from ..text import pretty_units
+from .contacts import avoidable_share, mix_table
 from .metrics import (
     DEFAULT_JUDGE,
     DEFAULT_RTOL,
@@ -54,6 +55,9 @@ RESULT_COLUMNS = ("scenario", "time", "variable", "value")
 BASELINE_COLUMNS = ("worst_shortfall", "worst_shortfall_week", "stays_better_from_week",
                     "final_advantage", "final_advantage_pct", "judge", "judged_advantage",
                     "judged_advantage_pct", "phases", "classification")
+#: Summary column: share of all contacts over the run that were avoidable (0-1), when the model
+#: declares a contact mix (:mod:`cxsystems.analysis.contacts`).
+AVOIDABLE_COLUMN = "avoidable_share"
 #: File stems a comparison's outcome charts never take (its other files).
 RESERVED_STEMS = ("comparison", "results", "summary")
 #: Prefix of the per-outcome classification columns of :attr:`Comparison.summary`.
@@ -74,7 +78,7 @@ class Comparison:
             for every outcome, metric and requested variable.
         summary: DataFrame indexed by scenario: one column per metric (the metric's name), then
             :data:`BASELINE_COLUMNS` for ``classify``, then one ``"class: <outcome label>"`` column
-            per outcome.
+            per outcome; then :data:`AVOIDABLE_COLUMN` when the model declares a contact mix.
         policy_start_weeks: scenario name -> :attr:`Scenario.start_week` (``None`` if no change).
         metrics: the metric specs behind the summary's metric columns.
         units: variable -> units, for every variable in ``results``.
@@ -84,6 +88,8 @@ class Comparison:
         rtol: tolerance used for the classifications (fraction of max |baseline|).
         color_order: every scenario name of the model (then any others run), so that charts of a
             subset of scenarios give each scenario the same colour as charts of all of them.
+        model_title: the model's name for people (:attr:`Model.title`).
+        contact_mix: the parts contact volume is made of (empty: the model declares none).
     """
 
     model_name: str
@@ -101,6 +107,8 @@ class Comparison:
     color_order: tuple[str, ...] = ()
     disturbance: object = None
     classify_judge: str = DEFAULT_JUDGE
+    model_title: str = ""
+    contact_mix: tuple[ContactPart, ...] = ()
 
     @property
     def scenario_names(self) -> list[str]:
@@ -118,6 +126,31 @@ class Comparison:
         if hit is None:
             raise CxError(f"variable {name!r} is not in this comparison; available: {', '.join(self.variables)}")
         return hit
+
+    def scenario(self, name: str) -> Scenario:
+        """The :class:`Scenario` called ``name`` (one of :attr:`scenario_names`)."""
+        for s in self.scenarios:
+            if s.name == name:
+                return s
+        raise CxError(f"scenario {name!r} is not in this comparison; choose from {', '.join(self.scenario_names)}")
+
+    def title_of(self, name: str) -> str:
+        """A scenario's name for people: its ``label``, else its code name with spaces."""
+        return self.scenario(name).title
+
+    def mix(self, scenario: str) -> pd.DataFrame:
+        """Contacts per week by kind for ``scenario`` (index time, one column per part label).
+
+        Raises:
+            CxError: the model declares no ``[contact_mix]``.
+        """
+        if not self.contact_mix:
+            raise CxError(f"model {self.model_name!r} declares no [contact_mix] in its scenario file")
+        self.scenario(scenario)
+        vars_ = [p.variable for p in self.contact_mix]
+        rows = self.results[(self.results["scenario"] == scenario) & self.results["variable"].isin(vars_)]
+        run = rows.pivot(index="time", columns="variable", values="value")
+        return mix_table(run, self.contact_mix)
 
     def outcome(self, variable: str) -> OutcomeSpec:
         """The :class:`OutcomeSpec` of ``variable`` (a plain one if it is not a key outcome)."""
@@ -309,8 +342,9 @@ def compare(
     analysis = getattr(model, "analysis", None)
     metric_specs = tuple(getattr(analysis, "metrics", ()) or ())
     extra = [model.variable(v, "variables") for v in (variables or ())]
+    mix = tuple(getattr(analysis, "contact_mix", ()) or ())
     keep = list(dict.fromkeys([o.variable for o in outcomes] + [target]
-                              + [m.variable for m in metric_specs] + extra))
+                              + [m.variable for m in metric_specs] + [p.variable for p in mix] + extra))
     keep = [v for v in keep if v not in model.lookups]
 
     runs: dict[str, pd.DataFrame] = {}
@@ -329,6 +363,8 @@ def compare(
         rtol=rtol,
         color_order=tuple(dict.fromkeys([base_name, *model.scenarios, *(s.name for s in chosen)])),
         disturbance=getattr(model.analysis, "disturbance", None),
+        model_title=model.title,
+        contact_mix=mix,
     )
 
 
@@ -346,6 +382,8 @@ def build_comparison(
     rtol: float = DEFAULT_RTOL,
     color_order: Sequence[str] = (),
     disturbance: object = None,
+    model_title: str = "",
+    contact_mix: Sequence[ContactPart] = (),
 ) -> Comparison:
     """Assemble a :class:`Comparison` from runs that are already simulated.
 
@@ -360,7 +398,8 @@ def build_comparison(
         classify_judge: the metric that settles a mixed trajectory of ``classify`` (default: its
             outcome's ``judge``, else ``mean``).
         units: variable -> units (default: none known).
-        model_name, color_order: copied to the :class:`Comparison`.
+        model_name, color_order, model_title: copied to the :class:`Comparison`.
+        contact_mix: the parts contact volume is made of; each run must hold their variables.
 
     Raises:
         CxError: a run is missing, on another time grid, lacks a needed variable or holds
@@ -379,8 +418,9 @@ def build_comparison(
     if classify_judge is None:
         classify_judge = next((o.judge for o in outcomes if o.variable == classify), DEFAULT_JUDGE)
     check_judge(classify_judge)
+    contact_mix = tuple(contact_mix)
     keep = list(dict.fromkeys([o.variable for o in outcomes] + [classify] + [m.variable for m in metrics]
-                              + [c for c in runs[base_name].columns]))
+                              + [p.variable for p in contact_mix] + [c for c in runs[base_name].columns]))
     base_df = runs[base_name]
     times = base_df.index.to_numpy(dtype=float)
     for name in names:
@@ -406,8 +446,11 @@ def build_comparison(
                     o.judge, rtol=rtol).classification
         except CxError as exc:
             raise CxError(f"scenario {name!r}: {exc}") from None
+        if contact_mix:
+            row[AVOIDABLE_COLUMN] = avoidable_share(df, contact_mix)
         rows.append(row)
-    columns = ["scenario"] + [m.name for m in metrics] + list(BASELINE_COLUMNS) + labels
+    columns = (["scenario"] + [m.name for m in metrics] + list(BASELINE_COLUMNS) + labels
+               + ([AVOIDABLE_COLUMN] if contact_mix else []))
     summary = pd.DataFrame(rows, columns=columns).set_index("scenario")
     units = dict(units or {})
     return Comparison(
@@ -426,6 +469,8 @@ def build_comparison(
         color_order=tuple(dict.fromkeys([*color_order, *names])),
         disturbance=disturbance,
         classify_judge=classify_judge,
+        model_title=model_title,
+        contact_mix=contact_mix,
     )
 
 

@@ -83,6 +83,13 @@ class Model:
         return named or DEFAULT_BASELINE
 
     @property
+    def title(self) -> str:
+        """The model's name for people: the scenario file's top-level ``title``, else the file
+        name with underscores as spaces (``cx_service`` -> ``cx service``)."""
+        named = getattr(self.analysis, "title", "")
+        return named or self.name.replace("_", " ")
+
+    @property
     def outcomes(self) -> tuple[OutcomeSpec, ...]:
         """The key outcomes: the scenario file's ``[[outcomes]]``; a model without any has every
         stock as an outcome, lower being better."""

@@ -2,7 +2,11 @@
 
 File format::
 
+    title = "Customer service operations"          # the model's name for people (optional)
+
     [scenarios.reactive_hiring]
+    label = "Hire 20% more agents"                  # shown instead of the code name (optional)
+    family = "reactive"                             # baseline, reactive, structural or mixed (colours)
     description = "Hire 20% more agents from week 16."
     [scenarios.reactive_hiring.set]
     "Extra Headcount Fraction" = { value = 0.2, from_week = 16 }   # a step change
@@ -10,7 +14,7 @@ File format::
 
 Every parameter name is checked against the model (unknown names are refused with the closest
 real ones) and every value against the parameter's declared ``[min,max]`` range. The file may also
-declare ``[metrics]``, ``[[outcomes]]`` and ``[analysis]`` tables used by :mod:`cxsystems.analysis.compare`,
+declare ``[metrics]``, ``[[outcomes]]``, ``[analysis]`` and ``[contact_mix]`` tables used by :mod:`cxsystems.analysis.compare`,
 and an ``[uncertain]`` table of parameter distributions used by :mod:`cxsystems.analysis.ensemble` (format
 in :mod:`cxsystems.model.uncertain`).
 """
@@ -25,14 +29,18 @@ from typing import TYPE_CHECKING, Any, Mapping
 from ..errors import CxError
 from ..files import read_toml
 from ..names import closest, match
-from .specs import DEFAULT_BASELINE, AnalysisSpec, Disturbance, MetricSpec, OutcomeSpec, TailRisk
+from .specs import DEFAULT_BASELINE, AnalysisSpec, ContactPart, Disturbance, MetricSpec, OutcomeSpec, TailRisk
 
 if TYPE_CHECKING:  # pragma: no cover
     from .core import Model
 
 #: The schema of a scenario file: the keys each table may hold (anything else is refused).
-_TOP_KEYS = ("scenarios", "metrics", "outcomes", "analysis", "uncertain")
-_SCENARIO_KEYS = ("description", "set")
+_TOP_KEYS = ("title", "scenarios", "metrics", "outcomes", "analysis", "uncertain", "contact_mix")
+_SCENARIO_KEYS = ("label", "family", "description", "set")
+#: Scenario families, which set a scenario's colour family on charts (baseline black, reactive warm,
+#: structural cool, mixed purple).
+FAMILIES = ("baseline", "reactive", "structural", "mixed")
+_PART_KEYS = ("variable", "label", "avoidable")
 _CHANGE_KEYS = ("value", "from_week")
 _METRIC_KEYS = ("variable", "how", "better", "units", "label")
 _OUTCOME_KEYS = ("variable", "better", "label", "units", "judge")
@@ -47,6 +55,7 @@ _SHAPES = {
     "outcomes": '[[outcomes]] (two brackets) before each outcome, then variable = "...", better = "lower"',
     "analysis": "[analysis] then key = value lines (baseline, classify, rtol, headline, versus, question)",
     "uncertain": '[uncertain] then "Parameter" = { dist = "uniform", low = 1, high = 2 } lines',
+    "contact_mix": '[contact_mix] then parts = [{ variable = "...", label = "...", avoidable = true }, ...]',
 }
 
 
@@ -102,11 +111,23 @@ class Change:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A named policy scenario: a description and its parameter changes."""
+    """A named policy scenario: a description and its parameter changes.
+
+    ``label`` is its name for people (``label = "..."`` in the scenario file; :attr:`title` falls
+    back to the code name). ``family`` is ``baseline``, ``reactive``, ``structural``, ``mixed`` or
+    ``""`` (not declared), and picks the scenario's colour family on charts.
+    """
 
     name: str
     description: str
     changes: tuple[Change, ...] = ()
+    label: str = ""
+    family: str = ""
+
+    @property
+    def title(self) -> str:
+        """The label, else the code name with underscores as spaces."""
+        return self.label or self.name.replace("_", " ")
 
     @property
     def start_week(self) -> float | None:
@@ -155,17 +176,25 @@ def scenario_from_dict(model: "Model", name: str, raw: Mapping[str, Any], where:
     if unknown:
         near = closest(unknown[0], _SCENARIO_KEYS, n=1)
         hint = f"; did you mean {near[0]!r}?" if near else ""
-        raise CxError(f"{where}: unknown key(s) {unknown}{hint} (a scenario has description and set)")
+        raise CxError(f"{where}: unknown key(s) {unknown}{hint} (a scenario has label, family, description and set)")
     desc = raw.get("description", "")
     if not isinstance(desc, str):
         raise CxError(f"{where}: description must be text")
+    label = raw.get("label", "")
+    if not isinstance(label, str):
+        raise CxError(f"{where}: label must be text")
+    family = raw.get("family", "")
+    if family not in ("", *FAMILIES):
+        near = closest(str(family), FAMILIES, n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise CxError(f"{where}: family = {family!r}{hint} (use {', '.join(FAMILIES)})")
     set_where = where[:-1] + ".set]" if where.endswith("]") else f"{where}.set"
     sets = raw.get("set", {})
     if not isinstance(sets, Mapping):
         raise CxError(f"{set_where}: must be a table of parameter = value")
     _check_unique_parameters(model, sets, set_where)
     changes = tuple(parse_change(model, v, k, set_where) for k, v in sets.items())
-    return Scenario(name, " ".join(desc.split()), changes)
+    return Scenario(name, " ".join(desc.split()), changes, " ".join(label.split()), family)
 
 
 def load_scenarios(path: Path, model: "Model") -> dict[str, Scenario]:
@@ -252,8 +281,38 @@ def load_analysis(path: Path, data: Mapping[str, Any], model: "Model", scenarios
     raw_uncertain = _table(data, "uncertain", path)
     _check_unique_parameters(model, raw_uncertain, _where(path, "uncertain"))
     uncertain = parse_uncertain_table(model, raw_uncertain, _where(path, "uncertain"))
+    title = data.get("title", "")
+    if not isinstance(title, str):
+        raise CxError(f"{path}: title must be text, e.g. title = \"Customer service operations\"")
+    mix = _contact_mix(_table(data, "contact_mix", path), model, _where(path, "contact_mix"))
     return AnalysisSpec(tuple(metrics), tuple(outcomes), classify, baseline, float(rtol), analysis,
-                        uncertain, headline, tuple((a, b) for a, b in versus), tails, disturbance)
+                        uncertain, headline, tuple((a, b) for a, b in versus), tails, disturbance,
+                        " ".join(title.split()), mix)
+
+
+def _contact_mix(raw: Mapping[str, Any], model: "Model", where: str) -> tuple[ContactPart, ...]:
+    """``[contact_mix] parts``: the kinds of contact, in stacking order (optional)."""
+    if not raw:
+        return ()
+    check_keys(raw, ("parts",), where, "[contact_mix]")
+    parts = raw.get("parts")
+    if not isinstance(parts, list) or not parts or not all(isinstance(x, Mapping) for x in parts):
+        raise CxError(f"{where}: parts must be a list of tables: {_SHAPES['contact_mix']}")
+    out: list[ContactPart] = []
+    for i, spec in enumerate(parts):
+        w = f"{where} parts[{i}]"
+        check_keys(spec, _PART_KEYS, w, "a contact-mix part")
+        var = model.variable(spec.get("variable", ""), w)
+        if var in {p.variable for p in out}:
+            raise CxError(f"{w}: {var!r} is listed twice")
+        label = spec.get("label", var)
+        avoidable = spec.get("avoidable", False)
+        if not isinstance(label, str) or not label.strip():
+            raise CxError(f"{w}: label must be text")
+        if not isinstance(avoidable, bool):
+            raise CxError(f"{w}: avoidable must be true or false, got {avoidable!r}")
+        out.append(ContactPart(var, " ".join(label.split()), avoidable))
+    return tuple(out)
 
 
 def _disturbance(raw: Any, model: "Model", where: str) -> Disturbance | None:

@@ -74,6 +74,19 @@ class Disturbance:
 
 
 @dataclass(frozen=True)
+class ContactPart:
+    """One kind of contact in a model's contact mix (``[contact_mix] parts``).
+
+    ``avoidable``: contacts of this kind would not happen if the organisation got things right
+    (failure demand: repeat contacts, chasers; contacts caused by problems and defects).
+    """
+
+    variable: str
+    label: str
+    avoidable: bool
+
+
+@dataclass(frozen=True)
 class AnalysisSpec:
     """Model-level settings for comparisons and ensembles.
 
@@ -85,6 +98,10 @@ class AnalysisSpec:
     ``tail_risks``: bad outcomes whose share of worlds robustness reports (``[analysis] tail_risks =
     [{ name = "collapse", metric = "peak_wait", above = 8, label = "..." }, ...]``; default none).
     ``disturbance``: the event all scenarios face, marked on charts (default none).
+    ``title``: the model's name for people (top-level ``title = "..."``; default none, then views use
+    the model's file name). ``contact_mix``: the parts contact volume is made of, in stacking order
+    (``[contact_mix] parts = [{ variable = "...", label = "...", avoidable = true }, ...]``; default
+    none, then no contact-mix chart).
     """
 
     metrics: tuple[MetricSpec, ...] = ()
@@ -98,3 +115,5 @@ class AnalysisSpec:
     versus: tuple[tuple[str, str], ...] = ()
     tail_risks: tuple[TailRisk, ...] = ()
     disturbance: Disturbance | None = None
+    title: str = ""
+    contact_mix: tuple[ContactPart, ...] = ()

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from cxsystems.analysis.compare import (
+    AVOIDABLE_COLUMN,
     BASELINE_COLUMNS,
     CLASS_PREFIX,
     RESULT_COLUMNS,
@@ -93,7 +94,7 @@ def test_summary_layout(model, full):
     assert list(summ.index) == full.scenario_names
     metric_cols = [m.name for m in model.analysis.metrics]
     class_cols = [CLASS_PREFIX + o.label for o in model.analysis.outcomes]
-    assert list(summ.columns) == metric_cols + list(BASELINE_COLUMNS) + class_cols
+    assert list(summ.columns) == metric_cols + list(BASELINE_COLUMNS) + class_cols + [AVOIDABLE_COLUMN]
     allowed = {"better", "worse", "better-before-worse", "worse-before-better", "no change"}
     assert set(summ["classification"]) <= allowed
     for col in class_cols:
