@@ -42,8 +42,10 @@ _SCENARIO_KEYS = ("label", "family", "description", "set")
 FAMILIES = ("baseline", "reactive", "structural", "mixed")
 _PART_KEYS = ("variable", "label", "avoidable")
 _CHANGE_KEYS = ("value", "from_week")
-_METRIC_KEYS = ("variable", "how", "better", "units", "label")
-_OUTCOME_KEYS = ("variable", "better", "label", "units", "judge")
+_METRIC_KEYS = ("variable", "how", "better", "units", "label", "percent")
+_OUTCOME_KEYS = ("variable", "better", "label", "units", "judge", "percent", "view")
+#: How an outcome is charted: its level per scenario, or each scenario's difference from baseline.
+VIEWS = ("level", "difference")
 _ANALYSIS_KEYS = ("baseline", "classify", "rtol", "headline", "versus", "question", "tail_risks", "disturbance")
 _TAIL_KEYS = ("name", "metric", "above", "below", "label")
 #: The metrics of a trajectory: a metric's ``how`` and an outcome's ``judge``.
@@ -230,8 +232,11 @@ def load_analysis(path: Path, data: Mapping[str, Any], model: "Model", scenarios
         if better not in ("lower", "higher"):
             raise CxError(f"{where}: better = {better!r}; use lower or higher")
         var = model.variable(spec.get("variable", ""), where)
+        percent = spec.get("percent", False)
+        if not isinstance(percent, bool):
+            raise CxError(f"{where}: percent = {percent!r}; use true (a fraction shown as %) or false")
         metrics.append(MetricSpec(mname, var, how, better, str(spec.get("units", model.units.get(var, ""))),
-                                  str(spec.get("label", mname.replace("_", " ")))))
+                                  str(spec.get("label", mname.replace("_", " "))), percent))
     outcomes = []
     for i, spec in enumerate(_table(data, "outcomes", path, array=True)):
         where = _where(path, "outcomes", str(i))
@@ -244,8 +249,14 @@ def load_analysis(path: Path, data: Mapping[str, Any], model: "Model", scenarios
         if judge not in _HOWS:
             raise CxError(f"{where}: judge = {judge!r}; use final, mean, integral, max or min "
                           "(the metric that settles a trajectory better for a while and worse for a while)")
+        percent = spec.get("percent", False)
+        if not isinstance(percent, bool):
+            raise CxError(f"{where}: percent = {percent!r}; use true (a fraction shown as %) or false")
+        view = spec.get("view", "level")
+        if view not in VIEWS:
+            raise CxError(f"{where}: view = {view!r}; use level or difference (from the baseline)")
         outcomes.append(OutcomeSpec(var, better, str(spec.get("label", var)),
-                                    str(spec.get("units", model.units.get(var, ""))), judge))
+                                    str(spec.get("units", model.units.get(var, ""))), judge, percent, view))
     analysis = dict(_table(data, "analysis", path))
     check_keys(analysis, _ANALYSIS_KEYS, _where(path, "analysis"), "[analysis]")
     if not isinstance(analysis.get("question", ""), str):

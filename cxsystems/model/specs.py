@@ -19,6 +19,7 @@ class MetricSpec:
 
     ``how`` is one of ``final``, ``mean``, ``max``, ``min`` or ``integral`` (trapezoid over the
     saved times, in the variable's units times weeks). ``better`` is ``lower`` or ``higher``.
+    ``percent``: the value is a fraction, shown times 100 with a % sign.
     """
 
     name: str
@@ -27,6 +28,7 @@ class MetricSpec:
     better: str
     units: str = ""
     label: str = ""
+    percent: bool = False
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,9 @@ class OutcomeSpec:
     ``judge`` is the metric of the trajectory (``final``, ``mean``, ``integral``, ``max`` or ``min``)
     that settles a trajectory which is better for a while and worse for a while and ends on the side
     it started: ``final`` suits cumulative quantities (cumulative profit), ``mean`` rates and levels.
+    ``percent``: the variable is a fraction, shown times 100 with a % sign (``percent = true``).
+    ``view``: ``level`` charts every scenario's value; ``difference`` charts each scenario's
+    difference from the baseline (for cumulative quantities, whose levels overlap).
     """
 
     variable: str
@@ -43,6 +48,8 @@ class OutcomeSpec:
     label: str
     units: str = ""
     judge: str = "mean"
+    percent: bool = False
+    view: str = "level"
 
 
 @dataclass(frozen=True)
