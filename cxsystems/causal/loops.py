@@ -28,7 +28,7 @@ from ..files import read_toml
 from .graph import CausalGraph, _norm, segments_text
 
 #: Default cap on the number of loops listed.
-DEFAULT_LIMIT = 5000
+DEFAULT_LIMIT = 20000
 
 
 @dataclass(frozen=True)

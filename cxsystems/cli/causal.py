@@ -57,8 +57,8 @@ def register(subparsers) -> None:
     _source_options(p)
     p.add_argument("--through", metavar="VAR", help="only loops through this variable")
     p.add_argument("--max-length", type=int, metavar="N", help="only loops of at most N variables")
-    p.add_argument("--limit", type=int, default=5000, metavar="N",
-                   help="refuse to list more than N loops (default: 5000)")
+    p.add_argument("--limit", type=int, default=20000, metavar="N",
+                   help="refuse to list more than N loops (default: 20000)")
     p.add_argument("--format", default="table", choices=("table", "csv", "json"),
                    help="output format (default: table)")
 
