@@ -7,6 +7,8 @@
     signed(1487.2)                 # '+1,487'
     pretty_units("1/Year")         # 'per year'
     share(0.852)                   # '85.2%'
+    percent_units("a year")        # '% a year'
+    axis_title("Churn rate", "a year", percent=True)   # 'Churn rate (% a year)'
 """
 
 from __future__ import annotations
@@ -109,3 +111,27 @@ def with_units(label: str, units: str) -> str:
     """``"Wait time (weeks)"``; the label alone when the units read as nothing."""
     u = pretty_units(units)
     return f"{label} ({u})" if u else label
+
+
+def percent_units(units: str) -> str:
+    """Units of a fraction shown times 100: ``"a year"`` -> ``"% a year"``, ``"1/Year"`` ->
+    ``"% per year"``, ``"Dmnl"`` or ``""`` -> ``"%"``."""
+    u = pretty_units(units)
+    return f"% {u}" if u else "%"
+
+
+def axis_title(label: str, units: str, *, percent: bool = False) -> str:
+    """A chart title with units: ``"Wait time (weeks)"``; a fraction (``percent``) with ``%`` units,
+    ``"Churn rate (% a year)"``; units that read as nothing (``Dmnl``) are left out."""
+    return f"{label} ({percent_units(units)})" if percent else with_units(label, units)
+
+
+def difference_title(label: str, reference: str, units: str, *, percent: bool = False) -> str:
+    """The title of a chart of differences from a reference scenario:
+    ``"Cumulative profit: difference from Status quo ($)"``; a fraction's differences are in
+    percentage points: ``"Churn rate: difference from Status quo (percentage points a year)"``."""
+    head = f"{label}: difference from {reference}"
+    if not percent:
+        return with_units(head, units)
+    u = pretty_units(units)
+    return f"{head} (percentage points{' ' + u if u else ''})"

@@ -58,8 +58,10 @@ BASELINE_COLUMNS = ("worst_shortfall", "worst_shortfall_week", "stays_better_fro
 #: Summary column: share of all contacts over the run that were avoidable (0-1), when the model
 #: declares a contact mix (:mod:`cxsystems.analysis.contacts`).
 AVOIDABLE_COLUMN = "avoidable_share"
+#: File stem of the contact-mix chart (written when the model declares a ``[contact_mix]``).
+CONTACT_MIX_STEM = "contact_mix"
 #: File stems a comparison's outcome charts never take (its other files).
-RESERVED_STEMS = ("comparison", "results", "summary")
+RESERVED_STEMS = ("comparison", "results", "summary", CONTACT_MIX_STEM)
 #: Prefix of the per-outcome classification columns of :attr:`Comparison.summary`.
 CLASS_PREFIX = "class: "
 
@@ -213,11 +215,15 @@ class Comparison:
 
         return dataclasses.replace(self, color_order=tuple(dict.fromkeys([*order, *self.color_order])))
 
-    def plot(self, outcome: str | None = None, **kwargs) -> "Figure":
-        """The dashboard of the key outcomes, or with ``outcome`` one variable's chart (see
-        :func:`cxsystems.plotting.dashboard` and :func:`cxsystems.plotting.outcome_chart`)."""
-        from ..plotting.charts import dashboard, outcome_chart
+    def plot(self, outcome: str | None = None, *, contact_mix: bool = False, **kwargs) -> "Figure":
+        """The dashboard of the key outcomes, with ``outcome`` one variable's chart, or with
+        ``contact_mix=True`` the contact-mix chart (see :func:`cxsystems.plotting.dashboard`,
+        :func:`cxsystems.plotting.outcome_chart` and
+        :func:`cxsystems.plotting.charts.contact_mix_chart`)."""
+        from ..plotting.charts import contact_mix_chart, dashboard, outcome_chart
 
+        if contact_mix:
+            return contact_mix_chart(self, **kwargs)
         if outcome is not None:
             return outcome_chart(self, outcome, **kwargs)
         return dashboard(self, **kwargs)
@@ -227,17 +233,20 @@ class Comparison:
         return self.plot(outcome=variable, **kwargs)
 
     def chart_files(self, format: str = "png") -> dict[str, str | None]:
-        """File name -> variable charted (``None`` for the dashboard), as :meth:`save` writes them:
-        ``comparison.FMT``, then ``<outcome>.FMT`` per key outcome and the classified variable
-        (names from :func:`cxsystems.files.outcome_stems`)."""
+        """File name -> variable charted (``None`` for the dashboard and the contact-mix chart), as
+        :meth:`save` writes them: ``comparison.FMT``, then ``<outcome>.FMT`` per key outcome and the
+        classified variable (names from :func:`cxsystems.files.outcome_stems`), then
+        ``contact_mix.FMT`` when the model declares a contact mix."""
         charted = list(dict.fromkeys([o.variable for o in self.outcomes] + [self.classify]))
         stems = outcome_stems(charted, reserved=RESERVED_STEMS)
-        return {f"comparison.{format}": None, **{f"{stems[v]}.{format}": v for v in charted}}
+        mix = {f"{CONTACT_MIX_STEM}.{format}": None} if self.contact_mix else {}
+        return {f"comparison.{format}": None, **{f"{stems[v]}.{format}": v for v in charted}, **mix}
 
     def save(self, directory: str | os.PathLike, format: str = "png", *,
              run: Mapping[str, object] | None = None) -> list[Path]:
         """Write exactly what ``cxsystems compare`` writes into ``directory``: the dashboard, one
-        chart per key outcome, ``results.csv``, ``summary.csv`` and the manifest. The folder is
+        chart per key outcome, the contact-mix chart when the model declares a contact mix,
+        ``results.csv``, ``summary.csv`` and the manifest. The folder is
         written whole or not at all (:func:`cxsystems.files.write_folder`).
 
         Args:
@@ -251,7 +260,10 @@ class Comparison:
         check_format(format)
         writers: dict[str, object] = {}
         for name, var in self.chart_files(format).items():
-            writers[name] = (lambda path, v=var: write_figure(self.plot(outcome=v), path))
+            if name == f"{CONTACT_MIX_STEM}.{format}":
+                writers[name] = lambda path: write_figure(self.plot(contact_mix=True), path)
+            else:
+                writers[name] = (lambda path, v=var: write_figure(self.plot(outcome=v), path))
         writers["results.csv"] = lambda path: write_csv(self.results, path, index=False)
         writers["summary.csv"] = lambda path: write_csv(self.summary, path, index=True)
         info = {"model": self.model_name, "scenarios": self.scenario_names, **dict(run or {})}

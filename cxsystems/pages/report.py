@@ -22,23 +22,27 @@ within the page width (A4 and Letter).
 
 from __future__ import annotations
 
-import math
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
 from ..errors import CxError
 from ..files import atomic_write
 from ..text import pretty_units, short_number
 from ..text import share_rounded as _pct
 from .html import esc, svg_img, svg_inline
+from .report_answer import Answer, Focus, fmt_value, lower_first, plural, rule_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..analysis.compare import Comparison
+    from ..analysis.ensemble import EnsembleResult
+    from ..analysis.timing import TimingSweep
     from ..model.loader import Model
+    from ..model.specs import MetricSpec
 
 #: Runs (sampled worlds) of the robustness ensemble by default.
 DEFAULT_RUNS = 1000
@@ -46,6 +50,11 @@ DEFAULT_RUNS = 1000
 ARCHETYPES_PER_KIND = 3
 #: The question asked when the model's scenarios do not suggest one.
 GENERIC_QUESTION = "Which policy works best, and what does it cost along the way?"
+#: Figure sizes (inches) in the page: charts are drawn at these sizes and scaled to the column.
+DASHBOARD_SIZE = (16.0, 9.0)
+OUTCOME_SIZE = (16.0, 5.2)
+MIX_SIZE = (16.0, 5.5)
+FAN_SIZE = (16.0, 6.0)
 #: CSS class of each trajectory class (badges in the tables).
 _BADGE = {"better": "better", "worse": "worse", "worse-before-better": "wbb",
           "better-before-worse": "bbw", "no change": "same"}
@@ -64,6 +73,11 @@ p, ul, ol { margin: 6px 0 10px; }
 .kicker { text-transform: uppercase; letter-spacing: .06em; font-size: 12px; color: var(--muted); margin: 0; }
 .meta, .note, figcaption { color: var(--muted); font-size: 13px; }
 .lead { font-size: 17px; }
+.answer { font-size: 18px; line-height: 1.45; font-weight: 600; margin: 4px 0 12px; padding: 10px 14px;
+          background: var(--soft); border-left: 5px solid var(--accent); }
+.key-numbers { padding-left: 20px; }
+.key-numbers li { margin: 4px 0; }
+.recommendation { font-size: 16px; border-top: 1px solid var(--rule); padding-top: 8px; }
 .bottom-line { background: var(--soft); border-left: 4px solid var(--accent); padding: 10px 14px; margin: 12px 0; }
 .bottom-line ul { margin: 4px 0; padding-left: 20px; }
 code { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .9em; background: var(--soft);
@@ -87,21 +101,30 @@ td .badge { white-space: normal; }
 .badge.bbw { background: #fde7d4; color: #7a3a06; border-color: #f0b184; }
 .badge.same, .badge.ref { background: #eef0f2; color: #444c56; border-color: #d0d7de; }
 .legend span { margin-right: 10px; }
+ul.uncertain { columns: 2; column-gap: 24px; padding-left: 16px; font-size: 13px; }
+ul.uncertain li { break-inside: avoid; margin-bottom: 3px; }
+ul.uncertain .note { font-size: inherit; }
 .unavailable { border: 2px dashed #c9a100; background: #fffbe6; padding: 10px 14px; }
 footer { margin-top: 36px; border-top: 1px solid var(--rule); padding-top: 8px; color: var(--muted); font-size: 12px; }
-@page { size: auto; margin: 14mm 12mm; }
+@page { size: A4; margin: 14mm 12mm; }
 @media print {
   body { max-width: none; padding: 0; font-size: 11pt; }
   h1 { font-size: 20pt; }
   h2 { font-size: 15pt; }
   h2, h3, h2 + p, h3 + p, p.legend { break-after: avoid; page-break-after: avoid; }
-  figure, table, .bottom-line, .keep { break-inside: avoid; page-break-inside: avoid; }
+  figure, .bottom-line, .keep { break-inside: avoid; page-break-inside: avoid; }
   tr { break-inside: avoid; page-break-inside: avoid; }
   thead { display: table-header-group; }
   figure img, figure svg { max-height: 235mm; object-fit: contain; }
+  h2 { margin-top: 16px; }
+  figure { margin: 8px 0 10px; }
+  .answer { font-size: 13.5pt; }
+  .recommendation { font-size: 12pt; }
+  section#model { break-before: avoid; }
   table { font-size: 8.5pt; }
   th, td { padding: 3px 4px; }
-  .badge { font-size: 7.5pt; padding: 0 4px; }
+  .badge { font-size: 6.5pt; padding: 0 3px; }
+  ul.uncertain { font-size: 8pt; }
   a { color: inherit; text-decoration: none; }
   section.page-break { break-before: page; page-break-before: always; }
 }
@@ -163,31 +186,36 @@ def _pretty_name(name: str) -> str:
 def question_for(model: "Model") -> str:
     """The question the briefing answers.
 
-    ``[analysis] question`` if the scenario file sets one; else "Does <a> beat <b>?" for the first
-    ``[analysis] versus`` pair, or for the first ``structural*`` and ``reactive*`` scenarios (e.g.
-    "Does structural prevention beat reactive hiring?"); else a generic question.
+    ``[analysis] question`` if the scenario file sets one; else "Does <a> beat <b>?" for the head to
+    head of :func:`focus_pair` (e.g. "Does structural prevention beat reactive hiring?" for the first
+    ``[analysis] versus`` pair); else (a model with only its baseline) a generic question.
     """
     analysis = getattr(model, "analysis", None)
     extra = getattr(analysis, "extra", None) or {}
     q = extra.get("question") if hasattr(extra, "get") else None
     if isinstance(q, str) and q.strip():
         return " ".join(q.split())
-    pair = _focus_pair(model)
+    pair = focus_pair(model)
     if pair:
         return f"Does {_pretty_name(pair[0])} beat {_pretty_name(pair[1])}?"
     return GENERIC_QUESTION
 
 
-def _focus_pair(model: "Model") -> tuple[str, str] | None:
+def focus_pair(model: "Model") -> tuple[str, str] | None:
     """The head-to-head the briefing is about: the first ``[analysis] versus`` pair, else the first
-    ``structural*`` and ``reactive*`` scenarios."""
+    ``structural*`` and ``reactive*`` scenarios, else the first scenario that is not the baseline
+    against the baseline; ``None`` for a model with only its baseline."""
     versus = tuple(getattr(getattr(model, "analysis", None), "versus", ()) or ())
     if versus:
         return tuple(versus[0])
     names = list(model.scenarios)
     structural = next((n for n in names if n.startswith("structural")), None)
     reactive = next((n for n in names if n.startswith("reactive")), None)
-    return (structural, reactive) if structural and reactive else None
+    if structural and reactive:
+        return structural, reactive
+    policy = next((n for n in names if n != model.baseline), None)
+    return (policy, model.baseline) if policy else None
+
 
 
 # ------------------------------------------------------------------------------ model summary
@@ -215,22 +243,15 @@ def _first_paragraph(markdown: str) -> str:
 
 
 def _sentences(text: str, n: int) -> str:
-    parts = re.split(r'(?<=[.!?])["\u201d]?\s+(?=[A-Z`"\u201c*])', text)
-    out, used = [], 0
-    for p in parts:
-        out.append(p)
-        used += len(p) + 1
-        if len(out) >= n:
-            break
-    joined = " ".join(out).strip()
-    # keep a closing quote that the split took off
-    rest = text[len(joined):len(joined) + 1]
-    return joined + (rest if rest in ('"', "\u201d") else "")
+    """The first ``n`` sentences of ``text``. A sentence ends at ``.``, ``!`` or ``?``, with any
+    closing quotation mark after it kept (``asks: "why?" Then`` splits after the quote)."""
+    parts = re.split(r'(?:(?<=[.!?])|(?<=[.!?]["\u201d\u2019]))\s+(?=[A-Z`"\u201c*])', text)
+    return " ".join(parts[:n]).strip()
 
 
 def model_summary(model: "Model", sentences: int = 2) -> str:
-    """Plain text: the first ``sentences`` sentences of the model card's first paragraph, or the
-    scenario descriptions when there is no model card."""
+    """Plain text: the first ``sentences`` sentences of the model card's first paragraph, or a
+    sentence built from the model's size and its policy scenarios when there is no model card."""
     card = model_card_path(model)
     if card is not None:
         try:
@@ -239,11 +260,14 @@ def model_summary(model: "Model", sentences: int = 2) -> str:
             para = ""
         if para:
             return _sentences(para, sentences)
-    descs = [s.description for s in model.scenarios.values() if s.description]
-    if descs:
-        return (f"{model.name} compares {len(model.scenarios)} scenarios over "
-                f"{model.final_time - model.initial_time:g} weeks. " + " ".join(descs[:1]))
-    return f"{model.name}: {len(model.parameters)} parameters, {len(model.stocks)} stocks."
+    title = model.title[:1].upper() + model.title[1:]
+    size = (f"{title} has {plural(len(model.stocks), 'stock')} and {plural(len(model.parameters), 'parameter')}, "
+            f"simulated over {model.final_time - model.initial_time:g} weeks.")
+    policies = [s for s in model.scenarios.values() if s.name != model.baseline]
+    if not policies:
+        return size + " It has no policy scenarios yet: only the model as written."
+    first = policies[0].description or f"{policies[0].title} sets {_changes_text(policies[0])}."
+    return f"{size} It compares {plural(len(policies), 'policy', 'policies')} with the baseline. {first}"
 
 
 # ------------------------------------------------------------------------------ sections
@@ -271,76 +295,104 @@ def _changes_text(scen) -> str:
     return "; ".join(parts)
 
 
-def scenarios_section(model: "Model", cmp: "Comparison") -> Section:
+def scenarios_section(cmp: "Comparison") -> Section:
+    """Each scenario by its title: what it does and the levers it moves."""
     rows = []
     for s in cmp.scenarios:
         tag = " <span class=\"badge ref\">reference</span>" if s.name == cmp.baseline else ""
-        rows.append(f"<tr><td><strong>{name_html(s.name)}</strong>{tag}</td><td>{esc(s.description)}</td>"
-                    f"<td>{esc(_changes_text(s))}</td></tr>")
-    body = ("<p>Every scenario runs the same model from the same starting point; only the policy levers "
-            "differ. The baseline is the reference every other scenario is compared with.</p>"
-            "<table class=\"scenarios\"><thead><tr><th style=\"width:19%\">Scenario</th><th>What it does</th>"
+        rows.append(f"<tr data-scenario=\"{esc(s.name)}\"><td><strong>{esc(s.title)}</strong>{tag}</td>"
+                    f"<td>{esc(s.description)}</td><td>{esc(_changes_text(s))}</td></tr>")
+    many = len(cmp.scenarios) > 1
+    body = (("<p>Every scenario runs the same model from the same starting point; only the policy levers "
+             "differ. The baseline is the reference every other scenario is compared with.</p>" if many else
+             "<p>The model has only its baseline: the model as written, with no policy change.</p>")
+            + "<table class=\"scenarios\"><thead><tr><th style=\"width:21%\">Scenario</th><th>What it does</th>"
             "<th style=\"width:27%\">Levers in the model</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
-    return Section("scenarios", "The scenarios", body)
+    return Section("scenarios", "The scenarios" if many else "The scenario", body)
 
 
 def comparison_section(cmp: "Comparison") -> Section:
     """The dashboard of key outcomes."""
-    dash = cmp.plot()
+    size = DASHBOARD_SIZE if len(cmp.outcomes) > 3 else (DASHBOARD_SIZE[0], DASHBOARD_SIZE[1] * 0.6)
+    dash = cmp.plot(size=size)
     d = cmp.disturbance
     marks = "" if d is None else f"; the red line marks the {esc(d.label)} (week {d.week:g})"
-    fig = _figure(svg_img(dash, f"{cmp.model_name}: key outcomes by scenario"),
-                  "Key outcomes over time, one line per scenario; the dashed line marks when the policies start"
-                  + marks + ".", "fig-dashboard")
+    start = "; the dashed line marks when the policies start" if len(cmp.scenarios) > 1 else ""
+    fig = _figure(svg_img(dash, f"{cmp.model_title}: key outcomes by scenario"),
+                  "Key outcomes over time, one line per scenario" + start + marks + ".", "fig-dashboard")
     _close(dash)
-    body = ("<p>How each scenario plays out week by week. Reading tip: a policy can look worse for a while and "
-            "still end far better (worse-before-better), or bring quick relief that later turns against it "
-            "(better-before-worse).</p>" + fig)
-    return Section("comparison", "How the scenarios compare", body)
+    tip = ("<p>How each scenario plays out week by week. Reading tip: a policy can look worse for a while and "
+           "still end far better (worse-before-better), or bring quick relief that later turns against it "
+           "(better-before-worse).</p>" if len(cmp.scenarios) > 1 else
+           "<p>How the model behaves week by week, as written.</p>")
+    return Section("comparison", "How the scenarios compare" if len(cmp.scenarios) > 1 else "How the model behaves",
+                   tip + fig)
 
 
-def outcomes_section(cmp: "Comparison") -> Section:
-    """One chart per key outcome (and the classified variable)."""
+def detail_variables(cmp: "Comparison", headline: "MetricSpec | None") -> list[str]:
+    """The outcomes charted on their own: the classified one, whose dip the answer states (every key
+    outcome, the headline metric's included, is on the dashboard)."""
+    return [cmp.classify]
+
+
+def outcomes_section(cmp: "Comparison", headline: "MetricSpec | None",
+                     focus: tuple[str, ...] = ()) -> Section | None:
+    """The contact mix (when the model declares one) and the outcomes the answer rests on, one
+    chart each; ``None`` for a model with only its baseline."""
+    if len(cmp.scenarios) < 2:
+        return None
     figs = []
-    charted = [o.variable for o in cmp.outcomes]
-    if cmp.classify not in charted:
-        charted.append(cmp.classify)
-    for i, var in enumerate(charted):
+    if cmp.contact_mix:
+        from ..plotting.charts import contact_mix_chart
+
+        names = [n for n in dict.fromkeys([cmp.baseline, *focus]) if n in cmp.scenario_names]
+        fig = contact_mix_chart(cmp, names, size=MIX_SIZE)
+        figs.append(_figure(svg_img(fig, f"{cmp.model_title}: what contact volume is made of"),
+                            "What contact volume is made of, week by week: avoidable contacts (failure demand) "
+                            "in orange, the others in grey; each panel gives the avoidable share over the run.",
+                            "fig-contact-mix"))
+        _close(fig)
+    for i, var in enumerate(detail_variables(cmp, headline)):
         o = cmp.outcome(var)
-        fig = cmp.plot_outcome(var)
+        fig = cmp.plot_outcome(var, size=OUTCOME_SIZE)
         units = pretty_units(o.units or cmp.units.get(var, ""))
         better = "lower is better" if o.better == "lower" else "higher is better"
+        view = f", as the difference from {esc(cmp.title_of(cmp.baseline))}" if o.view == "difference" else ""
         figs.append(_figure(svg_img(fig, f"{o.label} by scenario"),
-                            f"{esc(o.label)}" + (f" ({esc(units)})" if units else "") + f"; {better}.",
+                            f"{esc(o.label)}" + (f" ({esc(units)})" if units else "") + f"{view}; {better}.",
                             f"fig-outcome-{i + 1}"))
         _close(fig)
-    return Section("outcomes", "Each outcome in detail", "".join(figs), page_break=True)
+    return Section("outcomes", "The outcomes the answer rests on", "".join(figs))
 
 
-def summary_section(cmp: "Comparison", model: "Model") -> Section:
+def _metric_cell(x: float, m, model: "Model") -> str:
+    units = m.units or model.units.get(m.variable, "")
+    return fmt_value(x, units, getattr(m, "percent", False))
+
+
+def summary_section(cmp: "Comparison", model: "Model", focus: tuple[str, ...] = ()) -> Section:
+    """Metrics of every scenario and each outcome's class against the baseline, by scenario title;
+    the phases of the other outcomes that change sides for the ``focus`` scenarios."""
     from ..analysis.compare import CLASS_PREFIX
 
     summary = cmp.summary
     names = list(summary.index)
-    # metrics table
     heads = ["<th>Scenario</th>"]
     for m in cmp.metrics:
         units = pretty_units(m.units or model.units.get(m.variable, ""))
-        arrow = _arrow(m)
-        unit_txt = f" ({esc(units)})" if units and not units.startswith("$") else ""
+        unit_txt = f" ({esc(units)})" if units and not units.startswith("$") and not m.percent else ""
         heads.append(f'<th class="num" title="{esc(m.variable)}: {esc(m.how)}, {esc(m.better)} is better">'
-                     f"{esc(_label(m))}{unit_txt} {arrow}</th>")
+                     f"{esc(_label(m))}{unit_txt} {_arrow(m)}</th>")
     rows = []
     for n in names:
-        cells = [f"<td><strong>{name_html(n)}</strong></td>"]
+        cells = [f"<td><strong>{esc(cmp.title_of(n))}</strong></td>"]
         for m in cmp.metrics:
-            units = m.units or model.units.get(m.variable, "")
-            cells.append(f'<td class="num">{esc(fmt_number(summary.loc[n, m.name], units))}</td>')
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    metrics_table = ("<table class=\"metrics\"><thead><tr>" + "".join(heads) + "</tr></thead><tbody>"
+            cells.append(f'<td class="num">{esc(_metric_cell(summary.loc[n, m.name], m, model))}</td>')
+        rows.append(f'<tr data-scenario="{esc(n)}">' + "".join(cells) + "</tr>")
+    metrics_table = ("<p>Totals and end values over the whole run (\u2191 higher is better, \u2193 lower is "
+                     "better).</p><table class=\"metrics\"><thead><tr>" + "".join(heads) + "</tr></thead><tbody>"
                      + "".join(rows) + "</tbody></table>") if cmp.metrics else ""
-    # classification table
     class_cols = [c for c in summary.columns if c.startswith(CLASS_PREFIX)]
     heads = ["<th>Scenario</th>"] + [f"<th>{esc(c[len(CLASS_PREFIX):])}</th>" for c in class_cols]
     rows, turns = [], []
@@ -354,26 +406,26 @@ def summary_section(cmp: "Comparison", model: "Model") -> Section:
                 reading = cmp.reading(n, o.variable)
                 cells.append(f'<td data-class="{esc(summary.loc[n, c])}" title="{esc(reading.details(units))}">'
                              f"{badge(summary.loc[n, c])}</td>")
-                if len(reading.phases) > 1 and o.variable != cmp.classify:  # the classified one: below
-                    turns.append(f"<li>{esc(n)}: {esc(reading.line(o.label, units))}</li>")
-        rows.append(f'<tr data-scenario="{esc(n)}"><td><strong>{name_html(n)}</strong></td>' + "".join(cells) + "</tr>")
+                if len(reading.phases) > 1 and o.variable != cmp.classify and n in focus:  # classified: below
+                    turns.append(f"<li>{esc(cmp.title_of(n))}: {esc(reading.line(o.label, units))}</li>")
+        rows.append(f'<tr data-scenario="{esc(n)}"><td><strong>{esc(cmp.title_of(n))}</strong></td>'
+                    + "".join(cells) + "</tr>")
     class_table = ("<table class=\"classifications\"><thead><tr>" + "".join(heads) + "</tr></thead><tbody>"
                    + "".join(rows) + "</tbody></table>")
-    label = cmp.outcome(cmp.classify).label
-    lines = []
-    for n in names:
-        if n != cmp.baseline:
-            lines.append(f"<li>{esc(cmp.describe(n))}</li>")
-    legend = class_legend(cmp.rtol)
-    body = ("<p>Totals and end values over the whole run (\u2191 higher is better, \u2193 lower is better).</p>"
-            + metrics_table
+    out = cmp.outcome(cmp.classify)
+    units = pretty_units(out.units or cmp.units.get(cmp.classify, ""))
+    lines = [f"<li>{esc(cmp.title_of(n))}: {esc(cmp.reading(n).line(out.label, units))}</li>"
+             for n in names if n != cmp.baseline]
+    body = (metrics_table
             + "<h3>Each outcome against the baseline</h3>"
-            + legend + class_table
-            + f"<h3>{esc(label)}: how each scenario gets there</h3><ul class=\"describe\">" + "".join(lines) + "</ul>"
-            + ("<h3>Other outcomes that change sides</h3><p>Better than the baseline for a while and worse for a "
-               "while: the weeks of each phase, the judged measure and how each run ends.</p>"
+            + class_legend(cmp.rtol) + class_table
+            + f"<h3>{esc(out.label)}: how each scenario gets there</h3><ul class=\"describe\">" + "".join(lines)
+            + "</ul>"
+            + (f"<h3>Other outcomes that change sides under {' and '.join(esc(cmp.title_of(n)) for n in focus)}</h3>"
+               "<p>Better than the baseline for a while and worse for a while: the weeks of each phase, the judged "
+               "measure and how each run ends.</p>"
                "<ul class=\"turns note\">" + "".join(turns) + "</ul>" if turns else ""))
-    return Section("summary", "Summary and classification", body, page_break=True)
+    return Section("summary", "Summary and classification", body)
 
 
 def class_legend(rtol: float) -> str:
@@ -448,7 +500,7 @@ def loops_section(model: "Model") -> Section:
                      + (f'<p class="note">{esc("; ".join(more))}.</p>' if more else ""))
     else:
         parts.append("<h3>System archetypes</h3><p>None found among the named loops.</p>")
-    return Section("loops", "Why: the feedback loops", "".join(parts), page_break=True)
+    return Section("loops", "Why: the feedback loops", "".join(parts))
 
 
 def _unavailable(reason: str) -> str:
@@ -456,135 +508,197 @@ def _unavailable(reason: str) -> str:
             f"{esc(reason)}</div>")
 
 
-def robustness_section(model: "Model", n_runs: int, seed: int | None,
-                       progress: Callable[[int, int], None] | None = None) -> Section:
-    """Verdicts from an ensemble of ``n_runs`` sampled worlds (section marked unavailable otherwise)."""
-    title = "How robust is the answer?"
+def run_ensemble(model: "Model", n_runs: int, seed: int | None,
+                 progress: Callable[[int, int], None] | None = None) -> tuple["EnsembleResult | None", str]:
+    """The robustness ensemble, or ``None`` and the reason there is none (0 runs, or a model without
+    ``[uncertain]`` parameters or metrics). Any other refusal (a bad seed, more runs than memory allows,
+    a world in which the model breaks down) is an error of the whole report."""
     if not n_runs:
-        return Section("robustness", title, _unavailable("Skipped: the report was built with 0 runs."))
-    from ..analysis import ensemble as ens
-    from ..analysis import robustness as rob_mod
-
+        return None, "Skipped: the report was built with 0 runs."
     analysis = model.analysis
     if not getattr(analysis, "uncertain", ()) or not getattr(analysis, "metrics", ()):
         what = "uncertain parameters ([uncertain])" if not getattr(analysis, "uncertain", ()) else "metrics ([metrics])"
-        return Section("robustness", title, _unavailable(
-            f"Not available for model {model.name!r}: its scenario file declares no {what}."))
-    # any other refusal (a bad seed, more runs than memory allows, a world in which the model breaks
-    # down) is an error of the whole report, not a section quietly left out
-    res = ens.ensemble(model, n=n_runs, seed=seed, progress=progress)
+        return None, f"Not available for model {model.title!r}: its scenario file declares no {what}."
+    from ..analysis.ensemble import ensemble
+
+    return ensemble(model, n=n_runs, seed=seed, progress=progress), ""
+
+
+def verdict_lines(res: "EnsembleResult", titles: Mapping[str, str]) -> list[str]:
+    """The head-to-head verdicts on the headline metric, by scenario title: "<a> beats <b> on <metric>
+    in <share> of <n> runs" (the pairs and shares of :func:`cxsystems.analysis.robustness.verdicts`)."""
+    from ..analysis.robustness import robustness
+    from ..text import share
+
+    metric = res.headline or res.metrics[-1].name
+    m = res.metrics[res.metric_index(metric)]
+    pairs = res.versus or tuple((s, res.baseline) for s in res.scenarios if s != res.baseline)
+    rob = robustness(res).set_index(["metric", "scenario", "other"])
+    out = []
+    for a, b in pairs:
+        row = rob.loc[(m.name, a, b)]
+        text = (f"{titles.get(a, a)} beats {titles.get(b, b)} on {lower_first(m.label or m.name)} in "
+                f"{share(float(row['share_better']))} of {res.n:,} runs")
+        if row["share_better"] < 0.5:
+            text += f" ({titles.get(b, b)} does better in {share(float(row['share_worse']))})"
+        if row["share_tied"] > 0:
+            text += f"; tied in {share(float(row['share_tied']))}"
+        out.append(text)
+    return out
+
+
+def robustness_section(model: "Model", res: "EnsembleResult | None", reason: str,
+                       titles: Mapping[str, str], focus: tuple[str, ...] = (),
+                       families: Mapping[str, str] | None = None) -> Section:
+    """Verdicts from the ensemble of sampled worlds (section marked unavailable without one); the
+    fan chart shows the baseline and the ``focus`` scenarios."""
+    title = "How robust is the answer?"
+    if res is None:
+        return Section("robustness", title, _unavailable(reason))
+    from ..analysis import robustness as rob_mod
+
+    t = lambda s: esc(titles.get(s, s))  # noqa: E731
     parts = [f"<p>The numbers above assume the model's best estimates. Here every scenario was run again in the "
-             f"same <strong>{res.n:,}</strong> sampled worlds (Latin hypercube over {len(res.uncertain)} uncertain "
-             f"parameters, seed {esc(res.seed)}), so that differences between scenarios are differences of policy, "
-             f"not of luck.</p>"]
-    verdict_lines = rob_mod.verdicts(res)
+             f"same <strong>{res.n:,}</strong> sampled worlds (Latin hypercube over "
+             f"{plural(len(res.uncertain), 'uncertain parameter')}, seed {esc(res.seed)}), so that differences "
+             "between scenarios are differences of policy, not of luck.</p>"]
     parts.append('<div class="bottom-line keep"><strong>Verdicts</strong><ul class="verdicts">'
-                 + "".join(f"<li>{esc(v)}</li>" for v in verdict_lines) + "</ul></div>")
+                 + "".join(f"<li>{esc(v)}</li>" for v in verdict_lines(res, titles)) + "</ul></div>")
     shares = rob_mod.tail_shares(res)
-    if len(shares.columns):  # how often each scenario ends in a declared tail (collapse, loss, ...)
-        heads = "<th>Scenario</th>" + "".join(f'<th class="num">{esc(r.label)}</th>' for r in res.tail_risks)
-        rows = []
-        for s in res.scenarios:
-            cells = "".join(f'<td class="num">{_pct(float(v))}</td>' for v in shares.loc[s])
-            rows.append(f"<tr><td><strong>{name_html(s)}</strong></td>{cells}</tr>")
-        parts.append(f'<h3 id="tail-risks">Tail risks: share of the {res.n:,} worlds that end badly</h3>'
-                     '<table class="tail-risks keep"><thead><tr>' + heads + "</tr></thead><tbody>"
-                     + "".join(rows) + "</tbody></table>")
-    # share of runs each scenario beats the baseline, per metric
-    rob = rob_mod.robustness(res)
-    vs_base = rob[rob["other"] == res.baseline]
     metrics = list(res.metrics)
-    heads = "<th>Scenario</th>" + "".join(
-        f'<th class="num">{esc(_label(m))} {_arrow(m)}</th>' for m in metrics)
-    rows = []
-    for s in res.scenarios:
-        if s == res.baseline:
-            continue
-        cells = []
-        for m in metrics:
-            hit = vs_base[(vs_base["scenario"] == s) & (vs_base["metric"] == m.name)]
-            share = float(hit["share_better"].iloc[0]) if len(hit) else math.nan
-            cells.append(f'<td class="num">{"-" if math.isnan(share) else _pct(share)}</td>')
-        rows.append(f"<tr><td><strong>{name_html(s)}</strong></td>" + "".join(cells) + "</tr>")
-    parts.append(f"<h3>Share of the {res.n:,} runs in which each scenario beats the baseline</h3>"
-                 "<table class=\"robustness\"><thead><tr>" + heads + "</tr></thead><tbody>" + "".join(rows)
-                 + "</tbody></table>")
-    # headline metric: spread and regret
     head = res.headline or metrics[-1].name
-    hm = next((m for m in metrics if head in (m.name, m.label)), metrics[-1])
+    hm = metrics[res.metric_index(head)]
     table = res.metric(hm.name)
     reg = rob_mod.regret(res)
     reg = reg[reg["metric"] == hm.name].set_index("scenario")
     units = hm.units or model.units.get(hm.variable, "")
+    pc = getattr(hm, "percent", False)
+    rob = rob_mod.robustness(res)
+    vs_base = rob[(rob["other"] == res.baseline) & (rob["metric"] == hm.name)].set_index("scenario")
+    tail_heads = "".join(f'<th class="num">{esc(r.label)}</th>' for r in res.tail_risks)
     rows = []
     for s in res.scenarios:
         col = table[s]
-        rows.append(f"<tr><td><strong>{name_html(s)}</strong></td>"
-                    f'<td class="num">{esc(fmt_number(col.quantile(0.05), units))}</td>'
-                    f'<td class="num">{esc(fmt_number(col.median(), units))}</td>'
-                    f'<td class="num">{esc(fmt_number(col.quantile(0.95), units))}</td>'
+        beats_base = "\u2014" if s == res.baseline else _pct(float(vs_base.loc[s, "share_better"]))
+        tails = "".join(f'<td class="num">{_pct(float(v))}</td>' for v in shares.loc[s]) if len(shares.columns) else ""
+        rows.append(f'<tr data-scenario="{esc(s)}"><td><strong>{t(s)}</strong></td>'
+                    f'<td class="num">{esc(fmt_value(col.quantile(0.05), units, pc))}</td>'
+                    f'<td class="num">{esc(fmt_value(col.median(), units, pc))}</td>'
+                    f'<td class="num">{esc(fmt_value(col.quantile(0.95), units, pc))}</td>'
+                    f'<td class="num">{beats_base}</td>'
                     f'<td class="num">{_pct(float(reg.loc[s, "share_best"]))}</td>'
-                    f'<td class="num">{esc(fmt_number(reg.loc[s, "mean_regret"], units))}</td></tr>')
-    parts.append(f"<h3>{esc(_label(hm))} across the runs</h3>"
-                 "<table class=\"headline\"><thead><tr><th>Scenario</th><th class=\"num\">5th percentile</th>"
-                 "<th class=\"num\">median</th><th class=\"num\">95th percentile</th><th class=\"num\">best in</th>"
-                 "<th class=\"num\">mean shortfall from the best</th></tr></thead><tbody>" + "".join(rows)
-                 + "</tbody></table>")
-    # fan chart of the headline metric's variable (or the first banded one)
+                    f'<td class="num">{esc(fmt_value(reg.loc[s, "mean_regret"], units, pc))}</td>{tails}</tr>')
+    parts.append(f"<h3 id=\"tail-risks\">{esc(_label(hm))} and tail risks across the {res.n:,} worlds</h3>"
+                 "<table class=\"headline keep\"><thead><tr><th>Scenario</th><th class=\"num\">5th percentile</th>"
+                 "<th class=\"num\">median</th><th class=\"num\">95th percentile</th>"
+                 f"<th class=\"num\">beats {t(res.baseline)} in</th><th class=\"num\">best in</th>"
+                 "<th class=\"num\">mean shortfall from the best</th>" + tail_heads + "</tr></thead><tbody>"
+                 + "".join(rows) + "</tbody></table>")
     var = hm.variable if hm.variable in res.variables else (res.variables[0] if res.variables else None)
     if var is not None:
         from ..plotting.charts import fan_chart
 
-        fig = fan_chart(res, var)
+        shown = [n for n in dict.fromkeys([res.baseline, *focus]) if n in res.scenarios]
+        fig = fan_chart(res, var, scenarios=shown, size=FAN_SIZE, titles=dict(titles), families=families,
+                        model_title=model.title)
         parts.append(_figure(svg_img(fig, f"{var}: range across {res.n} runs"),
-                             f"{esc(var)} in every scenario: median line, 50% band and 90% band across the runs; "
+                             f"{esc(res.labels.get(var, var))}: median line, 50% band and 90% band across the runs; "
                              "the grey dashed line is the baseline's median.", "fig-fan"))
         _close(fig)
-    rows = "".join(f"<tr><td>{esc(u.parameter)}</td><td>{esc(u.describe())}</td><td>{esc(u.source)}</td></tr>"
-                   for u in res.uncertain)
-    parts.append("<h3>What was varied</h3><table class=\"uncertain\"><thead><tr><th style=\"width:26%\">Parameter"
-                 "</th><th style=\"width:28%\">Range</th><th>Why this range</th></tr></thead><tbody>" + rows
-                 + "</tbody></table>")
-    return Section("robustness", title, "".join(parts), page_break=True)
+    items = "".join(f"<li><strong>{esc(u.parameter)}</strong>: {esc(u.describe())}"
+                    + (f' <span class="note">({esc(u.source)})</span>' if u.source else "") + "</li>"
+                    for u in res.uncertain)
+    parts.append(f'<h3>What was varied</h3><ul class="uncertain">{items}</ul>')
+    return Section("robustness", title, "".join(parts))
 
 
-def _bottom_line(model: "Model", cmp: "Comparison") -> str:
-    """A few data-driven bullets for the top of the page."""
-    items = []
-    summary = cmp.summary
+def method_section(model: "Model", cmp: "Comparison", res: "EnsembleResult | None", command: str) -> Section:
+    """How the answer was reached: the rule, the sources and the command that rebuilds the page."""
+    card = model_card_path(model)
+    src = f"the model card <code>{esc(card.name)}</code>" if card else "the scenario file and the model"
+    body = (f"<p>{rule_text(res.n if res is not None else None)}</p>"
+            f"<p>Best estimates are one run of each scenario with the model's parameters as written; better and "
+            f"worse are for the organisation, against {esc(cmp.title_of(cmp.baseline))} in the same week. "
+            f"The model's description comes from {src}. The model is for comparing policies and understanding "
+            "their trade-offs, not for forecasting a number.</p>"
+            f'<p id="reproduce">Reproduce with <code>{esc(command)}</code></p>')
+    return Section("method", "How this briefing was made", body)
+
+
+def model_reference(model: "Model") -> str:
+    """How a command names ``model``: a bundled model by its name, any other by its absolute path,
+    shell-quoted (so that the command works when pasted in any folder)."""
+    from ..model.loader import bundled_models_dir
+
+    path = Path(model.path).resolve()
+    try:
+        if path == (bundled_models_dir() / f"{model.name}.mdl").resolve():
+            return model.name
+    except CxError:  # pragma: no cover - no bundled models at all
+        pass
+    return shlex.quote(str(path))
+
+
+def reproduce_command(model: "Model", n_runs: int, seed: int | None) -> str:
+    """The ``cxsystems report`` command that builds the same page again."""
+    return f"cxsystems report --model {model_reference(model)} --n {n_runs} --seed {seed}"
+
+
+def _headline(model: "Model", cmp: "Comparison") -> "MetricSpec | None":
     metrics = list(cmp.metrics)
-    head_name = getattr(getattr(model, "analysis", None), "headline", None)
-    hm = next((m for m in metrics if m.name == head_name), metrics[-1] if metrics else None)
-    if hm is not None:
-        ascending = hm.better == "lower"
-        order = summary[hm.name].sort_values(ascending=ascending)
-        units = hm.units or model.units.get(hm.variable, "")
-        best, worst = order.index[0], order.index[-1]
-        items.append(f"On <strong>{esc(_label(hm).lower())}</strong>, <strong>{esc(best)}</strong> does best "
-                     f"({esc(fmt_number(order.iloc[0], units))}) and {esc(worst)} worst "
-                     f"({esc(fmt_number(order.iloc[-1], units))}); the baseline gives "
-                     f"{esc(fmt_number(summary.loc[cmp.baseline, hm.name], units))}.")
-    pair = _focus_pair(model)
-    label = cmp.outcome(cmp.classify).label
-    if pair and all(p in summary.index for p in pair):
-        for p in pair:
-            r = cmp.reading(p)
-            end = r.end_text(pretty_units(cmp.outcome(cmp.classify).units or cmp.units.get(cmp.classify, "")))
-            items.append(f"{esc(p)}: {esc(label.lower())} is {badge(summary.loc[p, 'classification'])} "
-                         f"against the baseline ({esc(end)}).")
-    return ('<div class="bottom-line"><strong>In short</strong> (best estimates; robustness below)<ul>'
-            + "".join(f"<li>{i}</li>" for i in items) + "</ul></div>") if items else ""
+    name = getattr(getattr(model, "analysis", None), "headline", None)
+    return next((m for m in metrics if m.name == name), metrics[-1] if metrics else None)
+
+
+def _focus(model: "Model", cmp: "Comparison", hm: "MetricSpec | None") -> "Focus | None":
+    """The head-to-head of the question with the headline metric's best-estimate values (the
+    classified outcome's judged measure when the model declares no metric)."""
+    from ..analysis.metrics import scenario_metrics
+    from ..model.specs import MetricSpec
+
+    pair = focus_pair(model)
+    if pair is None or not all(p in cmp.scenario_names for p in pair):
+        return None
+    if hm is None:
+        o = cmp.outcome(cmp.classify)
+        hm = MetricSpec(o.variable, o.variable, o.judge, o.better, o.units, o.label,
+                        getattr(o, "percent", False))
+        values = {n: scenario_metrics(cmp.run(n), [hm])[hm.name] for n in (*pair, cmp.baseline)}
+    else:
+        values = {n: float(cmp.summary.loc[n, hm.name]) for n in (*pair, cmp.baseline)}
+    units = hm.units or model.units.get(hm.variable, "")
+    return Focus(pair[0], pair[1], hm, units, values[pair[0]], values[pair[1]], values[cmp.baseline])
+
+
+def _sweep(model: "Model", focus: "Focus") -> "TimingSweep | None":
+    """The start-week sweep of the question's policy against the baseline and its rival (``None``
+    when the policy has no timed change or the model declares no metric)."""
+    from ..analysis.timing import start_week_sweep
+
+    scen = model.scenarios.get(focus.a)
+    if scen is None or not any(c.from_week is not None for c in scen.changes) or not model.analysis.metrics:
+        return None
+    against = [focus.b] if focus.b != model.baseline else []
+    return start_week_sweep(model, focus.a, against=against, metric=focus.metric.name)
+
+
+def answer_section(question: str, answer: "Answer") -> Section:
+    """The first page: the question and its answer, the numbers and the recommendation."""
+    return Section("question", "The answer", answer.html()
+                   + '<p class="note">Best estimates unless a line says otherwise; how the answer is decided, '
+                   "and the evidence, on the following pages.</p>")
 
 
 # ------------------------------------------------------------------------------ the page
 def build_report(model: "Model", *, n_runs: int = DEFAULT_RUNS, seed: int | None = 0,
                  question: str | None = None, scenarios: Iterable[str] | None = None,
                  progress: Callable[[int, int], None] | None = None) -> str:
-    """The briefing page as one self-contained HTML string.
+    """The briefing page as one self-contained HTML string: the answer first, the evidence after.
 
     Args:
         model: a model from :func:`cxsystems.load_model`.
-        n_runs: sampled worlds for the robustness section (0 skips it, marked on the page).
+        n_runs: sampled worlds for the answer's share of worlds won and the robustness section
+            (0 skips them, marked on the page).
         seed: seed of the robustness ensemble (same seed, same numbers).
         question: the question in the title (default :func:`question_for`).
         scenarios: scenario names to include (default all; the baseline always).
@@ -594,46 +708,61 @@ def build_report(model: "Model", *, n_runs: int = DEFAULT_RUNS, seed: int | None
         CxError: bad ``n_runs``, an unknown scenario, or a simulation that fails.
     """
     from ..analysis.compare import compare
+    from ..plotting.charts import comparison_colors  # noqa: F401 - one colour rule for every chart
     from ..version import __version__
+    from .report_answer import build_answer, no_policy_answer
 
     if isinstance(n_runs, bool) or not isinstance(n_runs, int) or n_runs < 0:
         raise CxError(f"number of runs must be a whole number >= 0, got {n_runs!r}")
     question = question or question_for(model)
     cmp = compare(model, list(scenarios) if scenarios is not None else None)
-    card = model_card_path(model)
-    summary_text = model_summary(model)
-    src = f"model card <code>{esc(card.name)}</code>" if card else "the scenario descriptions"
+    titles = {s.name: s.title for s in cmp.scenarios}
+    families = {s.name: s.family for s in cmp.scenarios}
+    hm = _headline(model, cmp)
+    focus = _focus(model, cmp, hm)
+    res, reason = run_ensemble(model, n_runs, seed, progress) if len(cmp.scenarios) > 1 else (
+        None, "Nothing to compare: the model has only its baseline.")
+    if res is not None and focus is not None and not all(p in res.scenarios for p in (focus.a, focus.b)):
+        res_focus = None
+    else:
+        res_focus = res
+    if focus is None:
+        answer = no_policy_answer(cmp, f"{Path(model.path).stem}.scenarios.toml")
+    else:
+        answer = build_answer(cmp, focus, res_focus, _sweep(model, focus))
+    pair = (focus.a, focus.b) if focus is not None else ()
     horizon = f"{model.initial_time:g} to {model.final_time:g} weeks"
+    command = reproduce_command(model, n_runs, seed)
     sections = [
-        Section("question", "The question",
-                f'<p class="lead">{esc(question)}</p>' + _bottom_line(model, cmp)),
+        answer_section(question, answer),
         Section("model", "The model in two sentences",
-                f"<p>{_inline(summary_text)}</p><p class=\"meta\">From the {src}; {len(model.stocks)} stocks, "
-                f"{len(model.parameters)} parameters, simulated from {esc(horizon)} (time step "
-                f"{model.time_step:g} week). Use it to compare policies and understand their trade-offs, not to "
-                "forecast a number.</p>"),
-        scenarios_section(model, cmp),
+                f"<p>{_inline(model_summary(model))}</p><p class=\"meta\">{plural(len(model.stocks), 'stock')}, "
+                f"{plural(len(model.parameters), 'parameter')}, simulated from {esc(horizon)} (time step "
+                f"{model.time_step:g} week).</p>"),
+        scenarios_section(cmp),
         comparison_section(cmp),
-        summary_section(cmp, model),
-        outcomes_section(cmp),
+        outcomes_section(cmp, hm, pair),
+        summary_section(cmp, model, pair) if len(cmp.scenarios) > 1 else None,
         loops_section(model),
-        robustness_section(model, n_runs, seed, progress),
+        robustness_section(model, res, reason, titles, pair, families),
+        method_section(model, cmp, res, command),
     ]
-    nav = " \u00b7 ".join(f'<a href="#{esc(s.id)}">{esc(s.title)}</a>' for s in sections)
-    title = f"{model.name}: {question}"
+    sections = [s for s in sections if s is not None]
+    others = len(cmp.scenarios) - 1
+    compared = (f"{plural(others, 'policy', 'policies')} compared with {esc(cmp.title_of(cmp.baseline))}"
+                if others else "the model as written")
+    title = f"{model.title}: {question}"
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         f"<title>{esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-        f"<header><p class=\"kicker\">Policy briefing \u00b7 model {esc(model.name)}</p>"
+        f"<header><p class=\"kicker\">Policy briefing \u00b7 {esc(model.title)}</p>"
         f"<h1>{esc(question)}</h1>"
-        f"<p class=\"meta\">{len(cmp.scenarios)} scenarios compared with {esc(cmp.baseline)} over "
-        f"{esc(horizon)} \u00b7 generated {date.today().isoformat()} by cxsystems {esc(__version__)}</p>"
-        f"<nav class=\"meta\">{nav}</nav></header>\n<main>\n"
+        f"<p class=\"meta\">{compared} over {esc(horizon)} \u00b7 generated {date.today().isoformat()} by "
+        f"cxsystems {esc(__version__)}</p></header>\n<main>\n"
         + "\n".join(s.html() for s in sections)
-        + "\n</main>\n<footer>Reproduce with <code>cxsystems report --model "
-        + esc(model.name) + f" --n {n_runs} --seed {esc(seed)}</code>. Charts and diagram are embedded; "
-        "the page loads nothing from the network.</footer>\n</body>\n</html>\n"
+        + "\n</main>\n<footer>Charts and diagram are embedded; the page loads nothing from the network.</footer>"
+        "\n</body>\n</html>\n"
     )
 
 
@@ -654,4 +783,5 @@ def write_report(model: "Model", path: str | os.PathLike, **kwargs) -> Path:
     return path
 
 
-__all__ = ["DEFAULT_RUNS", "build_report", "write_report", "question_for", "model_summary"]
+__all__ = ["DEFAULT_RUNS", "build_report", "write_report", "question_for", "model_summary", "focus_pair",
+           "reproduce_command"]

@@ -29,7 +29,17 @@ time if none has one); at the initial time the changes apply from the start (``f
 ``None``). A scenario button sets every lever and the start week to that scenario's values when all
 its changes start in the same week; otherwise (changes starting in different weeks) the page runs
 the scenario's changes verbatim and lists them until a slider is moved. The baseline reference
-(grey in every chart) is the model's baseline scenario (:attr:`cxsystems.Model.baseline`).
+(dashed near-black in every chart) is the model's baseline scenario (:attr:`cxsystems.Model.baseline`).
+
+People read names, not code names: the model's ``title``, each scenario's ``title`` (its label)
+in the buttons, legends, key and reading; code names stay in data attributes and tooltips. Scenario
+lines take the colours of every chart of the model (:func:`cxsystems.plotting.charts.scenario_colors`
+with the scenarios' families: baseline near-black, reactive warm, structural cool, mixed purple; a
+setting of no named scenario :data:`OWN_COLOR`). An outcome declared ``percent`` is shown x100 with
+``%``; one with ``view = "difference"`` is charted as each run's difference from the baseline. A
+model with a ``[contact_mix]`` gets one more card: the parts of contact volume stacked for the current
+setting, with the avoidable share of all contacts over the run (the rule of
+:func:`cxsystems.analysis.contacts.avoidable_share`) and the baseline's.
 
 Model text (names, units, descriptions, comments) reaches the page only through ``json.dumps`` in
 a JSON block (with ``<``, ``>`` and ``&`` escaped) or :func:`.html.esc`; ``</script`` and ``<!--``
@@ -38,13 +48,14 @@ are neutralised in every inline script.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
 from ..errors import CxError
 from ..files import atomic_write
 from ..model.levers import default_start_week, levers, on_grid
-from ..text import pretty_units
+from ..text import percent_units, pretty_units
 from .html import esc, json_for_html, script_safe, svg_inline
 
 #: Files of ``vendor/`` pasted into the page, in order.
@@ -55,16 +66,72 @@ APP_JS = "cx_workshop.js"
 SLIDER_STEPS = 200
 
 
-def _scenario_entry(sc, initial_time: float) -> dict:
+#: Colour of the run line when the levers match no named scenario (no family: none of the family
+#: shades of :data:`cxsystems.plotting.charts.FAMILY_PALETTES`).
+OWN_COLOR = "#8C564B"
+#: Colours of the contact-mix parts: kinds that are not avoidable in cool greys-blues, avoidable
+#: ones (failure demand) in warm shades, darker up the stack.
+MIX_PLAIN = ("#9DB4CF", "#C5D3E3", "#7F97B5")
+MIX_AVOIDABLE = ("#F4B183", "#E8804F", "#CF4B2E", "#9E2A1F", "#6E1A14", "#F7CBA8")
+
+
+def _scenario_entry(sc, initial_time: float, color: str = "") -> dict:
     weeks = {ch.from_week for ch in sc.changes}
     uniform = len(weeks) <= 1
     start = None
     if uniform and weeks:
         w = weeks.pop()
         start = float(initial_time) if w is None else float(w)
-    return dict(name=sc.name, description=sc.description, uniform=uniform, start=start,
+    return dict(name=sc.name, title=sc.title, family=getattr(sc, "family", ""), color=color,
+                description=sc.description, uniform=uniform, start=start,
                 changes=[dict(parameter=ch.parameter, value=float(ch.value), from_week=ch.from_week)
                          for ch in sc.changes])
+
+
+def _colors(model) -> dict[str, str]:
+    """Scenario name -> colour, the same as every chart of the model (baseline near-black,
+    reactive warm, structural cool, mixed purple)."""
+    from ..plotting.charts import scenario_colors
+
+    names = list(model.scenarios)
+    families = {n: getattr(sc, "family", "") for n, sc in model.scenarios.items()}
+    return scenario_colors(names, model.baseline, names, families=families)
+
+
+def _outcome_entry(o, baseline_title: str) -> dict:
+    percent = bool(getattr(o, "percent", False))
+    view = getattr(o, "view", "level") or "level"
+    if view == "difference":
+        heading = f"{o.label}: difference from {baseline_title}"
+        u = pretty_units(o.units)
+        heading_units = ("percentage points" + (" " + u if u else "")) if percent else u
+    else:
+        heading = o.label
+        heading_units = percent_units(o.units) if percent else pretty_units(o.units)
+    return dict(variable=o.variable, label=o.label, units=o.units, pretty_units=pretty_units(o.units),
+                better=o.better, judge=o.judge, percent=percent, view=view,
+                heading=heading, heading_units=heading_units)
+
+
+def _contact_mix(model) -> dict | None:
+    """The contact-mix chart's settings, or ``None`` when the model declares no ``[contact_mix]``
+    (the scenario file's reader has checked that every part is a variable of the model)."""
+    analysis = model.analysis
+    parts = tuple(getattr(analysis, "contact_mix", ()) or ()) if analysis is not None else ()
+    if not parts:
+        return None
+    plain = avoidable = 0
+    out = []
+    for p in parts:
+        if p.avoidable:
+            color = MIX_AVOIDABLE[avoidable % len(MIX_AVOIDABLE)]
+            avoidable += 1
+        else:
+            color = MIX_PLAIN[plain % len(MIX_PLAIN)]
+            plain += 1
+        out.append(dict(variable=p.variable, label=p.label, avoidable=bool(p.avoidable), color=color))
+    units = {pretty_units(model.units.get(p.variable, "")) for p in parts}
+    return dict(parts=out, units=units.pop() if len(units) == 1 else "")
 
 
 def _outcomes(model):
@@ -94,8 +161,12 @@ def workshop_spec(model) -> dict:
     start = default_start_week(model)
     if not on_grid(start, t0, week_step):
         week_step = 0.0
+    colors = _colors(model)
+    base_sc = model.scenarios.get(model.baseline)
+    baseline_title = base_sc.title if base_sc is not None else model.baseline.replace("_", " ")
     return dict(
         model=model.name,
+        title=model.title,
         initial_time=t0,
         final_time=t1,
         time_step=float(model.time_step),
@@ -104,10 +175,13 @@ def workshop_spec(model) -> dict:
                      comment=lv.comment, range_note=lv.range_note, pretty_units=pretty_units(lv.units))
                 for lv in lev],
         start_week=dict(lo=t0, hi=t1, step=week_step, default=start),
-        scenarios=[_scenario_entry(sc, t0) for sc in model.scenarios.values()],
+        scenarios=[_scenario_entry(sc, t0, colors.get(sc.name, "")) for sc in model.scenarios.values()],
         baseline=model.baseline,
-        outcomes=[dict(variable=o.variable, label=o.label, units=o.units, pretty_units=pretty_units(o.units),
-                       better=o.better, judge=o.judge) for o in outs],
+        baseline_title=baseline_title,
+        baseline_color=colors.get(model.baseline, "#1a1a1a"),
+        own_color=OWN_COLOR,
+        outcomes=[_outcome_entry(o, baseline_title) for o in outs],
+        contact_mix=_contact_mix(model),
         rtol=float(analysis.rtol),
         disturbance=(None if getattr(analysis, "disturbance", None) is None else
                      dict(week=float(analysis.disturbance.week), label=analysis.disturbance.label)),
@@ -129,6 +203,8 @@ def diagram_svg(model) -> tuple[str, str, list[dict]]:
         diagram = model_diagram(model, graph, loops)
     except CxError as exc:
         return "", f"No causal loop diagram: {exc}", []
+    if diagram.title == model.name:  # a model without a titled view: its name for people, not its file name
+        diagram = replace(diagram, title=model.title)
     svg = svg_inline(figure(diagram), "causal loop diagram", text_as_paths=True, salt="cxsystems-workshop")
     descr = {ln.name: ln.description for ln in graph.loop_names}
     by_id = {lp.id: lp for lp in loops}
@@ -173,13 +249,17 @@ def render_page(model, model_js: str | None = None) -> str:
     spec["diagram_title"] = title
     css = "\n".join(_vendor(n) for n in VENDOR_CSS)
     libs = "\n".join(f"<script>\n{script_safe(_vendor(n))}\n</script>" for n in VENDOR_JS)
-    name = esc(model.name)
     if svg:
         cld = f'<div class="cld-svg">{svg}</div>{_loops_html(loops)}'
-    else:
-        cld = f'<p class="muted">{esc(title)}</p>'
+    else:  # the reason (a modeller's message, naming files and options) only as a tooltip
+        cld = (f'<p class="muted" title="{esc(title)}">The causal loop diagram of this model could not be '
+               'drawn for the page.</p>')
+    base = esc(spec["baseline_title"])
     return _TEMPLATE.format(
-        name=name,
+        title=esc(spec["title"]),
+        name=esc(model.name),
+        baseline=base,
+        baseline_color=esc(spec["baseline_color"]),
         css=script_safe(css),
         libs=libs,
         model_js=script_safe(js_model),
@@ -187,7 +267,7 @@ def render_page(model, model_js: str | None = None) -> str:
         app_js=script_safe(_vendor(APP_JS)),
         cld=cld,
         disturbance=("" if spec.get("disturbance") is None else
-                     f", the red line the {esc(spec['disturbance']['label'])} "
+                     f"; red: {esc(spec['disturbance']['label'])} "
                      f"(week {spec['disturbance']['week']:g})"),
     )
 
@@ -214,16 +294,19 @@ _TEMPLATE = """<!DOCTYPE html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="cxsystems workshop">
-<title>{name}: policy workshop</title>
+<title>{title}: policy workshop</title>
 <style>
 {css}
 </style>
 </head>
 <body>
 <header class="top">
-  <h1><span class="brand">cxsystems workshop</span> <span class="model-name">{name}</span></h1>
-  <p class="hint">Move a lever or press a scenario. <span class="key key-base"></span> grey: baseline
-  <span class="key key-run"></span> blue: this setting. Time in weeks; the dashed line marks the policy start{disturbance}.</p>
+  <h1><span class="brand">cxsystems workshop</span> <span class="model-name" title="{name}">{title}</span></h1>
+  <p class="hint">Move a lever or press a scenario.
+  <span class="chip"><span class="key key-base" style="border-top-color: {baseline_color}"></span>{baseline}
+  (baseline)</span>
+  <span class="chip"><span class="key key-run" id="key-run"></span><span id="key-run-label">this setting</span></span>
+  Reactive policies warm, structural cool, mixed purple. Weeks; grey dashes: policy start{disturbance}.</p>
 </header>
 <div class="layout">
   <aside class="controls" aria-label="policy levers">
@@ -241,7 +324,7 @@ _TEMPLATE = """<!DOCTYPE html>
   <main>
     <div id="charts" class="charts">
       <section id="reading" class="card reading" aria-live="polite">
-        <h2>What happens, compared with the baseline</h2>
+        <h2>What happens, compared with {baseline}</h2>
         <p id="reading-summary" class="summary"></p>
         <ul id="reading-list"></ul>
       </section>

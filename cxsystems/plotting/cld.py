@@ -96,6 +96,110 @@ def _overlap(a, b) -> bool:
     return not (a[1][0] <= b[0][0] or b[1][0] <= a[0][0] or a[1][1] <= b[0][1] or b[1][1] <= a[0][1])
 
 
+# --------------------------------------------------------------------------- free space
+#: ``gid`` prefixes of a diagram's artists, so that checks can tell them apart: variable labels,
+#: links (arrows, self-loops and delay marks), polarity signs and loop markers (circular arrow,
+#: background, id and name all carry ``marker:<id>``).
+NODE, LINK, SIGN, MARKER = "node:", "link:", "sign:", "marker:"
+#: Clearance (pixels) kept between a loop marker and anything else.
+MARKER_CLEARANCE = 3.0
+
+
+def display_path(artist) -> MplPath:
+    """An arrow patch's or a line's drawn path in display coordinates (pixels), as plain polylines
+    (curves flattened; a closing vertex, whose coordinates mean nothing, replaced by the first)."""
+    path = artist.get_transform().transform_path(artist.get_path())
+    return MplPath.make_compound_path(*[MplPath(p) for p in path.to_polygons(closed_only=False) if len(p)])
+
+
+def _grow_bbox(box: Bbox, d: float) -> Bbox:
+    return Bbox.from_extents(box.x0 - d, box.y0 - d, box.x1 + d, box.y1 + d)
+
+
+def _contains(outer: Bbox, box: Bbox) -> bool:
+    return outer.x0 <= box.x0 and outer.y0 <= box.y0 and box.x1 <= outer.x1 and box.y1 <= outer.y1
+
+
+def _text_size(text, renderer) -> tuple[float, float, float]:
+    """Width and height (pixels) of a text with its ``bbox`` pad, as the renderer draws it, and the pad."""
+    ext = text.get_window_extent(renderer)
+    patch = text.get_bbox_patch()
+    pad = 0.0
+    if patch is not None:
+        pad = float(getattr(patch.get_boxstyle(), "pad", 0.0)) * text.get_fontsize() * text.figure.dpi / 72.0
+    return ext.width + 2 * pad, ext.height + 2 * pad, pad
+
+
+class _Obstacles:
+    """What a loop marker must keep clear of: boxes (labels, signs, markers) and link paths, all
+    in display coordinates."""
+
+    def __init__(self, boxes: Sequence[Bbox], paths: Sequence[MplPath]):
+        self.boxes = np.array([[b.x0, b.y0, b.x1, b.y1] for b in boxes], float).reshape(-1, 4)
+        self.paths = list(paths)
+        self.extents = np.array([[e.x0, e.y0, e.x1, e.y1] for e in (p.get_extents() for p in self.paths)],
+                                float).reshape(-1, 4)
+
+    def add(self, box: Bbox) -> None:
+        self.boxes = np.vstack([self.boxes, [box.x0, box.y0, box.x1, box.y1]])
+
+    def hits(self, parts: Sequence[Bbox], *, first: bool = False) -> int:
+        """How many obstacles the boxes ``parts`` (grown by :data:`MARKER_CLEARANCE`) touch; with
+        ``first``, stop at the first one (0 or 1: is the spot taken?)."""
+        n = 0
+        for part in parts:
+            g = _grow_bbox(part, MARKER_CLEARANCE)
+            b = self.boxes
+            n += int(np.sum((b[:, 0] < g.x1) & (g.x0 < b[:, 2]) & (b[:, 1] < g.y1) & (g.y0 < b[:, 3])))
+            if first and n:
+                return n
+            e = self.extents
+            near = np.nonzero((e[:, 0] <= g.x1) & (g.x0 <= e[:, 2]) & (e[:, 1] <= g.y1) & (g.y0 <= e[:, 3]))[0]
+            for i in near:
+                if self.paths[i].intersects_bbox(g, filled=False):
+                    n += 1
+                    if first:
+                        return n
+        return n
+
+
+def _ring(start: np.ndarray, ring: int, step: float):
+    """Points on the ``ring``-th ring around ``start`` (8 per ring number; the start itself first)."""
+    n = max(1, 8 * ring)
+    for k in range(n):
+        a = 2 * math.pi * k / n
+        yield start + ring * step * np.array([math.cos(a), math.sin(a)])
+
+
+def _nearest_free(start, layout, obstacles: _Obstacles, within: Bbox, poly=None,
+                  step: float = 5.0, rings: int = 70) -> np.ndarray:
+    """The centre (pixels) nearest ``start``, on rings of ``step`` pixels, whose marker parts
+    (``layout(centre)``) lie ``within`` and touch no obstacle: inside the polygon ``poly`` when
+    such a spot exists, else anywhere; when none is free, the one touching the fewest obstacles."""
+    start = np.asarray(start, float)
+    reach = float(np.max(np.hypot(*(poly - start).T))) if poly is not None else 0.0
+    shape = MplPath(np.vstack([poly, poly[:1]]), closed=True) if poly is not None else None
+    outside = None
+    for ring in range(rings):
+        for c in _ring(start, ring, step):
+            inside = shape is None or shape.contains_point(c)
+            if not inside and outside is not None:
+                continue  # a free spot outside the loop is known; only one inside would be better
+            parts = layout(c)
+            if not all(_contains(within, p) for p in parts) or obstacles.hits(parts, first=True):
+                continue
+            if inside:
+                return c
+            outside = c
+        if outside is not None and ring * step > reach:
+            return outside
+    if outside is not None:
+        return outside
+    # nowhere free: the least crowded spot on a coarser grid
+    spots = [c for ring in range(0, rings, 4) for c in _ring(start, ring, step)]
+    spots = [c for c in spots if all(_contains(within, p) for p in layout(c))] or [start]
+    return min(spots, key=lambda c: obstacles.hits(layout(c)))
+
 class _Drawing:
     def __init__(self, graph: CausalGraph, pos: dict, markers: Sequence[LoopMarker], title: str,
                  figsize: tuple[float, float]):
@@ -135,7 +239,7 @@ class _Drawing:
             x, y = self.pos[name]
             stock = node.kind == "stock"
             t = self.ax.text(x, y, _wrap(name), ha="center", va="center", fontsize=_NODE_PT, zorder=5,
-                             fontweight="bold" if stock else "normal", color="#111111",
+                             fontweight="bold" if stock else "normal", color="#111111", gid=f"node:{name}",
                              bbox=dict(boxstyle="square,pad=0.35" if stock else "round,pad=0.3",
                                        fc="white", ec="#333333" if stock else "none", lw=1.2))
             self.node_text[name] = t
@@ -182,6 +286,7 @@ class _Drawing:
         self.sign_texts = []
         self.sign_boxes = []
         self.curves = []
+        self.arrows = []  # every drawn link: arrow patches and delay strokes
         selfs = [e for e in self.graph.causal_edges() if e.source == e.target]
         for e in self.graph.causal_edges():
             if e.source == e.target:
@@ -203,9 +308,11 @@ class _Drawing:
                 continue
             seg = pts[i0:i1 + 1]
             color = _EDGE_COLOR
+            link = f"{e.source}->{e.target}"
             arrow = FancyArrowPatch(path=MplPath(seg), arrowstyle="-|>", mutation_scale=16, lw=1.5,
-                                    color=color, zorder=3, shrinkA=0, shrinkB=0)
+                                    color=color, zorder=3, shrinkA=0, shrinkB=0, gid=f"{LINK}{link}")
             self.ax.add_patch(arrow)
+            self.arrows.append(arrow)
             self.curves.append(seg)
             # polarity beside the arrowhead, on the outer side of the curve, clear of labels
             label = e.label if e.label != "-" else "\u2212"
@@ -230,14 +337,15 @@ class _Drawing:
                 placed = (at, ((at[0] - half[0], at[1] - half[1]), (at[0] + half[0], at[1] + half[1])))
             self.sign_boxes.append(placed[1])
             t = self.ax.text(placed[0][0], placed[0][1], label, ha="center", va="center", fontsize=_SIGN_PT,
-                             fontweight="bold", color=_COLORS.get(e.label, _EDGE_COLOR), zorder=6)
+                             fontweight="bold", color=_COLORS.get(e.label, _EDGE_COLOR), zorder=6,
+                             gid=f"{SIGN}{link}")
             self.sign_texts.append(t)
             if e.delayed:
-                self._delay_mark(seg, ux, uy, color)
+                self._delay_mark(seg, ux, uy, color, link)
         for e in selfs:
             self._self_loop(e, boxes, ux, uy)
 
-    def _delay_mark(self, seg, ux, uy, color) -> None:
+    def _delay_mark(self, seg, ux, uy, color, link: str) -> None:
         """Two short strokes across the middle of a curve (a delay)."""
         m = len(seg) // 2
         tg = seg[min(m + 3, len(seg) - 1)] - seg[max(m - 3, 0)]
@@ -247,7 +355,9 @@ class _Drawing:
         for off in (-2.2, 2.2):
             centre = seg[m] + tg * off
             a, b = centre - nm * 6.5, centre + nm * 6.5
-            self.ax.plot([a[0], b[0]], [a[1], b[1]], color=color, lw=1.6, zorder=4, solid_capstyle="butt")
+            (stroke,) = self.ax.plot([a[0], b[0]], [a[1], b[1]], color=color, lw=1.6, zorder=4,
+                                     solid_capstyle="butt", gid=f"{LINK}{link} delay")
+            self.arrows.append(stroke)
 
     def _self_loop(self, e, boxes, ux, uy) -> None:
         """A circular arrow beside the label (the freest corner); the loop's marker goes inside it."""
@@ -275,12 +385,16 @@ class _Drawing:
         if centre[1] < y0:
             ang = ang + math.pi
         pts = np.column_stack([centre[0] + r * ux * np.cos(ang), centre[1] + r * uy * np.sin(ang)])
-        self.ax.add_patch(FancyArrowPatch(path=MplPath(pts), arrowstyle="-|>", mutation_scale=13, lw=1.5,
-                                          color=_EDGE_COLOR, zorder=3, shrinkA=0, shrinkB=0))
+        link = f"{e.source}->{e.target}"
+        arrow = FancyArrowPatch(path=MplPath(pts), arrowstyle="-|>", mutation_scale=13, lw=1.5,
+                                color=_EDGE_COLOR, zorder=3, shrinkA=0, shrinkB=0, gid=f"{LINK}{link}")
+        self.ax.add_patch(arrow)
+        self.arrows.append(arrow)
         label = e.label if e.label != "-" else "\u2212"
         at = centre + np.array([(-(r + 9) if name_right else (r + 9)) * ux, 0])
         t = self.ax.text(at[0], at[1], label, ha="center", va="center", fontsize=_SIGN_PT - 1,
-                         fontweight="bold", color=_COLORS.get(e.label, _EDGE_COLOR), zorder=6)
+                         fontweight="bold", color=_COLORS.get(e.label, _EDGE_COLOR), zorder=6,
+                         gid=f"{SIGN}{link}")
         self.sign_texts.append(t)
         self.sign_boxes.append(((at[0] - 6 * ux, at[1] - 7 * uy), (at[0] + 6 * ux, at[1] + 7 * uy)))
         self.sign_boxes.append(((centre[0] - r * ux, centre[1] - r * uy), (centre[0] + r * ux, centre[1] + r * uy)))
@@ -288,10 +402,20 @@ class _Drawing:
         self.self_loop_at[e.source] = (centre, r, name_right)
 
     def draw_markers(self, boxes: dict) -> None:
+        """Each loop's marker (circular arrow, id, name) at the free spot nearest the loop's centre,
+        inside the loop when there is room: clear of every variable label, polarity sign, link
+        (arrow or delay mark) and other marker, checked in display coordinates against the
+        renderer's text boxes and the arrows' drawn paths. A self-loop's marker sits in its circle,
+        its name on the first free side. Only when no spot is free is the least crowded one taken."""
+        renderer = self.fig.canvas.get_renderer()
         ux, uy = self.units_per_pt()
+        pt = self.fig.dpi / 72.0
+        to_px = self.ax.transData.transform
         self.marker_texts = []
-        placed: list = []
-        obstacles = list(boxes.values()) + list(getattr(self, "sign_boxes", []))
+        label_boxes = [Bbox(to_px(np.array(b))) for b in boxes.values()]
+        label_boxes += [t.get_window_extent(renderer) for t in getattr(self, "sign_texts", [])]
+        obstacles = _Obstacles(label_boxes, [display_path(a) for a in getattr(self, "arrows", [])])
+        within = _grow_bbox(self.ax.bbox, -2.0)
         selfs = getattr(self, "self_loop_at", {})
         order = sorted(self.markers, key=lambda m: not (len([v for v in m.variables if v in self.pos]) == 1
                                                         and m.variables[0] in selfs))
@@ -299,88 +423,94 @@ class _Drawing:
             vars_ = [v for v in m.variables if v in self.pos]
             if not vars_:
                 continue
-            if len(vars_) == 1 and vars_[0] in getattr(self, "self_loop_at", {}):
-                centre, rr, right = self.self_loop_at[vars_[0]]
-                color = _COLORS["-"] if m.polarity == "B" else (_COLORS["+"] if m.polarity == "R" else "#555555")
-                t = self.ax.text(centre[0], centre[1], m.id, ha="center", va="center", fontsize=_MARK_PT - 1,
-                                 fontweight="bold", color=color, zorder=6)
-                self.marker_texts.append(t)
-                if m.name:
-                    t2 = self.ax.text(centre[0] + (rr + 4) * ux * (1 if right else -1), centre[1],
-                                      "\n".join(textwrap.wrap(m.name, 14)),
-                                      ha="left" if right else "right", va="center", fontsize=_NAME_PT, style="italic", color=color,
-                                      zorder=6, bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none",
-                                                          alpha=0.85))
-                    self.marker_texts.append(t2)
-                    lines = textwrap.wrap(m.name, 14)
-                    w = (6.2 * max(len(x) for x in lines) + 8) * ux
-                    h = (_NAME_PT * 1.45 * len(lines) + 6) * uy
-                    x0 = centre[0] + (rr + 2) * ux if right else centre[0] - (rr + 2) * ux - w
-                    placed.append(((x0, centre[1] - h / 2), (x0 + w, centre[1] + h / 2)))
+            color = _COLORS["-"] if m.polarity == "B" else (_COLORS["+"] if m.polarity == "R" else "#555555")
+            gid = f"{MARKER}{m.id}"
+            if len(vars_) == 1 and vars_[0] in selfs:
+                self._self_loop_marker(m, selfs[vars_[0]], color, gid, obstacles, within, renderer)
                 continue
-            c = np.mean([self.pos[v] for v in vars_], axis=0)
             r = 15.0
             name = "\n".join(textwrap.wrap(m.name, 14)) if m.name else ""
-            w = max(2 * r + 8, 6.2 * max((len(s) for s in name.split("\n")), default=0) + 6) * ux
-            h = (2 * r + 10 + (_NAME_PT * 1.45 * (name.count("\n") + 1) if name else 0)) * uy
-            box = lambda cc: ((cc[0] - w / 2, cc[1] - h + (r + 3) * uy), (cc[0] + w / 2, cc[1] + (r + 3) * uy))
-            step = np.array([6 * ux, 6 * uy])
-            curve_pts = np.vstack(self.curves) if getattr(self, "curves", None) else np.zeros((0, 2))
-            poly = np.array([self.pos[v] for v in vars_]) if len(vars_) >= 3 else None
-
-            def free(cand, inside_only, avoid_curves):
-                bx = box(cand)
-                if any(_overlap(bx, o) for o in obstacles + placed):
-                    return False
-                if avoid_curves and len(curve_pts) and _inside(curve_pts, _grow(bx, 2 * ux, 2 * uy)).any():
-                    return False
-                return not inside_only or poly is None or _in_polygon(cand, poly)
-
-            best = None
-            # inside the loop clear of arrows; inside the loop over arrows; anywhere clear of labels
-            for inside_only, avoid_curves in ((True, True), (True, False), (False, True), (False, False)):
-                for ring in range(0, 40):
-                    n = max(1, 8 * ring)
-                    for k in range(n):
-                        a = 2 * math.pi * k / n
-                        cand = c + ring * step * np.array([math.cos(a), math.sin(a)])
-                        if free(cand, inside_only, avoid_curves):
-                            best = cand
-                            break
-                    if best is not None:
-                        break
-                if best is not None:
-                    break
-            if best is None:
-                best = c
-            placed.append(box(best))
-            # circular arrow: orientation of the loop in the drawing
-            pts = np.array([self.pos[v] for v in vars_])
-            area = 0.0
-            for i in range(len(pts)):
-                x_a, y_a = pts[i]
-                x_b, y_b = pts[(i + 1) % len(pts)]
-                area += x_a * y_b - x_b * y_a
-            ccw = area >= 0
-            ang = np.linspace(math.radians(120), math.radians(120 + 290), 50)
-            if not ccw:
-                ang = ang[::-1]
-            arc = np.column_stack([best[0] + r * ux * np.cos(ang), best[1] + r * uy * np.sin(ang)])
-            color = _COLORS["-"] if m.polarity == "B" else (_COLORS["+"] if m.polarity == "R" else "#555555")
-            from matplotlib.patches import Ellipse
-
-            self.ax.add_patch(Ellipse(tuple(best), 2 * (r + 3) * ux, 2 * (r + 3) * uy, fc="white", ec="none",
-                                      alpha=0.9, zorder=4))
-            self.ax.add_patch(FancyArrowPatch(path=MplPath(arc), arrowstyle="-|>", mutation_scale=11, lw=1.4,
-                                              color=color, zorder=4.5, shrinkA=0, shrinkB=0))
-            t = self.ax.text(best[0], best[1], m.id, ha="center", va="center", fontsize=_MARK_PT,
-                             fontweight="bold", color=color, zorder=6)
-            self.marker_texts.append(t)
+            centroid = np.mean([self.pos[v] for v in vars_], axis=0)
+            name_text = None
             if name:
-                t2 = self.ax.text(best[0], best[1] - (r + 4) * uy, name, ha="center", va="top",
-                                  fontsize=_NAME_PT, style="italic", color=color, zorder=6,
-                                  bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
-                self.marker_texts.append(t2)
+                name_text = self.ax.text(centroid[0], centroid[1], name, ha="center", va="top",
+                                         fontsize=_NAME_PT, style="italic", color=color, zorder=6, gid=gid,
+                                         bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
+            size = _text_size(name_text, renderer) if name_text is not None else (0.0, 0.0, 0.0)
+            half = (r + 3) * pt
+
+            def layout(c, size=size, half=half, r=r):
+                parts = [Bbox.from_extents(c[0] - half, c[1] - half, c[0] + half, c[1] + half)]
+                if size[0]:
+                    top = c[1] - (r + 4) * pt + size[2]  # the text's top, then its pad
+                    parts.append(Bbox.from_extents(c[0] - size[0] / 2, top - size[1], c[0] + size[0] / 2, top))
+                return parts
+
+            poly = to_px(np.array([self.pos[v] for v in vars_])) if len(vars_) >= 3 else None
+            start = to_px(centroid)
+            best = _nearest_free(start, layout, obstacles, within, poly)
+            for part in layout(best):
+                obstacles.add(part)
+            best = self.ax.transData.inverted().transform(best)
+            self._loop_marker(m, vars_, best, r, color, gid, ux, uy)
+            if name_text is not None:
+                name_text.set_position((best[0], best[1] - (r + 4) * uy))
+                self.marker_texts.append(name_text)
+
+    def _loop_marker(self, m, vars_, at, r, color, gid, ux, uy) -> None:
+        """The circular arrow (turning as the loop runs in the drawing) and the id at ``at``."""
+        from matplotlib.patches import Ellipse
+
+        pts = np.array([self.pos[v] for v in vars_])
+        area = sum(pts[i][0] * pts[(i + 1) % len(pts)][1] - pts[(i + 1) % len(pts)][0] * pts[i][1]
+                   for i in range(len(pts)))
+        ang = np.linspace(math.radians(120), math.radians(120 + 290), 50)
+        if area < 0:
+            ang = ang[::-1]
+        arc = np.column_stack([at[0] + r * ux * np.cos(ang), at[1] + r * uy * np.sin(ang)])
+        self.ax.add_patch(Ellipse(tuple(at), 2 * (r + 3) * ux, 2 * (r + 3) * uy, fc="white", ec="none",
+                                  alpha=0.9, zorder=4, gid=gid))
+        self.ax.add_patch(FancyArrowPatch(path=MplPath(arc), arrowstyle="-|>", mutation_scale=11, lw=1.4,
+                                          color=color, zorder=4.5, shrinkA=0, shrinkB=0, gid=gid))
+        t = self.ax.text(at[0], at[1], m.id, ha="center", va="center", fontsize=_MARK_PT,
+                         fontweight="bold", color=color, zorder=6, gid=gid)
+        self.marker_texts.append(t)
+
+    def _self_loop_marker(self, m, loop_at, color, gid, obstacles, within, renderer) -> None:
+        """A self-loop's id inside its circle and its name beside the circle, on the first free side
+        (the side away from the variable first)."""
+        centre, rr, right = loop_at
+        pt = self.fig.dpi / 72.0
+        t = self.ax.text(centre[0], centre[1], m.id, ha="center", va="center", fontsize=_MARK_PT - 1,
+                         fontweight="bold", color=color, zorder=6, gid=gid)
+        self.marker_texts.append(t)
+        obstacles.add(t.get_window_extent(renderer))
+        if not m.name:
+            return
+        t2 = self.ax.text(centre[0], centre[1], "\n".join(textwrap.wrap(m.name, 14)), fontsize=_NAME_PT,
+                          style="italic", color=color, zorder=6, gid=gid,
+                          bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
+        w, h, pad = _text_size(t2, renderer)
+        c = self.ax.transData.transform(centre)
+        gap = (rr + 4) * pt
+        sides = [("left", "center", (gap, 0.0)), ("right", "center", (-gap, 0.0)),
+                 ("center", "top", (0.0, -gap)), ("center", "bottom", (0.0, gap))]
+        if not right:
+            sides[0], sides[1] = sides[1], sides[0]
+        options = []
+        for ha, va, (dx, dy) in sides:
+            anchor = c + (dx, dy)
+            x0 = anchor[0] - {"left": 0.0, "center": w / 2 - pad, "right": w - 2 * pad}[ha] - pad
+            y0 = anchor[1] - {"bottom": 0.0, "center": h / 2 - pad, "top": h - 2 * pad}[va] - pad
+            box = Bbox.from_extents(x0, y0, x0 + w, y0 + h)
+            hits = obstacles.hits([box]) + (0 if _contains(within, box) else 100)
+            options.append((hits, ha, va, anchor, box))
+        hits, ha, va, anchor, box = min(options, key=lambda o: o[0])  # first of the least crowded
+        t2.set_horizontalalignment(ha)
+        t2.set_verticalalignment(va)
+        t2.set_position(self.ax.transData.inverted().transform(anchor))
+        obstacles.add(box)
+        self.marker_texts.append(t2)
 
     def content_extent(self) -> Bbox:
         renderer = self.fig.canvas.get_renderer()

@@ -261,19 +261,19 @@ def test_slug():
 def test_dashboard_figure_structure(full):
     from matplotlib.figure import Figure
 
-    from cxsystems.plotting.charts import BASELINE_COLOR, scenario_colors
+    from cxsystems.plotting.charts import BASELINE_COLOR, comparison_colors
 
     fig = full.plot()
     assert isinstance(fig, Figure)
     assert tuple(fig.get_size_inches()) == (16.0, 9.0)
     charts = [ax for ax in fig.axes if ax.axison]
     assert len(charts) == len(full.outcomes)
-    colors = scenario_colors(full.scenario_names, full.baseline, full.color_order)
+    colors = comparison_colors(full)  # by scenario family (board-ready charts)
     assert colors[full.baseline] == BASELINE_COLOR
     assert len(set(colors.values())) == len(colors)
     for ax, o in zip(charts, full.outcomes):
         assert ax.get_title(loc="left").replace("\n", " ").startswith(o.label)
-        lines = {ln.get_label(): ln for ln in ax.get_lines() if not ln.get_label().startswith("_")}
+        lines = {ln.get_gid(): ln for ln in ax.get_lines() if not ln.get_label().startswith("_")}
         assert set(lines) == set(full.scenario_names)
         for name, ln in lines.items():
             assert ln.get_color() == colors[name]
@@ -291,9 +291,9 @@ def test_dashboard_figure_structure(full):
             assert label.get_fontsize() >= 11
     legend_texts = [t.get_text() for leg in fig.legends + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
                     for t in leg.get_texts()]
-    for name in full.scenario_names:
-        assert name in legend_texts
-    assert "cx_service" in fig._suptitle.get_text()
+    for name in full.scenario_names:  # legends show scenario titles, the title the model's title
+        assert any(t.startswith(full.title_of(name)) for t in legend_texts)
+    assert fig._suptitle.get_text().startswith(full.model_title)
 
 
 def test_subset_keeps_each_scenario_colour(model, full):
@@ -338,3 +338,26 @@ def test_save_figure_formats_and_no_pyplot_state(tmp_path, full):
         save_figure(fig, tmp_path / "chart.gif")
     with pytest.raises(OSError):
         save_figure(fig, tmp_path / "missing" / "chart.png")
+
+
+def test_save_writes_the_contact_mix_chart_when_the_model_declares_one(tmp_path):
+    from cxsystems.model.specs import ContactPart
+
+    cmp = synthetic()
+    assert "contact_mix.png" not in cmp.chart_files()
+    runs = {n: cmp.run(n) for n in cmp.scenario_names}
+    parts = (ContactPart("Backlog", "Backlog contacts", True), ContactPart("Profit", "Profit contacts", False))
+    mixed = build_comparison(runs, scenarios=cmp.scenarios, outcomes=cmp.outcomes, classify="Backlog",
+                             units=dict(cmp.units), model_name="toy", contact_mix=parts)
+    files = mixed.chart_files()
+    assert list(files)[-1] == "contact_mix.png" and files["contact_mix.png"] is None
+    assert set(mixed.chart_files("svg")) == {n.replace(".png", ".svg") for n in files}
+    written = mixed.save(tmp_path / "out")
+    names = [p.name for p in written]
+    assert "contact_mix.png" in names and names.index("contact_mix.png") < names.index("results.csv")
+    assert (tmp_path / "out" / "contact_mix.png").stat().st_size > 10_000
+    # an outcome called "contact mix" never takes the chart's file name
+    from cxsystems.analysis.compare import RESERVED_STEMS
+    from cxsystems.files import outcome_stems
+
+    assert outcome_stems(["Contact Mix"], reserved=RESERVED_STEMS)["Contact Mix"] != "contact_mix"

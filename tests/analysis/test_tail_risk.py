@@ -41,9 +41,9 @@ def test_shares_are_recounted_from_the_metrics(res):
         assert row.share == pytest.approx(expected, abs=0)
         assert row.runs == round(expected * res.n) and row.n_runs == res.n
     by = table.set_index(["scenario", "risk"])["share"]
-    # the status quo collapses in a large share of worlds (issue 11 is to make the model hold);
-    # hiring and fast closing almost never do
-    assert by[("baseline", "collapse")] > 0.3
+    # with its balancing responses (abandonment, balking, overtime) the model holds: the status quo
+    # collapses in under 5% of plausible worlds (measured: none of 400; 45% before issue 11)
+    assert by[("baseline", "collapse")] < 0.05
     assert by[("reactive_hiring", "collapse")] < 0.02 and by[("reactive_fast_close", "collapse")] < 0.02
 
 
@@ -84,9 +84,19 @@ def test_robustness_csv_and_cli_carry_the_shares(tmp_path):
 
 
 def test_fan_chart_states_the_tail_share(res):
+    import dataclasses
+
+    from cxsystems.model.specs import TailRisk
+
+    # a threshold at the status quo's median peak wait puts about half its worlds in the tail
+    cut = float(np.median(res.metric("peak_wait")["baseline"]))
+    low = float(np.median(res.metric("cumulative_profit")["baseline"]))
+    risks = (TailRisk("collapse", "peak_wait", "slow", above=cut), TailRisk("loss", "cumulative_profit", "low", below=low))
+    res = dataclasses.replace(res, tail_risks=risks)
     fig = res.plot("Wait Time")
     texts = [t.get_text() for ax in fig.axes for t in ax.texts if isinstance(t, Text)]
     share = cx.tail_risk(res).set_index(["scenario", "risk"])["share"][("baseline", "collapse")]
+    assert 0.3 < share < 0.7
     assert f"collapse: {100 * share:.0f}% of runs" in texts
     assert not any("loss" in t for t in texts)  # a risk on another variable is not drawn here
     profit = [t.get_text() for ax in res.plot("Cumulative Profit").axes for t in ax.texts]
@@ -99,7 +109,7 @@ def test_report_lists_the_tail_risks(cx_service):
     from cxsystems.pages.report import build_report
 
     html = build_report(cx_service, n_runs=200, seed=0)
-    assert '<h3 id="tail-risks">Tail risks: share of the 200 worlds that end badly</h3>' in html
+    assert '<h3 id="tail-risks">Cumulative profit and tail risks across the 200 worlds</h3>' in html
     assert "Service collapse: peak wait above 8 weeks" in html
 
 

@@ -41,7 +41,7 @@ def test_compare_writes_every_file(tmp_path):
     names = scenario_names()
     outcomes = tomllib.loads(SCENARIO_FILE.read_text())["outcomes"]
     charts = {f"{s}.png" for s in outcome_stems([o["variable"] for o in outcomes], reserved=RESERVED_STEMS).values()}
-    expected = {"comparison.png", "results.csv", "summary.csv", MANIFEST} | charts
+    expected = {"comparison.png", "contact_mix.png", "results.csv", "summary.csv", MANIFEST} | charts
     assert {p.name for p in out.iterdir()} == expected
     for name in expected - {"results.csv", "summary.csv", MANIFEST}:
         assert (out / name).read_bytes()[:4] == b"\x89PNG"

@@ -21,9 +21,11 @@ from conftest import installed_env, run_cli, run_installed
 
 import cxsystems as cx
 from cxsystems import Change
+from cxsystems.analysis.contacts import avoidable_share, mix_table
 from cxsystems.analysis.metrics import classify_trajectory, read_trajectory
 from cxsystems.engine import compile_model
-from cxsystems.text import pretty_units
+from cxsystems.plotting import charts
+from cxsystems.text import difference_title, pretty_units
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -116,14 +118,20 @@ def assert_same(got, want, what):
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9 * scale, err_msg=what)
 
 
-def assert_charts_match(charted, engine, changes, baseline_changes=()):
+def assert_charts_match(charted, engine, changes, baseline_changes=(), differences=("Cumulative Profit",)):
+    """The charts hold the engine's numbers: levels, or (view = "difference") the differences from
+    the baseline, the baseline at zero."""
     times, values = engine(changes)
     _, base = engine(baseline_changes)
     assert set(charted) == set(values)
     for var, (t, b, v) in charted.items():
         assert_same(t, times, f"{var}: times")
-        assert_same(b, base[var], f"{var}: baseline")
-        assert_same(v, values[var], f"{var}: this setting")
+        if var in differences:
+            assert np.all(b == 0), f"{var}: baseline at zero"
+            assert_same(v, values[var] - base[var], f"{var}: difference from the baseline")
+        else:
+            assert_same(b, base[var], f"{var}: baseline")
+            assert_same(v, values[var], f"{var}: this setting")
 
 
 # --------------------------------------------------------------------------- tests
@@ -133,6 +141,7 @@ def test_page_opens_without_errors_and_charts_the_baseline(opened, model, engine
     charted = opened.charted()
     assert list(charted) == [o.variable for o in model.analysis.outcomes]
     assert_charts_match(charted, engine, [])
+    assert [o.variable for o in model.analysis.outcomes if o.view == "difference"] == ["Cumulative Profit"]
     cards = opened.page.locator("section.chart")
     assert cards.count() == len(model.analysis.outcomes)
     for i, o in enumerate(model.analysis.outcomes):
@@ -205,8 +214,9 @@ def test_scenario_buttons_reproduce_the_engine_and_the_reading_matches_python(op
             assert opened.page.evaluate(f"CX_WORKSHOP.state.values[{c.parameter!r}]") == c.value
         items = opened.page.locator("#reading-list li")
         assert items.count() == len(model.analysis.outcomes)
+        times, levels = engine(scenario.changes)  # the charts hold differences for some: classify levels
         for i, o in enumerate(model.analysis.outcomes):
-            times, _, values = charted[o.variable]
+            values = levels[o.variable]
             want = classify_trajectory(times, values, base[o.variable], o.better, rtol, judge=o.judge)
             assert items.nth(i).get_attribute("data-class") == want, (name, o.variable)
             # the reading is the description every output uses (Reading.details), word for word
@@ -238,14 +248,21 @@ def test_layout_fits_the_screen(browser, page_file, viewport):
                 return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, cw: k.width, ch: k.height,
                         cright: k.right};
             }),
+            mix: (() => { const r = document.querySelector('#contact-mix').getBoundingClientRect(),
+                                k = document.querySelector('#contact-mix canvas').getBoundingClientRect();
+                          return {left: r.left, right: r.right, bottom: r.bottom, cw: k.width, ch: k.height,
+                                  cright: k.right}; })(),
             controls: document.querySelector('.controls').getBoundingClientRect().width})""")
         assert geo["scrollWidth"] <= geo["clientWidth"], "horizontal overflow"
         assert geo["font"] >= 16
         for c in geo["cards"]:
             assert 0 <= c["left"] and c["right"] <= w and c["cright"] <= c["right"]
             assert c["cw"] >= 300 and c["ch"] >= 120  # big enough to read
+        mix = geo["mix"]  # the contact mix is readable and inside its card
+        assert 0 <= mix["left"] and mix["right"] <= w and mix["cright"] <= mix["right"]
+        assert mix["cw"] >= 250 and mix["ch"] >= 120
         if viewport == "projector":  # the whole dashboard on one screen
-            assert max(c["bottom"] for c in geo["cards"]) <= h
+            assert max(c["bottom"] for c in geo["cards"]) <= h and mix["bottom"] <= h
             assert len({round(c["left"]) for c in geo["cards"]}) == 3
         else:
             assert len({round(c["left"]) for c in geo["cards"]}) == 2
@@ -261,7 +278,7 @@ def test_layout_fits_the_screen(browser, page_file, viewport):
     assert o.errors == []
 
 
-def test_fresh_install_writes_a_page_that_opens_without_errors(browser, installed, tmp_path):
+def test_fresh_install_writes_a_page_that_opens_without_errors(browser, installed, tmp_path, model):
     """Run ``cxsystems workshop`` of the wheel installed into an empty folder."""
     _, site = installed
     work = tmp_path / "work"
@@ -276,7 +293,8 @@ def test_fresh_install_writes_a_page_that_opens_without_errors(browser, installe
     assert [p.name for p in work.iterdir()] == [out.name]
     o = Opened(browser, out)
     try:
-        assert o.page.locator("section.chart canvas").count() == 7
+        assert o.page.locator("section.chart canvas").count() == len(model.analysis.outcomes)
+        assert o.page.locator("#contact-mix canvas").count() == 1
         assert o.page.locator("#levers input[type=range]").count() == 5
     finally:
         o.close()
@@ -328,6 +346,10 @@ description = "Push improvement from the start and raise the target from week 30
         o.move_slider("input[data-parameter='Performance Step']", 200)
         assert_charts_match(o.charted(), engine, [Change("Pressure Step", 0.1), Change("Performance Step", 200.0)])
         assert "run as written" not in o.page.locator("#scenario-note").inner_text()
+        # no [contact_mix]: no contact-mix card at all (no empty chart)
+        assert o.page.locator("#contact-mix").count() == 0 and o.page.locator(".mix").count() == 0
+        assert o.page.evaluate("CX_WORKSHOP.mix") is None
+        assert_no_code_names(o.page, model)
     finally:
         o.close()
     assert o.errors == []
@@ -344,3 +366,159 @@ def test_chart_read_outs_show_only_under_the_pointer(opened):
     assert page.evaluate(style.format(i=0)) == "visible"
     assert page.evaluate(style.format(i=1)) == "hidden"
     page.mouse.move(0, 0)
+
+
+# --------------------------------------------------------------------------- names, colours, formats
+def code_names(model) -> list[str]:
+    """The code names a person should not read: the model's file name and the scenario names that
+    are no words (``reactive_hiring``; ``baseline`` or ``trap`` are words a page may use)."""
+    return [n for n in [model.name, *model.scenarios] if "_" in n]
+
+
+def assert_no_code_names(page, model):
+    text = page.evaluate("document.body.innerText")
+    for name in code_names(model):
+        assert name not in text, name
+    assert model.title in text
+    for s in model.scenarios.values():
+        assert s.title in text, s.title
+
+
+def test_scenarios_are_shown_by_title_in_their_family_colours(opened, model):
+    page = opened.page
+    names = list(model.scenarios)
+    families = {n: s.family for n, s in model.scenarios.items()}
+    colors = charts.scenario_colors(names, model.baseline, names, families=families)
+    assert "reactive_hiring" in code_names(model) and "cx_service" in code_names(model)
+    assert page.locator("h1").inner_text().endswith(model.title)
+    assert page.title() == f"{model.title}: policy workshop"
+    for name, sc in model.scenarios.items():
+        button = page.locator(f"button[data-scenario='{name}']")
+        assert button.inner_text().strip() == sc.title
+        assert button.get_attribute("data-family") == sc.family
+        swatch = button.locator(".swatch").evaluate("e => getComputedStyle(e).backgroundColor")
+        assert swatch == _rgb(colors[name]), name
+        button.click()
+        assert_no_code_names(page, model)
+        # the run line, its legend entry and the header key take the scenario's colour and title
+        run = page.evaluate("""() => { const c = CX_WORKSHOP.charts[0];
+            return {stroke: c.series[2]._stroke,
+                    label: c.root.querySelectorAll('.u-legend .u-series')[2].querySelector('.u-label').textContent,
+                    base: c.root.querySelectorAll('.u-legend .u-series')[1].querySelector('.u-label').textContent,
+                    key: document.getElementById('key-run-label').textContent}; }""")
+        assert run["stroke"].lower() == colors[name].lower(), name
+        assert run["label"] == run["key"] == sc.title
+        assert run["base"] == model.scenarios[model.baseline].title
+        summary = page.locator("#reading-summary").inner_text()
+        if name != model.baseline:
+            assert summary.startswith(f"{sc.title} against {model.scenarios[model.baseline].title}, of "), summary
+    # a setting of no scenario: "Your setting", in a colour of no family
+    opened.move_slider("input[data-parameter='Extra Headcount Fraction']", 0.05)
+    own = page.evaluate("[CX_WORKSHOP.charts[0].series[2]._stroke, document.getElementById('key-run-label').textContent]")
+    assert own == [page.evaluate("CX_WORKSHOP.config.own_color"), "Your setting"]
+    assert own[0] not in colors.values()
+    assert_no_code_names(page, model)
+
+
+def _rgb(hex_color: str) -> str:
+    h = hex_color.lstrip("#")
+    return "rgb({}, {}, {})".format(*(int(h[i:i + 2], 16) for i in (0, 2, 4)))
+
+
+def _readouts(page, i: int, week: float) -> list[str]:
+    """The read-out under chart ``i`` with the pointer on ``week``."""
+    return page.evaluate("""([i, w]) => { const c = CX_WORKSHOP.charts[i];
+        c.setCursor({left: c.valToPos(w, 'x'), top: 5});
+        return Array.from(c.root.querySelectorAll('.u-legend .u-value')).map(e => e.textContent); }""", [i, week])
+
+
+def test_percent_and_difference_outcomes_read_as_people_read_them(opened, model, engine):
+    page = opened.page
+    outcomes = list(model.analysis.outcomes)
+    opened.page.click("button[data-scenario='structural_prevention']")
+    times, values = engine(model.scenarios["structural_prevention"].changes)
+    _, base = engine(())
+    week, k = 60.0, int(np.searchsorted(times, 60.0))
+    # a fraction x100 with %: axis ticks and read-outs
+    i = next(j for j, o in enumerate(outcomes) if o.percent)
+    o = outcomes[i]
+    card = page.locator("section.chart").nth(i)
+    assert card.locator("h3").text_content() == f"{o.label} (% {pretty_units(o.units)})"
+    ticks = page.evaluate("i => CX_WORKSHOP.charts[i].axes[1]._values.map(String)", i)
+    assert ticks and all(t.endswith("%") for t in ticks), ticks
+    splits = np.asarray(page.evaluate("i => CX_WORKSHOP.charts[i].axes[1]._splits", i), dtype=float)
+    assert [float(t.rstrip("%")) for t in ticks] == pytest.approx(list(100 * splits), rel=1e-9, abs=1e-9)
+    week_text, base_text, run_text = _readouts(page, i, week)
+    assert week_text == "week 60"
+    assert float(base_text.rstrip("%")) == pytest.approx(100 * base[o.variable][k], abs=0.006)
+    assert float(run_text.rstrip("%")) == pytest.approx(100 * values[o.variable][k], abs=0.006)
+    assert base_text.endswith("%") and run_text.endswith("%")
+    # differences from the baseline: titled so, read out signed, the baseline at 0
+    i = next(j for j, o in enumerate(outcomes) if o.view == "difference")
+    o = outcomes[i]
+    title = page.locator("section.chart").nth(i).locator("h3").text_content()
+    assert title == difference_title(o.label, model.scenarios[model.baseline].title, o.units)
+    _, base_text, run_text = _readouts(page, i, 150.0)
+    k = int(np.searchsorted(times, 150.0))
+    diff = values[o.variable][k] - base[o.variable][k]
+    assert base_text == "0"
+    assert (run_text[0] == "+") == (diff > 0)
+    got = float(run_text.replace(",", "").replace("M", "e6"))
+    assert got == pytest.approx(diff, rel=0.01)
+    page.mouse.move(0, 0)
+
+
+# --------------------------------------------------------------------------- the contact mix
+def _mix_python(model, changes):
+    run = cx.simulate(model, cx.Scenario("setting", "", tuple(changes)))
+    parts = model.analysis.contact_mix
+    return run, mix_table(run, parts), avoidable_share(run, parts)
+
+
+def _mix_page(page):
+    """``(times, parts in declared order, share shown (%), baseline share shown (%))``."""
+    got = page.evaluate("""() => ({d: CX_WORKSHOP.mix.chart.data.map(a => Array.from(a)),
+        share: document.querySelector('#contact-mix .mix-share-value').textContent,
+        base: document.querySelector('#contact-mix .mix-base').textContent})""")
+    times = np.asarray(got["d"][0], dtype=float)
+    stacked = np.asarray(got["d"][1:], dtype=float)[::-1]  # the chart holds running totals, top first
+    parts = np.diff(np.vstack([np.zeros(times.size), stacked]), axis=0)
+    return times, parts, got["share"], got["base"]
+
+
+def test_contact_mix_stacks_the_engine_parts_and_states_the_avoidable_share(opened, model):
+    page = opened.page
+    parts = model.analysis.contact_mix
+    card = page.locator("#contact-mix")
+    assert card.count() == 1 and card.locator("canvas").count() == 1
+    # the key names every kind, the top of the stack first
+    assert card.locator(".mix-key li[data-variable]").all_inner_texts() == [p.label for p in reversed(parts)]
+    base_changes = model.scenarios[model.baseline].changes
+    run, table, share = _mix_python(model, base_changes)
+    times, stacked_parts, shown, shown_base = _mix_page(page)
+    np.testing.assert_allclose(times, run.index.to_numpy(dtype=float))
+    for k, p in enumerate(parts):
+        want = table[p.label].to_numpy()
+        np.testing.assert_allclose(stacked_parts[k], want, rtol=1e-6, atol=1e-9 * np.max(np.abs(want)))
+    k = int(np.searchsorted(times, 60.0))  # one week by hand: the running total is the engine's sum
+    top = page.evaluate("k => CX_WORKSHOP.mix.chart.data[1][k]", k)
+    assert top == pytest.approx(sum(float(table[p.label].iloc[k]) for p in parts), rel=1e-6)
+    assert 0 < share < 1
+    assert float(shown.rstrip("%")) == pytest.approx(100 * share, abs=0.5)
+    assert shown_base == f"{model.scenarios[model.baseline].title}: {shown}"
+    assert "of contacts avoidable" in card.inner_text()
+    # the key reads out each kind's contacts at the week under the pointer
+    page.evaluate("k => { const c = CX_WORKSHOP.mix.chart; c.setCursor({left: c.valToPos(c.data[0][k], 'x'), top: 5}); }", k)
+    value = card.locator(f".mix-key li[data-variable='{parts[0].variable}'] .mix-value").inner_text()
+    assert float(value.replace(",", "")) == pytest.approx(float(table[parts[0].label].iloc[k]), rel=0.01)
+    # a lever moved: the mix and the share follow the engine for that setting
+    opened.move_slider("input[data-parameter='Prevention Incentive']", 1)
+    changes = [Change("Prevention Incentive", 1.0, from_week=16.0)]
+    run2, table2, share2 = _mix_python(model, changes)
+    _, stacked2, shown2, shown_base2 = _mix_page(page)
+    for k, p in enumerate(parts):
+        want = table2[p.label].to_numpy()
+        np.testing.assert_allclose(stacked2[k], want, rtol=1e-6, atol=1e-9 * np.max(np.abs(want)))
+    assert float(shown2.rstrip("%")) == pytest.approx(100 * share2, abs=0.5)
+    assert abs(share2 - share) > 0.005 and shown2 != shown
+    assert shown_base2 == shown_base  # the baseline's share stays put

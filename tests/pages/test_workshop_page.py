@@ -27,7 +27,8 @@ from cxsystems.engine import compile_model
 from cxsystems.model import levers as lv_mod
 from cxsystems.pages import html as page_html
 from cxsystems.pages import workshop as page
-from cxsystems.text import pretty_units
+from cxsystems.plotting import charts
+from cxsystems.text import axis_title, difference_title, pretty_units
 
 ROOT = Path(__file__).resolve().parents[2]
 VENDOR = ROOT / "cxsystems" / "pages" / "vendor"
@@ -71,50 +72,66 @@ def test_spec_of_cx_service(cx_service):
     assert {c["parameter"]: c["value"] for c in bridge["changes"]} == {
         "Prevention Incentive": 1.0, "Extra Headcount Fraction": 0.2}
     base = next(s for s in spec["scenarios"] if s["name"] == "baseline")
-    assert base == dict(name="baseline", description=cx_service.scenarios["baseline"].description,
-                        uniform=True, start=None, changes=[])
+    sc = cx_service.scenarios["baseline"]
+    assert base == dict(name="baseline", title=sc.title, family=sc.family, color=charts.BASELINE_COLOR,
+                        description=sc.description, uniform=True, start=None, changes=[])
     json.dumps(spec, allow_nan=False)  # JSON-ready
 
 
-def test_spec_of_capability_trap_starts_from_the_start(capability_trap):
-    spec = page.workshop_spec(capability_trap)
-    assert spec["start_week"]["default"] == 0.0  # its scenarios' changes have no from_week
-    assert [lv["name"] for lv in spec["levers"]] == ["Pressure Step", "Performance Step"]
-    for s in spec["scenarios"]:
-        assert s["uniform"] and s["start"] in (None, 0.0)
-        assert all(c["from_week"] is None for c in s["changes"])
+def test_spec_names_scenarios_and_the_model_for_people_in_chart_colours(cx_service):
+    """Titles, not code names; the colour families of every chart of the model."""
+    spec = page.workshop_spec(cx_service)
+    assert spec["title"] == cx_service.title != cx_service.name
+    names = list(cx_service.scenarios)
+    families = {n: s.family for n, s in cx_service.scenarios.items()}
+    want = charts.scenario_colors(names, cx_service.baseline, names, families=families)
+    assert [s["name"] for s in spec["scenarios"]] == names
+    for entry in spec["scenarios"]:
+        sc = cx_service.scenarios[entry["name"]]
+        assert (entry["title"], entry["family"], entry["color"]) == (sc.title, sc.family, want[sc.name])
+        if sc.name != cx_service.baseline:  # each scenario's colour is a shade of its family
+            assert entry["color"] in charts.FAMILY_PALETTES[sc.family], entry
+    assert "_" not in "".join(s["title"] for s in spec["scenarios"])
+    assert spec["scenarios"][names.index("reactive_hiring")]["title"] == cx_service.scenarios["reactive_hiring"].label
+    assert spec["baseline_title"] == cx_service.scenarios[cx_service.baseline].title
+    assert spec["baseline_color"] == charts.BASELINE_COLOR
+    # the run in no named scenario has a colour of no family
+    assert spec["own_color"] not in {c for shades in charts.FAMILY_PALETTES.values() for c in shades}
+    assert spec["own_color"] not in want.values()
 
 
-def test_scenario_with_changes_in_different_weeks_is_not_uniform():
-    sc = cx.Scenario("mixed", "d", (cx.Change("A", 1.0, 16.0), cx.Change("B", 2.0, None)))
-    entry = page._scenario_entry(sc, 0.0)
-    assert entry["uniform"] is False and entry["start"] is None
-    assert entry["changes"] == [dict(parameter="A", value=1.0, from_week=16.0),
-                                dict(parameter="B", value=2.0, from_week=None)]
+def test_spec_carries_percent_and_difference_outcomes(cx_service):
+    spec = page.workshop_spec(cx_service)
+    base = spec["baseline_title"]
+    outs = {o["variable"]: o for o in spec["outcomes"]}
+    for o in cx_service.analysis.outcomes:
+        got = outs[o.variable]
+        assert (got["percent"], got["view"]) == (o.percent, o.view)
+        full = f"{got['heading']} ({got['heading_units']})" if got["heading_units"] else got["heading"]
+        if o.view == "difference":
+            assert full == difference_title(o.label, base, o.units, percent=o.percent)
+        else:
+            assert full == axis_title(o.label, o.units, percent=o.percent)
+        assert "Dmnl" not in full
+    assert outs["Annual Churn Rate"]["percent"] and outs["Annual Churn Rate"]["heading_units"] == "% a year"
+    profit = outs["Cumulative Profit"]
+    assert profit["view"] == "difference" and profit["heading"] == f"Cumulative profit: difference from {base}"
+    assert sum(o["view"] == "difference" for o in spec["outcomes"]) == 1
 
 
-@pytest.mark.parametrize("value, lo, hi, extra, expected", [
-    (5.0, math.nan, math.nan, (), (0.0, 10.0)),
-    (-2.0, math.nan, math.nan, (), (-4.0, 0.0)),
-    (0.0, math.nan, math.nan, (3.0,), (-1.0, 3.0)),
-    (2.0, 1.0, math.nan, (), (1.0, 3.0)),
-    (2.0, math.nan, 10.0, (), (-10.0, 10.0)),
-    (0.5, 0.0, 1.0, (), (0.0, 1.0)),
-    (0.5, 0.0, 1.0, (1.5,), (0.0, 1.5)),
-])
-def test_lever_range_fallbacks(value, lo, hi, extra, expected):
-    got_lo, got_hi, note = lv_mod.lever_range(value, lo, hi, extra)
-    assert (got_lo, got_hi) == expected
-    declared = not math.isnan(lo) and not math.isnan(hi) and not extra
-    assert (note == "") == declared
-
-
-@pytest.mark.parametrize("lo, hi, values, expected", [
-    (0, 1, [0, 0.2], 0.005), (0.5, 1.2, [1, 0.8], 0.005), (-1000, 1000, [0, 500], 10.0),
-    (0, 156, [16], 1.0), (0, 1, [0.0125], 0.0005), (0, 1, [1 / 3], 0.0),
-])
-def test_slider_step(lo, hi, values, expected):
-    assert lv_mod.slider_step(lo, hi, values) == expected
+def test_spec_carries_the_contact_mix_in_its_declared_order(cx_service, capability_trap):
+    mix = page.workshop_spec(cx_service)["contact_mix"]
+    parts = cx_service.analysis.contact_mix
+    assert len(parts) >= 2
+    assert [(p["variable"], p["label"], p["avoidable"]) for p in mix["parts"]] == [
+        (p.variable, p.label, p.avoidable) for p in parts]
+    assert all(p["variable"] in cx_service.variables for p in mix["parts"])
+    colors = [p["color"] for p in mix["parts"]]
+    assert len(set(colors)) == len(colors)  # every kind its own colour
+    avoidable = {p["color"] for p in mix["parts"] if p["avoidable"]}
+    assert avoidable <= set(page.MIX_AVOIDABLE) and not avoidable & set(page.MIX_PLAIN)
+    assert mix["units"] == pretty_units(cx_service.units[parts[0].variable])
+    assert page.workshop_spec(capability_trap)["contact_mix"] is None  # no [contact_mix]: no chart
 
 
 # --------------------------------------------------------------------------- reading rule in JS
@@ -333,7 +350,11 @@ def _hostile_model(tmp_path):
     toml = (src / "capability_trap.scenarios.toml").read_text()
     esc = json.dumps(HOSTILE)
     toml = toml.replace('label = "Performance"', f"label = {esc}", 1)
-    toml = re.sub(r'(\[scenarios\.trap\]\ndescription = )"[^"]*"', lambda m: m.group(1) + esc, toml)
+    # the model's title and the baseline's label reach the page's HTML (title, heading, key)
+    toml = re.sub(r'^title = "[^"]*"', lambda m: f"title = {esc}", toml, count=1, flags=re.M)
+    toml = toml.replace('label = "Nothing changed"', f"label = {esc}", 1)
+    toml = re.sub(r'(\[scenarios\.trap\]\n(?:\w+ = [^\n]*\n)*?description = )"[^"]*"',
+                  lambda m: m.group(1) + esc, toml)
     (tmp_path / "capability_trap.scenarios.toml").write_text(toml)
     return cx.load_model(tmp_path / "capability_trap.mdl")
 
@@ -346,6 +367,9 @@ def test_model_text_cannot_break_out_of_the_page(tmp_path):
     assert len(parsed.scripts) == 5  # no script element was injected
     config = json.loads(parsed.scripts[0][1])
     assert config["outcomes"][0]["label"] == HOSTILE
+    clean = " ".join(HOSTILE.split())
+    assert model.title == clean and config["title"] == clean and config["baseline_title"] == clean
+    assert page_html.esc(clean) in text  # in the <title>, the heading and the key, escaped
     assert next(s for s in config["scenarios"] if s["name"] == "trap")["description"] == model.scenarios["trap"].description
     assert "</script><script>" not in text
     assert text.count("</script>") == 5

@@ -50,7 +50,7 @@ def test_a_model_without_one_marks_nothing(capability_trap):
 def test_workshop_and_report_say_what_the_red_line_is(cx_service):
     assert workshop_spec(cx_service)["disturbance"] == {"week": 8.0, "label": "product launch"}
     page = render_page(cx_service)
-    assert "the red line the product launch (week 8)" in page
+    assert "red: product launch (week 8)" in page
     from cxsystems.pages.report import comparison_section
 
     body = comparison_section(cx.compare(cx_service)).body

@@ -2,7 +2,15 @@
  *
  * Needs, defined before it: uPlot (vendored), CXReading (cx_reading.js), CX_MODEL (the model
  * compiled to JavaScript) and the JSON block #cx-config written by cxsystems.pages.workshop.
- * Exposes window.CX_WORKSHOP = {config, charts, baseline, lastRun, runs, pressScenario, ...}.
+ * Exposes window.CX_WORKSHOP = {config, charts, baseline, lastRun, runs, mix, pressScenario, ...}.
+ *
+ * Scenarios appear under their titles (labels), in their colours (the same as every chart of the
+ * model: baseline near-black, reactive warm, structural cool, mixed purple); code names stay in
+ * data attributes and tooltips. An outcome with percent = true is a fraction shown x100 with "%"
+ * (the chart keeps the model's numbers, its axis and read-outs show percentages); one with
+ * view = "difference" is charted as the difference from the baseline (the baseline at zero).
+ * The contact-mix card (only when the model declares [contact_mix]) stacks the parts of contact
+ * volume for the current setting and states the avoidable share of all contacts over the run.
  */
 (function () {
   "use strict";
@@ -10,7 +18,12 @@
   var model = window.CX_MODEL;
   var t0 = cfg.initial_time;
   var outcomeVars = cfg.outcomes.map(function (o) { return o.variable; });
-  var COLORS = {base: "#8a8a8a", run: "#1f5fbf", start: "#b0b0b0", disturbance: "#9b2226"};
+  var mixCfg = cfg.contact_mix || null;
+  var mixVars = mixCfg ? mixCfg.parts.map(function (p) { return p.variable; }) : [];
+  var simVars = outcomeVars.concat(mixVars.filter(function (v) { return outcomeVars.indexOf(v) < 0; }));
+  var COLORS = {base: cfg.baseline_color || "#1a1a1a", own: cfg.own_color || "#8C564B", start: "#b0b0b0",
+                disturbance: "#9b2226"};
+  var OWN_TITLE = "Your setting";
 
   // ------------------------------------------------------------------ helpers
   function el(tag, attrs, text) {
@@ -47,18 +60,37 @@
     return w <= t0 ? "from the start" : "from week " + fmtNum(w);
   }
 
+  // a scenario's name for people (its label); the code name only when it has none
   function scenarioLabel(name) {
-    return name.replace(/_/g, " ");
+    var s = scenarios[name];
+    return s && s.title ? s.title : name.replace(/_/g, " ");
+  }
+
+  // an outcome's value as people read it: a fraction x100 with "%", differences signed
+  function fmtValue(o, x, diff) {
+    if (x === null || x === undefined || !isFinite(x)) return "-";
+    var v = o.percent ? 100 * x : x;
+    var s = fmtNum(v);
+    if (diff && v > 0) s = "+" + s;
+    if (o.percent) s += diff ? " pp" : "%";
+    return s;
+  }
+
+  function fmtTick(o, x) {
+    var v = o.percent ? 100 * x : x;
+    var s = fmtAxis(v);
+    if (o.view === "difference" && v > 0) s = "+" + s;
+    return o.percent && o.view !== "difference" ? s + "%" : s;
   }
 
   // ------------------------------------------------------------------ state
+  var scenarios = {};
+  cfg.scenarios.forEach(function (s) { scenarios[s.name] = s; });
   var params = {};
   Object.keys(model.parameters).forEach(function (p) { params[p] = model.parameters[p].value; });
   var levers = cfg.levers;
   var state = {values: {}, start: cfg.start_week.default, verbatim: null, active: null};
   levers.forEach(function (lv) { state.values[lv.name] = lv.base; });
-  var scenarios = {};
-  cfg.scenarios.forEach(function (s) { scenarios[s.name] = s; });
 
   function leverChanges() {
     var from = state.start <= t0 ? null : state.start;
@@ -75,9 +107,9 @@
   }
 
   function simulate(changes) {
-    var r = model.simulate(params, changes, {variables: outcomeVars});
+    var r = model.simulate(params, changes, {variables: simVars});
     var values = {};
-    outcomeVars.forEach(function (v) { values[v] = Array.prototype.slice.call(r.values[v]); });
+    simVars.forEach(function (v) { values[v] = Array.prototype.slice.call(r.values[v]); });
     return {times: Array.prototype.slice.call(r.times), values: values};
   }
 
@@ -157,8 +189,12 @@
     });
     var bbox = document.getElementById("scenario-buttons");
     cfg.scenarios.forEach(function (s) {
-      var b = el("button", {type: "button", "data-scenario": s.name, title: s.description,
-                            "aria-pressed": "false"}, scenarioLabel(s.name));
+      var b = el("button", {type: "button", "data-scenario": s.name, "data-family": s.family || "",
+                            title: s.description + " (" + s.name + ")", "aria-pressed": "false"});
+      var sw = el("span", {"class": "swatch", "aria-hidden": "true"});
+      sw.style.background = s.color || COLORS.own;
+      b.appendChild(sw);
+      b.appendChild(document.createTextNode(scenarioLabel(s.name)));
       if (s.name === cfg.baseline) b.classList.add("baseline");
       b.addEventListener("click", function () { pressScenario(s.name); });
       bbox.appendChild(b);
@@ -269,16 +305,54 @@
             height: Math.max(120, Math.floor(holder.clientHeight - lh - 4))};
   }
 
+  // the run line's colour and name: the scenario the levers reproduce, else "Your setting"
+  function runStyle() {
+    var s = state.active ? scenarios[state.active] : null;
+    return s ? {color: s.color || COLORS.own, title: scenarioLabel(s.name)} : {color: COLORS.own, title: OWN_TITLE};
+  }
+
+  // what an outcome's chart shows: the levels, or (view = "difference") the differences from the baseline
+  function chartData(o, times, run) {
+    var b = baseline.values[o.variable], v = run.values[o.variable];
+    if (o.view !== "difference") return [times, b, v];
+    return [times, b.map(function () { return 0; }), v.map(function (x, i) { return x - b[i]; })];
+  }
+
+  function axisOpts(fs, font, fmtY) {
+    return [
+      {font: font, size: fs * 2.2, stroke: "#333", grid: {stroke: "#e6e6e6"}, ticks: {stroke: "#ccc"},
+       values: function (self, splits) { return splits.map(function (w) { return fmtNum(w); }); }},
+      {font: font, size: fs * 4.6, space: fs * 2, stroke: "#333", grid: {stroke: "#e6e6e6"}, ticks: {stroke: "#ccc"},
+       values: function (self, splits) { return splits.map(fmtY); }}
+    ];
+  }
+
+  function weekSeries() {
+    return {label: "week", value: function (self, v) { return v === null ? "-" : "week " + fmtNum(v); }};
+  }
+
+  function heading(text, units, label) {
+    var h = el("h3");
+    if (label && text.indexOf(label) === 0 && text !== label) {
+      h.appendChild(el("span", {"class": "label"}, label));
+      h.appendChild(el("span", {"class": "ref"}, text.slice(label.length)));
+    } else {
+      h.appendChild(el("span", {"class": "label"}, text));
+    }
+    if (units) h.appendChild(el("span", {"class": "units"}, " (" + units + ")"));
+    return h;
+  }
+
   function buildCharts(run) {
     var grid = document.getElementById("charts"), reading = document.getElementById("reading");
     var fs = fontPx(), font = fs + "px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
-    cfg.outcomes.forEach(function (o, i) {
-      var card = el("section", {"class": "card chart", "data-variable": o.variable});
-      var h = el("h3");
-      h.appendChild(el("span", {"class": "label"}, o.label));
-      var u = unitsText(o.units, o.pretty_units);
-      if (u) h.appendChild(el("span", {"class": "units"}, " (" + u + ")"));
-      card.appendChild(h);
+    var style = runStyle();
+    cfg.outcomes.forEach(function (o) {
+      var diff = o.view === "difference";
+      var card = el("section", {"class": "card chart", "data-variable": o.variable, "data-view": o.view || "level"});
+      card.appendChild(heading(o.heading || o.label,
+                               o.heading === undefined ? unitsText(o.units, o.pretty_units) : o.heading_units,
+                               o.label));
       var sub = el("div", {"class": "better"});
       sub.appendChild(el("span", null, o.better + " is better"));
       var badge = el("span", {"class": "badge"});
@@ -291,47 +365,181 @@
         width: 300, height: 150,
         scales: {x: {time: false}},
         series: [
-          {label: "week", value: function (self, v) { return v === null ? "-" : "week " + fmtNum(v); }},
-          {label: "Baseline", stroke: COLORS.base, width: 2, dash: [7, 5],
-           value: function (self, v) { return fmtNum(v); }},
-          {label: "This setting", stroke: COLORS.run, width: 3,
-           value: function (self, v) { return fmtNum(v); }}
+          weekSeries(),
+          {label: cfg.baseline_title || "Baseline", stroke: COLORS.base, width: 2, dash: [7, 5],
+           value: function (self, v) { return fmtValue(o, v, diff); }},
+          {label: style.title, stroke: function () { return runStyle().color; }, width: 3,
+           value: function (self, v) { return fmtValue(o, v, diff); }}
         ],
-        axes: [
-          {font: font, size: fs * 2.2, stroke: "#333", grid: {stroke: "#e6e6e6"}, ticks: {stroke: "#ccc"},
-           values: function (self, splits) { return splits.map(function (w) { return fmtNum(w); }); }},
-          {font: font, size: fs * 4.6, space: fs * 2, stroke: "#333", grid: {stroke: "#e6e6e6"}, ticks: {stroke: "#ccc"},
-           values: function (self, splits) { return splits.map(fmtAxis); }}
-        ],
+        axes: axisOpts(fs, font, function (v) { return fmtTick(o, v); }),
         legend: {show: true, live: true},
         cursor: {drag: {x: false, y: false}},
         hooks: {draw: [drawStart]}
       };
-      var data = [run.times, baseline.values[o.variable], run.values[o.variable]];
-      var plot = new uPlot(opts, data, holder);
+      var plot = new uPlot(opts, chartData(o, run.times, run), holder);
       plot.setSize(plotSize(holder, plot));
       charts.push(plot);
       chartCards.push({card: card, badge: badge, holder: holder});
     });
+    if (mixCfg) buildMix(run, grid, reading, fs, font);
     placeReading();
     if (window.ResizeObserver) {
       var ro = new ResizeObserver(function () {
         placeReading();
-        charts.forEach(function (c, i) {
-          var s = plotSize(chartCards[i].holder, c);
-          if (s.width !== c.width || s.height !== c.height) c.setSize(s);
+        allPlots().forEach(function (p) {
+          var s = plotSize(p.holder, p.plot);
+          if (s.width !== p.plot.width || s.height !== p.plot.height) p.plot.setSize(s);
         });
       });
-      chartCards.forEach(function (cc) { ro.observe(cc.holder); });
+      allPlots().forEach(function (p) { ro.observe(p.holder); });
     }
   }
 
-  // the reading card fills the empty cells of the last chart row (or a whole row of its own)
+  function allPlots() {
+    var out = charts.map(function (c, i) { return {plot: c, holder: chartCards[i].holder}; });
+    if (mix.chart) out.push({plot: mix.chart, holder: mix.holder});
+    return out;
+  }
+
+  // the series legends (read-outs under the pointer) name the run after the scenario it reproduces
+  function restyleLegends() {
+    var style = runStyle();
+    var el1 = document.getElementById("key-run"), el2 = document.getElementById("key-run-label");
+    if (el1) el1.style.borderTopColor = style.color;
+    if (el2) el2.textContent = style.title;
+    charts.forEach(function (c) {
+      var row = c.root.querySelectorAll(".u-legend .u-series")[2];
+      if (!row) return;
+      var label = row.querySelector(".u-label"), marker = row.querySelector(".u-marker");
+      if (label) label.textContent = style.title;
+      if (marker) marker.style.borderColor = style.color;
+    });
+  }
+
+  // ------------------------------------------------------------------ contact mix
+  // parts stacked in the declared order (the first at the bottom): the chart holds the running
+  // totals, top first (the total), each filled down to zero over the ones drawn before it
+  var mix = {chart: null, holder: null, parts: mixCfg ? mixCfg.parts : [], share: null, baseline_share: null,
+             values: null, keyValues: {}};
+
+  // under the pointer, the key shows each kind's contacts that week (the chart's own legend is off)
+  function mixReadout(u) {
+    var i = u.cursor.idx;
+    mix.parts.forEach(function (p) {
+      var span = mix.keyValues[p.variable];
+      span.textContent = i === null || i === undefined || !mix.values ? "" : " " + fmtNum(mix.values[p.variable][i]);
+    });
+    if (mix.weekEl) mix.weekEl.textContent = i === null || i === undefined ? "" : "week " + fmtNum(u.data[0][i]);
+  }
+
+  function mixTotal(times, values, parts) {
+    var all = 0, avoid = 0;
+    parts.forEach(function (p) {
+      var t = CXReading.metric(times, values[p.variable], "integral");
+      all += t;
+      if (p.avoidable) avoid += t;
+    });
+    return isFinite(all) && all > 0 ? avoid / all : NaN;
+  }
+
+  function mixData(run) {
+    var parts = mix.parts, n = run.times.length, cum = [], acc = new Array(n), i, k;
+    for (i = 0; i < n; i++) acc[i] = 0;
+    for (k = 0; k < parts.length; k++) {
+      var v = run.values[parts[k].variable];
+      acc = acc.map(function (a, j) { return a + v[j]; });
+      cum.push(acc);
+    }
+    return [run.times].concat(cum.reverse());
+  }
+
+  function shareText(x) {
+    return isFinite(x) ? CXReading.format.share(x) : "-";
+  }
+
+  function buildMix(run, grid, reading, fs, font) {
+    var parts = mix.parts, n = parts.length;
+    var card = el("section", {"class": "card mix", id: "contact-mix"});
+    card.appendChild(heading("What contacts are made of", mixCfg.units));
+    var line = el("div", {"class": "mix-share"});
+    mix.shareEl = el("b", {"class": "mix-share-value"});
+    mix.baseEl = el("span", {"class": "mix-base"});
+    line.appendChild(mix.shareEl);
+    line.appendChild(document.createTextNode(" of contacts avoidable over the run ("));
+    line.appendChild(mix.baseEl);
+    line.appendChild(document.createTextNode(")"));
+    card.appendChild(line);
+    var body = el("div", {"class": "mix-body"});
+    var holder = el("div", {"class": "plot mix-plot"});
+    body.appendChild(holder);
+    var key = el("ul", {"class": "mix-key", "aria-label": "kinds of contact, top of the stack first"});
+    parts.slice().reverse().forEach(function (p) {
+      var li = el("li", {"data-variable": p.variable, "class": p.avoidable ? "avoidable" : "plain",
+                         title: p.avoidable ? "avoidable" : "not avoidable"});
+      var sw = el("span", {"class": "swatch", "aria-hidden": "true"});
+      sw.style.background = p.color;
+      li.appendChild(sw);
+      li.appendChild(document.createTextNode(p.label));
+      var val = el("span", {"class": "mix-value"});
+      li.appendChild(val);
+      mix.keyValues[p.variable] = val;
+      key.appendChild(li);
+    });
+    mix.weekEl = el("li", {"class": "mix-week"});
+    key.appendChild(mix.weekEl);
+    body.appendChild(key);
+    card.appendChild(body);
+    grid.insertBefore(card, reading);
+    var series = [weekSeries()];
+    for (var j = n - 1; j >= 0; j--) {
+      (function (p, k) {
+        series.push({label: p.label, stroke: p.color, fill: p.color, width: 1,
+                     fillTo: function () { return 0; },
+                     // the read-out shows the part's own contacts, not the running total
+                     value: function (self, v, si, di) {
+                       if (di === null || di === undefined || !mix.values) return "-";
+                       return fmtNum(mix.values[p.variable][di]);
+                     }});
+      })(parts[j], j);
+    }
+    var opts = {
+      width: 300, height: 150,
+      scales: {x: {time: false}, y: {range: function (self, lo, hi) { return [0, hi > 0 ? hi * 1.05 : 1]; }}},
+      series: series,
+      axes: axisOpts(fs, font, fmtAxis),
+      legend: {show: false},
+      cursor: {drag: {x: false, y: false}},
+      hooks: {draw: [drawStart], setCursor: [mixReadout]}
+    };
+    mix.values = run.values;
+    mix.chart = new uPlot(opts, mixData(run), holder);
+    mix.holder = holder;
+    mix.card = card;
+    mix.chart.setSize(plotSize(holder, mix.chart));
+    mix.baseline_share = mixTotal(baseline.times, baseline.values, parts);
+    mix.baseEl.textContent = (cfg.baseline_title || "baseline") + ": " + shareText(mix.baseline_share);
+    api.mix = mix;
+  }
+
+  function updateMix(run) {
+    if (!mix.chart) return;
+    mix.values = run.values;
+    mix.chart.setData(mixData(run));
+    mix.share = mixTotal(run.times, run.values, mix.parts);
+    mix.shareEl.textContent = shareText(mix.share);
+  }
+
+  // the reading card fills the empty cells of the last chart row when they hold its lines (about
+  // four outcomes a cell), else it takes a whole row of its own
   function placeReading() {
     var grid = document.getElementById("charts"), reading = document.getElementById("reading");
     var cols = getComputedStyle(grid).gridTemplateColumns.split(" ").filter(Boolean).length || 1;
-    var empty = (cols - (cfg.outcomes.length % cols)) % cols;
-    reading.style.gridColumn = "span " + (empty || cols);
+    var cards = cfg.outcomes.length + (mixCfg ? 1 : 0);
+    var empty = (cols - (cards % cols)) % cols;
+    var beside = empty && empty * 4 >= cfg.outcomes.length;
+    reading.style.gridColumn = "span " + (beside ? empty : cols);
+    // the contact mix alone in the last row (the reading below it) takes the whole row
+    if (mix.card) mix.card.style.gridColumn = !beside && cfg.outcomes.length % cols === 0 ? "span " + cols : "";
   }
 
   // ------------------------------------------------------------------ reading
@@ -369,18 +577,20 @@
       badge.className = "badge cls-" + c.replace(/ /g, "-");
       return r;
     });
-    var n = cfg.outcomes.length;
+    var n = cfg.outcomes.length, base = cfg.baseline_title || "the baseline", who = runStyle().title;
     if (changes.length === 0 || (counts["no change"] || 0) === n) {
       summary.textContent = changes.length === 0
-        ? "This is the model with no policy change. Move a lever or press a scenario to compare it with the baseline."
-        : "No outcome moves by more than " + rtolPct + "% of the baseline's largest value.";
+        ? (state.active === cfg.baseline ? who + " is the baseline: no policy change."
+                                         : "No policy change: the same as " + base + ".")
+          + " Move a lever or press a scenario to compare a policy with it."
+        : who + ": no outcome moves by more than " + rtolPct + "% of the largest value of " + base + ".";
       return results;
     }
     var order = ["better", "worse-before-better", "better-before-worse", "worse", "no change", "not finite"];
     var counted = order.filter(function (c) { return counts[c]; }).map(function (c) {
       return counts[c] + " " + (BADGE[c] || c);
     });
-    var parts = ["Against the baseline, of " + n + " outcomes: " + counted.join(", ") + "."];
+    var parts = [who + " against " + base + ", of " + n + " outcomes: " + counted.join(", ") + "."];
     if (groups["worse-before-better"]) parts.push("Worse before better: " + groups["worse-before-better"].join(", ") + ".");
     if (groups["better-before-worse"]) parts.push("Better before worse: " + groups["better-before-worse"].join(", ") + ".");
     summary.textContent = parts.join(" ");
@@ -395,10 +605,9 @@
     var run = simulate(changes);
     var ms = performance.now() - t;
     runs += 1;
-    charts.forEach(function (c, i) {
-      var v = cfg.outcomes[i].variable;
-      c.setData([run.times, baseline.values[v], run.values[v]]);
-    });
+    restyleLegends();
+    charts.forEach(function (c, i) { c.setData(chartData(cfg.outcomes[i], run.times, run)); });
+    updateMix(run);
     var reading = updateReading(run, changes);
     lastRun = {changes: changes, times: run.times, values: run.values, ms: ms, reading: reading,
                scenario: state.active};
@@ -407,7 +616,7 @@
   }
 
   var api = {
-    config: cfg, charts: charts, baseline: null, lastRun: null, runs: 0, state: state,
+    config: cfg, charts: charts, baseline: null, lastRun: null, runs: 0, state: state, mix: null,
     pressScenario: function (name) { pressScenario(name); },
     changes: currentChanges
   };
