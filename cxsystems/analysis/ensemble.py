@@ -84,6 +84,9 @@ class EnsembleResult:
         headline, versus: the model's headline metric and head-to-head pairs (for verdicts).
         tail_risks: the model's tail risks (:class:`~cxsystems.model.specs.TailRisk`).
         units, labels: units of every variable; plain labels of the key outcomes.
+        model_title, scenario_titles, families: names for people (the model's ``title``, each
+            scenario's ``label``) and each scenario's colour family, for charts.
+        outcomes: the key outcome specs (percent, view), for charts.
     """
 
     model_name: str
@@ -104,6 +107,10 @@ class EnsembleResult:
     disturbance: object = None
     units: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
+    model_title: str = ""
+    scenario_titles: Mapping[str, str] = field(default_factory=dict)
+    families: Mapping[str, str] = field(default_factory=dict)
+    outcomes: tuple = ()
 
     @property
     def variables(self) -> list[str]:
@@ -361,7 +368,10 @@ def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = 
                           unc, samples, metric_specs, per_run, times, bands, traj, seed, n,
                           analysis.headline, tuple(p for p in analysis.versus if p[0] in names and p[1] in names),
                           tuple(getattr(analysis, "tail_risks", ())), getattr(analysis, "disturbance", None),
-                          dict(model.units), {o.variable: o.label for o in analysis.outcomes})
+                          dict(model.units), {o.variable: o.label for o in analysis.outcomes},
+                          model.title, {s.name: s.title for s in chosen},
+                          {s.name: s.family or ("baseline" if s.name == model.baseline else "") for s in chosen},
+                          tuple(analysis.outcomes))
 
 
 def memory_estimate(n: int, n_scenarios: int, n_uncertain: int, n_metrics: int, n_recorded: int,

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import CxError
+from ..text import pretty_units
 
 if TYPE_CHECKING:  # pragma: no cover
     from .loader import Model
@@ -61,7 +62,7 @@ class Uncertain:
         return dict(self.args)[key]
 
     def describe(self) -> str:
-        """Short text such as ``triangular(4, 8, 16) Week``."""
+        """Short text such as ``triangular(4, 8, 16) weeks`` (units in words; none for Dmnl)."""
         a = dict(self.args)
         if self.dist == "uniform":
             inner = f"{self.low:g}, {self.high:g}"
@@ -71,7 +72,7 @@ class Uncertain:
             inner = f"mean {a['mean']:g}, sd {a['sd']:g}, in {self.low:g}..{self.high:g}"
         else:
             inner = f"median {a['median']:g}, sigma {a['sigma']:g}, in {self.low:g}..{self.high:g}"
-        return f"{self.dist}({inner}) {self.units}".strip()
+        return f"{self.dist}({inner}) {pretty_units(self.units)}".strip()
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
         """Map probabilities ``u`` in [0, 1) to values (inverse CDF, truncated to the bounds)."""

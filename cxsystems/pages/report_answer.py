@@ -302,6 +302,19 @@ def timing_fact(cmp: "Comparison", sweep: "TimingSweep", b: str) -> str:
             f'<span id="timing">' + "; ".join(parts) + f"</span> ({tried}).")
 
 
+def delay_cost(sweep: "TimingSweep") -> tuple[float, float] | None:
+    """What the first delay tried costs on the sweep's metric: ``(weeks of delay, loss)``, the loss
+    positive when starting later is worse (the metric's direction respected); ``None`` with fewer
+    than two weeks tried or a non-finite value."""
+    if len(sweep.weeks) < 2:
+        return None
+    a, b = float(sweep.values[0]), float(sweep.values[1])
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return None
+    loss = (a - b) if sweep.metric.better == "higher" else (b - a)
+    return float(sweep.weeks[1] - sweep.weeks[0]), loss
+
+
 def recommendation(cmp: "Comparison", f: Focus, verdict: str, worlds: Worlds | None,
                    sweep: "TimingSweep | None") -> str:
     """One sentence of advice that follows from the verdict and the timing (HTML)."""
@@ -312,6 +325,16 @@ def recommendation(cmp: "Comparison", f: Focus, verdict: str, worlds: Worlds | N
     if verdict == "yes":
         r = cmp.reading(f.a)
         dip = " and plan for the dip before it pays off" if any(not p.better for p in r.phases) else ""
+        cost = delay_cost(sweep) if sweep is not None else None
+        if cost is not None and cost[1] > 0:
+            weeks, loss = cost
+            label = esc(lower_first(sweep.metric.label or sweep.metric.name))
+            units = cmp.units.get(sweep.metric.variable, "") or sweep.metric.units
+            after = (f"; after week {latest:g} it no longer beats {esc(cmp.title_of(sweep.baseline))}"
+                     if by else "")
+            return (f"choose {ta} over {tb} and start as planned (week {sweep.own_start:g}): every "
+                    f"{weeks:g} weeks of delay costs about {esc(fmt_value(loss, units))} of {label}{after}"
+                    f"{';' if dip else ''}{dip}.")
         return f"choose {ta} over {tb}{by}{dip}."
     if verdict == "no":
         return f"do not choose {ta} over {tb} on this evidence; look at the other scenarios below."

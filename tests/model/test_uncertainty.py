@@ -25,7 +25,7 @@ def model(cx_service):
 
 def test_cx_service_declares_every_distribution_with_a_source(model):
     unc = model.analysis.uncertain
-    assert len(unc) == 11
+    assert len(unc) == 16
     assert {u.dist for u in unc} == {"uniform", "triangular", "normal", "lognormal"}
     assert all(u.source for u in unc)
     for u in unc:  # inside the declared range, around the model's value

@@ -173,6 +173,18 @@ def test_the_timing_answer_is_the_sweeps(html, model, cmp):
         assert f"start it by week {rival:g} or it no longer beats {cmp.title_of(B)}" in timing
 
 
+def test_the_recommendation_states_what_waiting_costs(html, model, cmp):
+    """A yes comes with the price of delay: the sweep's first two start weeks, in the metric's units."""
+    sweep = start_week_sweep(model, A, against=[B])
+    rec = element(html, "recommendation")
+    assert element(html, "answer").startswith("Yes")  # the delay clause belongs to a yes
+    step = sweep.weeks[1] - sweep.weeks[0]
+    loss = sweep.values[0] - sweep.values[1]  # cumulative profit: higher is better
+    assert loss > 0
+    units = cmp.units.get(sweep.metric.variable, "")
+    assert f"every {step:g} weeks of delay costs about {fmt_value(loss, units)} of cumulative profit" in rec
+
+
 def test_the_method_note_states_the_rule(html):
     method = text_of(re.search(r'<section id="method".*?</section>', html, re.S).group(0))
     assert f"at least {pct(YES_SHARE)}" in method and f"at most {pct(NO_SHARE)}" in method
