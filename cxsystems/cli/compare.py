@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..text import share
 from .common import WIDTH, add_command, compact, load, split_list, table
 
 FORMATS = ("png", "svg", "pdf")
@@ -13,7 +14,9 @@ DESCRIPTION = """
 Simulate the model's policy scenarios (all of them by default; the baseline is always run and is
 the reference), compare each with the baseline and write into the output directory: the dashboard
 of key outcomes (comparison.FORMAT), one chart per key outcome (<outcome>.FORMAT), the trajectories
-(results.csv: scenario,time,variable,value) and the metrics and classifications (summary.csv). The
+(results.csv: scenario,time,variable,value), the metrics and classifications (summary.csv) and, when
+the model declares what its contacts are made of, the contact mix (contact_mix.FORMAT; summary.csv's
+avoidable_share is the share of all contacts over the run that were avoidable). The
 summary table and one line per scenario are printed: how the scenario fares on the classified
 outcome (better, worse, better-before-worse, worse-before-better or no change), the outcome's judged
 measure against the baseline, the weeks in which it is better or worse, and how it ends. Better and
@@ -37,7 +40,10 @@ def register(subparsers) -> None:
 
 
 def summary_table(cmp, width: int = WIDTH) -> str:
-    """Scenario, as many headline metrics as fit in ``width``, and the classification."""
+    """Scenario, the avoidable share of contacts (when the model declares a contact mix), as many
+    headline metrics as fit in ``width`` (fractions as percent), and the classification."""
+    from ..analysis.compare import AVOIDABLE_COLUMN
+
     summary = cmp.summary
     label = cmp.outcome(cmp.classify).label
     names = list(summary.index)
@@ -49,10 +55,17 @@ def summary_table(cmp, width: int = WIDTH) -> str:
     def width_of(hs, rs):
         return len(table(hs + [cls_header], [r + [c] for r, c in zip(rs, cls_cells)]).splitlines()[1])
 
+    columns = []
+    if AVOIDABLE_COLUMN in summary.columns:
+        columns.append(("Avoidable contacts", [share(summary.loc[n, AVOIDABLE_COLUMN]) for n in names]))
     for m in cmp.metrics:
         prefix = "$" if (m.units or "").strip().startswith("$") else ""
-        cells = [compact(summary.loc[n, m.name], prefix) for n in names]
-        h = m.label or m.name
+        if m.percent:
+            cells = [share(summary.loc[n, m.name]) for n in names]
+        else:
+            cells = [compact(summary.loc[n, m.name], prefix) for n in names]
+        columns.append((m.label or m.name, cells))
+    for h, cells in columns:
         if width_of(headers + [h], [r + [c] for r, c in zip(rows, cells)]) > width:
             break
         headers.append(h)

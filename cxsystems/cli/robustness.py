@@ -124,9 +124,11 @@ def run_robustness(args: argparse.Namespace) -> int:
     print("Most often best, per metric:")
     best = most_often_best(res)
     rows = []
+    percent = {m.name for m in res.metrics if getattr(m, "percent", False)}
     for _, r in best.iterrows():
-        rows.append([r["label"], r["scenario"], share(r["share_best"]),
-                     compact(r["mean_regret"], money_prefix(str(r["units"])))])
+        regret = (f"{100 * r['mean_regret']:.2f} pts" if r["metric"] in percent
+                  else compact(r["mean_regret"], money_prefix(str(r["units"]))))
+        rows.append([r["label"], r["scenario"], share(r["share_best"]), regret])
     print(table(["metric", "best scenario", "share of runs", "its mean regret"], rows,
                 ["<", "<", ">", ">"]))
     shares = tail_shares(res)

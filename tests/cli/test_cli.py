@@ -55,6 +55,12 @@ def test_compare_writes_every_file(tmp_path):
     table_lines = proc.stdout.split("\n\n")[1].splitlines()
     assert table_lines[0].startswith("scenario")
     assert all(len(line) <= 100 for line in table_lines)
+    # the avoidable share of contacts, as summary.csv has it (a fraction there, a percent here)
+    assert re.split(r"\s{2,}", table_lines[0])[1] == "Avoidable contacts"
+    for ln in table_lines[2:]:
+        name, pct = ln.split()[0], ln.split()[1]
+        assert pct == f"{100 * summ.loc[name, 'avoidable_share']:.1f}%"
+    assert 0 < summ["avoidable_share"].min() <= summ["avoidable_share"].max() < 1
     for name in names[1:]:
         line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(f"{name}: "))
         cls = summ.loc[name, "classification"]
