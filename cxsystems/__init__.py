@@ -55,6 +55,8 @@ _PUBLIC: dict[str, str] = {
     "most_often_best": "cxsystems.analysis.robustness",
     "tail_risk": "cxsystems.analysis.robustness",
     "explore": "cxsystems.analysis.explore",
+    "start_week_sweep": "cxsystems.analysis.timing",
+    "TimingSweep": "cxsystems.analysis.timing",
     "Exploration": "cxsystems.analysis.explore",
     "classify_trajectory": "cxsystems.analysis.metrics",
     # causal loops
@@ -100,6 +102,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .analysis.explore import Exploration, explore
     from .analysis.metrics import classify_trajectory
     from .analysis.robustness import most_often_best, regret, robustness, tail_risk, verdicts
+    from .analysis.timing import TimingSweep, start_week_sweep
     from .causal.api import archetypes, causal_graph, loops
     from .causal.cld_format import load_cld
     from .causal.linter import lint
