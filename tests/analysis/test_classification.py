@@ -311,7 +311,7 @@ def test_cli_summary_csv_report_and_workshop_agree(name, bundled, cli, tmp_path)
         cls = row["classification"]
         # the class of the classified outcome: CLI line = summary.csv = the report's line = the workshop's
         assert line["cls"] == cls and line["label"] == label, s
-        assert f"{s}: {cls} on {label} ({line['details']})" in report, s
+        assert f"{cmp.title_of(s)}: {cls} on {label} ({line['details']})" in report, s
         assert js[(s, cmp.classify)]["cls"] == cls, s
         assert js[(s, cmp.classify)]["details"] == line["details"], s
         assert js[(s, cmp.classify)]["sentence"] == f"{cls.replace('-', ' ')} ({line['details']})", s

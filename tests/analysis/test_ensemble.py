@@ -135,7 +135,7 @@ def test_prevention_beats_hiring_on_profit_in_most_worlds(model):
     r = ensemble(model, ["reactive_hiring", "structural_prevention"], n=1000, seed=0, trajectories=False)
     prof = r.metric("cumulative_profit")
     share = (prof["structural_prevention"] > prof["reactive_hiring"]).mean()
-    assert 0.75 < share < 0.95
+    assert share >= 0.8  # the report's "yes" threshold (measured: all 1,000 worlds)
     assert r.trajectories is None
 
 
@@ -208,7 +208,8 @@ def test_fan_chart_has_a_panel_per_scenario_and_shared_scale(res):
 
     fig = fan_chart(res, "Ticket Backlog")
     axes = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
-    assert [ax.get_title(loc="left") for ax in axes] == SCEN
+    assert [ax.get_title(loc="left") for ax in axes] == [res.scenario_titles[s] for s in SCEN]
+    assert res.scenario_titles["baseline"] == "Status quo"  # labels from the scenario file
     assert len({ax.get_ylim() for ax in axes}) == 1
     # baseline median drawn in the other panels as the reference (the launch marker aside)
     from matplotlib.colors import to_hex
