@@ -194,6 +194,22 @@ def _left_title(ax: "Axes") -> Text | None:
     return next((c for c in ax.get_children() if isinstance(c, Text) and c.get_text() == text), None)
 
 
+def _suptitle(fig: Figure, text: str) -> None:
+    """The figure's title, left-aligned; a title too wide for the figure gets a smaller font (down
+    to the axis-title size), then wraps, so a long model or scenario name is never cut off."""
+    t = fig.suptitle(text, fontsize=_SUPTITLE_PT, fontweight="bold", x=0.01, ha="left")
+    FigureCanvasAgg(fig)
+    renderer = fig.canvas.get_renderer()
+    room = fig.get_window_extent(renderer).width * 0.98
+    size = _SUPTITLE_PT
+    while t.get_window_extent(renderer).width > room and size > _TITLE_PT:
+        size -= 1
+        t.set_fontsize(size)
+    width = t.get_window_extent(renderer).width
+    if width > room:
+        t.set_text(_wrap(text, int(len(text) * room / width)))
+
+
 def _fit_titles(fig: Figure, axes: Sequence["Axes"]) -> None:
     """Wrap left-aligned axis titles that would run past their axes into the next chart."""
     FigureCanvasAgg(fig)  # a renderer to measure text; savefig still picks the format's backend
@@ -353,8 +369,7 @@ def dashboard(comparison: "Comparison", *, outcomes: Iterable[str] | None = None
     else:
         fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4),
                    fontsize=_LEGEND_PT, frameon=False, handlelength=2.6)
-    fig.suptitle(title or f"{model_title_of(cmp)}: policy scenarios compared with {cmp.title_of(cmp.baseline)}",
-                 fontsize=_SUPTITLE_PT, fontweight="bold", x=0.01, ha="left")
+    _suptitle(fig, title or f"{model_title_of(cmp)}: policy scenarios compared with {cmp.title_of(cmp.baseline)}")
     _fit_titles(fig, flat[:n])
     return fig
 
@@ -385,8 +400,7 @@ def outcome_chart(comparison: "Comparison", variable: str, *, size: tuple[float,
     spec = cmp.outcome(var)
     what = (f"{spec.label}, difference from {cmp.title_of(cmp.baseline)}" if spec.view == "difference"
             else f"{spec.label} by scenario")
-    fig.suptitle(title or f"{model_title_of(cmp)}: {what}",
-                 fontsize=_SUPTITLE_PT, fontweight="bold", x=0.01, ha="left")
+    _suptitle(fig, title or f"{model_title_of(cmp)}: {what}")
     return fig
 
 
@@ -552,8 +566,7 @@ def fan_chart(result: "EnsembleResult", variable: str, *, scenarios: Sequence[st
     label = result.labels.get(variable, variable)
     scale = ", log scale" if log else ""
     name_shown = model_title or getattr(result, "model_title", "") or result.model_name.replace("_", " ")
-    fig.suptitle(title or f"{name_shown}: {axis_title(label, units, percent=pct)} across {runs}{scale}",
-                 fontsize=_SUPTITLE_PT, fontweight="bold", x=0.01, ha="left")
+    _suptitle(fig, title or f"{name_shown}: {axis_title(label, units, percent=pct)} across {runs}{scale}")
     return fig
 
 
@@ -657,8 +670,7 @@ def contact_mix_chart(cmp: "Comparison", scenarios: Sequence[str] | None = None,
     else:
         fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 3),
                    fontsize=_LEGEND_PT, frameon=False)
-    fig.suptitle(title or f"{model_title_of(cmp)}: what contact volume is made of",
-                 fontsize=_SUPTITLE_PT, fontweight="bold", x=0.01, ha="left")
+    _suptitle(fig, title or f"{model_title_of(cmp)}: what contact volume is made of")
     _break_titles_if_wide(fig, flat[:len(names)], ": ")
     return fig
 

@@ -248,3 +248,16 @@ def test_no_contact_mix_is_a_clear_refusal(capability_trap):
     with pytest.raises(CxError, match="declares no contact mix"):
         contact_mix_chart(cmp)
     assert not any(n.startswith("contact_mix") for n in cmp.chart_files())
+
+
+def test_a_long_figure_title_is_never_cut_off(capability_trap):
+    """capability_trap's title plus its baseline label is wider than the slide at 21 pt: the title
+    shrinks (and, longer still, wraps) to stay inside the figure."""
+    cmp = cx.compare(capability_trap)
+    for title in (None, "A very long model name for a board slide: " * 4):
+        fig = cmp.plot(title=title) if title else cmp.plot()
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        box = fig._suptitle.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.x1 <= fig.get_window_extent(renderer).width, (title, box)
+    assert "\n" in fig._suptitle.get_text()  # the longest one wraps
