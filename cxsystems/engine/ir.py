@@ -380,6 +380,11 @@ class _Translator:
         def reduce_top():
             op = stack.pop()
             b, a = out.pop(), out.pop()
+            if op == "^" and isinstance(a, Const) and a.value < 0:
+                # PySD folds the sign into the literal (``-2^2`` -> base -2) and writes ``-2 ** 2``,
+                # which Python, like Vensim, reads as -(2^2): the power binds tighter than the sign.
+                out.append(Op("neg", (Op("^", (Const(-a.value), b)),)))
+                return
             out.append(Op(op, (a, b)))
 
         for op, arg in zip(ops, args[1:]):

@@ -127,6 +127,26 @@ def _describe(abstract_model) -> dict:
                 units=units, comments=comments, control=control)
 
 
+#: ``(-2)^x``: a parenthesised negative number raised to a power.
+_NEGATIVE_BASE = re.compile(r"\(\s*-\s*(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*\)\s*\^")
+
+
+def _check_parenthesised_negative_powers(text: str, src: Path) -> None:
+    """Refuse ``(-2)^2``: PySD's parser drops the parentheses around a negative number, so it would
+    compute -(2^2) = -4 where Vensim computes 4. A wrong number is worse than a refusal."""
+    from .safety import vensim_fields
+
+    for f in vensim_fields(text):
+        if f.kind != "equation":
+            continue
+        m = _NEGATIVE_BASE.search(f.text)
+        if m:
+            line = text.count("\n", 0, f.offset(m.start())) + 1
+            raise CxError(f"{src}:{line}: {m.group(0).rstrip('^').strip()}^... is read as a negative "
+                          "power by the parser (-(2^2) instead of (-2)^2); write it as (0-2)^... or "
+                          "as the positive power with its sign, e.g. 2^2")
+
+
 def _check_single_definitions(abstract_model, text: str, src: Path) -> None:
     """Refuse a variable defined twice (same name, same subscripts) with a plain one-line error.
 
@@ -206,6 +226,7 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> Model:
             abstract = vfile.get_abstract_model()
             # A variable defined twice: a plain error, before PySD writes code that cannot run.
             _check_single_definitions(abstract, text, src)
+            _check_parenthesised_negative_powers(text, src)
             py_file = Path(ModelBuilder(abstract).build_model())
             # Safety: parse (never import) every generated module, macros included, and refuse
             # anything PySD's code generator never writes.

@@ -7,7 +7,10 @@ module it generates. cxsystems therefore guards every stage, and refuses a model
 :class:`~cxsystems.errors.UnsafeModelError` of the form
 ``path:line: refused <what> <snippet>: <why / how to fix>``.
 
-1. :func:`read_model_text` reads the bytes: size limit, no NUL or other control bytes, strict UTF-8
+1. :func:`read_model_text` reads the bytes and keeps only the model text, the part before the sketch
+   marker (``\\\---///``; Vensim also writes ``\\---///``): the sketch and the settings block
+   after it, where Vensim saves a DEL byte, are drawing data PySD never translates, and cxsystems
+   hands PySD the model text alone. On that text: size limit, no NUL or other control bytes, strict UTF-8
    (PySD itself silently drops undecodable bytes, which can *create* three quotes), and an encoding
    header ``{...}`` that PySD would otherwise obey (``{UTF-7}`` turns ``+ACIAIgAi-`` into ``\"\"\"``)
    must name a plain encoding. The translator is then always told the copy is UTF-8.
@@ -112,10 +115,21 @@ def _refuse(source, line: int | None, what: str, snippet: str | None, why: str) 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 _HEADER = re.compile(r"\{([^}\n]*)\}")
+#: Where the model text ends: PySD splits at the first ``\\\---///`` anywhere; Vensim files written
+#: by some tools start the sketch with two backslashes at the start of a line.
+_SKETCH_BYTES = re.compile(rb"\\\\\\---///|(?m:^\\\\---///)")
+
+
+def model_part(data: bytes) -> bytes:
+    """The bytes before the sketch marker (all of ``data`` if there is none)."""
+    m = _SKETCH_BYTES.search(data)
+    return data if m is None else data[:m.start()]
 
 
 def read_model_text(path: str | Path) -> str:
-    """Read a model file as text after byte-level safety checks; newlines become ``\\n``.
+    """Read a model file's model text (the part before the sketch, see :func:`model_part`) after
+    byte-level safety checks; newlines become ``\\n``. The sketch and settings are dropped unread:
+    PySD never translates them, and cxsystems translates this text only.
 
     Raises:
         UnsafeModelError: file too large, NUL or control bytes, bytes that are not valid in the
@@ -137,6 +151,7 @@ def read_model_text(path: str | Path) -> str:
                       "larger than the limit for model files")
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8):]
+    data = model_part(data)
     nul = data.find(b"\x00")
     if nul >= 0:
         raise _refuse(path, data.count(b"\n", 0, nul) + 1, "NUL byte", None,

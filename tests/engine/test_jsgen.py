@@ -402,3 +402,38 @@ def test_unsupported_construct_raises_cx_error(tmp_path):
     model = cx.load_model(path)
     with pytest.raises(CxError, match="Input"):
         model_to_js(model)
+
+
+#: Unary minus and power with Vensim's precedence (the power binds tighter than the sign; ``^`` is
+#: right-associative), and what Vensim computes for each.
+POWERS = {"a": ("-2^2", -4.0), "b": ("-x^2", -4.0), "d": ("2^-2", 0.25), "e": ("3*-2^2", -12.0),
+          "f": ("-(x)^2", -4.0), "g": ("-2^-2^2", -0.0625), "h": ("0-2^2", -4.0), "i": ("-x^x", -4.0),
+          "j": ("(-x)^2", 4.0), "k": ("2^3^2", 512.0), "l": ("-x^2+1", -3.0)}
+
+
+def test_unary_minus_and_power_follow_vensim_in_every_engine(tmp_path):
+    """``-2^2`` is -4 in Vensim and PySD; the engine once computed +4 (the sign folded into the
+    literal). The numpy engine, PySD and the JavaScript backend all give Vensim's numbers."""
+    body = "x = 2 ~ Dmnl ~ |\n" + "".join(f"{k} = {eq} ~ Dmnl ~ |\n" for k, (eq, _) in POWERS.items())
+    path = tmp_path / "powers.mdl"
+    path.write_text("{UTF-8}\n" + body + "FINAL TIME = 1 ~ Week ~ |\nINITIAL TIME = 0 ~ Week ~ |\n"
+                    "SAVEPER = 1 ~ Week ~ |\nTIME STEP = 1 ~ Week ~ |\n", encoding="utf-8")
+    model = cx.load_model(path)
+    for engine in ("numpy", "pysd"):
+        run = cx.simulate(model, engine=engine)
+        for k, (eq, want) in POWERS.items():
+            assert run[k].iloc[0] == pytest.approx(want, rel=1e-12), (engine, eq)
+    got = run_js(model_to_js(model), [{"params": {}, "changes": [], "opts": {}}], tmp_path)["runs"][0]
+    for k, (eq, want) in POWERS.items():
+        assert decode(got["values"][k])[0] == pytest.approx(want, rel=1e-12), ("js", eq)
+
+
+def test_a_parenthesised_negative_base_is_refused(tmp_path):
+    """PySD's parser drops the parentheses of ``(-2)^2`` and computes -4 where Vensim gives 4: refused
+    with the line, rather than a wrong number."""
+    path = tmp_path / "neg.mdl"
+    path.write_text("{UTF-8}\nx = 1 ~ Dmnl ~ |\ny = (-2)^2 + x ~ Dmnl ~ |\nFINAL TIME = 1 ~ Week ~ |\n"
+                    "INITIAL TIME = 0 ~ Week ~ |\nSAVEPER = 1 ~ Week ~ |\nTIME STEP = 1 ~ Week ~ |\n",
+                    encoding="utf-8")
+    with pytest.raises(CxError, match=r"neg\.mdl:3: \(-2\)\^\.\.\. is read as a negative power"):
+        cx.load_model(path)

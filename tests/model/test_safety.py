@@ -245,6 +245,36 @@ def test_sketch_is_never_translated(tmp_path):
     assert not marker.exists() and snapshot(path.parent) == before
 
 
+def test_sketch_with_two_backslashes_is_never_translated(tmp_path):
+    marker = tmp_path / "marker"
+    path = instantiate("sketch_two_backslashes.mdl", tmp_path / "models", marker)
+    model, run = load_and_run(path)
+    assert model.variables == ["backlog"] and run["backlog"].tolist() == [10.0] * 3
+    assert not marker.exists()
+
+
+#: What Vensim writes after the sketch: the end marker and a settings block with a DEL byte (0x7f).
+VENSIM_SETTINGS = "///---\\\\\\\n:L\x7f<%^E!@\n1:Current.vdf\n9:Current\n15:0,0,0,0,0,0\n"
+
+
+def test_a_file_as_vensim_saves_it_loads(tmp_path):
+    """The DEL byte and the settings block after the sketch are drawing data PySD never reads."""
+    body = "x = 1 ~ Dmnl ~ |\ny = INTEG(x, 0) ~ Dmnl ~ |"
+    text = "{UTF-8}\n" + body + "\n" + CONTROL + "\n\\\\\\---/// Sketch information\nV300\n" + VENSIM_SETTINGS
+    path = tmp_path / "saved.mdl"
+    path.write_bytes(text.encode("utf-8"))
+    assert b"\x7f" in path.read_bytes()
+    model, run = load_and_run(path)
+    assert run["y"].iloc[-1] == pytest.approx(model.final_time - model.initial_time)
+
+
+def test_a_del_byte_in_the_model_text_is_still_refused(tmp_path):
+    path = write_model(tmp_path, "x = 1 ~ Dmnl ~ a \x7f here |")
+    with pytest.raises(cx.UnsafeModelError) as err:
+        cx.load_model(path)
+    assert_refusal(err.value, path, 2, "control character 0x7f")
+
+
 HOSTILE_NAME = 'm"""; open(__import__(\'os\').environ[\'CX_MARKER\'],\'w\').close() ;""".mdl'
 
 
