@@ -109,8 +109,8 @@ def _describe(abstract_model) -> dict:
             lims = tuple(el.limits) if el.limits else (None, None)
             lo, hi = (_as_float(lims[0]), _as_float(lims[1])) if len(lims) >= 2 else (math.nan, math.nan)
             doc = " ".join((el.documentation or "").split())
-            if name.upper() in ("INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER"):
-                control[name.upper()] = ast
+            if control_key(name) in CONTROL_NAMES:
+                control[control_key(name)] = ast
                 continue
             variables.append(name)
             units[name] = u
@@ -178,17 +178,84 @@ def _check_single_definitions(abstract_model, text: str, src: Path) -> None:
                 raise CxError(f"{src}: {what!r} is defined twice")
 
 
+#: Vensim's control variables (spelled with spaces; ``FINAL_TIME`` and ``final time`` are the same).
+CONTROL_NAMES = ("INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER")
+
+
+def control_key(name: str) -> str:
+    """``FINAL_TIME``, ``final time`` -> ``FINAL TIME``."""
+    return " ".join(name.replace("_", " ").upper().split())
+
+
+def _constant_value(ast, control: dict, params: dict, key: str, src: Path, seen: tuple = ()) -> float:
+    """The number a control variable's equation stands for: a number, another control variable or
+    constant, or arithmetic on those (``SAVEPER = 2 * TIME STEP``). Anything that changes in time
+    (``IF THEN ELSE(Time < 5, ...)``, functions) is refused: the run's grid must be fixed."""
+    from pysd.translators.structures import abstract_expressions as ae
+
+    def value(node) -> float:
+        if isinstance(node, bool):
+            raise CxError(f"{src}: {key} must be a number, got {node!r}")
+        if isinstance(node, (int, float)):
+            return float(node)
+        if isinstance(node, ae.ReferenceStructure) and node.subscripts is None:
+            ref = control_key(node.reference)
+            if ref in control:
+                if ref in seen or ref == key:
+                    raise CxError(f"{src}: {key} is defined through itself")
+                return _constant_value(control[ref], control, params, ref, src, (*seen, key))
+            hit = next((p for p in params.values() if control_key(p.name) == ref), None)
+            if hit is not None:
+                return hit.value
+        if isinstance(node, ae.ArithmeticStructure):
+            ops, args = list(node.operators), list(node.arguments)
+            if ops == ["negative"]:
+                return -value(args[0])
+            return _arith_value(ops, args, value)
+        raise CxError(f"{src}: {key} must be a number, a constant or arithmetic on them (the time grid "
+                      "is fixed for a run); the engine does not run control variables that change in time")
+
+    return value(ast)
+
+
+def _arith_value(ops: list, args: list, value) -> float:
+    """``a0 op0 a1 op1 ...`` with Vensim's precedence (``^`` first and right to left, then ``* /``,
+    then ``+ -``); a negative literal base of ``^`` keeps its sign outside, as Vensim reads ``-2^2``."""
+    prec = {"^": 3, "*": 2, "/": 2, "+": 1, "-": 1}
+    if any(op not in prec for op in ops):
+        raise CxError(f"unsupported operator in {ops}")
+    out: list = [args[0]]
+    stack: list[str] = []
+
+    def reduce_top() -> None:
+        op = stack.pop()
+        b, a = out.pop(), out.pop()
+        if op == "^" and isinstance(a, (int, float)) and not isinstance(a, bool) and a < 0:
+            out.append(-(float(-a) ** value(b)))
+            return
+        x, y = value(a), value(b)
+        out.append({"^": lambda: x ** y, "*": lambda: x * y, "/": lambda: x / y,
+                    "+": lambda: x + y, "-": lambda: x - y}[op]())
+
+    for op, arg in zip(ops, args[1:]):
+        while stack and (prec[stack[-1]] > prec[op] or (prec[stack[-1]] == prec[op] and op != "^")):
+            reduce_top()
+        stack.append(op)
+        out.append(arg)
+    while stack:
+        reduce_top()
+    return value(out[0])
+
+
 def _py_name(name: str) -> str:
     return "_".join(name.lower().split())
 
 
-def _control_value(control: dict, key: str, src: Path, default: float | None = None) -> float:
+def _control_value(control: dict, key: str, src: Path, params: dict, default: float | None = None) -> float:
     v = control.get(key, default)
-    if isinstance(v, (int, float)):
-        return float(v)
     if v is None:
-        raise CxError(f"{src}: {key} is missing")
-    raise CxError(f"{src}: {key} must be a plain number")
+        raise CxError(f"{src}: {key} is missing (spelled {key!r} or {key.replace(' ', '_')!r})")
+    return _constant_value(v, control, params, key, src)
 
 
 def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> Model:
@@ -254,11 +321,10 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> Model:
         lookups=info["lookups"],
         units=info["units"],
         comments=info["comments"],
-        initial_time=_control_value(ctl, "INITIAL TIME", src, 0.0),
-        final_time=_control_value(ctl, "FINAL TIME", src),
-        time_step=_control_value(ctl, "TIME STEP", src),
-        saveper=_control_value(ctl, "SAVEPER", src, None) if isinstance(ctl.get("SAVEPER"), (int, float))
-        else _control_value(ctl, "TIME STEP", src),
+        initial_time=_control_value(ctl, "INITIAL TIME", src, info["params"], 0.0),
+        final_time=_control_value(ctl, "FINAL TIME", src, info["params"]),
+        time_step=_control_value(ctl, "TIME STEP", src, info["params"]),
+        saveper=_control_value(ctl, "SAVEPER", src, info["params"], ctl.get("TIME STEP")),
         abstract_model=abstract,
         py_file=py_file,
         _workdir=workdir,

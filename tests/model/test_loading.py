@@ -69,3 +69,36 @@ def test_broken_model_gives_one_line_error(tmp_path):
     with pytest.raises(cx.CxError) as err:
         cx.load_model(path)
     assert str(err.value).startswith(f"{path}: cannot translate model") and "\n" not in str(err.value)
+
+
+def _control_model(tmp_path, control: str, name: str = "c.mdl"):
+    path = tmp_path / name
+    path.write_text("{UTF-8}\nx = INTEG(1, 0) ~ Dmnl ~ |\nk = 2 ~ Dmnl ~ |\n" + control, encoding="utf-8")
+    return path
+
+
+def test_control_variables_spelled_with_underscores_and_defined_by_arithmetic(tmp_path):
+    """``FINAL_TIME`` is FINAL TIME; ``SAVEPER = 2 * TIME STEP`` saves every second step (it was
+    silently replaced by TIME STEP); a constant may feed a control variable."""
+    path = _control_model(tmp_path, "FINAL_TIME = 3 * k ~ Week ~ |\nINITIAL_TIME = 0 ~ Week ~ |\n"
+                                    "SAVEPER = 2 * TIME_STEP ~ Week ~ |\nTIME STEP = 0.5 ~ Week ~ |\n")
+    model = cx.load_model(path)
+    assert (model.initial_time, model.final_time, model.time_step, model.saveper) == (0.0, 6.0, 0.5, 1.0)
+    for engine in ("numpy", "pysd"):
+        run = cx.simulate(model, engine=engine)
+        assert run.index.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0], engine
+        assert run["x"].iloc[-1] == pytest.approx(6.0)
+
+
+@pytest.mark.parametrize("control, message", [
+    ("FINAL TIME = IF THEN ELSE(Time < 5, 10, 50) ~ Week ~ |\nINITIAL TIME = 0 ~ Week ~ |\n"
+     "SAVEPER = 1 ~ Week ~ |\nTIME STEP = 1 ~ Week ~ |\n", "FINAL TIME must be a number, a constant or arithmetic"),
+    ("FINAL TIME = 10 ~ Week ~ |\nINITIAL TIME = 0 ~ Week ~ |\nSAVEPER = 2 * SAVEPER ~ Week ~ |\n"
+     "TIME STEP = 1 ~ Week ~ |\n", "SAVEPER is defined through itself"),
+    ("INITIAL TIME = 0 ~ Week ~ |\nSAVEPER = 1 ~ Week ~ |\nTIME STEP = 1 ~ Week ~ |\n",
+     "FINAL TIME is missing (spelled 'FINAL TIME' or 'FINAL_TIME')"),
+])
+def test_control_variables_that_cannot_fix_the_time_grid_are_refused(tmp_path, control, message):
+    with pytest.raises(cx.CxError) as err:
+        cx.load_model(_control_model(tmp_path, control))
+    assert message in str(err.value) and "\n" not in str(err.value)
