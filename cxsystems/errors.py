@@ -16,3 +16,13 @@ class CxError(ValueError):
 
 class UnsafeModelError(CxError):
     """A model file contains text that could run code if handed to PySD's parser or builder."""
+
+
+class UnsupportedConstruct(CxError):
+    """A model construct the numpy engine does not run (macros, subscripts, ACTIVE INITIAL, ...);
+    the message names it. :func:`cxsystems.simulate` then falls back to PySD by itself (engine
+    ``"auto"``, the default) with an :class:`EngineNotice`; ``engine="numpy"`` refuses instead."""
+
+
+class EngineNotice(UserWarning):
+    """A one-line notice that a run used another engine than asked for, and why."""

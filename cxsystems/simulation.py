@@ -2,7 +2,11 @@
 
 Engines:
 
-``"numpy"`` (default)
+``"auto"`` (default)
+    The ``"numpy"`` engine; for a model it does not run (a construct it does not support yet:
+    macros, subscripts, ACTIVE INITIAL, random functions, ...) ``"pysd-fast"`` instead, with a
+    one-line :class:`~cxsystems.errors.EngineNotice` naming the construct, so every command works.
+``"numpy"``
     cxsystems' own engine (:mod:`cxsystems.engine`): PySD's abstract model compiled into closures,
     no generated code imported, about 25 ms a run for ``cx_service``, ensembles as numpy arrays.
     Matches PySD's Euler exactly (equality tests against stock PySD for every bundled model).
@@ -24,12 +28,14 @@ import numpy as np
 import pandas as pd
 
 from .engine import METHODS, compile_model
-from .errors import CxError
+from .errors import CxError, EngineNotice, UnsupportedConstruct
 from .model.core import Model
 from .model.scenarios import Change, Scenario, resolve_scenario
 
-ENGINES = ("numpy", "pysd-fast", "pysd")
-DEFAULT_ENGINE = "numpy"
+ENGINES = ("auto", "numpy", "pysd-fast", "pysd")
+DEFAULT_ENGINE = "auto"
+#: The engine ``"auto"`` falls back to for a model the numpy engine does not run.
+FALLBACK_ENGINE = "pysd-fast"
 
 
 def _changes(model: Model, scenario: Scenario, params: Mapping[str, float] | None) -> list[Change]:
@@ -91,7 +97,9 @@ def simulate(
         model: a model from :func:`cxsystems.load_model`.
         scenario: a scenario name, a :class:`Scenario`, or ``None`` for ``baseline``.
         params: extra constant overrides ``{parameter name: value}`` applied after the scenario.
-        engine: ``"numpy"`` (default), ``"pysd-fast"`` or ``"pysd"`` (stock PySD reference).
+        engine: ``"auto"`` (default: ``"numpy"``, falling back to ``"pysd-fast"`` with an
+            :class:`~cxsystems.errors.EngineNotice` for a model the numpy engine does not run),
+            ``"numpy"`` (refuses such a model), ``"pysd-fast"`` or ``"pysd"`` (stock PySD reference).
         method: integration method, ``"euler"`` (default; Vensim's and PySD's) or ``"rk4"``
             (classic fourth-order Runge-Kutta; the ``"numpy"`` engine only).
         time_step, final_time, saveper: override the model's control values (weeks).
@@ -111,7 +119,7 @@ def simulate(
         raise CxError(f"unknown engine {engine!r}: choose from {', '.join(ENGINES)}")
     if method not in METHODS:
         raise CxError(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
-    if method != "euler" and engine != "numpy":
+    if method != "euler" and engine not in ("auto", "numpy"):
         raise CxError(f"method {method!r} needs engine='numpy'; PySD's engines integrate with Euler only")
     scen = resolve_scenario(model, scenario)
     changes = _changes(model, scen, params)
@@ -129,6 +137,8 @@ def simulate(
             steps[ch.parameter] = steps.get(ch.parameter, 0) + 1
             if steps[ch.parameter] > 1:
                 raise CxError(f"parameter {ch.parameter!r} has two step changes; give one")
+    if engine == "auto":
+        engine = engine_for(model, method)
     if engine == "numpy":
         result = compile_model(model).run(changes, variables=cols, method=method, **ctl)
         df = result.to_frame()
@@ -155,6 +165,35 @@ def simulate(
         df = m.run(return_columns=cols, **ctl)
     df.index = pd.Index(np.asarray(df.index, dtype=float), name="time")
     return _finite(df.astype(float), model, scen, allow_nonfinite)
+
+
+def unsupported_reason(model: Model) -> str | None:
+    """Why the numpy engine does not run ``model`` (the construct, in words), or ``None`` if it does."""
+    try:
+        compile_model(model)
+    except UnsupportedConstruct as exc:
+        return str(exc).removeprefix("engine: ").removesuffix("; use engine='pysd'")
+    return None
+
+
+def engine_for(model: Model, method: str = "euler") -> str:
+    """The engine ``"auto"`` runs ``model`` with: ``"numpy"``, or :data:`FALLBACK_ENGINE` with an
+    :class:`~cxsystems.errors.EngineNotice` when the numpy engine does not run it.
+
+    Raises:
+        CxError: the model needs the fallback but ``method`` is not Euler (PySD integrates with
+            Euler only).
+    """
+    reason = unsupported_reason(model)
+    if reason is None:
+        return "numpy"
+    if method != "euler":
+        raise CxError(f"{model.path}: method {method!r} needs the numpy engine, which does not run this "
+                      f"model ({reason})")
+    warnings.warn(EngineNotice(f"{model.name}: the numpy engine does not run this model ({reason}); "
+                               f"simulated with PySD ({FALLBACK_ENGINE}) instead, which is slower"),
+                  stacklevel=3)
+    return FALLBACK_ENGINE
 
 
 def first_nonfinite(df: pd.DataFrame) -> tuple[str, float, float] | None:

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import CxError
+from ..errors import CxError, UnsupportedConstruct
 from ..files import check_format, outcome_stems, write_csv, write_figure, write_folder
 from ..limits import check_memory
 from ..model.scenarios import Scenario, select_scenarios
@@ -330,7 +330,13 @@ def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = 
     else:
         band_vars = tuple(dict.fromkeys(model.variable(v, "variables") for v in variables))
     recorded = tuple(dict.fromkeys([*band_vars, *(m.variable for m in metric_specs)]))
-    cm = compile_model(model)
+    try:
+        cm = compile_model(model)
+    except UnsupportedConstruct as exc:
+        reason = str(exc).removeprefix("engine: ").removesuffix("; use engine='pysd'")
+        raise CxError(f"{model.path}: ensembles run every world at once on the numpy engine, which does "
+                      f"not run this model yet ({reason}); single runs (compare, run, report) fall "
+                      "back to PySD") from None
     times_probe = cm.run(variables=[recorded[0]]).times
     n_t = len(times_probe)
     if trajectories is None:

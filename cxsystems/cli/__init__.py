@@ -68,6 +68,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(None if argv is None else list(argv))
     except SystemExit as exc:  # --help, --version, usage errors (already reported)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    import warnings
+
+    from ..errors import EngineNotice
+
+    def show(message, category, *rest, **kw):  # engine notices: one line, not a warning dump
+        if issubclass(category, EngineNotice):
+            common.print_notice(str(message))
+        else:
+            original(message, category, *rest, **kw)
+
+    original = warnings.showwarning
+    warnings.showwarning = show
     try:
         return int(args.handler(args) or 0)
     except BrokenPipeError:  # e.g. `cxsystems params | head`
@@ -92,3 +104,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         common.print_error(f"unexpected {type(exc).__name__}: {common.one_line(str(exc))} "
                            "(rerun with --debug for the traceback)")
         return 1
+    finally:
+        warnings.showwarning = original

@@ -20,6 +20,11 @@ def print_error(message: str) -> None:
     print(f"cxsystems: error: {one_line(message)}", file=sys.stderr)
 
 
+def print_notice(message: str) -> None:
+    """Print ``cxsystems: note: <message>`` as one line on stderr."""
+    print(f"cxsystems: note: {one_line(message)}", file=sys.stderr)
+
+
 def os_error_message(exc: OSError) -> str:
     """``<file>: Permission denied`` style text for an OSError."""
     from ..files import os_error_text

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Union
 
-from ..errors import CxError
+from ..errors import CxError, UnsupportedConstruct
 
 #: Control variables that equations may reference (values come from the run settings).
 CONTROLS = ("initial_time", "final_time", "time_step", "saveper")
@@ -189,10 +189,10 @@ class _Translator:
         sections = list(self.am.sections)
         if len(sections) != 1:
             names = ", ".join(s.name for s in sections if s.name != "__main__")
-            raise CxError(f"engine: macros are not supported (macro {names}); use engine='pysd'")
+            raise UnsupportedConstruct(f"engine: macros are not supported (macro {names}); use engine='pysd'")
         section = sections[0]
         if section.subscripts:
-            raise CxError(
+            raise UnsupportedConstruct(
                 f"engine: subscript ranges are not supported ({section.subscripts[0].name}); "
                 "use engine='pysd'")
         todo = []
@@ -201,18 +201,18 @@ class _Translator:
             if norm_name(name) in CONTROLS or norm_name(name) == "time":
                 continue
             if len(el.components) != 1:
-                raise CxError(f"engine: {name!r} has several equations (subscripts); use engine='pysd'")
+                raise UnsupportedConstruct(f"engine: {name!r} has several equations (subscripts); use engine='pysd'")
             comp = el.components[0]
             if comp.subscripts and (comp.subscripts[0] or comp.subscripts[1]):
-                raise CxError(f"engine: {name!r} is subscripted; use engine='pysd'")
+                raise UnsupportedConstruct(f"engine: {name!r} is subscripted; use engine='pysd'")
             ast = comp.ast
             if isinstance(ast, ae.LookupsStructure):
                 self.ir.tables[norm_name(name)] = self._table(name, ast)
                 continue
             if isinstance(ast, (ae.DataStructure, ae.GetDataStructure, ae.GetLookupsStructure,
                                 ae.GetConstantsStructure)):
-                raise CxError(f"engine: {name!r} reads external data ({type(ast).__name__}); "
-                              "use engine='pysd'")
+                raise UnsupportedConstruct(f"engine: {name!r} reads external data ({type(ast).__name__}); "
+                                           "use engine='pysd'")
             if norm_name(name) in self.ir.by_name:
                 raise CxError(f"engine: {name!r} is defined twice")
             slot = self._new(name)
@@ -234,7 +234,7 @@ class _Translator:
 
     def _table(self, owner: str, lk) -> LookupTable:
         if lk.type not in ("interpolate", None):
-            raise CxError(f"engine: lookup {owner!r} uses {lk.type!r} interpolation; use engine='pysd'")
+            raise UnsupportedConstruct(f"engine: lookup {owner!r} uses {lk.type!r} interpolation; use engine='pysd'")
         xs = [float(v) for v in lk.x]
         ys = [float(v) for v in lk.y]
         if len(xs) != len(ys) or not xs:
@@ -250,7 +250,7 @@ class _Translator:
         spec = None
         if isinstance(ast, ae.IntegStructure):
             if ast.non_negative:
-                raise CxError(f"engine: {owner!r}: non-negative stocks are not supported; use engine='pysd'")
+                raise UnsupportedConstruct(f"engine: {owner!r}: non-negative stocks are not supported; use engine='pysd'")
             spec = ("integ", {"flow": ast.flow, "initial": ast.initial}, None)
         elif isinstance(ast, ae.SmoothStructure):
             spec = ("smooth", {"input": ast.input, "time": ast.smooth_time, "initial": ast.initial},
@@ -332,7 +332,7 @@ class _Translator:
             "GetConstantsStructure": "GET CONSTANTS", "LookupsStructure": "a lookup table inside an equation",
             "str": "a text argument", "ndarray": "an array constant (subscripts)",
         }.get(type(ast).__name__, type(ast).__name__)
-        raise CxError(f"engine: {owner!r} uses {what}, which the engine does not support; use engine='pysd'")
+        raise UnsupportedConstruct(f"engine: {owner!r} uses {what}, which the engine does not support; use engine='pysd'")
 
     def _ref(self, reference: str, owner: str):
         key = norm_name(reference)
@@ -357,7 +357,7 @@ class _Translator:
         fn = key.replace(" ", "_")
         if fn not in BUILTINS:
             shown = VENSIM_NAMES.get(fn, key.upper())
-            raise CxError(f"engine: {owner!r} calls {shown}, which the engine does not support; "
+            raise UnsupportedConstruct(f"engine: {owner!r} calls {shown}, which the engine does not support; "
                           "use engine='pysd'")
         lo, hi = BUILTINS[fn]
         if not lo <= len(args) <= hi:

@@ -8,7 +8,7 @@ module it generates. cxsystems therefore guards every stage, and refuses a model
 ``path:line: refused <what> <snippet>: <why / how to fix>``.
 
 1. :func:`read_model_text` reads the bytes and keeps only the model text, the part before the sketch
-   marker (``\\\---///``; Vensim also writes ``\\---///``): the sketch and the settings block
+   marker (three backslashes and ``---///``; some tools write two): the sketch and the settings block
    after it, where Vensim saves a DEL byte, are drawing data PySD never translates, and cxsystems
    hands PySD the model text alone. On that text: size limit, no NUL or other control bytes, strict UTF-8
    (PySD itself silently drops undecodable bytes, which can *create* three quotes), and an encoding

@@ -294,3 +294,55 @@ def test_constant_change_applies_from_the_start_and_step_change_at_its_week(stat
     before = step.index <= 7.25
     np.testing.assert_array_equal(step["Stock"][before], base["Stock"][before])
     assert step["Stock"].iloc[-1] < base["Stock"].iloc[-1] * 0.6
+
+
+# ------------------------------------------------------------------------------- no dead ends
+
+ACTIVE_INITIAL = """
+Stock = INTEG(Flow, 10)
+	~	Widgets
+	~	|
+Flow = 1
+	~	Widgets/Week
+	~	|
+Value = ACTIVE INITIAL(Stock * 2, 5)
+	~	Widgets
+	~	|
+"""
+
+
+def test_a_construct_the_engine_lacks_falls_back_to_pysd_with_a_notice(tmp_path):
+    """ACTIVE INITIAL: the default engine runs the model through PySD and says so in one line;
+    engine='numpy' refuses it; the numbers are PySD's."""
+    model = cx.load_model(_write(tmp_path, ACTIVE_INITIAL))
+    with pytest.warns(cx.errors.EngineNotice, match=r"m: the numpy engine does not run this model "
+                      r"\('Value' calls ACTIVE INITIAL.*simulated with PySD \(pysd-fast\)"):
+        auto = cx.simulate(model)
+    ref = cx.simulate(model, engine="pysd")
+    assert auto.equals(ref.astype(float))
+    assert auto["Value"].iloc[-1] == pytest.approx(2 * auto["Stock"].iloc[-1]) and auto["Stock"].iloc[-1] == 20
+    with pytest.raises(cx.errors.UnsupportedConstruct, match="ACTIVE INITIAL.*use engine='pysd'"):
+        cx.simulate(model, engine="numpy")
+    with pytest.raises(cx.CxError, match="method 'rk4' needs the numpy engine"):
+        cx.simulate(model, method="rk4")
+
+
+def test_the_cli_prints_the_fallback_as_one_note(tmp_path, cli):
+    path = _write(tmp_path, ACTIVE_INITIAL)
+    r = cli("run", "--model", path, "--scenario", "baseline", "--out", tmp_path / "out.csv")
+    assert r.code == 0, r.err
+    notes = [ln for ln in r.err.splitlines() if ln.strip()]
+    assert len(notes) == 1 and notes[0].startswith("cxsystems: note: m: the numpy engine does not run")
+    assert pd.read_csv(tmp_path / "out.csv")["Stock"].iloc[-1] == 20
+
+
+def test_an_ensemble_of_such_a_model_is_refused_in_one_line(tmp_path):
+    from cxsystems.analysis.ensemble import ensemble
+
+    path = _write(tmp_path, ACTIVE_INITIAL)
+    (tmp_path / "m.scenarios.toml").write_text(
+        '[scenarios.baseline]\ndescription = "as written"\n[metrics]\nend = { variable = "Stock" }\n'
+        '[uncertain]\n"Flow" = { dist = "uniform", low = 0.5, high = 2 }\n', encoding="utf-8")
+    model = cx.load_model(path)
+    with pytest.raises(cx.CxError, match="ensembles run every world at once on the numpy engine"):
+        ensemble(model, n=4, seed=0)
