@@ -3,6 +3,7 @@ published, and how many simulate to their canonical output (Vensim's ``output.cs
 
     python benchmarks/conformance.py                          # ../shared/peer-models/sdxorg-test-models
     python benchmarks/conformance.py --allow-nonfinite -v     # keep NaN (Vensim's :NA:), list each model
+    python benchmarks/conformance.py --engine numpy           # the numpy engine alone (no PySD fallback)
 
 A model matches when every canonical column that names a model variable agrees at the common times
 within ``rtol`` (default 1e-3). Each model is copied with its folder into a temporary directory and
@@ -34,8 +35,10 @@ def norm(name) -> str:
     return " ".join(str(name).replace("_", " ").replace('"', " ").lower().split())
 
 
-def _matches(model_file: Path, output: Path, rtol: float, allow_nonfinite: bool) -> bool:
+def _matches(model_file: Path, output: Path, rtol: float, allow_nonfinite: bool, engine: str = "auto") -> bool:
     extra = {"allow_nonfinite": True} if allow_nonfinite else {}
+    if engine != "auto":
+        extra["engine"] = engine
     run = cx.simulate(cx.load_model(model_file), **extra)
     ref = pd.read_csv(output, sep="\t" if output.suffix == ".tab" else ",")
     ref.columns = [str(c).strip().strip('"') for c in ref.columns]
@@ -62,6 +65,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rtol", type=float, default=1e-3)
     ap.add_argument("--allow-nonfinite", action="store_true", help="keep NaN/inf (Vensim's :NA:)")
     ap.add_argument("-v", "--verbose", action="store_true", help="one line per model")
+    ap.add_argument("--engine", default="auto", help="simulate's engine: auto (default: numpy, falling back "
+                    "to PySD for constructs numpy lacks), numpy (numpy alone), pysd-fast or pysd")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
     files = sorted(Path(args.suite).rglob("*.mdl"))
@@ -82,7 +87,7 @@ def main(argv=None) -> int:
             target = copy / mdl.name
             target.write_bytes(target.read_bytes().replace(b"\x7f", b""))
             try:
-                ok = _matches(target, output, args.rtol, args.allow_nonfinite)
+                ok = _matches(target, output, args.rtol, args.allow_nonfinite, args.engine)
                 why = "" if ok else "differs from the canonical output"
             except Exception as exc:  # noqa: BLE001 - reported, not raised
                 ok, why = False, f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
@@ -90,7 +95,7 @@ def main(argv=None) -> int:
         if args.verbose:
             print(f"{'PASS' if ok else 'FAIL'} {mdl.relative_to(args.suite)} {why}")
     print(f"{len(files)} .mdl files: {loaded} load as published; {matched} of {with_output} with a canonical "
-          f"output match it (DEL bytes removed, rtol {args.rtol:g}"
+          f"output match it (engine {args.engine}, rtol {args.rtol:g}"
           f"{', NaN/inf allowed' if args.allow_nonfinite else ''})")
     return 0
 
