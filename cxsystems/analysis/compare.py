@@ -18,6 +18,7 @@ first in :attr:`Comparison.scenarios` and in every table.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -362,6 +363,14 @@ def compare(
     runs: dict[str, pd.DataFrame] = {}
     for scen in chosen:
         runs[scen.name] = simulate(model, scen, engine=engine, time_step=time_step, variables=keep)
+    columns = list(next(iter(runs.values())).columns)
+    outcomes, target = expand_subscripted(outcomes, target, columns)
+    for m in metric_specs:
+        if m.variable not in columns:
+            raise CxError(f"metric {m.name!r}: {m.variable!r} is subscripted (its run has "
+                          f"{', '.join(elements_of(m.variable, columns)[:3])}, ...); metrics of subscripted "
+                          "variables are not supported yet")
+    units = {c: model.units.get(c.split("[", 1)[0], "") for c in columns}
     return build_comparison(
         runs,
         scenarios=chosen,
@@ -370,7 +379,7 @@ def compare(
         classify_better=target_better,
         classify_judge=target_judge,
         metrics=metric_specs,
-        units={v: model.units.get(v, "") for v in keep},
+        units=units,
         model_name=model.name,
         rtol=rtol,
         color_order=tuple(dict.fromkeys([base_name, *model.scenarios, *(s.name for s in chosen)])),
@@ -378,6 +387,30 @@ def compare(
         model_title=model.title,
         contact_mix=mix,
     )
+
+
+def elements_of(variable: str, columns: Sequence[str]) -> list[str]:
+    """The flattened columns of a subscripted ``variable`` in a run (``Stock[a]``, ``Stock[b]``)."""
+    return [c for c in columns if c.startswith(variable + "[")]
+
+
+def expand_subscripted(outcomes: Sequence[OutcomeSpec], classify: str,
+                       columns: Sequence[str]) -> tuple[tuple[OutcomeSpec, ...], str]:
+    """Outcomes on subscripted variables become one outcome per element, as the run names them
+    (``Stock A[Entry 1]``, labelled ``<label>[Entry 1]``); ``classify`` on one becomes its first
+    element. Runs of subscripted models come flattened, one column per element, like PySD's."""
+    out: list[OutcomeSpec] = []
+    for o in outcomes:
+        elems = elements_of(o.variable, columns) if o.variable not in columns else []
+        if not elems:
+            out.append(o)
+            continue
+        out.extend(dataclasses.replace(o, variable=c, label=o.label + c[len(o.variable):]) for c in elems)
+    if classify not in columns:
+        elems = elements_of(classify, columns)
+        if elems:
+            classify = elems[0]
+    return tuple(out), classify
 
 
 def build_comparison(

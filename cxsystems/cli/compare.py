@@ -85,7 +85,9 @@ def run_compare(args: argparse.Namespace) -> int:
     cmp = compare(model, scenarios, classify=outcome)
     written = cmp.save(out, format=args.format, run={"command": "compare", "outcome": cmp.classify})
 
-    print(f"{cmp.model_name}: {len(cmp.scenarios)} scenarios compared with {cmp.baseline}")
+    n = len(cmp.scenarios)
+    print(f"{cmp.model_name}: {n} scenario{'' if n == 1 else 's'} compared with {cmp.baseline}"
+          + (" (only the baseline: add scenarios to the model's .scenarios.toml)" if n == 1 else ""))
     print()
     print(summary_table(cmp))
     print()

@@ -90,6 +90,12 @@ def _as_float(x) -> float:
         return math.nan
 
 
+def _STOCK_TYPES(ae) -> tuple:
+    """PySD's abstract structures that hold state (stocks, smooths, delays, trends)."""
+    return (ae.IntegStructure, ae.SmoothStructure, ae.DelayStructure, ae.DelayNStructure,
+            ae.DelayFixedStructure, ae.TrendStructure, ae.SmoothNStructure)
+
+
 def _describe(abstract_model) -> dict:
     """Extract constants, stocks, lookups, units and comments from PySD's AbstractModel."""
     from pysd.translators.structures import abstract_expressions as ae
@@ -101,10 +107,22 @@ def _describe(abstract_model) -> dict:
             continue
         for el in section.elements:
             name = el.name
-            if len(el.components) != 1:
-                raise CxError(f"{name!r}: subscripted or multi-part equations are not supported yet")
             comp = el.components[0]
             ast = comp.ast
+            if len(el.components) != 1 or (comp.subscripts and comp.subscripts[0]):
+                # Subscripted: a variable (run by PySD: the numpy engine does not run subscripts yet),
+                # never a scalar parameter a scenario could set.
+                if control_key(name) in CONTROL_NAMES:
+                    raise CxError(f"{name!r}: a control variable cannot be subscripted")
+                variables.append(name)
+                units[name] = el.units or ""
+                comments[name] = " ".join((el.documentation or "").split())
+                asts = [c.ast for c in el.components]
+                if any(isinstance(a, _STOCK_TYPES(ae)) for a in asts):
+                    stocks.append(name)
+                elif any(isinstance(a, ae.LookupsStructure) for a in asts):
+                    lookups.append(name)
+                continue
             u = el.units or ""
             lims = tuple(el.limits) if el.limits else (None, None)
             lo, hi = (_as_float(lims[0]), _as_float(lims[1])) if len(lims) >= 2 else (math.nan, math.nan)
@@ -117,9 +135,7 @@ def _describe(abstract_model) -> dict:
             comments[name] = doc
             if isinstance(ast, (int, float)) and not isinstance(ast, bool):
                 params[name] = Parameter(name, _py_name(name), float(ast), u, lo, hi, doc)
-            elif isinstance(ast, (ae.IntegStructure, ae.SmoothStructure, ae.DelayStructure,
-                                  ae.DelayNStructure, ae.DelayFixedStructure, ae.TrendStructure,
-                                  ae.SmoothNStructure)):
+            elif isinstance(ast, _STOCK_TYPES(ae)):
                 stocks.append(name)
             elif isinstance(ast, ae.LookupsStructure):
                 lookups.append(name)

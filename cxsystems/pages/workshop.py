@@ -52,7 +52,7 @@ from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
-from ..errors import CxError
+from ..errors import CxError, UnsupportedConstruct
 from ..files import atomic_write
 from ..model.levers import default_start_week, levers, on_grid
 from ..text import percent_units, pretty_units
@@ -244,7 +244,14 @@ def render_page(model, model_js: str | None = None) -> str:
     from ..engine.jsgen import model_to_js
 
     spec = workshop_spec(model)
-    js_model = model_js if model_js is not None else model_to_js(model)
+    if model_js is None:
+        try:
+            model_js = model_to_js(model)
+        except UnsupportedConstruct as exc:
+            reason = str(exc).removeprefix("engine: ").removesuffix("; use engine='pysd'")
+            raise CxError(f"{model.path}: the workshop page runs the model in the browser on the numpy "
+                          f"engine's JavaScript twin, which does not run this model yet ({reason})") from None
+    js_model = model_js
     svg, title, loops = diagram_svg(model)
     spec["diagram_title"] = title
     css = "\n".join(_vendor(n) for n in VENDOR_CSS)

@@ -361,3 +361,32 @@ def test_save_writes_the_contact_mix_chart_when_the_model_declares_one(tmp_path)
     from cxsystems.files import outcome_stems
 
     assert outcome_stems(["Contact Mix"], reserved=RESERVED_STEMS)["Contact Mix"] != "contact_mix"
+
+
+def test_a_subscripted_outcome_is_compared_element_by_element(tmp_path):
+    """A subscripted stock (run through PySD) becomes one outcome per element, named as the run
+    names it; the classification reads the first element."""
+    import warnings
+
+    import cxsystems as cx
+
+    path = tmp_path / "subs.mdl"
+    path.write_text("{UTF-8}\nregion: north, south\n\t~\t\n\t~\t\t|\n"
+                    "growth = 1 ~ Thing/Week [0,5] ~ |\n"
+                    "stock[region] = INTEG(growth * share[region], 0) ~ Thing ~ |\n"
+                    "share[north] = 1 ~ Dmnl ~ |\nshare[south] = 2 ~ Dmnl ~ |\n"
+                    "FINAL TIME = 4 ~ Week ~ |\nINITIAL TIME = 0 ~ Week ~ |\nSAVEPER = 1 ~ Week ~ |\n"
+                    "TIME STEP = 1 ~ Week ~ |\n", encoding="utf-8")
+    (tmp_path / "subs.scenarios.toml").write_text(
+        '[scenarios.baseline]\ndescription = "as written"\n[scenarios.faster]\ndescription = "x2"\n'
+        '[scenarios.faster.set]\ngrowth = 2\n', encoding="utf-8")
+    model = cx.load_model(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cx.errors.EngineNotice)
+        cmp = compare(model)
+    assert [o.variable for o in cmp.outcomes] == ["stock[north]", "stock[south]"]
+    assert cmp.classify == "stock[north]"
+    wide = cmp.wide("stock[south]")
+    assert wide["faster"].iloc[-1] == pytest.approx(2 * wide["baseline"].iloc[-1]) == pytest.approx(16.0)
+    # stocks without a declared direction: lower is better, so twice the growth is worse
+    assert cmp.summary.loc["faster", "classification"] == "worse"
