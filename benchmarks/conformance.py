@@ -40,7 +40,11 @@ def _matches(model_file: Path, output: Path, rtol: float, allow_nonfinite: bool,
     if engine != "auto":
         extra["engine"] = engine
     run = cx.simulate(cx.load_model(model_file), **extra)
-    ref = pd.read_csv(output, sep="\t" if output.suffix == ".tab" else ",")
+    sep = "\t" if output.suffix == ".tab" else ","
+    try:
+        ref = pd.read_csv(output, sep=sep)
+    except UnicodeDecodeError:  # some canonical outputs were saved as Latin-1
+        ref = pd.read_csv(output, sep=sep, encoding="latin-1")
     ref.columns = [str(c).strip().strip('"') for c in ref.columns]
     ref = ref.set_index(next(c for c in ref.columns if c.lower() == "time"))
     ours = {norm(c): c for c in run.columns}

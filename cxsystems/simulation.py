@@ -48,11 +48,14 @@ def _changes(model: Model, scenario: Scenario, params: Mapping[str, float] | Non
 
 
 def _fast_lookup_class(base):
-    """Subclass of PySD's HardcodedLookups whose call is ``numpy.interp`` (scalar inputs)."""
+    """Subclass of PySD's HardcodedLookups whose call is ``numpy.interp`` for a scalar argument
+    (PySD's own call for an array argument)."""
 
     class FastLookups(base):
         def __call__(self, x, final_subs=None):  # noqa: D401 - same signature as PySD
-            return float(np.interp(x, self._xs, self._ys))
+            if isinstance(x, (int, float, np.floating)):
+                return float(np.interp(x, self._xs, self._ys))
+            return super().__call__(x, final_subs)  # a subscripted argument: PySD's own path
 
     return FastLookups
 
@@ -62,7 +65,8 @@ def _speed_up_lookups(components) -> None:
 
     fast = _fast_lookup_class(HardcodedLookups)
     for obj in list(vars(components).values()):
-        if type(obj) is HardcodedLookups and obj.is_float and obj.interp in (None, "interpolate"):
+        if type(obj) is HardcodedLookups and obj.is_float and obj.interp in (None, "interpolate") \
+                and tuple(getattr(obj.data, "dims", ())) == ("lookup_dim",):  # one table, not subscripted
             data = obj.data
             obj._xs = np.asarray(data["lookup_dim"].values, dtype=float)
             obj._ys = np.asarray(data.values, dtype=float).reshape(-1)
@@ -145,6 +149,20 @@ def simulate(
         df.index = pd.Index(np.asarray(df.index, dtype=float), name="time")
         return _finite(df.astype(float), model, scen, allow_nonfinite)
 
+    try:
+        df = _run_pysd(model, engine, changes, cols, ctl)
+    except CxError:
+        raise
+    except Exception as exc:  # PySD raises many types: one line naming the model and the cause
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise CxError(f"{model.path}: PySD ({engine}) could not run this model: {type(exc).__name__}"
+                      f"{': ' + first[:200] if first else ''}") from None
+    df.index = pd.Index(np.asarray(df.index, dtype=float), name="time")
+    return _finite(df.astype(float), model, scen, allow_nonfinite)
+
+
+def _run_pysd(model: Model, engine: str, changes: list[Change], cols: list[str], ctl: dict) -> pd.DataFrame:
+    """One run on PySD's generated model (``pysd-fast``: with numpy lookups)."""
     import pysd
 
     with warnings.catch_warnings():
@@ -162,9 +180,7 @@ def simulate(
                 settings[p.py_name] = _step_function(m, ch, float(base))
         if settings:
             m.set_components(settings)
-        df = m.run(return_columns=cols, **ctl)
-    df.index = pd.Index(np.asarray(df.index, dtype=float), name="time")
-    return _finite(df.astype(float), model, scen, allow_nonfinite)
+        return m.run(return_columns=cols, **ctl)
 
 
 def unsupported_reason(model: Model) -> str | None:

@@ -346,3 +346,29 @@ def test_an_ensemble_of_such_a_model_is_refused_in_one_line(tmp_path):
     model = cx.load_model(path)
     with pytest.raises(cx.CxError, match="ensembles run every world at once on the numpy engine"):
         ensemble(model, n=4, seed=0)
+
+
+def test_pysd_failures_are_one_line_errors(tmp_path):
+    """A model PySD cannot run either (GET TIME VALUE relative to the start) is a CxError naming the
+    model and PySD's reason, not PySD's traceback."""
+    model = cx.load_model(_write(tmp_path, "x = GET TIME VALUE(1, 0, 0)\n\t~\tWeek\n\t~\t|\n"))
+    with pytest.raises(cx.CxError) as err:
+        with pytest.warns(cx.errors.EngineNotice):
+            cx.simulate(model)
+    msg = str(err.value)
+    assert msg.startswith(f"{model.path}: PySD (pysd-fast) could not run this model: NotImplementedError")
+    assert "\n" not in msg
+
+
+def test_pysd_fast_keeps_pysds_answer_for_a_subscripted_lookup_argument(tmp_path):
+    """pysd-fast evaluates a one-dimensional table with numpy.interp for a scalar argument only; a
+    subscripted argument goes through PySD's own lookup (it failed before)."""
+    body = ("dim: a, b\n\t~\t\n\t~\t|\n"
+            "table(\n\t(0,0),(10,20))\n\t~\tDmnl\n\t~\t|\n"
+            "x[dim] = 1, 4\n\t~\tDmnl\n\t~\t|\n"
+            "y[dim] = table(x[dim] + Time)\n\t~\tDmnl\n\t~\t|\n")
+    model = cx.load_model(_write(tmp_path, body))
+    fast = cx.simulate(model, engine="pysd-fast")
+    ref = cx.simulate(model, engine="pysd")
+    assert fast.equals(ref)
+    assert fast["y[b]"].iloc[0] == 8.0 and fast["y[a]"].loc[2.0] == 6.0
