@@ -316,14 +316,14 @@ def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = 
     unc = tuple(analysis.uncertain if uncertain is None else uncertain)
     if not unc:
         raise CxError(f"model {model.name!r} declares no uncertain parameters: add an [uncertain] "
-                      f"table to its scenario file (see cxsystems.model.uncertain)")
+                      f"table to its scenario file (see cxsystems.model.uncertain){model.init_hint}")
     for u in unc:
         model.parameter(u.parameter, "uncertain")
     chosen = select_scenarios(model, scenarios)
     names = tuple(s.name for s in chosen)
     metric_specs = tuple(analysis.metrics)
     if not metric_specs:
-        raise CxError(f"model {model.name!r} declares no [metrics]: nothing to compare runs on")
+        raise CxError(f"model {model.name!r} declares no [metrics]: nothing to compare runs on{model.init_hint}")
     if variables is None:
         band_vars = tuple(dict.fromkeys(o.variable for o in analysis.outcomes)) or \
             tuple(dict.fromkeys(m.variable for m in metric_specs))

@@ -153,7 +153,8 @@ def headline_metric(model: "Model", metric: str | None = None) -> MetricSpec:
     """
     specs = tuple(getattr(model.analysis, "metrics", ()) or ())
     if not specs:
-        raise CxError(f"model {model.name!r} declares no [metrics] in its scenario file; a sweep needs one")
+        raise CxError(f"model {model.name!r} declares no [metrics] in its scenario file; a sweep needs "
+                      f"one{getattr(model, 'init_hint', '')}")
     name = metric or getattr(model.analysis, "headline", None) or specs[-1].name
     for m in specs:
         if name in (m.name, m.label):

@@ -36,6 +36,7 @@ COMMANDS: tuple[str, ...] = (
     "cxsystems.cli.robustness",
     "cxsystems.cli.workshop",
     "cxsystems.cli.report",
+    "cxsystems.cli.init",
 )
 
 

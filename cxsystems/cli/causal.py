@@ -135,7 +135,7 @@ def run_cld(args: argparse.Namespace) -> int:
         diagram = model_diagram(model, graph, view=args.view)
     write_diagram(diagram, make_parent(out))
     print(f"{graph.name}: wrote {out} ({len(diagram.graph.nodes)} variables, "
-          f"{len(diagram.graph.causal_edges())} links, {len(diagram.markers)} loops marked)")
+          f"{len(diagram.graph.causal_edges())} links, {len(diagram.markers)} loop{'' if len(diagram.markers) == 1 else 's'} marked)")
     return 0
 
 

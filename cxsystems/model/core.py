@@ -72,6 +72,7 @@ class Model:
     scenarios: dict[str, "Scenario"] = field(default_factory=dict)
     scenario_file: Path | None = None
     analysis: "AnalysisSpec" = field(default=None, repr=False)
+    subscripted: tuple[str, ...] = ()
     _workdir: Path | None = field(default=None, repr=False)
 
     @property
@@ -81,6 +82,15 @@ class Model:
         use it as the reference."""
         named = getattr(self.analysis, "baseline", None)
         return named or DEFAULT_BASELINE
+
+    @property
+    def init_hint(self) -> str:
+        """``""`` when the model has a scenario file; else a clause saying how to write one, for
+        messages that need what a scenario file declares."""
+        if self.scenario_file is not None:
+            return ""
+        return (f" (it has no {Path(self.path).stem}.scenarios.toml: `cxsystems init --model {self.path}` "
+                "writes a starter one)")
 
     @property
     def title(self) -> str:

@@ -101,6 +101,7 @@ def _describe(abstract_model) -> dict:
     from pysd.translators.structures import abstract_expressions as ae
 
     params, stocks, lookups, variables, units, comments = {}, [], [], [], {}, {}
+    subscripted: list[str] = []
     control = {}
     for section in abstract_model.sections:
         if not section.split and section.name != "__main__":
@@ -115,6 +116,7 @@ def _describe(abstract_model) -> dict:
                 if control_key(name) in CONTROL_NAMES:
                     raise CxError(f"{name!r}: a control variable cannot be subscripted")
                 variables.append(name)
+                subscripted.append(name)
                 units[name] = el.units or ""
                 comments[name] = " ".join((el.documentation or "").split())
                 asts = [c.ast for c in el.components]
@@ -140,7 +142,7 @@ def _describe(abstract_model) -> dict:
             elif isinstance(ast, ae.LookupsStructure):
                 lookups.append(name)
     return dict(params=params, stocks=stocks, lookups=lookups, variables=variables,
-                units=units, comments=comments, control=control)
+                units=units, comments=comments, control=control, subscripted=subscripted)
 
 
 #: ``(-2)^x``: a parenthesised negative number raised to a power.
@@ -343,6 +345,7 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> Model:
         saveper=_control_value(ctl, "SAVEPER", src, info["params"], ctl.get("TIME STEP")),
         abstract_model=abstract,
         py_file=py_file,
+        subscripted=tuple(info["subscripted"]),
         _workdir=workdir,
     )
     weakref.finalize(model, shutil.rmtree, str(workdir), True)

@@ -152,7 +152,7 @@ def workshop_spec(model) -> dict:
     lev = levers(model)
     if not lev:
         raise CxError(f"model {model.name}: no policy levers: the workshop shows the parameters its "
-                      "scenarios set, and no scenario in its .scenarios.toml sets one")
+                      f"scenarios set, and no scenario in its .scenarios.toml sets one{model.init_hint}")
     outs = _outcomes(model)
     analysis = model.analysis
     t0, t1 = float(model.initial_time), float(model.final_time)
