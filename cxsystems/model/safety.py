@@ -425,6 +425,8 @@ _POINT = rf"\(\s*{_NUM}\s*,\s*{_NUM}\s*\)"
 _RANGE_RE = re.compile(rf"\[\s*{_POINT}\s*-\s*{_POINT}(?:\s*,\s*{_POINT})*\s*\]")
 #: A "(" followed by "[": where PySD's grammar accepts a lookup range (which it eval()s).
 _RANGE_OPEN = re.compile(r"\([\s\\]*(\[)")
+#: Whitespace, and Vensim's line continuation (a backslash at the end of a line), inside a range.
+_RANGE_SPACE = re.compile(r"\\[ \t]*\n|\s+")
 _SAFE_QUOTED_NAME = re.compile(r"""[^'\\\x00-\x1f\x7f]*""")
 _SAFE_CALLED_NAME = re.compile(r"[\w \-/&]+")
 _CALL_AFTER = re.compile(r"[\s\\]*\(")
@@ -473,7 +475,7 @@ def _starts_token(s: str, i: int) -> bool:
 
 
 def _is_numeric_range(s: str) -> bool:
-    return bool(_RANGE_RE.fullmatch(re.sub(r"\s+", "", s)))
+    return bool(_RANGE_RE.fullmatch(_RANGE_SPACE.sub("", s)))
 
 
 def _screen_equation(f: Field, src, line) -> None:
@@ -614,7 +616,7 @@ def _screen_text(text: str, src: str) -> None:
         a = m.start(1)
         b = body.find("]", a)
         b = len(body) if b < 0 else b + 1
-        if not _RANGE_RE.fullmatch(re.sub(r"\s+", "", body[a:b])):
+        if not _RANGE_RE.fullmatch(_RANGE_SPACE.sub("", body[a:b])):
             raise _refuse(src, line(a), "lookup range", body[a:b],
                           "only numbers are allowed in [(x0,y0)-(x1,y1)] (PySD eval()s lookup "
                           "ranges while translating)")

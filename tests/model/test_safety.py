@@ -628,3 +628,16 @@ def test_audit_accepts_generated_code_of_every_model():
         files = sorted(model.py_file.parent.glob("*.py"))
         safety.audit_generated_code(files, path, path.read_text())
         assert files
+
+
+def test_a_lookup_range_with_reference_points_over_continued_lines_loads(tmp_path):
+    """Vensim saves a graph's reference-line points inside the range and breaks long lines with a
+    backslash: all plain numbers, so it loads (it was refused); a backslash elsewhere still is not."""
+    body = ("y = WITH LOOKUP(Time, ([(0,0)-(2,10),(-1,10),(0.5,\\\n\t\t3)],(0,0),(10,20)))\n"
+            "\t~\tDmnl\n\t~\t|")
+    model, run = load_and_run(write_model(tmp_path, body))
+    assert run["y"].tolist()[:3] == [0.0, 2.0, 4.0]
+    bad = write_model(tmp_path, body.replace(",\\\n\t\t3)", ",\\ 3)"), name="bad.mdl")
+    with pytest.raises(cx.UnsafeModelError) as err:
+        cx.load_model(bad)
+    assert_refusal(err.value, bad, 2, "lookup range")
