@@ -8,7 +8,7 @@ Engines:
     one-line :class:`~cxsystems.errors.EngineNotice` naming the construct, so every command works.
 ``"numpy"``
     cxsystems' own engine (:mod:`cxsystems.engine`): PySD's abstract model compiled into closures,
-    no generated code imported, about 25 ms a run for ``cx_service``, ensembles as numpy arrays.
+    no generated code imported, about 35 ms a run for ``cx_service``, ensembles as numpy arrays.
     Matches PySD's Euler exactly (equality tests against stock PySD for every bundled model).
 ``"pysd-fast"``
     PySD's own generated model and Euler integrator, with every lookup table evaluated by
