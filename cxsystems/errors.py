@@ -19,9 +19,17 @@ class UnsafeModelError(CxError):
 
 
 class UnsupportedConstruct(CxError):
-    """A model construct the numpy engine does not run (macros, subscripts, ACTIVE INITIAL, ...);
-    the message names it. :func:`cxsystems.simulate` then falls back to PySD by itself (engine
-    ``"auto"``, the default) with an :class:`EngineNotice`; ``engine="numpy"`` refuses instead."""
+    """A model construct the numpy engine does not run (macros, subscripts, ACTIVE INITIAL, ...).
+    :func:`cxsystems.simulate` then falls back to PySD by itself (engine ``"auto"``, the default)
+    with an :class:`EngineNotice`; ``engine="numpy"`` refuses instead.
+
+    ``reason`` names the construct (``"'x' calls ACTIVE INITIAL, which the engine does not
+    support"``); the message is ``"engine: <reason>; use engine='pysd'"``.
+    """
+
+    def __init__(self, reason: str):
+        self.reason = " ".join(str(reason).split())
+        super().__init__(f"engine: {self.reason}; use engine='pysd'")
 
 
 class EngineNotice(UserWarning):

@@ -188,7 +188,7 @@ def unsupported_reason(model: Model) -> str | None:
     try:
         compile_model(model)
     except UnsupportedConstruct as exc:
-        return str(exc).removeprefix("engine: ").removesuffix("; use engine='pysd'")
+        return exc.reason
     return None
 
 

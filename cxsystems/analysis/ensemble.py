@@ -333,9 +333,8 @@ def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = 
     try:
         cm = compile_model(model)
     except UnsupportedConstruct as exc:
-        reason = str(exc).removeprefix("engine: ").removesuffix("; use engine='pysd'")
         raise CxError(f"{model.path}: ensembles run every world at once on the numpy engine, which does "
-                      f"not run this model yet ({reason}); single runs (compare, run, report) fall "
+                      f"not run this model yet ({exc.reason}); single runs (compare, run, report) fall "
                       "back to PySD") from None
     times_probe = cm.run(variables=[recorded[0]]).times
     n_t = len(times_probe)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..engine import compile_model
 from ..engine.ir import Op, Ref, norm_name
-from ..errors import CxError
+from ..errors import CxError, UnsupportedConstruct
 from . import expr as X
 from .graph import CausalGraph, Edge, Node
 from .loops import loop_names_for_model
@@ -69,7 +69,7 @@ def _model_ir(model):
     try:
         return compile_model(model).ir
     except CxError as exc:
-        text = str(exc).removeprefix("engine: ").removesuffix("; use engine='pysd'")
+        text = exc.reason if isinstance(exc, UnsupportedConstruct) else str(exc).removeprefix("engine: ")
         raise CxError(f"{model.name}: cannot analyse: {text}") from None
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from ..errors import CxError, UnsupportedConstruct
+from ..model.arith import PRECEDENCE, fold
 
 #: Control variables that equations may reference (values come from the run settings).
 CONTROLS = ("initial_time", "final_time", "time_step", "saveper")
@@ -189,30 +190,27 @@ class _Translator:
         sections = list(self.am.sections)
         if len(sections) != 1:
             names = ", ".join(s.name for s in sections if s.name != "__main__")
-            raise UnsupportedConstruct(f"engine: macros are not supported (macro {names}); use engine='pysd'")
+            raise UnsupportedConstruct(f"macros are not supported (macro {names})")
         section = sections[0]
         if section.subscripts:
-            raise UnsupportedConstruct(
-                f"engine: subscript ranges are not supported ({section.subscripts[0].name}); "
-                "use engine='pysd'")
+            raise UnsupportedConstruct(f"subscript ranges are not supported ({section.subscripts[0].name})")
         todo = []
         for el in section.elements:
             name = el.name
             if norm_name(name) in CONTROLS or norm_name(name) == "time":
                 continue
             if len(el.components) != 1:
-                raise UnsupportedConstruct(f"engine: {name!r} has several equations (subscripts); use engine='pysd'")
+                raise UnsupportedConstruct(f"{name!r} has several equations (subscripts)")
             comp = el.components[0]
             if comp.subscripts and (comp.subscripts[0] or comp.subscripts[1]):
-                raise UnsupportedConstruct(f"engine: {name!r} is subscripted; use engine='pysd'")
+                raise UnsupportedConstruct(f"{name!r} is subscripted")
             ast = comp.ast
             if isinstance(ast, ae.LookupsStructure):
                 self.ir.tables[norm_name(name)] = self._table(name, ast)
                 continue
             if isinstance(ast, (ae.DataStructure, ae.GetDataStructure, ae.GetLookupsStructure,
                                 ae.GetConstantsStructure)):
-                raise UnsupportedConstruct(f"engine: {name!r} reads external data ({type(ast).__name__}); "
-                                           "use engine='pysd'")
+                raise UnsupportedConstruct(f"{name!r} reads external data ({type(ast).__name__})")
             if norm_name(name) in self.ir.by_name:
                 raise CxError(f"engine: {name!r} is defined twice")
             slot = self._new(name)
@@ -234,7 +232,7 @@ class _Translator:
 
     def _table(self, owner: str, lk) -> LookupTable:
         if lk.type not in ("interpolate", None):
-            raise UnsupportedConstruct(f"engine: lookup {owner!r} uses {lk.type!r} interpolation; use engine='pysd'")
+            raise UnsupportedConstruct(f"lookup {owner!r} uses {lk.type!r} interpolation")
         xs = [float(v) for v in lk.x]
         ys = [float(v) for v in lk.y]
         if len(xs) != len(ys) or not xs:
@@ -250,7 +248,7 @@ class _Translator:
         spec = None
         if isinstance(ast, ae.IntegStructure):
             if ast.non_negative:
-                raise UnsupportedConstruct(f"engine: {owner!r}: non-negative stocks are not supported; use engine='pysd'")
+                raise UnsupportedConstruct(f"{owner!r}: non-negative stocks are not supported")
             spec = ("integ", {"flow": ast.flow, "initial": ast.initial}, None)
         elif isinstance(ast, ae.SmoothStructure):
             spec = ("smooth", {"input": ast.input, "time": ast.smooth_time, "initial": ast.initial},
@@ -332,7 +330,7 @@ class _Translator:
             "GetConstantsStructure": "GET CONSTANTS", "LookupsStructure": "a lookup table inside an equation",
             "str": "a text argument", "ndarray": "an array constant (subscripts)",
         }.get(type(ast).__name__, type(ast).__name__)
-        raise UnsupportedConstruct(f"engine: {owner!r} uses {what}, which the engine does not support; use engine='pysd'")
+        raise UnsupportedConstruct(f"{owner!r} uses {what}, which the engine does not support")
 
     def _ref(self, reference: str, owner: str):
         key = norm_name(reference)
@@ -357,8 +355,7 @@ class _Translator:
         fn = key.replace(" ", "_")
         if fn not in BUILTINS:
             shown = VENSIM_NAMES.get(fn, key.upper())
-            raise UnsupportedConstruct(f"engine: {owner!r} calls {shown}, which the engine does not support; "
-                          "use engine='pysd'")
+            raise UnsupportedConstruct(f"{owner!r} calls {shown}, which the engine does not support")
         lo, hi = BUILTINS[fn]
         if not lo <= len(args) <= hi:
             raise CxError(f"engine: {owner!r}: {VENSIM_NAMES.get(fn, fn.upper())} takes "
@@ -370,31 +367,18 @@ class _Translator:
         """Build the tree Python builds for ``a0 op0 a1 op1 ...`` (PySD writes it that way)."""
         if ops == ["negative"]:
             return Op("neg", (args[0],))
-        prec = {"^": 3, "*": 2, "/": 2, "+": 1, "-": 1}
         for op in ops:
-            if op not in prec:
+            if op not in PRECEDENCE:
                 raise CxError(f"engine: {owner!r}: unsupported operator {op!r}")
-        # shunting-yard; '^' is right-associative like Python's '**'
-        out, stack = [args[0]], []
 
-        def reduce_top():
-            op = stack.pop()
-            b, a = out.pop(), out.pop()
+        def combine(op, a, b):
             if op == "^" and isinstance(a, Const) and a.value < 0:
                 # PySD folds the sign into the literal (``-2^2`` -> base -2) and writes ``-2 ** 2``,
                 # which Python, like Vensim, reads as -(2^2): the power binds tighter than the sign.
-                out.append(Op("neg", (Op("^", (Const(-a.value), b)),)))
-                return
-            out.append(Op(op, (a, b)))
+                return Op("neg", (Op("^", (Const(-a.value), b)),))
+            return Op(op, (a, b))
 
-        for op, arg in zip(ops, args[1:]):
-            while stack and (prec[stack[-1]] > prec[op] or (prec[stack[-1]] == prec[op] and op != "^")):
-                reduce_top()
-            stack.append(op)
-            out.append(arg)
-        while stack:
-            reduce_top()
-        return out[0]
+        return fold(ops, args, combine)
 
     @staticmethod
     def _logic(ops: list, args: list, owner: str):

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from ..errors import CxError
 from ..files import remove_stale
-from ..names import match
+from ..names import match, norm
+from .arith import PRECEDENCE, fold
 from .core import DEFAULT_BASELINE, Model, Parameter
 from .safety import screen_vensim_text
 from .scenarios import AnalysisSpec, Scenario, load_scenarios
@@ -90,7 +91,7 @@ def _as_float(x) -> float:
         return math.nan
 
 
-def _STOCK_TYPES(ae) -> tuple:
+def _stock_types(ae) -> tuple:
     """PySD's abstract structures that hold state (stocks, smooths, delays, trends)."""
     return (ae.IntegStructure, ae.SmoothStructure, ae.DelayStructure, ae.DelayNStructure,
             ae.DelayFixedStructure, ae.TrendStructure, ae.SmoothNStructure)
@@ -120,7 +121,7 @@ def _describe(abstract_model) -> dict:
                 units[name] = el.units or ""
                 comments[name] = " ".join((el.documentation or "").split())
                 asts = [c.ast for c in el.components]
-                if any(isinstance(a, _STOCK_TYPES(ae)) for a in asts):
+                if any(isinstance(a, _stock_types(ae)) for a in asts):
                     stocks.append(name)
                 elif any(isinstance(a, ae.LookupsStructure) for a in asts):
                     lookups.append(name)
@@ -137,7 +138,7 @@ def _describe(abstract_model) -> dict:
             comments[name] = doc
             if isinstance(ast, (int, float)) and not isinstance(ast, bool):
                 params[name] = Parameter(name, _py_name(name), float(ast), u, lo, hi, doc)
-            elif isinstance(ast, _STOCK_TYPES(ae)):
+            elif isinstance(ast, _stock_types(ae)):
                 stocks.append(name)
             elif isinstance(ast, ae.LookupsStructure):
                 lookups.append(name)
@@ -201,8 +202,8 @@ CONTROL_NAMES = ("INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER")
 
 
 def control_key(name: str) -> str:
-    """``FINAL_TIME``, ``final time`` -> ``FINAL TIME``."""
-    return " ".join(name.replace("_", " ").upper().split())
+    """``FINAL_TIME``, ``final time`` -> ``FINAL TIME`` (:func:`cxsystems.names.norm`, upper case)."""
+    return norm(name).upper()
 
 
 def _constant_value(ast, control: dict, params: dict, key: str, src: Path, seen: tuple = ()) -> float:
@@ -237,32 +238,19 @@ def _constant_value(ast, control: dict, params: dict, key: str, src: Path, seen:
 
 
 def _arith_value(ops: list, args: list, value) -> float:
-    """``a0 op0 a1 op1 ...`` with Vensim's precedence (``^`` first and right to left, then ``* /``,
-    then ``+ -``); a negative literal base of ``^`` keeps its sign outside, as Vensim reads ``-2^2``."""
-    prec = {"^": 3, "*": 2, "/": 2, "+": 1, "-": 1}
-    if any(op not in prec for op in ops):
+    """``a0 op0 a1 op1 ...`` with Vensim's precedence (:func:`cxsystems.model.arith.fold`); a
+    negative literal base of ``^`` keeps its sign outside, as Vensim reads ``-2^2``."""
+    if any(op not in PRECEDENCE for op in ops):
         raise CxError(f"unsupported operator in {ops}")
-    out: list = [args[0]]
-    stack: list[str] = []
 
-    def reduce_top() -> None:
-        op = stack.pop()
-        b, a = out.pop(), out.pop()
+    def combine(op: str, a, b) -> float:
         if op == "^" and isinstance(a, (int, float)) and not isinstance(a, bool) and a < 0:
-            out.append(-(float(-a) ** value(b)))
-            return
+            return -(float(-a) ** value(b))
         x, y = value(a), value(b)
-        out.append({"^": lambda: x ** y, "*": lambda: x * y, "/": lambda: x / y,
-                    "+": lambda: x + y, "-": lambda: x - y}[op]())
+        return {"^": lambda: x ** y, "*": lambda: x * y, "/": lambda: x / y,
+                "+": lambda: x + y, "-": lambda: x - y}[op]()
 
-    for op, arg in zip(ops, args[1:]):
-        while stack and (prec[stack[-1]] > prec[op] or (prec[stack[-1]] == prec[op] and op != "^")):
-            reduce_top()
-        stack.append(op)
-        out.append(arg)
-    while stack:
-        reduce_top()
-    return value(out[0])
+    return value(fold(ops, args, combine))
 
 
 def _py_name(name: str) -> str:

@@ -248,9 +248,8 @@ def render_page(model, model_js: str | None = None) -> str:
         try:
             model_js = model_to_js(model)
         except UnsupportedConstruct as exc:
-            reason = str(exc).removeprefix("engine: ").removesuffix("; use engine='pysd'")
             raise CxError(f"{model.path}: the workshop page runs the model in the browser on the numpy "
-                          f"engine's JavaScript twin, which does not run this model yet ({reason})") from None
+                          f"engine's JavaScript twin, which does not run this model yet ({exc.reason})") from None
     js_model = model_js
     svg, title, loops = diagram_svg(model)
     spec["diagram_title"] = title
