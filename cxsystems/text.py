@@ -135,3 +135,8 @@ def difference_title(label: str, reference: str, units: str, *, percent: bool = 
         return with_units(head, units)
     u = pretty_units(units)
     return f"{head} (percentage points{' ' + u if u else ''})"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``"1 scenario"``, ``"3 scenarios"``, ``"2 policies"`` (``many``: the irregular plural)."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..text import plural
 from .common import add_command
 
 LOOPS_DESCRIPTION = """
@@ -135,7 +136,7 @@ def run_cld(args: argparse.Namespace) -> int:
         diagram = model_diagram(model, graph, view=args.view)
     write_diagram(diagram, make_parent(out))
     print(f"{graph.name}: wrote {out} ({len(diagram.graph.nodes)} variables, "
-          f"{len(diagram.graph.causal_edges())} links, {len(diagram.markers)} loop{'' if len(diagram.markers) == 1 else 's'} marked)")
+          f"{len(diagram.graph.causal_edges())} links, {plural(len(diagram.markers), 'loop')} marked)")
     return 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..text import share
+from ..text import plural, share
 from .common import WIDTH, add_command, compact, load, split_list, table
 
 FORMATS = ("png", "svg", "pdf")
@@ -86,7 +86,7 @@ def run_compare(args: argparse.Namespace) -> int:
     written = cmp.save(out, format=args.format, run={"command": "compare", "outcome": cmp.classify})
 
     n = len(cmp.scenarios)
-    print(f"{cmp.model_name}: {n} scenario{'' if n == 1 else 's'} compared with {cmp.baseline}"
+    print(f"{cmp.model_name}: {plural(n, 'scenario')} compared with {cmp.baseline}"
           + (" (only the baseline: add scenarios to the model's .scenarios.toml)" if n == 1 else ""))
     print()
     print(summary_table(cmp))

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..text import plural
 from .common import add_command, load
-
-
-def plural(n: int, word: str) -> str:
-    """``1 scenario``, ``2 scenarios``."""
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 DESCRIPTION = """
 Write <model>.scenarios.toml and <model>.views.toml beside a model that has none, so that every

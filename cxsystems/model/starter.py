@@ -160,9 +160,9 @@ def starter_views(model: "Model", graph=None) -> str:
     if graph is not None:
         for v in list(chosen):
             for a, b in graph.edges:
-                for other in (a, b):
-                    if v in (a, b) and other not in chosen and len(chosen) < MAX_VIEW:
-                        chosen.append(other)
+                other = b if a == v else a if b == v else None
+                if other is not None and other not in chosen and len(chosen) < MAX_VIEW:
+                    chosen.append(other)
     lines = [f"# Starter views of {model.name} for `cxsystems cld --model ... --view main`, written by",
              "# `cxsystems init`: the outcomes and the variables one link away. Edit freely.", "",
              "[view.main]", f"title = {_q(model.name.replace('_', ' '))}",

@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
 from ..errors import CxError
 from ..files import atomic_write
-from ..text import pretty_units, short_number
+from ..text import plural, pretty_units, short_number
 from ..text import share_rounded as _pct
 from .html import esc, svg_img, svg_inline
-from .report_answer import Answer, Focus, fmt_value, lower_first, plural, rule_text
+from .report_answer import Answer, Focus, fmt_value, lower_first, rule_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..analysis.compare import Comparison

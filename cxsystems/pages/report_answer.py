@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
-from ..text import pretty_units, short_number
+from ..text import plural, pretty_units, short_number
 from ..text import share_rounded as pct
 from .html import esc
 
@@ -57,11 +57,6 @@ def fmt_value(x: float, units: str = "", percent: bool = False) -> str:
         return f"{100 * x:.1f}%".replace("-", "\u2212")
     prefix = "$" if (units or "").strip().startswith("$") else ""
     return short_number(x, prefix, million_decimals=1, minus="\u2212")
-
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """``"1 scenario"``, ``"3 scenarios"``."""
-    return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
 def weeks_text(start: float, end: float) -> str:

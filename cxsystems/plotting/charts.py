@@ -238,16 +238,22 @@ def _policy_label(weeks: Sequence[float]) -> str:
     return "Policy starts (weeks " + ", ".join(f"{w:g}" for w in weeks) + ")"
 
 
-def _style_axes(ax: "Axes", t: np.ndarray) -> None:
-    """Ticks, grid and spines of a time chart (x = weeks)."""
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=7, integer=True))
-    ax.xaxis.set_major_formatter(ThousandsFormatter())
+def _time_axis(ax: "Axes", t: np.ndarray, nbins: int) -> None:
+    """What every time chart shares: week ticks, the run's time span, a light grid, no top or
+    right spine."""
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=nbins, integer=True))
     ax.tick_params(labelsize=_TICK_PT, length=4, color="#999999")
     ax.set_xlim(float(t[0]), float(t[-1]))
     ax.grid(True, color="#e3e3e3", linewidth=0.9)
     ax.set_axisbelow(True)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
+
+
+def _style_axes(ax: "Axes", t: np.ndarray) -> None:
+    """Ticks, grid and spines of a time chart (x = weeks)."""
+    _time_axis(ax, t, nbins=7)
+    ax.xaxis.set_major_formatter(ThousandsFormatter())
     for side in ("left", "bottom"):
         ax.spines[side].set_color("#999999")
 
@@ -535,13 +541,7 @@ def fan_chart(result: "EnsembleResult", variable: str, *, scenarios: Sequence[st
         else:
             ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
         ax.yaxis.set_major_formatter(ThousandsFormatter(prefix, unit="%" if pct else ""))
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
-        ax.tick_params(labelsize=_TICK_PT, length=4, color="#999999")
-        ax.set_xlim(float(t[0]), float(t[-1]))
-        ax.grid(True, color="#e3e3e3", linewidth=0.9)
-        ax.set_axisbelow(True)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
+        _time_axis(ax, t, nbins=6)
     for c in range(cols):
         col_axes = [axes[r, c] for r in range(rows) if r * cols + c < len(names)]
         if col_axes:
