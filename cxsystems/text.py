@@ -140,3 +140,14 @@ def difference_title(label: str, reference: str, units: str, *, percent: bool = 
 def plural(n: int, word: str, many: str | None = None) -> str:
     """``"1 scenario"``, ``"3 scenarios"``, ``"2 policies"`` (``many``: the irregular plural)."""
     return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def time_words(unit: str) -> tuple[str, str]:
+    """A model's time unit as words for prose and axes: ``("week", "weeks")`` from ``"Week"``,
+    ``("minute", "minutes")`` from ``"Minutes"``; ``("time unit", "time units")`` when the unit is
+    unstated or not one plain word (``"1/Month"``)."""
+    word = str(unit or "").strip().lower()
+    if not word.isalpha():
+        return "time unit", "time units"
+    one = word[:-1] if word.endswith("s") and not word.endswith("ss") and len(word) > 3 else word
+    return one, one + "s"

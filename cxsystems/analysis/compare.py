@@ -33,7 +33,7 @@ from ..model.scenarios import Scenario, select_scenarios
 from ..model.specs import ContactPart, MetricSpec, OutcomeSpec
 from ..names import find
 from ..simulation import DEFAULT_ENGINE, simulate
-from ..text import pretty_units
+from ..text import pretty_units, time_words
 from .contacts import avoidable_share, mix_table
 from .metrics import (
     DEFAULT_JUDGE,
@@ -93,6 +93,8 @@ class Comparison:
             subset of scenarios give each scenario the same colour as charts of all of them.
         model_title: the model's name for people (:attr:`Model.title`).
         contact_mix: the parts contact volume is made of (empty: the model declares none).
+        time_unit: the model's time unit as written (``"Week"``, ``"Month"``; ``""`` unstated), for
+            axes and prose (:attr:`time_words`).
     """
 
     model_name: str
@@ -112,6 +114,12 @@ class Comparison:
     classify_judge: str = DEFAULT_JUDGE
     model_title: str = ""
     contact_mix: tuple[ContactPart, ...] = ()
+    time_unit: str = "Week"
+
+    @property
+    def time_words(self) -> tuple[str, str]:
+        """The time unit as words: ``("week", "weeks")``, ``("month", "months")``."""
+        return time_words(self.time_unit)
 
     @property
     def scenario_names(self) -> list[str]:
@@ -386,6 +394,7 @@ def compare(
         disturbance=getattr(model.analysis, "disturbance", None),
         model_title=model.title,
         contact_mix=mix,
+        time_unit=model.time_unit,
     )
 
 
@@ -429,6 +438,7 @@ def build_comparison(
     disturbance: object = None,
     model_title: str = "",
     contact_mix: Sequence[ContactPart] = (),
+    time_unit: str = "Week",
 ) -> Comparison:
     """Assemble a :class:`Comparison` from runs that are already simulated.
 
@@ -443,7 +453,7 @@ def build_comparison(
         classify_judge: the metric that settles a mixed trajectory of ``classify`` (default: its
             outcome's ``judge``, else ``mean``).
         units: variable -> units (default: none known).
-        model_name, color_order, model_title: copied to the :class:`Comparison`.
+        model_name, color_order, model_title, time_unit: copied to the :class:`Comparison`.
         contact_mix: the parts contact volume is made of; each run must hold their variables.
 
     Raises:
@@ -484,7 +494,7 @@ def build_comparison(
         row.update(scenario_metrics(df, metrics))
         try:
             row.update(read_trajectory(times, df[classify].to_numpy(), base_df[classify].to_numpy(),
-                                       classify_better, classify_judge, rtol=rtol).as_dict())
+                                       classify_better, classify_judge, rtol=rtol).as_dict(time_unit))
             for o, label in zip(outcomes, labels):
                 row[label] = read_trajectory(
                     times, df[o.variable].to_numpy(), base_df[o.variable].to_numpy(), o.better,
@@ -516,6 +526,7 @@ def build_comparison(
         classify_judge=classify_judge,
         model_title=model_title,
         contact_mix=contact_mix,
+        time_unit=time_unit,
     )
 
 
@@ -555,4 +566,4 @@ def describe_row(cmp: Comparison, scenario: str) -> str:
         return f"{scenario}: the baseline (reference for every comparison)"
     out = cmp.outcome(cmp.classify)
     units = pretty_units(out.units or cmp.units.get(cmp.classify, ""))
-    return f"{scenario}: {cmp.reading(scenario).line(out.label, units)}"
+    return f"{scenario}: {cmp.reading(scenario).line(out.label, units, cmp.time_unit)}"

@@ -87,6 +87,7 @@ class EnsembleResult:
         model_title, scenario_titles, families: names for people (the model's ``title``, each
             scenario's ``label``) and each scenario's colour family, for charts.
         outcomes: the key outcome specs (percent, view), for charts.
+        time_unit: the model's time unit as written (``"Week"``), for charts.
     """
 
     model_name: str
@@ -111,6 +112,7 @@ class EnsembleResult:
     scenario_titles: Mapping[str, str] = field(default_factory=dict)
     families: Mapping[str, str] = field(default_factory=dict)
     outcomes: tuple = ()
+    time_unit: str = "Week"
 
     @property
     def variables(self) -> list[str]:
@@ -376,7 +378,7 @@ def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = 
                           dict(model.units), {o.variable: o.label for o in analysis.outcomes},
                           model.title, {s.name: s.title for s in chosen},
                           {s.name: s.family or ("baseline" if s.name == model.baseline else "") for s in chosen},
-                          tuple(analysis.outcomes))
+                          tuple(analysis.outcomes), model.time_unit)
 
 
 def memory_estimate(n: int, n_scenarios: int, n_uncertain: int, n_metrics: int, n_recorded: int,

@@ -78,7 +78,8 @@ class Exploration:
                              classification=self.classifications[o.variable],
                              final=float(run[o.variable].iloc[-1]), baseline_final=float(base[o.variable].iloc[-1]),
                              final_advantage_pct=reading.final_advantage_pct, judge=reading.judge,
-                             judged_advantage_pct=reading.judged_advantage_pct, phases=reading.phases_text()))
+                             judged_advantage_pct=reading.judged_advantage_pct,
+                             phases=reading.phases_text(self.comparison.time_unit)))
         return pd.DataFrame(rows).set_index("outcome")
 
     def line(self) -> str:

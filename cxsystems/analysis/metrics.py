@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..errors import CxError
 from ..model.specs import MetricSpec
-from ..text import plain, share, short_number
+from ..text import plain, share, short_number, time_words
 
 #: Values accepted for ``how`` in :func:`metric_value`.
 METRIC_KINDS = ("final", "mean", "max", "min", "integral")
@@ -179,12 +179,14 @@ class Phase:
         """``+1`` for a better phase, ``-1`` for a worse one."""
         return 1 if self.better else -1
 
-    def text(self) -> str:
-        """``'worse weeks 17-33'`` (``'better week 40'`` for a one-point phase)."""
+    def text(self, time_unit: str = "week") -> str:
+        """``'worse weeks 17-33'`` (``'better week 40'`` for a one-point phase; ``time_unit`` as the
+        model writes it, ``'worse months 3-8'`` for ``"Month"``)."""
         word = "better" if self.better else "worse"
+        one, many = time_words(time_unit)
         if self.start_week == self.end_week:
-            return f"{word} week {plain(self.start_week)}"
-        return f"{word} weeks {plain(self.start_week)}-{plain(self.end_week)}"
+            return f"{word} {one} {plain(self.start_week)}"
+        return f"{word} {many} {plain(self.start_week)}-{plain(self.end_week)}"
 
 
 @dataclass(frozen=True)
@@ -217,9 +219,9 @@ class Reading:
         """The last saved point is beyond the tolerance."""
         return abs(self.final_advantage) > self.tolerance
 
-    def phases_text(self) -> str:
+    def phases_text(self, time_unit: str = "week") -> str:
         """``'worse weeks 17-32, better weeks 34-75, worse weeks 144-156'`` (``''`` if none)."""
-        return ", ".join(p.text() for p in self.phases)
+        return ", ".join(p.text(time_unit) for p in self.phases)
 
     def judged_text(self, units: str = "") -> str:
         """``'judged on the mean: 4.5% better'`` (``', within tolerance'`` added when not significant)."""
@@ -237,23 +239,23 @@ class Reading:
             return "ends level with the baseline"
         return f"ends {final}" + ("" if self.final_significant else ", within tolerance")
 
-    def details(self, units: str = "") -> str:
+    def details(self, units: str = "", time_unit: str = "week") -> str:
         """The description inside the brackets of :meth:`line`, e.g. ``'judged on the mean: 4.5% better;
         worse weeks 17-32, better weeks 34-75, worse weeks 144-156; ends 9.1% worse'``.
 
         ``units`` (already readable, see :func:`cxsystems.text.pretty_units`) are used only where a
-        percentage is undefined (a baseline at zero).
+        percentage is undefined (a baseline at zero); ``time_unit`` names the phases' times.
         """
         if self.classification == "no change":
             return f"within {plain(100 * self.rtol)}% of the baseline's largest value throughout"
-        return f"{self.judged_text(units)}; {self.phases_text()}; {self.end_text(units)}"
+        return f"{self.judged_text(units)}; {self.phases_text(time_unit)}; {self.end_text(units)}"
 
-    def line(self, label: str, units: str = "") -> str:
+    def line(self, label: str, units: str = "", time_unit: str = "week") -> str:
         """``'better-before-worse on Wait time (judged on the mean: 4.5% better; ...; ends 9.1% worse)'``."""
-        return f"{self.classification} on {label} ({self.details(units)})"
+        return f"{self.classification} on {label} ({self.details(units, time_unit)})"
 
-    def as_dict(self) -> dict:
-        """The fields of :func:`against_baseline`."""
+    def as_dict(self, time_unit: str = "week") -> dict:
+        """The fields of :func:`against_baseline` (``phases`` worded in ``time_unit``)."""
         return dict(
             worst_shortfall=self.worst_shortfall,
             worst_shortfall_week=self.worst_shortfall_week,
@@ -263,7 +265,7 @@ class Reading:
             judge=self.judge,
             judged_advantage=self.judged_advantage,
             judged_advantage_pct=self.judged_advantage_pct,
-            phases=self.phases_text(),
+            phases=self.phases_text(time_unit),
             classification=self.classification,
         )
 

@@ -93,6 +93,17 @@ class Model:
                 "writes a starter one)")
 
     @property
+    def time_unit(self) -> str:
+        """The unit of the model's clock as the file writes it on its time settings (``"Week"``,
+        ``"Month"``; Stella's ``time_units``); ``""`` when unstated. :func:`cxsystems.text.time_words`
+        turns it into words."""
+        controls = ("time step", "final time", "initial time", "saveper")
+        sections = getattr(self.abstract_model, "sections", ()) or ()
+        units = {" ".join(str(el.name).replace("_", " ").lower().split()): str(getattr(el, "units", "") or "").strip()
+                 for sec in sections[:1] for el in sec.elements}
+        return next((units[c] for c in controls if units.get(c)), "")
+
+    @property
     def title(self) -> str:
         """The model's name for people: the scenario file's top-level ``title``, else the file
         name with underscores as spaces (``cx_service`` -> ``cx service``)."""

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
 from ..errors import CxError
 from ..files import atomic_write
-from ..text import plural, pretty_units, short_number
+from ..text import plural, pretty_units, short_number, time_words
 from ..text import share_rounded as _pct
 from .html import esc, svg_img, svg_inline
 from .report_answer import Answer, Focus, fmt_value, lower_first, rule_text
@@ -262,11 +262,11 @@ def model_summary(model: "Model", sentences: int = 2) -> str:
             return _sentences(para, sentences)
     title = model.title[:1].upper() + model.title[1:]
     size = (f"{title} has {plural(len(model.stocks), 'stock')} and {plural(len(model.parameters), 'parameter')}, "
-            f"simulated over {model.final_time - model.initial_time:g} weeks.")
+            f"simulated over {model.final_time - model.initial_time:g} {time_words(model.time_unit)[1]}.")
     policies = [s for s in model.scenarios.values() if s.name != model.baseline]
     if not policies:
         return size + " It has no policy scenarios yet: only the model as written."
-    first = policies[0].description or f"{policies[0].title} sets {_changes_text(policies[0])}."
+    first = policies[0].description or f"{policies[0].title} sets {_changes_text(policies[0], model.time_unit)}."
     return f"{size} It compares {plural(len(policies), 'policy', 'policies')} with the baseline. {first}"
 
 
@@ -285,12 +285,13 @@ class Section:
         return f'<section id="{esc(self.id)}"{cls}>\n<h2>{esc(self.title)}</h2>\n{self.body}\n</section>'
 
 
-def _changes_text(scen) -> str:
+def _changes_text(scen, time_unit: str = "Week") -> str:
     if not scen.changes:
         return "no change"
     parts = []
+    one, _ = time_words(time_unit)
     for c in scen.changes:
-        when = f" from week {c.from_week:g}" if c.from_week is not None else ""
+        when = f" from {one} {c.from_week:g}" if c.from_week is not None else ""
         parts.append(f"{c.parameter} = {c.value:g}{when}")
     return "; ".join(parts)
 
@@ -301,7 +302,7 @@ def scenarios_section(cmp: "Comparison") -> Section:
     for s in cmp.scenarios:
         tag = " <span class=\"badge ref\">reference</span>" if s.name == cmp.baseline else ""
         rows.append(f"<tr data-scenario=\"{esc(s.name)}\"><td><strong>{esc(s.title)}</strong>{tag}</td>"
-                    f"<td>{esc(s.description)}</td><td>{esc(_changes_text(s))}</td></tr>")
+                    f"<td>{esc(s.description)}</td><td>{esc(_changes_text(s, cmp.time_unit))}</td></tr>")
     many = len(cmp.scenarios) > 1
     body = (("<p>Every scenario runs the same model from the same starting point; only the policy levers "
              "differ. The baseline is the reference every other scenario is compared with.</p>" if many else
@@ -317,15 +318,16 @@ def comparison_section(cmp: "Comparison") -> Section:
     size = DASHBOARD_SIZE if len(cmp.outcomes) > 3 else (DASHBOARD_SIZE[0], DASHBOARD_SIZE[1] * 0.6)
     dash = cmp.plot(size=size)
     d = cmp.disturbance
-    marks = "" if d is None else f"; the red line marks the {esc(d.label)} (week {d.week:g})"
+    one, _ = cmp.time_words
+    marks = "" if d is None else f"; the red line marks the {esc(d.label)} ({one} {d.week:g})"
     start = "; the dashed line marks when the policies start" if len(cmp.scenarios) > 1 else ""
     fig = _figure(svg_img(dash, f"{cmp.model_title}: key outcomes by scenario"),
                   "Key outcomes over time, one line per scenario" + start + marks + ".", "fig-dashboard")
     _close(dash)
-    tip = ("<p>How each scenario plays out week by week. Reading tip: a policy can look worse for a while and "
+    tip = (f"<p>How each scenario plays out {one} by {one}. Reading tip: a policy can look worse for a while and "
            "still end far better (worse-before-better), or bring quick relief that later turns against it "
            "(better-before-worse).</p>" if len(cmp.scenarios) > 1 else
-           "<p>How the model behaves week by week, as written.</p>")
+           f"<p>How the model behaves {one} by {one}, as written.</p>")
     return Section("comparison", "How the scenarios compare" if len(cmp.scenarios) > 1 else "How the model behaves",
                    tip + fig)
 
@@ -404,21 +406,21 @@ def summary_section(cmp: "Comparison", model: "Model", focus: tuple[str, ...] = 
             for c, o in zip(class_cols, cmp.outcomes):
                 units = pretty_units(o.units or cmp.units.get(o.variable, ""))
                 reading = cmp.reading(n, o.variable)
-                cells.append(f'<td data-class="{esc(summary.loc[n, c])}" title="{esc(reading.details(units))}">'
+                cells.append(f'<td data-class="{esc(summary.loc[n, c])}" title="{esc(reading.details(units, cmp.time_unit))}">'
                              f"{badge(summary.loc[n, c])}</td>")
                 if len(reading.phases) > 1 and o.variable != cmp.classify and n in focus:  # classified: below
-                    turns.append(f"<li>{esc(cmp.title_of(n))}: {esc(reading.line(o.label, units))}</li>")
+                    turns.append(f"<li>{esc(cmp.title_of(n))}: {esc(reading.line(o.label, units, cmp.time_unit))}</li>")
         rows.append(f'<tr data-scenario="{esc(n)}"><td><strong>{esc(cmp.title_of(n))}</strong></td>'
                     + "".join(cells) + "</tr>")
     class_table = ("<table class=\"classifications\"><thead><tr>" + "".join(heads) + "</tr></thead><tbody>"
                    + "".join(rows) + "</tbody></table>")
     out = cmp.outcome(cmp.classify)
     units = pretty_units(out.units or cmp.units.get(cmp.classify, ""))
-    lines = [f"<li>{esc(cmp.title_of(n))}: {esc(cmp.reading(n).line(out.label, units))}</li>"
+    lines = [f"<li>{esc(cmp.title_of(n))}: {esc(cmp.reading(n).line(out.label, units, cmp.time_unit))}</li>"
              for n in names if n != cmp.baseline]
     body = (metrics_table
             + "<h3>Each outcome against the baseline</h3>"
-            + class_legend(cmp.rtol) + class_table
+            + class_legend(cmp.rtol, cmp.time_unit) + class_table
             + f"<h3>{esc(out.label)}: how each scenario gets there</h3><ul class=\"describe\">" + "".join(lines)
             + "</ul>"
             + (f"<h3>Other outcomes that change sides under {' and '.join(esc(cmp.title_of(n)) for n in focus)}</h3>"
@@ -428,7 +430,7 @@ def summary_section(cmp: "Comparison", model: "Model", focus: tuple[str, ...] = 
     return Section("summary", "Summary and classification", body)
 
 
-def class_legend(rtol: float) -> str:
+def class_legend(rtol: float, time_unit: str = "Week") -> str:
     """What each class means, in the words of the rule (:func:`cxsystems.analysis.metrics.read_trajectory`)."""
     tol = f"{100 * rtol:g}%"
     items = (
@@ -444,7 +446,8 @@ def class_legend(rtol: float) -> str:
     )
     return ('<p class="note legend">' + " ".join(f"{badge(c)} {esc(t)}." for c, t in items) + "</p>"
             '<p class="note">Better and worse are always for the organisation, whichever way an outcome points (a '
-            "lower backlog is better, a higher profit is better), against the baseline in the same week; a gap "
+            "lower backlog is better, a higher profit is better), against the baseline in the same "
+            f"{time_words(time_unit)[0]}; a gap "
             f"smaller than {tol} of the baseline's largest value does not count. The judged measure is the one "
             "each outcome declares (e.g. the mean for a rate or level, the final value for a cumulative total). "
             "Percentages are of the baseline's value. On screen, hover over a class to read its phases.</p>")
@@ -616,9 +619,9 @@ def method_section(model: "Model", cmp: "Comparison", res: "EnsembleResult | Non
     """How the answer was reached: the rule, the sources and the command that rebuilds the page."""
     card = model_card_path(model)
     src = f"the model card <code>{esc(card.name)}</code>" if card else "the scenario file and the model"
-    body = (f"<p>{rule_text(res.n if res is not None else None)}</p>"
+    body = (f"<p>{rule_text(res.n if res is not None else None, cmp.time_unit)}</p>"
             f"<p>Best estimates are one run of each scenario with the model's parameters as written; better and "
-            f"worse are for the organisation, against {esc(cmp.title_of(cmp.baseline))} in the same week. "
+            f"worse are for the organisation, against {esc(cmp.title_of(cmp.baseline))} in the same {cmp.time_words[0]}. "
             f"The model's description comes from {src}. The model is for comparing policies and understanding "
             "their trade-offs, not for forecasting a number.</p>"
             f'<p id="reproduce">Reproduce with <code>{esc(command)}</code></p>')
@@ -731,14 +734,15 @@ def build_report(model: "Model", *, n_runs: int = DEFAULT_RUNS, seed: int | None
     else:
         answer = build_answer(cmp, focus, res_focus, _sweep(model, focus))
     pair = (focus.a, focus.b) if focus is not None else ()
-    horizon = f"{model.initial_time:g} to {model.final_time:g} weeks"
+    one, many = time_words(model.time_unit)
+    horizon = f"{model.initial_time:g} to {model.final_time:g} {many}"
     command = reproduce_command(model, n_runs, seed)
     sections = [
         answer_section(question, answer),
         Section("model", "The model in two sentences",
                 f"<p>{_inline(model_summary(model))}</p><p class=\"meta\">{plural(len(model.stocks), 'stock')}, "
                 f"{plural(len(model.parameters), 'parameter')}, simulated from {esc(horizon)} (time step "
-                f"{model.time_step:g} week).</p>"),
+                f"{model.time_step:g} {one if model.time_step == 1 else many}).</p>"),
         scenarios_section(cmp),
         comparison_section(cmp),
         outcomes_section(cmp, hm, pair),

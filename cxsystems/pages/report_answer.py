@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
-from ..text import plural, pretty_units, short_number
+from ..text import plural, pretty_units, short_number, time_words
 from ..text import share_rounded as pct
 from .html import esc
 
@@ -59,13 +59,15 @@ def fmt_value(x: float, units: str = "", percent: bool = False) -> str:
     return short_number(x, prefix, million_decimals=1, minus="\u2212")
 
 
-def weeks_text(start: float, end: float) -> str:
-    """``"week 20"`` or ``"weeks 18-23"`` (an en dash)."""
-    return f"week {start:g}" if start == end else f"weeks {start:g}\u2013{end:g}"
+def weeks_text(start: float, end: float, time_unit: str = "Week") -> str:
+    """``"week 20"`` or ``"weeks 18-23"`` (an en dash), in the model's ``time_unit``."""
+    one, many = time_words(time_unit)
+    return f"{one} {start:g}" if start == end else f"{many} {start:g}\u2013{end:g}"
 
 
-def rule_text(n_worlds: int | None = None) -> str:
-    """The answer rule in one paragraph, for the method note."""
+def rule_text(n_worlds: int | None = None, time_unit: str = "Week") -> str:
+    """The answer rule in one paragraph, for the method note (times in the model's ``time_unit``)."""
+    one, many = time_words(time_unit)
     worlds = f"the {n_worlds:,} sampled worlds" if n_worlds else "the sampled worlds"
     return (f"How the answer is decided: <strong>Yes</strong> if the policy beats its rival on the headline "
             f"metric in the best-estimate run and in at least {pct(YES_SHARE)} of {worlds}; "
@@ -73,9 +75,9 @@ def rule_text(n_worlds: int | None = None) -> str:
             f"{pct(NO_SHARE)} of them; otherwise <strong>It depends</strong>, naming the uncertain parameter "
             f"that splits the worlds most (its win share below and above the parameter's median differ by at "
             f"least {pct(SPLIT_MIN)}), if one does. Without sampled worlds the best-estimate run alone decides. "
-            "The timing answer moves every timed change of the policy to each start week tried (every 4 weeks "
-            "from its planned start to the end of the run) and reports the latest week such that starting then, "
-            "or any earlier week tried, still beats the other policy.")
+            f"The timing answer moves every timed change of the policy to each start {one} tried (every 4 {many} "
+            f"from its planned start to the end of the run) and reports the latest {one} such that starting then, "
+            f"or any earlier {one} tried, still beats the other policy.")
 
 
 # ------------------------------------------------------------------------------ the facts
@@ -237,15 +239,15 @@ def dip_fact(cmp: "Comparison", a: str) -> str:
     rel = f", {worst.peak_pct:.0f}%" if math.isfinite(worst.peak_pct) and not pc else ""
     first = worse[0]
     if len(worse) > 1:
-        spans = ", ".join(weeks_text(p.start_week, p.end_week) for p in worse)
+        spans = ", ".join(weeks_text(p.start_week, p.end_week, cmp.time_unit) for p in worse)
         when = f"in {spans}"
     else:
-        when = f"in {weeks_text(first.start_week, first.end_week)}"
+        when = f"in {weeks_text(first.start_week, first.end_week, cmp.time_unit)}"
     more = "more" if spec.better == "lower" else "less"
     text = (f"<strong>The dip:</strong> {label} is worse under {ta} than under {tb} {when}, at worst "
-            f"{esc(depth)}{unit_txt} {more} ({'week'} {r.worst_shortfall_week:g}{rel})")
+            f"{esc(depth)}{unit_txt} {more} ({cmp.time_words[0]} {r.worst_shortfall_week:g}{rel})")
     if math.isfinite(r.stays_better_from_week):
-        text += f"; better from week {r.stays_better_from_week:g} to the end"
+        text += f"; better from {cmp.time_words[0]} {r.stays_better_from_week:g} to the end"
     return text + "."
 
 
@@ -279,21 +281,22 @@ def timing_fact(cmp: "Comparison", sweep: "TimingSweep", b: str) -> str:
     ta = esc(cmp.title_of(sweep.scenario))
     label = esc(lower_first(sweep.metric.label or sweep.metric.name))
     first, last = sweep.weeks[0], sweep.weeks[-1]
+    one, many = cmp.time_words
 
     def clause(other: str, ref: str) -> str:
         latest = sweep.latest_start_beating(other)
         if latest is None:
-            return f"it does not beat {ref} even when started in week {first:g}"
+            return f"it does not beat {ref} even when started in {one} {first:g}"
         if latest == last:
-            return f"it beats {ref} whenever it starts, up to week {last:g}"
-        return f"start it by week {latest:g} or it no longer beats {ref}"
+            return f"it beats {ref} whenever it starts, up to {one} {last:g}"
+        return f"start it by {one} {latest:g} or it no longer beats {ref}"
 
     parts = [clause(sweep.baseline, esc(cmp.title_of(sweep.baseline)))]
     if b != sweep.baseline and b in sweep.references:
         parts.append(clause(b, esc(cmp.title_of(b))))
     step = sweep.weeks[1] - first if len(sweep.weeks) > 1 else 0
-    tried = f"start weeks {first:g}\u2013{last:g} tried" + (f", every {step:g} weeks" if step else "")
-    return (f'<strong>Timing</strong> ({label}; {ta} planned for week {sweep.own_start:g}): '
+    tried = f"start {many} {first:g}\u2013{last:g} tried" + (f", every {step:g} {many}" if step else "")
+    return (f'<strong>Timing</strong> ({label}; {ta} planned for {one} {sweep.own_start:g}): '
             f'<span id="timing">' + "; ".join(parts) + f"</span> ({tried}).")
 
 
@@ -315,7 +318,8 @@ def recommendation(cmp: "Comparison", f: Focus, verdict: str, worlds: Worlds | N
     """One sentence of advice that follows from the verdict and the timing (HTML)."""
     ta, tb, _ = _names(cmp, f)
     latest = sweep.latest_vs_baseline if sweep is not None else None
-    by = f", starting by week {latest:g} at the latest" if latest is not None and sweep is not None \
+    one, many = cmp.time_words
+    by = f", starting by {one} {latest:g} at the latest" if latest is not None and sweep is not None \
         and latest < sweep.weeks[-1] else ""
     if verdict == "yes":
         r = cmp.reading(f.a)
@@ -325,10 +329,10 @@ def recommendation(cmp: "Comparison", f: Focus, verdict: str, worlds: Worlds | N
             weeks, loss = cost
             label = esc(lower_first(sweep.metric.label or sweep.metric.name))
             units = cmp.units.get(sweep.metric.variable, "") or sweep.metric.units
-            after = (f"; after week {latest:g} it no longer beats {esc(cmp.title_of(sweep.baseline))}"
+            after = (f"; after {one} {latest:g} it no longer beats {esc(cmp.title_of(sweep.baseline))}"
                      if by else "")
-            return (f"choose {ta} over {tb} and start as planned (week {sweep.own_start:g}): every "
-                    f"{weeks:g} weeks of delay costs about {esc(fmt_value(loss, units))} of {label}{after}"
+            return (f"choose {ta} over {tb} and start as planned ({one} {sweep.own_start:g}): every "
+                    f"{weeks:g} {one if weeks == 1 else many} of delay costs about {esc(fmt_value(loss, units))} of {label}{after}"
                     f"{';' if dip else ''}{dip}.")
         return f"choose {ta} over {tb}{by}{dip}."
     if verdict == "no":

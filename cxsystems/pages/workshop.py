@@ -55,7 +55,7 @@ from pathlib import Path
 from ..errors import CxError, UnsupportedConstruct
 from ..files import atomic_write
 from ..model.levers import default_start_week, levers, on_grid
-from ..text import percent_units, pretty_units
+from ..text import percent_units, pretty_units, time_words
 from .html import esc, json_for_html, script_safe, svg_inline
 
 #: Files of ``vendor/`` pasted into the page, in order.
@@ -171,6 +171,7 @@ def workshop_spec(model) -> dict:
         final_time=t1,
         time_step=float(model.time_step),
         saveper=float(model.saveper),
+        time_words=list(time_words(model.time_unit)),
         levers=[dict(name=lv.parameter, units=lv.units, base=lv.default, lo=lv.min, hi=lv.max, step=lv.step,
                      comment=lv.comment, range_note=lv.range_note, pretty_units=pretty_units(lv.units))
                 for lv in lev],
@@ -274,7 +275,8 @@ def render_page(model, model_js: str | None = None) -> str:
         cld=cld,
         disturbance=("" if spec.get("disturbance") is None else
                      f"; red: {esc(spec['disturbance']['label'])} "
-                     f"(week {spec['disturbance']['week']:g})"),
+                     f"({esc(spec['time_words'][0])} {spec['disturbance']['week']:g})"),
+        time_axis=esc(spec["time_words"][1].capitalize()),
     )
 
 
@@ -312,7 +314,7 @@ _TEMPLATE = """<!DOCTYPE html>
   <span class="chip"><span class="key key-base" style="border-top-color: {baseline_color}"></span>{baseline}
   (baseline)</span>
   <span class="chip"><span class="key key-run" id="key-run"></span><span id="key-run-label">this setting</span></span>
-  Reactive policies warm, structural cool, mixed purple. Weeks; grey dashes: policy start{disturbance}.</p>
+  Reactive policies warm, structural cool, mixed purple. {time_axis}; grey dashes: policy start{disturbance}.</p>
 </header>
 <div class="layout">
   <aside class="controls" aria-label="policy levers">

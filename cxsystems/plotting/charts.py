@@ -30,7 +30,7 @@ from matplotlib.ticker import Formatter, LogLocator, MaxNLocator, NullLocator
 
 from ..errors import CxError
 from ..files import write_figure
-from ..text import axis_title, difference_title, money_prefix, share, share_rounded, with_units
+from ..text import axis_title, difference_title, money_prefix, share, share_rounded, time_words, with_units
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -232,10 +232,17 @@ def _policy_weeks(cmp: "Comparison") -> list[float]:
     return sorted(weeks)
 
 
-def _policy_label(weeks: Sequence[float]) -> str:
+def _policy_label(weeks: Sequence[float], time_unit: str = "Week") -> str:
+    one, many = time_words(time_unit)
     if len(weeks) == 1:
-        return f"Policy start (week {weeks[0]:g})"
-    return "Policy starts (weeks " + ", ".join(f"{w:g}" for w in weeks) + ")"
+        return f"Policy start ({one} {weeks[0]:g})"
+    return f"Policy starts ({many} " + ", ".join(f"{w:g}" for w in weeks) + ")"
+
+
+def _time_label(time_unit: str) -> str:
+    """The time axis's label: the model's unit as a word (``"Week"``, ``"Month"``), else ``"Time"``."""
+    one, _ = time_words(time_unit)
+    return "Time" if one == "time unit" else one.capitalize()
 
 
 def _time_axis(ax: "Axes", t: np.ndarray, nbins: int) -> None:
@@ -303,11 +310,12 @@ def _mark_disturbance(ax: "Axes", disturbance, *, label: bool) -> None:
                     fontsize=_TICK_PT - 1, color=DISTURBANCE_COLOR)
 
 
-def _disturbance_handle(disturbance) -> list:
+def _disturbance_handle(disturbance, time_unit: str = "Week") -> list:
     if disturbance is None:
         return []
+    one, _ = time_words(time_unit)
     return [Line2D([], [], color=DISTURBANCE_COLOR, linewidth=1.3,
-                   label=f"{disturbance.label[:1].upper()}{disturbance.label[1:]} (week {disturbance.week:g})")]
+                   label=f"{disturbance.label[:1].upper()}{disturbance.label[1:]} ({one} {disturbance.week:g})")]
 
 
 def _legend_handles(cmp: "Comparison", colors: dict[str, str], weeks: Sequence[float]):
@@ -315,8 +323,8 @@ def _legend_handles(cmp: "Comparison", colors: dict[str, str], weeks: Sequence[f
                       label=legend_label(cmp, n)) for n in cmp.scenario_names]
     if weeks:
         handles.append(Line2D([], [], color=POLICY_COLOR, linestyle=(0, (5, 4)), linewidth=1.4,
-                              label=_policy_label(weeks)))
-    return handles + _disturbance_handle(getattr(cmp, "disturbance", None))
+                              label=_policy_label(weeks, cmp.time_unit)))
+    return handles + _disturbance_handle(getattr(cmp, "disturbance", None), cmp.time_unit)
 
 
 def _grid_shape(n: int) -> tuple[int, int]:
@@ -361,7 +369,7 @@ def dashboard(comparison: "Comparison", *, outcomes: Iterable[str] | None = None
     for c in range(cols):
         col_axes = [axes[r, c] for r in range(rows) if r * cols + c < n]
         if col_axes:
-            col_axes[-1].set_xlabel("Week", fontsize=_LABEL_PT)
+            col_axes[-1].set_xlabel(_time_label(cmp.time_unit), fontsize=_LABEL_PT)
             col_axes[-1].xaxis.set_tick_params(labelbottom=True)
     handles = _legend_handles(cmp, colors, weeks)
     if free:
@@ -399,7 +407,7 @@ def outcome_chart(comparison: "Comparison", variable: str, *, size: tuple[float,
     ax = fig.subplots()
     _draw_outcome(ax, cmp, var, colors, weeks, title_pt=_TITLE_PT + 3, mark_text=True)
     ax.tick_params(labelsize=_TICK_PT + 2)
-    ax.set_xlabel("Week", fontsize=_LABEL_PT + 2)
+    ax.set_xlabel(_time_label(cmp.time_unit), fontsize=_LABEL_PT + 2)
     ax.legend(handles=_legend_handles(cmp, colors, weeks), loc="center left", bbox_to_anchor=(1.01, 0.5),
               fontsize=_LEGEND_PT + 1, frameon=False, title="Scenario",
               title_fontproperties={"size": _LEGEND_PT + 2, "weight": "bold"}, handlelength=2.6)
@@ -545,13 +553,14 @@ def fan_chart(result: "EnsembleResult", variable: str, *, scenarios: Sequence[st
     for c in range(cols):
         col_axes = [axes[r, c] for r in range(rows) if r * cols + c < len(names)]
         if col_axes:
-            col_axes[-1].set_xlabel("Week", fontsize=_LABEL_PT)
+            col_axes[-1].set_xlabel(_time_label(result.time_unit), fontsize=_LABEL_PT)
             col_axes[-1].xaxis.set_tick_params(labelbottom=True)
     handles = [Line2D([], [], color="#555555", linewidth=2.4, label="median"),
                Line2D([], [], color="#555555", alpha=0.55, linewidth=9, label="50% of runs"),
                Line2D([], [], color="#555555", alpha=0.25, linewidth=9, label="90% of runs"),
                Line2D([], [], color=BASELINE_COLOR, linewidth=1.6, linestyle=(0, (4, 3)),
-                      label=f"{shown.get(result.baseline, result.baseline)} median")] + _disturbance_handle(getattr(result, "disturbance", None))
+                      label=f"{shown.get(result.baseline, result.baseline)} median")]
+    handles += _disturbance_handle(getattr(result, "disturbance", None), result.time_unit)
     free = rows * cols - len(names)
     if free:
         for ax in flat[len(names):]:
@@ -653,11 +662,11 @@ def contact_mix_chart(cmp: "Comparison", scenarios: Sequence[str] | None = None,
         ax.grid(False, axis="x")
     flat[0].set_ylim(0, top * 1.04 if top > 0 else 1.0)
     for r in range(rows):
-        axes[r, 0].set_ylabel("Contacts per week", fontsize=_LABEL_PT)
+        axes[r, 0].set_ylabel(f"Contacts per {time_words(cmp.time_unit)[0]}", fontsize=_LABEL_PT)
     for c in range(cols):
         col_axes = [axes[r, c] for r in range(rows) if r * cols + c < len(names)]
         if col_axes:
-            col_axes[-1].set_xlabel("Week", fontsize=_LABEL_PT)
+            col_axes[-1].set_xlabel(_time_label(cmp.time_unit), fontsize=_LABEL_PT)
             col_axes[-1].xaxis.set_tick_params(labelbottom=True)
     handles = _mix_handles(cmp, colors)
     free = rows * cols - len(names)
@@ -698,5 +707,5 @@ def _mix_handles(cmp: "Comparison", colors: Sequence[str]) -> list:
              for p, c in zip(cmp.contact_mix, colors)][::-1]
     weeks = sorted({w for n, w in cmp.policy_start_weeks.items() if n != cmp.baseline and w})
     policy = [Line2D([], [], color=POLICY_COLOR, linestyle=(0, (5, 4)), linewidth=1.4,
-                     label=_policy_label(weeks))] if weeks else []
-    return kinds + policy + _disturbance_handle(getattr(cmp, "disturbance", None))
+                     label=_policy_label(weeks, cmp.time_unit))] if weeks else []
+    return kinds + policy + _disturbance_handle(getattr(cmp, "disturbance", None), cmp.time_unit)

@@ -273,20 +273,21 @@ var CXReading = (function () {
     return u ? u + " x weeks" : "weeks";
   }
 
-  function phaseText(p) {
-    var word = p.better ? "better" : "worse";
-    if (p.start_week === p.end_week) return word + " week " + plain(p.start_week);
-    return word + " weeks " + plain(p.start_week) + "-" + plain(p.end_week);
+  /* words: the model's time unit as [one, many] (Python's text.time_words), default weeks. */
+  function phaseText(p, words) {
+    var word = p.better ? "better" : "worse", w = words || ["week", "weeks"];
+    if (p.start_week === p.end_week) return word + " " + w[0] + " " + plain(p.start_week);
+    return word + " " + w[1] + " " + plain(p.start_week) + "-" + plain(p.end_week);
   }
 
-  function phasesText(r) {
-    return (r.phases || []).map(phaseText).join(", ");
+  function phasesText(r, words) {
+    return (r.phases || []).map(function (p) { return phaseText(p, words); }).join(", ");
   }
 
   /* The text inside the brackets, e.g. "judged on the mean: 4.5% better; worse weeks 17-32,
    * better weeks 34-75, worse weeks 144-156; ends 9.1% worse" (units: readable units, used only
    * where a percentage is undefined). */
-  function details(r, units) {
+  function details(r, units, words) {
     var c = r.classification;
     if (c === "not finite") return "the run produced values that are not numbers";
     if (c === "no change") return "within " + plain(100 * r.rtol) + "% of the baseline's largest value throughout";
@@ -297,17 +298,17 @@ var CXReading = (function () {
     var fin = amount(r.final_advantage, r.final_advantage_pct, units), end;
     if (fin === "level with the baseline") end = "ends level with the baseline";
     else end = "ends " + fin + (r.final_significant ? "" : ", within tolerance");
-    return judged + "; " + phasesText(r) + "; " + end;
+    return judged + "; " + phasesText(r, words) + "; " + end;
   }
 
   /* "better-before-worse on Wait time (judged on ...)": Reading.line. */
-  function line(r, label, units) {
-    return r.classification + " on " + label + " (" + details(r, units) + ")";
+  function line(r, label, units, words) {
+    return r.classification + " on " + label + " (" + details(r, units, words) + ")";
   }
 
   /* For the page: "better before worse (judged on ...)". */
-  function sentence(r, units) {
-    return r.classification.replace(/-/g, " ") + " (" + details(r, units) + ")";
+  function sentence(r, units, words) {
+    return r.classification.replace(/-/g, " ") + " (" + details(r, units, words) + ")";
   }
 
   return {

@@ -57,7 +57,7 @@
   }
 
   function weekText(w) {
-    return w <= t0 ? "from the start" : "from week " + fmtNum(w);
+    return w <= t0 ? "from the start" : "from " + cfg.time_words[0] + " " + fmtNum(w);
   }
 
   // a scenario's name for people (its label); the code name only when it has none
@@ -139,7 +139,7 @@
     var sw = cfg.start_week, box2 = document.getElementById("start-week");
     var wrap2 = el("div", {"class": "lever start"});
     var head2 = el("div", {"class": "lever-head"});
-    head2.appendChild(el("label", {"for": "start-week-input"}, "Policy start week"));
+    head2.appendChild(el("label", {"for": "start-week-input"}, "Policy start " + cfg.time_words[0]));
     startOutput = el("output", {"for": "start-week-input", "class": "value"});
     head2.appendChild(startOutput);
     wrap2.appendChild(head2);
@@ -152,10 +152,10 @@
     });
     wrap2.appendChild(startInput);
     var r2 = el("div", {"class": "range"});
-    r2.appendChild(el("span", null, "week " + fmtNum(sw.lo) + " to " + fmtNum(sw.hi)));
-    r2.appendChild(el("span", {"class": "units"}, "weeks"));
+    r2.appendChild(el("span", null, cfg.time_words[0] + " " + fmtNum(sw.lo) + " to " + fmtNum(sw.hi)));
+    r2.appendChild(el("span", {"class": "units"}, cfg.time_words[1]));
     wrap2.appendChild(r2);
-    wrap2.appendChild(el("div", {"class": "comment"}, "Levers moved away from the model value apply from this week on."));
+    wrap2.appendChild(el("div", {"class": "comment"}, "Levers moved away from the model value apply from this " + cfg.time_words[0] + " on."));
     box2.appendChild(wrap2);
 
     levers.forEach(function (lv, i) {
@@ -240,9 +240,9 @@
     if (state.verbatim) {
       var s = state.verbatim;
       note.appendChild(el("b", null, scenarioLabel(s.name) + ": "));
-      note.appendChild(document.createTextNode(s.description + " Its changes start in different weeks, so they run as written: "
+      note.appendChild(document.createTextNode(s.description + " Its changes start in different " + cfg.time_words[1] + ", so they run as written: "
         + s.changes.map(function (c) { return c.parameter + " = " + fmtNum(c.value) + " " + weekText(c.from_week === null ? t0 : c.from_week); }).join("; ")
-        + ". Moving a lever switches back to one common start week."));
+        + ". Moving a lever switches back to one common start " + cfg.time_words[0] + "."));
     } else if (active) {
       var d = scenarios[active].description || "";
       if (d.toLowerCase().indexOf(scenarioLabel(active).toLowerCase()) !== 0) note.appendChild(el("b", null, scenarioLabel(active) + ": "));
@@ -570,7 +570,7 @@
       (groups[c] = groups[c] || []).push(o.label);
       var li = el("li", {"class": "cls-" + c.replace(/ /g, "-"), "data-variable": o.variable, "data-class": c});
       li.appendChild(el("b", null, o.label + ": "));
-      appendUnbroken(li, CXReading.sentence(r, o.pretty_units));
+      appendUnbroken(li, CXReading.sentence(r, o.pretty_units, cfg.time_words));
       list.appendChild(li);
       var badge = chartCards[i].badge;
       badge.textContent = BADGE[c] || c;
