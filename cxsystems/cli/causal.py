@@ -45,7 +45,7 @@ def _source_options(p: argparse.ArgumentParser, cld: bool = True) -> None:
     from ..model.loader import DEFAULT_MODEL
 
     p.add_argument("--model", metavar="NAME|PATH", default=None,
-                   help=f"bundled model name or path to a Vensim .mdl file (default: {DEFAULT_MODEL})")
+                   help=f"bundled model name or path to a Vensim .mdl or XMILE (.xmile, .stmx, .itmx) file (default: {DEFAULT_MODEL})")
     if cld:
         p.add_argument("--cld", metavar="FILE", default=None,
                        help="a causal loop diagram file (.cld) instead of a model")

@@ -73,7 +73,7 @@ def add_model_option(parser: argparse.ArgumentParser) -> None:
     from ..model.loader import DEFAULT_MODEL
 
     parser.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME|PATH",
-                        help=f"bundled model name or path to a Vensim .mdl file (default: {DEFAULT_MODEL})")
+                        help=f"bundled model name or path to a Vensim .mdl or XMILE (.xmile, .stmx, .itmx) file (default: {DEFAULT_MODEL})")
 
 
 def load(args: argparse.Namespace):

@@ -23,8 +23,10 @@ from ..files import remove_stale
 from ..names import match, norm
 from .arith import PRECEDENCE, fold
 from .core import DEFAULT_BASELINE, Model, Parameter
+from .datafiles import stage_data_files
 from .safety import screen_vensim_text
 from .scenarios import AnalysisSpec, Scenario, load_scenarios
+from .xmile import XMILE_SUFFIXES, is_xmile, translate_xmile
 
 #: Name of the model used when none is given.
 DEFAULT_MODEL = "cx_service"
@@ -71,14 +73,16 @@ def bundled_model_names() -> list[str]:
 
 
 def resolve_model_path(name_or_path: str | Path) -> Path:
-    """Return the ``.mdl`` file for a bundled model name or a path; raise CxError if missing."""
+    """Return the model file (Vensim ``.mdl``, XMILE ``.xmile``/``.stmx``/``.itmx``) for a bundled
+    model name or a path; raise CxError if missing."""
     text = str(name_or_path)
     path = Path(text).expanduser()
-    if path.suffix.lower() == ".mdl" or path.exists() or "/" in text or "\\" in text:
+    suffixes = (".mdl", *XMILE_SUFFIXES)
+    if path.suffix.lower() in suffixes or path.exists() or "/" in text or "\\" in text:
         if not path.is_file():
             raise CxError(f"model file not found: {path}")
-        if path.suffix.lower() != ".mdl":
-            raise CxError(f"{path}: not a Vensim .mdl file")
+        if path.suffix.lower() not in suffixes:
+            raise CxError(f"{path}: not a Vensim .mdl or XMILE (.xmile, .stmx, .itmx) file")
         return path.resolve()
     name = match(text, bundled_model_names(), what="model", listing=True)
     return bundled_models_dir() / f"{name}.mdl"
@@ -112,8 +116,8 @@ def _describe(abstract_model) -> dict:
             comp = el.components[0]
             ast = comp.ast
             if len(el.components) != 1 or (comp.subscripts and comp.subscripts[0]):
-                # Subscripted: a variable (run by PySD: the numpy engine does not run subscripts yet),
-                # never a scalar parameter a scenario could set.
+                # Subscripted: a variable (the numpy engine unrolls it, one column per element),
+                # never a scalar parameter a scenario could set (its elements are not levers).
                 if control_key(name) in CONTROL_NAMES:
                     raise CxError(f"{name!r}: a control variable cannot be subscripted")
                 variables.append(name)
@@ -123,7 +127,7 @@ def _describe(abstract_model) -> dict:
                 asts = [c.ast for c in el.components]
                 if any(isinstance(a, _stock_types(ae)) for a in asts):
                     stocks.append(name)
-                elif any(isinstance(a, ae.LookupsStructure) for a in asts):
+                elif any(isinstance(a, (ae.LookupsStructure, ae.GetLookupsStructure)) for a in asts):
                     lookups.append(name)
                 continue
             u = el.units or ""
@@ -140,7 +144,7 @@ def _describe(abstract_model) -> dict:
                 params[name] = Parameter(name, _py_name(name), float(ast), u, lo, hi, doc)
             elif isinstance(ast, _stock_types(ae)):
                 stocks.append(name)
-            elif isinstance(ast, ae.LookupsStructure):
+            elif isinstance(ast, (ae.LookupsStructure, ae.GetLookupsStructure)):  # GET ... LOOKUPS
                 lookups.append(name)
     return dict(params=params, stocks=stocks, lookups=lookups, variables=variables,
                 units=units, comments=comments, control=control, subscripted=subscripted)
@@ -265,7 +269,8 @@ def _control_value(control: dict, key: str, src: Path, params: dict, default: fl
 
 
 def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> Model:
-    """Load a bundled model by name (``"cx_service"``) or a Vensim ``.mdl`` file by path.
+    """Load a bundled model by name (``"cx_service"``) or a Vensim ``.mdl`` or Stella/XMILE
+    (``.xmile``, ``.stmx``, ``.itmx``) file by path.
 
     The file is screened for text that could run code, translated by PySD in a private temporary
     directory (nothing is written beside the model), and its scenarios are read from
@@ -277,10 +282,13 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> Model:
     from .safety import audit_generated_code, read_model_text, safe_module_stem
 
     src = resolve_model_path(name_or_path)
+    if is_xmile(src):  # Stella/XMILE: its own screen (cxsystems.model.xmile)
+        return _load_xmile(src)
     # Safety (cxsystems.model.safety): size, NUL/control bytes, strict decoding and the encoding
     # header are checked on the bytes; then the text is screened before PySD parses anything.
     text = read_model_text(src)
-    screen_vensim_text(text, src)
+    # The screen also confines the data files the model reads (GET XLS/DIRECT) to its folder.
+    data_files = screen_vensim_text(text, src) or ()
 
     workdir = _make_workdir()
     # Safety: PySD pastes the file name into the generated module, so translate a copy saved
@@ -288,6 +296,9 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> Model:
     copy = workdir / f"{safe_module_stem(src.stem)}.mdl"
     copy.write_text(text, encoding="utf-8")
     try:
+        # PySD reads data files beside the copy it translates: copy the confined ones there
+        # (cxsystems.model.datafiles); nothing outside the model's folder is read.
+        stage_data_files(data_files, workdir)
         from pysd.builders.python.python_model_builder import ModelBuilder
         from pysd.translators.vensim.vensim_file import VensimFile
 
@@ -311,7 +322,24 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> Model:
         shutil.rmtree(workdir, ignore_errors=True)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CxError(f"{src}: cannot translate model: {first}") from None
+    return _model_from_abstract(src, abstract, py_file, workdir)
 
+
+def _load_xmile(src: Path) -> Model:
+    """Load a Stella/XMILE model: screened, translated and audited by :mod:`cxsystems.model.xmile`
+    in a private folder, then described like a Vensim model."""
+    workdir = _make_workdir()
+    try:
+        abstract, py_file, _text = translate_xmile(src, workdir)
+    except Exception:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return _model_from_abstract(src, abstract, py_file, workdir)
+
+
+def _model_from_abstract(src: Path, abstract, py_file: Path, workdir: Path) -> Model:
+    """The :class:`Model` of a translated model (Vensim or XMILE): PySD's abstract model described,
+    its time settings read, its scenarios loaded from beside the file; ``workdir`` goes with the model."""
     try:
         info = _describe(abstract)
     except CxError as exc:  # name the file the construct is in

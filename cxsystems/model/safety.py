@@ -16,8 +16,10 @@ module it generates. cxsystems therefore guards every stage, and refuses a model
    must name a plain encoding. The translator is then always told the copy is UTF-8.
 2. :func:`screen_vensim_text` splits the text exactly as PySD's grammar does (:func:`vensim_fields`:
    equation ~ units ~ comment | entries, macro sections, the sketch) and checks every equation with a
-   conservative grammar: lookup ranges are plain numbers, no string literals (they only feed the
-   ``GET XLS``/``GET DIRECT`` functions that read files), quoted names without ``'`` or ``\\``,
+   conservative grammar: lookup ranges are plain numbers, no string literals except the plain-text
+   arguments of ``GET XLS``/``GET DIRECT`` ``CONSTANTS``, ``DATA``, ``LOOKUPS`` and ``SUBSCRIPT``
+   naming files inside the model's folder (:mod:`cxsystems.model.datafiles` checks and confines
+   them; the loader copies them into its private folder), quoted names without ``'`` or ``\\``,
    names called like functions plain, bounded nesting, length and subscript ranges. Checks run on
    the text PySD really parses, i.e. after it glues the main model back together around a macro
    (which can join a ``(`` with a ``[`` or two quotes with a third). Comments may hold anything
@@ -26,7 +28,9 @@ module it generates. cxsystems therefore guards every stage, and refuses a model
    :func:`safe_module_stem`), never next to the user's file.
 4. :func:`audit_generated_code` parses the generated Python (without importing it) and refuses any
    name, attribute, import or statement that PySD's code generator never emits -- a backstop for
-   translator routes nobody has found yet.
+   translator routes nobody has found yet. PySD's data readers (``ExtData``, ``ExtLookup``,
+   ``ExtConstant``) are accepted only as its builders write them: at the top of the module, with
+   literal text arguments the screen would accept and literal coordinates.
 
 cxsystems never passes user paths to PySD's ``initial_condition`` (which unpickles them).
 Screening is purely textual and syntactic: nothing from the file is executed to decide.
@@ -46,6 +50,8 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import CxError, UnsafeModelError
+from .datafiles import DataFile, argument_problem, data_files, find_data_calls
+from .datafiles import refusal as data_refusal
 
 # --------------------------------------------------------------------------------------------
 # Limits (generous for hand-built and Vensim-saved models; far below what crashes PySD)
@@ -432,6 +438,9 @@ _SAFE_CALLED_NAME = re.compile(r"[\w \-/&]+")
 _CALL_AFTER = re.compile(r"[\s\\]*\(")
 _BASIC_ID_TAIL = re.compile(r"[\w'$ ]+$")
 _DATA_FUNCTION = re.compile(r"\bGET[\s_\\]+(?:XLS|DIRECT|123|VDF)\b[\w\s]*", re.IGNORECASE)
+#: A DATA variable's keyword at the end of its left-hand side, and the keywords Vensim knows.
+_DATA_KEYWORD = re.compile(r":[\s\\]*([^:\[\]]*?)[\s\\]*:[\s\\]*$")
+_DATA_KEYWORDS = frozenset({"INTERPOLATE", "RAW", "HOLD BACKWARD", "LOOK FORWARD"})
 _SUBSCRIPT_RANGE = re.compile(r"\(\s*([^\W\d]\w*?)(\d+)\s*-\s*\1(\d+)\s*\)")
 _BINARY_OP = re.compile(r"(?<=[\w)\].\"])(?<![0-9][eE])\s*(?:[-+*/^<>=]|:AND:|:OR:)", re.IGNORECASE)
 _PLAIN_MACRO_NAME = re.compile(r"[\w ]+")
@@ -478,8 +487,9 @@ def _is_numeric_range(s: str) -> bool:
     return bool(_RANGE_RE.fullmatch(_RANGE_SPACE.sub("", s)))
 
 
-def _screen_equation(f: Field, src, line) -> None:
-    """Strict checks for text PySD parses as an equation (or might, if it cannot split it)."""
+def _screen_equation(f: Field, src, line) -> list[tuple[str, int]]:
+    """Strict checks for text PySD parses as an equation (or might, if it cannot split it);
+    returns the data files the equation names, with their lines."""
     eq = f.text
     where = "equation" if f.kind == "equation" else "text"
 
@@ -503,17 +513,41 @@ def _screen_equation(f: Field, src, line) -> None:
                              "(PySD eval()s lookup ranges while translating)")
 
     # Data functions and string literals: they read files, and PySD pastes the strings raw.
-    d = _DATA_FUNCTION.search(masked)
-    if d:
-        raise refuse(d.start(), "data function", eq[d.start():d.start() + 40],
-                     "cxsystems does not let models read external files (GET XLS/DIRECT "
-                     "functions, whose arguments PySD also pastes into code); put the data in "
-                     "the model as constants or lookups")
+    # GET XLS/DIRECT CONSTANTS, DATA, LOOKUPS and SUBSCRIPT may read a file inside the model's
+    # folder when every argument is plain text (cxsystems.model.datafiles); nothing else may.
+    named: list[tuple[str, int]] = []
+    spans: list[tuple[int, int]] = []
+    for call in find_data_calls(masked, eq):
+        if isinstance(call, tuple):
+            raise refuse(call[0], "data function", eq[call[0]:call[0] + 40], call[1])
+        for role, value in zip(call.roles, call.args):
+            problem = argument_problem(role, value)
+            if problem:  # the argument in full: the message names the path
+                raise data_refusal(src, line(f.offset(call.start)), value, problem)
+        named.append((call.args[0], line(f.offset(call.start))))
+        spans.append((call.start, call.end))
+
+    def in_call(i: int) -> bool:
+        return any(a <= i < b for a, b in spans)
+
+    # A DATA variable's keyword (``x :INTERPOLATE: := ...``) is pasted between quotes as well.
+    head = masked.split(":=", 1)[0] if ":=" in masked else ("" if re.search(r"[=(]", masked) else masked)
+    k = _DATA_KEYWORD.search(head)
+    if k and " ".join(k.group(1).upper().split()) not in _DATA_KEYWORDS:
+        raise refuse(k.start(), "data keyword", eq[k.start():k.end()],
+                     "a DATA variable's keyword may only be :INTERPOLATE:, :RAW:, :HOLD BACKWARD: "
+                     "or :LOOK FORWARD: (PySD pastes it into generated code)")
+
+    for d in _DATA_FUNCTION.finditer(masked):
+        if not in_call(d.start()):
+            raise refuse(d.start(), "data function", eq[d.start():d.start() + 40],
+                         "cxsystems lets models read files only through GET XLS/DIRECT CONSTANTS, "
+                         "DATA, LOOKUPS and SUBSCRIPT; put the data in the model as constants or "
+                         "lookups")
     for m in re.finditer("'", masked):
-        if _starts_token(masked, m.start()):
+        if _starts_token(masked, m.start()) and not in_call(m.start()):
             raise refuse(m.start(), "string literal", eq[m.start():m.start() + 40],
-                         "strings only feed functions that read external files, which "
-                         "cxsystems does not allow")
+                         "strings only feed the GET XLS/DIRECT functions that read data files")
 
     # Backslashes: in an equation only a line continuation.
     m = re.search(r"\\(?![\s\\]|$)", masked)
@@ -560,6 +594,7 @@ def _screen_equation(f: Field, src, line) -> None:
         if count > MAX_SUBSCRIPT_RANGE:
             raise refuse(m.start(), "subscript range", m.group(),
                          f"{count:,} elements is more than the limit of {MAX_SUBSCRIPT_RANGE:,}")
+    return named
 
 
 def _screen_macro_header(f: Field, src, line) -> None:
@@ -582,23 +617,28 @@ def _screen_macro_header(f: Field, src, line) -> None:
                       "the macro needs a name made of letters, digits and spaces")
 
 
-def screen_vensim_text(text: str, source: str | Path) -> None:
-    """Refuse Vensim text that could make PySD execute code or read files; return None if safe.
+def screen_vensim_text(text: str, source: str | Path) -> tuple[DataFile, ...]:
+    """Refuse Vensim text that could make PySD execute code or read files outside the model's
+    folder; return the data files it reads (empty for most models), confined to the folder of
+    ``source``, for :func:`cxsystems.model.datafiles.stage_data_files`.
 
     Checks (see the module docstring): no NUL; no three double quotes before the sketch (comments
     become docstrings); every ``(`` ``[`` lookup range is plain numbers; in equations no string
-    literals or data functions, no backslash except at a line end, quoted names without ``'`` or
-    ``\\``, plain names where called like functions, nesting, operator and subscript-range limits;
-    macro names and arguments plain.
+    literals except the plain arguments of GET XLS/DIRECT CONSTANTS, DATA, LOOKUPS and SUBSCRIPT
+    naming files inside the model's folder (:mod:`cxsystems.model.datafiles`), no other data
+    function, no backslash except at a line end, quoted names without ``'`` or ``\\``, plain
+    names where called like functions, nesting, operator and subscript-range limits; macro names
+    and arguments plain.
 
     Raises:
         UnsafeModelError: ``path:line: refused <what> <snippet>: <why>``.
     """
     with gc_paused():  # the fields of a large model: no cycles, only allocation
-        _screen_text(text, str(source))
+        named = _screen_text(text, str(source))
+    return data_files(named, source)
 
 
-def _screen_text(text: str, src: str) -> None:
+def _screen_text(text: str, src: str) -> list[tuple[str, int]]:
 
     def line(offset: int) -> int:
         return _line_at(text, offset)
@@ -620,6 +660,7 @@ def _screen_text(text: str, src: str) -> None:
             raise _refuse(src, line(a), "lookup range", body[a:b],
                           "only numbers are allowed in [(x0,y0)-(x1,y1)] (PySD eval()s lookup "
                           "ranges while translating)")
+    named: list[tuple[str, int]] = []
     for f in sorted(vensim_fields(text), key=lambda f: f.start):
         # PySD glues the main text around a macro back together, which can join quotes.
         i = f.text.find('"""')
@@ -628,9 +669,10 @@ def _screen_text(text: str, src: str) -> None:
                           "three double quotes once PySD joins the text around a macro; PySD "
                           "pastes comments into a \"\"\"docstring\"\"\", so they would end it")
         if f.kind in ("equation", "unparsed"):
-            _screen_equation(f, src, line)
+            named += _screen_equation(f, src, line)
         elif f.kind == "macro":
             _screen_macro_header(f, src, line)
+    return named
 
 
 # --------------------------------------------------------------------------------------------
@@ -648,6 +690,8 @@ _ALLOWED_FROM_IMPORTS = {
     "pysd.py_backend.data": None,
     "pysd.py_backend.allocation": None,
     "pysd.py_backend.model": {"Macro"},
+    # PySD's data readers: only those the module calls as PySD writes them (_external_problem).
+    "pysd.py_backend.external": set(),
 }
 _ALLOWED_IMPORTS = {"numpy": "np", "xarray": "xr"}
 #: Builtins PySD's generated code may call.
@@ -704,10 +748,100 @@ def _defined_names(tree: ast.Module) -> set[str]:
     return names
 
 
+#: PySD's readers of data files (``pysd.py_backend.external``), as its builders call them at the
+#: top of a module: ``_ext_x = ExtData(file, tab, time, cell, method, coords, _root, final_coords,
+#: "_ext_x")`` and ``_ext_x.add(file, tab, time, cell, method, coords)``: the number of leading
+#: text arguments (file, tab, cells), whether a method follows, and the number of arguments.
+_EXTERNAL_CALLS = {"ExtData": (4, True, 9, 6), "ExtLookup": (4, False, 8, 5),
+                   "ExtConstant": (3, False, 7, 4)}
+#: Interpolation methods of DATA variables (Vensim's keywords as PySD writes them).
+_DATA_METHODS = frozenset({None, "interpolate", "raw", "hold_backward", "look_forward"})
+
+
+def _is_text(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+def _literal_coords(node: ast.AST) -> bool:
+    """``{"dim": ["a", "b"], "dim2": _subscript_dict["dim2"]}``: PySD's coordinates, literals only."""
+    if not isinstance(node, ast.Dict):
+        return False
+    for key, value in zip(node.keys, node.values):
+        if key is None or not _is_text(key):
+            return False
+        if isinstance(value, ast.List) and all(_is_text(e) for e in value.elts):
+            continue
+        if (isinstance(value, ast.Subscript) and isinstance(value.value, ast.Name)
+                and value.value.id == "_subscript_dict" and _is_text(value.slice)):
+            continue
+        return False
+    return True
+
+
+def _external_call_problem(call: ast.Call, cls: str, add: bool, target: str | None) -> str | None:
+    """Why a call of PySD's data readers is not one its builders write with literal arguments."""
+    texts, method, n_new, n_add = _EXTERNAL_CALLS[cls]
+    args = call.args
+    if call.keywords or len(args) != (n_add if add else n_new):
+        return f"a call of {cls} with other arguments than PySD writes"
+    if not all(_is_text(a) for a in args[:texts]):
+        return f"a call of {cls} whose file, sheet or cells are not literal text"
+    roles = ("file", "tab") + ("cell",) * (texts - 2)
+    for role, a in zip(roles, args[:texts]):
+        if argument_problem(role, a.value):
+            return f"a call of {cls} with a file, sheet or cell argument the screen refuses"
+    rest = args[texts:]
+    if method:
+        if not (isinstance(rest[0], ast.Constant) and rest[0].value in _DATA_METHODS):
+            return f"a call of {cls} with an unknown interpolation method"
+        rest = rest[1:]
+    if not _literal_coords(rest[0]):
+        return f"a call of {cls} with computed coordinates"
+    if add:
+        return None
+    if not (isinstance(rest[1], ast.Name) and rest[1].id == "_root" and _literal_coords(rest[2])
+            and _is_text(rest[3]) and rest[3].value == target):
+        return f"a call of {cls} with other arguments than PySD writes"
+    return None
+
+
+def _external_problem(tree: ast.Module) -> tuple[set[int], dict[str, str], tuple[ast.AST, str] | None]:
+    """The data-reader calls PySD's builders write at the top of a module (ids of their ``func``
+    nodes), the reader objects they make (name -> class), and the first such call that is not as
+    PySD writes it."""
+    approved: set[int] = set()
+    readers: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            call = node.value
+            if isinstance(call.func, ast.Name) and call.func.id in _EXTERNAL_CALLS:
+                target = node.targets[0] if len(node.targets) == 1 else None
+                if not (isinstance(target, ast.Name) and target.id.startswith("_ext_")):
+                    return approved, readers, (node, f"a {call.func.id} object PySD would not name so")
+                why = _external_call_problem(call, call.func.id, False, target.id)
+                if why:
+                    return approved, readers, (call, why)
+                readers[target.id] = call.func.id
+                approved.add(id(call.func))
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            call = node.value
+            func = call.func
+            if (isinstance(func, ast.Attribute) and func.attr == "add"
+                    and isinstance(func.value, ast.Name) and func.value.id in readers):
+                why = _external_call_problem(call, readers[func.value.id], True, None)
+                if why:
+                    return approved, readers, (call, why)
+                approved.add(id(func))
+    return approved, readers, None
+
+
 def _generated_problem(tree: ast.Module) -> tuple[ast.AST, str] | None:
     """The first node PySD's generator would never emit, and why; None if all is familiar."""
     defined = _defined_names(tree)
     top = set(map(id, tree.body))
+    approved, readers, problem = _external_problem(tree)
+    if problem is not None:
+        return problem
     for node in ast.walk(tree):
         if isinstance(node, _FORBIDDEN_NODES):
             return node, f"a {type(node).__name__} statement"
@@ -717,6 +851,8 @@ def _generated_problem(tree: ast.Module) -> tuple[ast.AST, str] | None:
                     return node, f"an import of {a.name}"
         elif isinstance(node, ast.ImportFrom):
             allowed = _ALLOWED_FROM_IMPORTS.get(node.module or "", ())
+            if node.module == "pysd.py_backend.external":
+                allowed = set(readers.values())
             if id(node) not in top or node.level or allowed == ():
                 return node, f"an import from {node.module}"
             for a in node.names:
@@ -725,7 +861,12 @@ def _generated_problem(tree: ast.Module) -> tuple[ast.AST, str] | None:
         elif isinstance(node, ast.Attribute):
             if node.attr not in PYSD_ATTRIBUTES:
                 return node, f"the attribute .{node.attr}"
+            if (isinstance(node.value, ast.Name) and node.value.id in readers
+                    and id(node) not in approved):
+                return node, f"the attribute .{node.attr} of a data reader"
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            if node.id in _EXTERNAL_CALLS and id(node) not in approved:
+                return node, f"the name {node.id} outside a data reader PySD writes"
             if node.id.startswith("__") and node.id not in ("__data", "__file__"):
                 return node, f"the name {node.id}"
             if node.id not in defined and node.id not in _ALLOWED_BUILTINS:
