@@ -19,7 +19,7 @@ class UnsafeModelError(CxError):
 
 
 class UnsupportedConstruct(CxError):
-    """A model construct the numpy engine does not run (macros, subscripts, ACTIVE INITIAL, ...).
+    """A model construct the numpy engine does not run (macros, ACTIVE INITIAL, ...).
     :func:`cxsystems.simulate` then falls back to PySD by itself (engine ``"auto"``, the default)
     with an :class:`EngineNotice`; ``engine="numpy"`` refuses instead.
 

@@ -4,7 +4,7 @@ Engines:
 
 ``"auto"`` (default)
     The ``"numpy"`` engine; for a model it does not run (a construct it does not support yet:
-    macros, subscripts, ACTIVE INITIAL, random functions, ...) ``"pysd-fast"`` instead, with a
+    macros, ACTIVE INITIAL, random functions, ...) ``"pysd-fast"`` instead, with a
     one-line :class:`~cxsystems.errors.EngineNotice` naming the construct, so every command works.
 ``"numpy"``
     cxsystems' own engine (:mod:`cxsystems.engine`): PySD's abstract model compiled into closures,

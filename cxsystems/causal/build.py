@@ -88,7 +88,7 @@ def model_graph(model, *, trajectories=None, scenario=None) -> CausalGraph:
     names = X.Names.of(ir)
     slot_of: dict[str, int] = {}
     exprs: dict[str, object] = {}  # name -> whole equation; None for a lookup table
-    for name in model.variables:
+    for name in (c for v in model.variables for c in ir.arrays.get(norm_name(v), [v])):  # per element
         key = norm_name(name)
         if key in ir.by_name:
             slot = ir.by_name[key]

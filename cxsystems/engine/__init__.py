@@ -13,8 +13,8 @@ request). Parameters may be arrays of N values: N parameter sets run in one pass
     res = cm.run(params={"Hiring Delay": np.linspace(4, 12, 1000)},
                  variables=["Customers"])       # res.values: (variables, times, 1000)
 
-Unsupported constructs (subscripts, macros, external data, SAMPLE IF TRUE, random functions,
-...) raise :class:`cxsystems.CxError` naming the construct and the variable.
+Subscripts are unrolled: one slot (and output column) per element. Unsupported constructs
+(macros, external data, SAMPLE IF TRUE, random functions, ...) raise :class:`cxsystems.CxError` naming the construct and the variable.
 """
 
 from __future__ import annotations

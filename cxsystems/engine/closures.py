@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import operator
 
+from ..errors import UnsupportedConstruct
 from . import kernels as K
-from .ir import Call, Const, Control, Lookup, Op, Ref, TimeRef
+from .ir import RANDOM_BUILTINS, VENSIM_NAMES, Call, Const, Control, Lookup, Op, Ref, TimeRef
 
 
 def _mk_add(kind):
@@ -168,11 +169,14 @@ class ClosureBuilder:
         controls: control values (``initial_time``, ``final_time``, ``time_step``, ``saveper``).
         flavour: :class:`Flavour`.
         known: slots whose values are constant for the run (folded into the closures).
+        random: ``random(call, arg_fns)`` -> closure drawing a random builtin's value (the
+            run's generator); None refuses random builtins.
     """
 
-    def __init__(self, V, T, controls, flavour: Flavour, known=None):
+    def __init__(self, V, T, controls, flavour: Flavour, known=None, random=None):
         self.V, self.T, self.ctl, self.fl = V, T, controls, flavour
         self.known = known or {}
+        self.random = random
         self._tables = {}
 
     def table(self, tab):
@@ -264,6 +268,10 @@ class ClosureBuilder:
         V, T, fl = self.V, self.T, self.fl
         name = e.fn
         args = [self.build(a) for a in e.args]
+        if name in RANDOM_BUILTINS:
+            if self.random is None:
+                raise UnsupportedConstruct(f"{VENSIM_NAMES[name]} needs a run's random generator")
+            return ("f", self.random(e, [as_fn(V, n) for n in args]))
         consts = all(k == "c" for k, _ in args)
         if name == "if_then_else":
             (kc, c), a, b = args

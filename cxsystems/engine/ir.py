@@ -6,6 +6,12 @@ built by walking PySD's abstract syntax; no model text is ever evaluated. Every 
 become :class:`Stateful` records wherever they appear, nested ones included; their arguments are
 lifted into hidden auxiliary slots so that every expression the integrator needs is a slot.
 
+Subscripts are unrolled (:mod:`cxsystems.engine.subscripts`): every element of a subscripted
+variable is a slot of its own, named like PySD's flattened output (``Stock[A1,B2]``), with its own
+statefuls and lookup tables; a subscripted reference resolves to one element's slot, and SUM,
+PROD, VMIN, VMAX and VECTOR SELECT become left-to-right chains of scalar operations over the
+elements (so sums of many elements may differ from PySD's numpy sums in the last bits).
+
 Arithmetic trees reproduce the evaluation order of the Python code PySD generates for the same
 equation (left to right for ``+ - * /``; ``^`` chains right to left as Python's ``**`` does), so
 that the engine's floating-point results agree with PySD's to the last bit wherever it can.
@@ -13,11 +19,14 @@ that the engine's floating-point results agree with PySD's to the last bit where
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from itertools import product
 from typing import Union
 
 from ..errors import CxError, UnsupportedConstruct
 from ..model.arith import PRECEDENCE, fold
+from . import subscripts as sub
 
 #: Control variables that equations may reference (values come from the run settings).
 CONTROLS = ("initial_time", "final_time", "time_step", "saveper")
@@ -94,16 +103,26 @@ BUILTINS = {
     "min": (2, 2), "max": (2, 2), "integer": (1, 1), "modulo": (2, 2), "quantum": (2, 2),
     "pi": (0, 0), "if_then_else": (3, 3), "xidz": (3, 3), "zidz": (2, 2),
     "step": (2, 2), "ramp": (2, 3), "pulse": (1, 2), "pulse_train": (4, 4),
+    "random_0_1": (0, 0), "random_uniform": (2, 3), "random_normal": (4, 5),
+    "random_exponential": (4, 5), "random_poisson": (5, 6), "random_triangular": (5, 6),
 }
 
-#: Builtins whose value depends on the current time.
-TIME_BUILTINS = {"step", "ramp", "pulse", "pulse_train"}
+#: Random builtins (a new draw each time step; see :mod:`cxsystems.engine.kernels`).
+RANDOM_BUILTINS = {"random_0_1", "random_uniform", "random_normal", "random_exponential",
+                   "random_poisson", "random_triangular"}
+
+#: Builtins whose value changes from step to step (the current time, or a random draw).
+TIME_BUILTINS = {"step", "ramp", "pulse", "pulse_train"} | RANDOM_BUILTINS
 
 #: Vensim spelling of each construct, for messages.
 VENSIM_NAMES = {
     "if_then_else": "IF THEN ELSE", "pulse_train": "PULSE TRAIN", "delay_fixed": "DELAY FIXED",
     "delayn": "DELAY N", "smooth": "SMOOTH", "delay": "DELAY", "integ": "INTEG", "trend": "TREND",
-    "forecast": "FORECAST", "initial": "INITIAL",
+    "forecast": "FORECAST", "initial": "INITIAL", "active_initial": "ACTIVE INITIAL",
+    "sample_if_true": "SAMPLE IF TRUE", "get_time_value": "GET TIME VALUE",
+    "random_0_1": "RANDOM 0 1", "random_uniform": "RANDOM UNIFORM", "random_normal": "RANDOM NORMAL",
+    "random_exponential": "RANDOM EXPONENTIAL", "random_poisson": "RANDOM POISSON",
+    "random_triangular": "RANDOM TRIANGULAR",
 }
 
 # ----------------------------------------------------------------------------------- statefuls
@@ -118,11 +137,14 @@ STATEFUL_ARGS = {
     "trend": ("input", "time", "initial"),
     "forecast": ("input", "time", "horizon", "initial"),
     "initial": ("initial",),
+    "active_initial": ("active", "initial"),
+    "sample_if_true": ("condition", "input", "initial"),
 }
 INIT_ONLY_ARGS = {
     "integ": {"initial"}, "smooth": {"initial", "order"}, "delay": {"initial", "order"},
     "delayn": {"initial", "order"}, "delay_fixed": {"initial", "time"}, "trend": {"initial"},
-    "forecast": {"initial"}, "initial": {"initial"},
+    "forecast": {"initial"}, "initial": {"initial"}, "active_initial": {"initial"},
+    "sample_if_true": {"initial"},
 }
 
 
@@ -158,6 +180,9 @@ class ModelIR:
     tables: dict = field(default_factory=dict)
     by_name: dict = field(default_factory=dict)  # normalised name -> slot
     names: list = field(default_factory=list)  # visible variable names, in model order
+    #: subscripted variables and lookups, unrolled: normalised name -> its elements' names
+    #: (``Stock[A1,B2]``: each a slot in ``by_name``, or for a lookup a table in ``tables``)
+    arrays: dict = field(default_factory=dict)
 
 
 def arg_slots(args: dict, names) -> set:
@@ -183,6 +208,10 @@ class _Translator:
         self.ae = ae
         self.ir = ModelIR()
         self.am = abstract_model
+        self.ranges = sub.resolve_ranges(())
+        self._env: dict = {}  # subscripts bound while translating one element: range key -> element key
+        self._slots: dict = {}  # subscripted variable -> {element tuple: slot}
+        self._tables: dict = {}  # subscripted lookup -> {element tuple: LookupTable}
 
     # -- entry
     def run(self) -> ModelIR:
@@ -192,18 +221,16 @@ class _Translator:
             names = ", ".join(s.name for s in sections if s.name != "__main__")
             raise UnsupportedConstruct(f"macros are not supported (macro {names})")
         section = sections[0]
-        if section.subscripts:
-            raise UnsupportedConstruct(f"subscript ranges are not supported ({section.subscripts[0].name})")
+        self.ranges = sub.resolve_ranges(section.subscripts)
         todo = []
         for el in section.elements:
             name = el.name
             if norm_name(name) in CONTROLS or norm_name(name) == "time":
                 continue
-            if len(el.components) != 1:
-                raise UnsupportedConstruct(f"{name!r} has several equations (subscripts)")
             comp = el.components[0]
-            if comp.subscripts and (comp.subscripts[0] or comp.subscripts[1]):
-                raise UnsupportedConstruct(f"{name!r} is subscripted")
+            if len(el.components) != 1 or (comp.subscripts and (comp.subscripts[0] or comp.subscripts[1])):
+                todo += self._declare_array(el)
+                continue
             ast = comp.ast
             if isinstance(ast, ae.LookupsStructure):
                 self.ir.tables[norm_name(name)] = self._table(name, ast)
@@ -216,13 +243,16 @@ class _Translator:
             slot = self._new(name)
             self.ir.names.append(name)
             self.ir.by_name[norm_name(name)] = slot
-            todo.append((slot, name, ast))
-        for slot, name, ast in todo:
+            todo.append((slot, name, ast, None))
+        for slot, name, ast, env in todo:
             el = self.ir.elements[slot]
-            el.is_param = isinstance(ast, (int, float)) and not isinstance(ast, bool)
+            # an element of a subscripted constant is not a lever (scenarios set whole variables)
+            el.is_param = env is None and isinstance(ast, (int, float)) and not isinstance(ast, bool)
+            self._env = env or {}
             top = self._stateful(ast, name, out=slot)
             if top is None:
                 el.expr = self.expr(ast, name)
+        self._env = {}
         return self.ir
 
     def _new(self, name: str, hidden: bool = False) -> int:
@@ -273,6 +303,14 @@ class _Translator:
                                  "horizon": ast.horizon, "initial": ast.initial_trend}, None)
         elif isinstance(ast, ae.InitialStructure):
             spec = ("initial", {"initial": ast.initial}, None)
+        elif isinstance(ast, ae.SampleIfTrueStructure):
+            spec = ("sample_if_true", {"condition": ast.condition, "input": ast.input,
+                                       "initial": ast.initial}, None)
+        elif (isinstance(ast, ae.CallStructure) and isinstance(ast.function, ae.ReferenceStructure)
+              and norm_name(ast.function.reference) == "active initial"):
+            if len(ast.arguments) != 2:
+                raise CxError(f"engine: {owner!r}: ACTIVE INITIAL takes 2 arguments, got {len(ast.arguments)}")
+            spec = ("active_initial", {"active": ast.arguments[0], "initial": ast.arguments[1]}, None)
         if spec is None:
             return None
         kind, raw_args, order = spec
@@ -307,14 +345,14 @@ class _Translator:
             return Const(float(ast))
         if isinstance(ast, ae.ReferenceStructure):
             if ast.subscripts is not None:
-                raise CxError(f"engine: {owner!r}: subscripted reference {ast.reference!r} is not supported")
+                return self._element_ref(ast.reference, ast.subscripts.subscripts, owner)
             return self._ref(ast.reference, owner)
         if isinstance(ast, ae.ArithmeticStructure):
             return self._arith(list(ast.operators), [self.expr(a, owner) for a in ast.arguments], owner)
         if isinstance(ast, ae.LogicStructure):
             return self._logic(list(ast.operators), [self.expr(a, owner) for a in ast.arguments], owner)
         if isinstance(ast, ae.CallStructure):
-            return self._call(ast, owner)
+            return self._array_call(ast, owner) or self._call(ast, owner)
         if isinstance(ast, ae.InlineLookupsStructure):
             table = self._table(owner, ast.lookups)
             return Lookup(table, self.expr(ast.argument, owner))
@@ -324,7 +362,7 @@ class _Translator:
         if slot is not None:
             return Ref(slot)
         what = {
-            "SampleIfTrueStructure": "SAMPLE IF TRUE", "AllocateAvailableStructure": "ALLOCATE AVAILABLE",
+            "AllocateAvailableStructure": "ALLOCATE AVAILABLE",
             "AllocateByPriorityStructure": "ALLOCATE BY PRIORITY", "DataStructure": "data variables",
             "GetLookupsStructure": "GET LOOKUPS", "GetDataStructure": "GET DATA",
             "GetConstantsStructure": "GET CONSTANTS", "LookupsStructure": "a lookup table inside an equation",
@@ -340,9 +378,228 @@ class _Translator:
             return Control(key.replace(" ", "_"))
         if key in self.ir.by_name:
             return Ref(self.ir.by_name[key])
-        if key in self.ir.tables:
+        if key in self.ir.tables or key in self._tables:
             raise CxError(f"engine: {owner!r} uses lookup {reference!r} without an argument")
+        if key in self._slots:
+            raise UnsupportedConstruct(f"{owner!r} uses subscripted {reference!r} without subscripts")
+        if self.ranges.is_range(key):  # a subscript range as a value: the element's position
+            if key not in self._env:
+                raise UnsupportedConstruct(f"{owner!r} uses subscript range {reference!r} as a value "
+                                           "outside an equation over it")
+            pos = self.ranges.position(key, self._env[key])
+            if pos is None:
+                raise UnsupportedConstruct(f"{owner!r} uses subscript range {reference!r} as a value, "
+                                           "and its elements belong to several ranges")
+            return Const(float(pos))
+        if self.ranges.is_element(key):  # an element as a value: its position
+            pos = self.ranges.position(None, key)
+            if pos is None:
+                raise UnsupportedConstruct(f"{owner!r} uses subscript element {reference!r} as a value, "
+                                           "and it belongs to several ranges")
+            return Const(float(pos))
         raise CxError(f"engine: {owner!r} refers to unknown variable {reference!r}")
+
+    # -- subscripts, unrolled: one slot per element (cxsystems.engine.subscripts)
+    def _declare_array(self, el) -> list:
+        """Give every element of subscripted ``el`` its slot (lookups: its table); return the
+        ``(slot, name, ast, env)`` to translate, ``env`` binding the ranges on the left."""
+        ae, name = self.ae, el.name
+        key = norm_name(name)
+        if key in self._slots or key in self._tables or key in self.ir.by_name:
+            raise CxError(f"engine: {name!r} is defined twice")
+        defined = {}
+        for comp in el.components:
+            if isinstance(comp.ast, (ae.DataStructure, ae.GetDataStructure, ae.GetLookupsStructure,
+                                     ae.GetConstantsStructure)):
+                raise UnsupportedConstruct(f"{name!r} reads external data ({type(comp.ast).__name__})")
+            if not comp.subscripts or not comp.subscripts[0]:
+                raise UnsupportedConstruct(f"{name!r} has several equations without subscripts")
+            tuples = sub.component_tuples(self.ranges, comp.subscripts, name)
+            values = self._array_values(comp, name) if _is_array(comp.ast) else None
+            for i, (tup, env) in enumerate(tuples):
+                if tup in defined:
+                    shown = ",".join(self.ranges.spelling[e] for e in tup)
+                    raise CxError(f"engine: {name}[{shown}] is defined twice")
+                ast = comp.ast if values is None else values[tup]
+                defined[tup] = (ast, env)
+        if not defined:
+            raise CxError(f"engine: {name!r} has no elements left (:EXCEPT:)")
+        order = sub.column_order(self.ranges, el.components, set(defined), name)
+        kinds = {isinstance(ast, ae.LookupsStructure) for ast, _ in defined.values()}
+        if kinds == {True}:
+            tables = {}
+            for tup in order:
+                col = sub.column_name(self.ranges, name, tup)
+                tables[tup] = self.ir.tables[norm_name(col)] = self._table(col, defined[tup][0])
+            self._tables[key] = tables
+            self.ir.arrays[key] = [t.name for t in tables.values()]
+            return []
+        if True in kinds:
+            raise CxError(f"engine: {name!r} mixes lookup tables and equations")
+        sub.check_size(len(self.ir.elements) + len(order), "the model")
+        slots, todo, cols = {}, [], []
+        for tup in order:
+            col = sub.column_name(self.ranges, name, tup)
+            slot = slots[tup] = self._new(col)
+            self.ir.names.append(col)
+            self.ir.by_name[norm_name(col)] = slot
+            cols.append(col)
+            ast, env = defined[tup]
+            todo.append((slot, col, ast, dict(env)))
+        self._slots[key] = slots
+        self.ir.arrays[key] = cols
+        return todo
+
+    def _array_values(self, comp, owner: str) -> dict:
+        """An array constant (``1,2;3,4;``): element tuple -> number."""
+        import numpy as np
+
+        pos = sub.lhs_positions(self.ranges, list(comp.subscripts[0]), owner)
+        shape = [len(els) for _, els in pos]
+        arr = np.asarray(comp.ast, dtype=float)
+        if arr.size != int(np.prod(shape)):
+            raise CxError(f"engine: {owner!r}: {arr.size} values for {int(np.prod(shape))} elements")
+        arr = arr.reshape(shape)
+        out = {}
+        for idx in np.ndindex(*shape):
+            out[tuple(els[i] for (_, els), i in zip(pos, idx))] = float(arr[idx])
+        return out
+
+    def _subscript(self, s: str, owner: str, what: str) -> str:
+        """The element key a reference's subscript ``s`` stands for in the current element."""
+        r, env = self.ranges, self._env
+        if s.endswith("!"):
+            k = sub.key(s[:-1]) + "!"
+            if k not in env:
+                raise UnsupportedConstruct(f"{owner!r} uses {s} outside SUM, PROD, VMIN or VMAX")
+            return env[k]
+        k = sub.key(s)
+        if r.is_element(s):
+            return k
+        if not r.is_range(s):
+            raise CxError(f"engine: {owner!r}: unknown subscript {s!r} in {what!r}")
+        if k in env:
+            return env[k]
+        for m in r.mapping.get(k, ()):  # mapped (->) or equivalent (<->) to a range on the left
+            if m in env:
+                return r.of(k)[r.index(m, env[m])]
+        # A range that is neither on the left nor mapped to a range there (say a subrange of the
+        # left's range): Vensim's matching is not documented well enough to reproduce it exactly.
+        raise UnsupportedConstruct(f"{owner!r}: subscript {s!r} of {what!r} is not on the left side "
+                                   "(nor mapped to a subscript there)")
+
+    def _element_ref(self, reference: str, subs, owner: str):
+        key = norm_name(reference)
+        if key not in self._slots:
+            if key in self.ir.by_name:
+                raise CxError(f"engine: {owner!r}: {reference!r} is not subscripted")
+            raise CxError(f"engine: {owner!r} refers to unknown variable {reference!r}")
+        tup = tuple(self._subscript(s, owner, reference) for s in subs)
+        slot = self._slots[key].get(tup)
+        if slot is None:
+            shown = ",".join(self.ranges.spelling.get(e, e) for e in tup)
+            raise CxError(f"engine: {owner!r} refers to {reference}[{shown}], which is not defined")
+        return Ref(slot)
+
+    def _array_call(self, ast, owner: str):
+        """SUM, PROD, VMIN, VMAX, ELMCOUNT and subscripted lookups; None for any other call."""
+        ae = self.ae
+        fn = ast.function
+        if not isinstance(fn, ae.ReferenceStructure):
+            return None
+        key = norm_name(fn.reference)
+        if key in self._tables:
+            if fn.subscripts is None:
+                raise UnsupportedConstruct(f"{owner!r} calls subscripted lookup {fn.reference!r} without subscripts")
+            if len(ast.arguments) != 1:
+                raise CxError(f"engine: {owner!r}: lookup {fn.reference!r} takes one argument")
+            tup = tuple(self._subscript(s, owner, fn.reference) for s in fn.subscripts.subscripts)
+            table = self._tables[key].get(tup)
+            if table is None:
+                raise CxError(f"engine: {owner!r}: lookup {fn.reference!r} has no such element")
+            return Lookup(table, self.expr(ast.arguments[0], owner))
+        if key == "elmcount":
+            arg = ast.arguments[0] if len(ast.arguments) == 1 else None
+            if not (isinstance(arg, ae.ReferenceStructure) and arg.subscripts is None
+                    and self.ranges.is_range(arg.reference)):
+                raise CxError(f"engine: {owner!r}: ELMCOUNT takes the name of a subscript range")
+            return Const(float(len(self.ranges.of(arg.reference))))
+        if key == "vector select":
+            return self._vector_select(ast.arguments, owner)
+        if key not in _FOLDS:
+            if key.startswith("vector ") or key in ("allocate available", "allocate by priority"):
+                raise UnsupportedConstruct(f"{owner!r} calls {key.upper()}, which the engine does not support")
+            return None
+        if len(ast.arguments) != 1:
+            raise CxError(f"engine: {owner!r}: {key.upper()} takes one argument, got {len(ast.arguments)}")
+        return _fold(key, [t for t, in self._bang_terms(ast.arguments, owner)])
+
+    def _bang_terms(self, asts, owner: str) -> list:
+        """``asts`` translated once for each combination of the elements of the ranges they
+        sum over (``range!``, in order of first appearance; the last varies fastest)."""
+        bangs: list = []
+        for a in asts:
+            _bang_ranges(a, self.ae, bangs)
+        for b in bangs:
+            if not self.ranges.is_range(b):
+                raise CxError(f"engine: {owner!r}: unknown subscript range {b!r}!")
+        n = 1
+        for b in bangs:
+            n *= len(self.ranges.of(b))
+        sub.check_size(n, f"{owner!r}: a sum over {', '.join(b + '!' for b in bangs)}")
+        saved, out = self._env, []
+        try:
+            for elems in product(*[self.ranges.of(b) for b in bangs]):
+                self._env = {**saved, **{sub.key(b) + "!": e for b, e in zip(bangs, elems)}}
+                out.append(tuple(self.expr(a, owner) for a in asts))
+        finally:
+            self._env = saved
+        return out
+
+    def _vector_select(self, args, owner: str):
+        """VECTOR SELECT(selection[d!], expression[d!], missing value, numerical action, error
+        action) over the elements whose selection is not 0 (PySD's and Vensim's meaning); a
+        numerical action outside 0..10 gives NaN (refused by the run's non-finite check)."""
+        if len(args) != 5:
+            raise CxError(f"engine: {owner!r}: VECTOR SELECT takes 5 arguments, got {len(args)}")
+        error = self.expr(args[4], owner)
+        if not (isinstance(error, Const) and error.value == 0):
+            raise UnsupportedConstruct(f"{owner!r}: VECTOR SELECT with an error action other than 0")
+        missing, action = self.expr(args[2], owner), self.expr(args[3], owner)
+        pairs = self._bang_terms(args[:2], owner)
+        chosen = [Op("!=", (s, Const(0.0))) for s, _ in pairs]
+        count = _fold("sum", [Call("if_then_else", (c, Const(1.0), Const(0.0))) for c in chosen])
+
+        def result(act: int):
+            if act <= 4:
+                vals = [Op("*", (s, e)) for s, e in pairs]
+            elif act == 5:  # Vensim computes expression ^ selection (PySD follows it)
+                vals = [Op("^", (e, s)) for s, e in pairs]
+            else:
+                vals = [e for _, e in pairs]
+            # 0 sum, 1 product, 2 min, 3 max, 4 mean: actions 0-4 weighted, 5 a product, 6-10 plain
+            kind = act if act <= 4 else 1 if act == 5 else act - 6
+            if kind in (0, 4):
+                out = _fold("sum", [Call("if_then_else", (c, v, Const(0.0))) for c, v in zip(chosen, vals)])
+                if kind == 4:
+                    out = Op("/", (out, Call("max", (count, Const(1.0)))))
+                return out
+            if kind == 1:
+                return _fold("prod", [Call("if_then_else", (c, v, Const(1.0))) for c, v in zip(chosen, vals)])
+            skip = Const(math.inf if kind == 2 else -math.inf)  # an unselected element
+            return _fold("vmin" if kind == 2 else "vmax",
+                         [Call("if_then_else", (c, v, skip)) for c, v in zip(chosen, vals)])
+
+        if isinstance(action, Const):
+            if action.value not in range(11):
+                raise CxError(f"engine: {owner!r}: VECTOR SELECT's numerical action must be 0 to 10, "
+                              f"got {action.value:g}")
+            out = result(int(action.value))
+        else:  # an action that changes in the run: each possible action
+            out = Const(math.nan)
+            for act in reversed(range(11)):
+                out = Call("if_then_else", (Op("==", (action, Const(float(act)))), result(act), out))
+        return Call("if_then_else", (Op("==", (count, Const(0.0))), missing, out))
 
     def _call(self, ast, owner: str):
         name = ast.function.reference
@@ -353,6 +610,21 @@ class _Translator:
                 raise CxError(f"engine: {owner!r}: lookup {name!r} takes one argument, got {len(args)}")
             return Lookup(self.ir.tables[key], self.expr(args[0], owner))
         fn = key.replace(" ", "_")
+        if fn == "active_initial":
+            return Ref(self._stateful(ast, owner))
+        if fn == "get_time_value":
+            # GET TIME VALUE(relativeto, offset, measure): only the current simulation time in
+            # the model's units (relativeto 0, measure 0) is reproducible: Time + offset.
+            if len(args) != 3:
+                raise CxError(f"engine: {owner!r}: GET TIME VALUE takes 3 arguments, got {len(args)}")
+            rel, offset, measure = (self.expr(a, owner) for a in args)
+            if not (isinstance(rel, Const) and isinstance(measure, Const)):
+                raise UnsupportedConstruct(f"{owner!r}: GET TIME VALUE needs numbers as relativeto and measure")
+            if rel.value != 0 or measure.value != 0:
+                raise UnsupportedConstruct(
+                    f"{owner!r}: GET TIME VALUE({rel.value:g}, ..., {measure.value:g}) is not supported (only "
+                    "relativeto 0 with measure 0: clock and calendar values are not reproducible)")
+            return Op("+", (TimeRef(), offset))
         if fn not in BUILTINS:
             shown = VENSIM_NAMES.get(fn, key.upper())
             raise UnsupportedConstruct(f"{owner!r} calls {shown}, which the engine does not support")
@@ -360,7 +632,10 @@ class _Translator:
         if not lo <= len(args) <= hi:
             raise CxError(f"engine: {owner!r}: {VENSIM_NAMES.get(fn, fn.upper())} takes "
                           f"{lo if lo == hi else f'{lo} to {hi}'} arguments, got {len(args)}")
-        return Call(fn, tuple(self.expr(a, owner) for a in args))
+        call = Call(fn, tuple(self.expr(a, owner) for a in args))
+        if fn in RANDOM_BUILTINS and hi and len(args) == hi and not isinstance(call.args[-1], Const):
+            raise UnsupportedConstruct(f"{owner!r}: the seed of {VENSIM_NAMES[fn]} must be a number")
+        return call
 
     @staticmethod
     def _arith(ops: list, args: list, owner: str):
@@ -398,6 +673,68 @@ class _Translator:
         return cur
 
 
+_FOLDS = {"sum": "+", "prod": "*", "vmin": "min", "vmax": "max"}
+
+
+def _fold(kind: str, terms: list):
+    """``terms`` combined: SUM ``+``, PROD ``*``, VMIN ``min``, VMAX ``max``; left to right up to
+    64 terms, beyond in halves (pairwise, as numpy sums; the tree stays shallow for the engine's
+    recursive evaluation)."""
+    op = _FOLDS[kind]
+    if len(terms) > 64:
+        half = len(terms) // 2
+        a, b = _fold(kind, terms[:half]), _fold(kind, terms[half:])
+        return Op(op, (a, b)) if op in "+*" else Call(op, (a, b))
+    out = terms[0]
+    for t in terms[1:]:
+        out = Op(op, (out, t)) if op in "+*" else Call(op, (out, t))
+    return out
+
+
+def _is_array(ast) -> bool:
+    """True for an array constant (PySD gives ``1,2;3,4;`` as a numpy array)."""
+    return type(ast).__module__ == "numpy" and hasattr(ast, "shape")
+
+
+def _bang_ranges(ast, ae, acc: list) -> None:
+    """Collect, in order of first appearance, the ranges summed over (``range!``) in ``ast``."""
+    if isinstance(ast, ae.ReferenceStructure):
+        for s in (ast.subscripts.subscripts if ast.subscripts is not None else ()):
+            if s.endswith("!") and sub.key(s[:-1]) not in [sub.key(a) for a in acc]:
+                acc.append(s[:-1])
+        return
+    if isinstance(ast, ae.CallStructure):
+        fn = ast.function
+        if isinstance(fn, ae.ReferenceStructure) and norm_name(fn.reference) in ("sum", "prod", "vmin", "vmax"):
+            return  # a nested aggregation sums over its own ranges
+        _bang_ranges(fn, ae, acc)
+        for a in ast.arguments:
+            _bang_ranges(a, ae, acc)
+        return
+    if isinstance(ast, (ae.ArithmeticStructure, ae.LogicStructure)):
+        for a in ast.arguments:
+            _bang_ranges(a, ae, acc)
+        return
+    if hasattr(ast, "__dataclass_fields__"):
+        for f in ast.__dataclass_fields__:
+            _bang_ranges(getattr(ast, f), ae, acc)
+    elif isinstance(ast, (tuple, list)):
+        for a in ast:
+            _bang_ranges(a, ae, acc)
+
+
 def translate(abstract_model) -> ModelIR:
-    """Translate PySD's AbstractModel into :class:`ModelIR`; CxError names anything unsupported."""
-    return _Translator(abstract_model).run()
+    """Translate PySD's AbstractModel into :class:`ModelIR`; CxError names anything unsupported.
+
+    Macros are expanded first (:mod:`cxsystems.engine.macros`): the variables of each call's
+    private copy become hidden slots."""
+    from .macros import expand
+
+    expansion = expand(abstract_model)
+    ir = _Translator(expansion.model).run()
+    if expansion.hidden:
+        for el in ir.elements:
+            if norm_name(el.name) in expansion.hidden:
+                el.hidden = True
+        ir.names = [n for n in ir.names if norm_name(n) not in expansion.hidden]
+    return ir

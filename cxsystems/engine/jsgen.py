@@ -25,7 +25,9 @@ from ..errors import CxError
 from .closures import ClosureBuilder, Flavour
 from .ir import (
     INIT_ONLY_ARGS,
+    RANDOM_BUILTINS,
     TIME_BUILTINS,
+    VENSIM_NAMES,
     Call,
     Const,
     Control,
@@ -38,8 +40,8 @@ from .ir import (
     norm_name,
 )
 from .jsruntime import HELPERS, SIMULATE
-from .kernels import ScalarTable
-from .plan import compile_model
+from .kernels import RANDOM_KERNELS, ScalarTable, float_key, stream_key
+from .plan import DEFAULT_SEED, compile_model
 from .run import check_time_grid as _check_time_grid
 from .run import closure as _closure
 from .run import time_grid as _time_grid
@@ -83,6 +85,9 @@ _MATH = {"abs": "Math.abs", "exp": "Math.exp", "ln": "Math.log", "sqrt": "Math.s
          "sin": "Math.sin", "cos": "Math.cos", "tan": "Math.tan", "arcsin": "Math.asin",
          "arccos": "Math.acos", "arctan": "Math.atan", "sinh": "Math.sinh", "cosh": "Math.cosh",
          "tanh": "Math.tanh"}
+#: Random builtins the JavaScript engine draws exactly as the numpy engine (helper names).
+_JS_RANDOM = {"random_0_1": "r01", "random_uniform": "runif", "random_exponential": "rexpo",
+              "random_triangular": "rtri"}
 _HELPER2 = {"min": "mn", "max": "mx", "power": "npow", "modulo": "modulo", "quantum": "quantum",
             "zidz": "zidz"}
 
@@ -166,8 +171,25 @@ class _ExprWriter:
         raise CxError(f"workshop: {owner!r} uses operator {op!r}, which the JavaScript compiler "
                       "does not support")
 
+    def _random(self, e: Call, owner: str) -> str:
+        """A random builtin drawing the numpy engine's numbers of world 0 with the default seed
+        (the same counter-based generator, :mod:`cxsystems.engine.kernels`)."""
+        fn = e.fn
+        if fn not in _JS_RANDOM:
+            raise CxError(f"workshop: {owner!r} uses {VENSIM_NAMES[fn]}: the JavaScript engine does not run "
+                          "it (it cannot draw the numpy engine's numbers for this distribution)")
+        _kernel, nargs = RANDOM_KERNELS[fn]
+        seed_arg = e.args[nargs] if len(e.args) > nargs else Const(0.0)
+        site = self.random_sites[id(e)][0]
+        key = stream_key(DEFAULT_SEED, site, float_key(seed_arg.value))
+        u = f"rdraw({key >> 32}, {key & 0xFFFFFFFF}, STEP)"
+        a = [self.js(x, owner) for x in e.args[:nargs]]
+        return f"{_JS_RANDOM[fn]}({', '.join([u, *a, js_string(owner)])})"
+
     def _call(self, e: Call, owner: str) -> str:
         fn = e.fn
+        if fn in RANDOM_BUILTINS:
+            return self._random(e, owner)
         a = [self.js(x, owner) for x in e.args]
         ts = self.ctl["time_step"]
         if fn == "if_then_else":
@@ -211,7 +233,8 @@ class _Layout:
     gets its offset at run time, stored in ``RI``. DELAY/DELAY N orders are always run-time values
     (``RI``) because PySD lowers them while ``order * TIME STEP`` exceeds the initial delay time.
     DELAY FIXED keeps a ring buffer ``B[b]``, its count and size in ``RI`` and its initial value
-    in ``RF``.
+    in ``RF``. SAMPLE IF TRUE keeps its held value in ``RF``; DELAY FIXED and SAMPLE IF TRUE
+    each read one discrete input ``X[j]`` per step (``n_x`` of them).
     """
 
     def __init__(self):
@@ -219,6 +242,7 @@ class _Layout:
         self.n_ri = 0
         self.n_rf = 0
         self.n_buf = 0
+        self.n_x = 0
         self.info: dict[int, dict] = {}  # id(stateful) -> layout record
 
     def ri(self) -> int:
@@ -259,7 +283,14 @@ class _Layout:
             rec["kc"], rec["kz"] = self.ri(), self.ri()
             rec["ki"] = self.n_rf
             self.n_rf += 1
-        elif kind == "initial":
+            rec["x"] = self.n_x
+            self.n_x += 1
+        elif kind == "sample_if_true":
+            rec["ki"] = self.n_rf
+            self.n_rf += 1
+            rec["x"] = self.n_x
+            self.n_x += 1
+        elif kind in ("initial", "active_initial"):
             pass
         else:
             raise CxError(f"workshop: {owner!r} uses {kind.upper()}, which the JavaScript compiler "
@@ -286,6 +317,7 @@ class _Generator:
         self.ctl = dict(initial_time=float(m.initial_time), final_time=float(m.final_time),
                         time_step=float(m.time_step), saveper=float(m.saveper))
         self.w = _ExprWriter(self.ctl)
+        self.w.random_sites = cm.random_sites
         self.layout = _Layout()
         els = cm.ir.elements
         # parameters the world and scenarios may set (the model's declared parameters)
@@ -319,7 +351,8 @@ class _Generator:
 
     def _has_step_code(self, slot) -> bool:
         st = self.cm.ir.elements[slot].stateful
-        return st is None or st.kind in ("delay", "delayn", "trend", "forecast")
+        return st is None or st.kind in ("delay", "delayn", "trend", "forecast", "active_initial",
+                                         "sample_if_true")
 
     # -- code pieces
     def _rec(self, st):
@@ -332,6 +365,10 @@ class _Generator:
     def _output(self, st) -> str:
         """Step code for a stateful output computed from its state (delay, trend, forecast)."""
         r, a, out = self._rec(st), self.w.arg, st.out
+        if st.kind == "active_initial":
+            return f"V[{out}] = {a(st.args['active'])};"
+        if st.kind == "sample_if_true":
+            return f"V[{out}] = {self._sample(st)};"
         o, n = r["o"], r["n"]
         if st.kind == "delay":
             return f"V[{out}] = S[{_last(o, n)}] / {a(st.args['time'])};"
@@ -343,13 +380,21 @@ class _Generator:
         hor = a(st.args["horizon"])
         return f"V[{out}] = {inp} * (1 + zidz({inp} - S[{o}], {avg} * S[{o}]) * {hor});"
 
+    def _sample(self, st) -> str:
+        """SAMPLE IF TRUE's value: the input where the condition holds, else the held value."""
+        a = self.w.arg
+        return (f"({a(st.args['condition'])} !== 0 ? {a(st.args['input'])} : "
+                f"RF[{self._rec(st)['ki']}])")
+
     def _init_stateful(self, st) -> list:
         r, a, out, kind = self._rec(st), self.w.arg, st.out, st.kind
         owner = js_string(st.owner)
         if kind == "integ":
             return [f"S[{r['o']}] = {a(st.args['initial'])}; V[{out}] = S[{r['o']}];"]
-        if kind == "initial":
+        if kind in ("initial", "active_initial"):
             return [f"V[{out}] = {a(st.args['initial'])};"]
+        if kind == "sample_if_true":
+            return [f"RF[{r['ki']}] = {a(st.args['initial'])};", f"V[{out}] = {self._sample(st)};"]
         if kind == "delay_fixed":
             b, kc, kz, ki = r["b"], r["kc"], r["kz"], r["ki"]
             return ["{",
@@ -398,7 +443,7 @@ class _Generator:
 
     def _deriv(self, st) -> list:
         r, a, kind = self._rec(st), self.w.arg, st.kind
-        if kind in ("initial", "delay_fixed"):
+        if kind in ("initial", "delay_fixed", "active_initial", "sample_if_true"):
             return []
         o = r["o"]
         if kind == "integ":
@@ -444,10 +489,14 @@ class _Generator:
         for st in self.states:
             deriv += self._deriv(st)
         disc_in, disc_up = [], []
-        j = 0
         for st in self.states:
             r = self._rec(st)
-            if st.kind == "delay_fixed":
+            if st.kind == "sample_if_true":
+                j = r["x"]
+                disc_in.append(f"X[{j}] = {self._sample(st)};")
+                disc_up.append(f"RF[{r['ki']}] = X[{j}];")
+            elif st.kind == "delay_fixed":
+                j = r["x"]
                 disc_in.append(f"X[{j}] = {self.w.arg(st.args['input'])};")
                 b, kc, kz, ki = r["b"], r["kc"], r["kz"], r["ki"]
                 disc_up += ["{",
@@ -455,7 +504,6 @@ class _Generator:
                             f"  buf[c % z] = X[{j}]; c += 1; RI[{kc}] = c;",
                             f"  V[{st.out}] = c >= z ? buf[(c - z) % z] : RF[{ki}];",
                             "}"]
-                j += 1
             elif st.kind == "delayn":
                 disc_up.append(f"{{ const o = {r['o']}, n = {r['n']}; "
                                "for (let i = 0; i < n; i++) TM[o + i] = PD[o + i]; }")
@@ -466,10 +514,10 @@ class _Generator:
 
         return "\n".join([
             fn("init", "V, S, TM, RI, RF, B, t", init),
-            fn("crit", "V, S, TM, RI, t", crit),
-            fn("save", "V, S, TM, RI, t", save),
+            fn("crit", "V, S, TM, RI, RF, t", crit),
+            fn("save", "V, S, TM, RI, RF, t", save),
             fn("deriv", "V, S, D, TM, PD, RI, t", deriv),
-            fn("discIn", "V, X, t", disc_in),
+            fn("discIn", "V, X, RF, t", disc_in),
             fn("discUp", "V, RI, RF, B, X, TM, PD", disc_up),
         ])
 
@@ -499,7 +547,7 @@ class _Generator:
             f"DT = {js_number(self.ctl['time_step'])};",
             "var SAVED = [" + ", ".join(str(k) for k, s in enumerate(saved) if s) + "];",
             f"var NSLOTS = {cm.n_slots}, NFIX = {self.layout.n_fixed}, NRI = {self.layout.n_ri}, "
-            f"NRF = {self.layout.n_rf}, NB = {self.layout.n_buf};",
+            f"NRF = {self.layout.n_rf}, NB = {self.layout.n_buf}, NX = {self.layout.n_x};",
         ]
         for tab, name in self.w.tables.items():
             st = ScalarTable(tab.x, tab.y)
@@ -532,6 +580,10 @@ def model_to_js(model) -> str:
     orders or delay times the engine refuses throw an ``Error`` with the engine's message. One
     difference: where the engine's scalar run raises on a division by zero, JavaScript carries
     on with Infinity/NaN (as the engine's vector flavour does).
+
+    RANDOM 0 1, RANDOM UNIFORM, RANDOM EXPONENTIAL and RANDOM TRIANGULAR draw the numpy engine's
+    numbers of a single run (world 0, the default seed); RANDOM NORMAL and RANDOM POISSON are
+    refused (their inverse distribution functions are not reproduced in JavaScript).
 
     Raises :class:`cxsystems.CxError` for constructs the engine (or this compiler) does not
     support, naming the construct and the variable.

@@ -90,6 +90,63 @@ function alloc(S, TM, n) {
   for (var i = 0; i < n; i++) { S.push(0); TM.push(0); }
   return o;
 }
+// Random draws: the numpy engine's counter-based generator (SplitMix64's mixing function over
+// (key, step, draw), kernels.uniforms) for world 0, in 32-bit halves (hi, lo) of 64-bit words.
+var STEP = 0, TWO32 = 4294967296;
+function mul64(ah, al, bh, bl) {
+  var a = [al % 65536, Math.floor(al / 65536), ah % 65536, Math.floor(ah / 65536)];
+  var b = [bl % 65536, Math.floor(bl / 65536), bh % 65536, Math.floor(bh / 65536)];
+  var c = [0, 0, 0, 0], i, j, carry = 0;
+  for (i = 0; i < 4; i++) for (j = 0; i + j < 4; j++) c[i + j] += a[i] * b[j];
+  for (i = 0; i < 4; i++) { c[i] += carry; carry = Math.floor(c[i] / 65536); c[i] = c[i] % 65536; }
+  return [c[3] * 65536 + c[2], c[1] * 65536 + c[0]];
+}
+function shr64(h, l, s) { return [h >>> s, ((l >>> s) | (h << (32 - s))) >>> 0]; }
+function xor64(a, b) { return [(a[0] ^ b[0]) >>> 0, (a[1] ^ b[1]) >>> 0]; }
+function add64(a, b) {
+  var lo = a[1] + b[1], carry = lo >= TWO32 ? 1 : 0;
+  return [(a[0] + b[0] + carry) % TWO32, lo % TWO32];
+}
+var GOLDEN = [0x9E3779B9, 0x7F4A7C15], MIX1 = [0xBF58476D, 0x1CE4E5B9], MIX2 = [0x94D049BB, 0x133111EB];
+function mix64(x) {
+  x = xor64(x, shr64(x[0], x[1], 30)); x = mul64(x[0], x[1], MIX1[0], MIX1[1]);
+  x = xor64(x, shr64(x[0], x[1], 27)); x = mul64(x[0], x[1], MIX2[0], MIX2[1]);
+  return xor64(x, shr64(x[0], x[1], 31));
+}
+function rdraw(kh, kl, step) {
+  var h = GOLDEN, parts = [[kh, kl], [Math.floor(step / TWO32), step % TWO32], [0, 0]];
+  for (var i = 0; i < 3; i++) h = add64(mix64(xor64(h, parts[i])), GOLDEN);
+  var x = mix64(h);
+  return (x[0] * 2097152 + (x[1] >>> 11) + 0.5) * (1 / 9007199254740992);
+}
+function rfail(owner, msg) { fail("engine: " + msg + " (in " + JSON.stringify(owner) + ")"); }
+function r01(u, owner) { return u; }
+function runif(u, lo, hi, owner) {
+  if (!(lo <= hi)) rfail(owner, "RANDOM UNIFORM: min is greater than max");
+  return lo + (hi - lo) * u;
+}
+function rexpo(u, lo, hi, shift, stretch, owner) {
+  if (!(lo <= hi)) rfail(owner, "RANDOM EXPONENTIAL: min is greater than max");
+  if (!(stretch > 0)) rfail(owner, "RANDOM EXPONENTIAL: stretch must be positive");
+  var a = mx((lo - shift) / stretch, 0), b = (hi - shift) / stretch;
+  if (!(b >= a)) rfail(owner, "RANDOM EXPONENTIAL: [min, max] lies below the shift");
+  var x = a - Math.log1p(u * Math.expm1(-(b - a)));
+  return shift + stretch * mn(mx(x, a), b);
+}
+function rtri(u, lo, hi, a, c, b, owner) {
+  if (!(a <= c && c <= b && a < b)) rfail(owner, "RANDOM TRIANGULAR: needs start <= peak <= finish, start < finish");
+  var width = b > a ? b - a : 1;
+  function cdf(x) {
+    x = mn(mx(x, a), b);
+    if (x <= c) return c > a ? (x - a) * (x - a) / (width * (c - a)) : 0;
+    return 1 - (b - x) * (b - x) / (width * (b > c ? b - c : 1));
+  }
+  var lo2 = mx(lo, a), hi2 = mn(hi, b);
+  if (!(lo2 <= hi2)) rfail(owner, "RANDOM TRIANGULAR: [min, max] misses [start, finish]");
+  var p = cdf(lo2) + u * (cdf(hi2) - cdf(lo2)), fc = (c - a) / width;
+  var x = p < fc ? a + Math.sqrt(p * width * (c - a)) : b - Math.sqrt((1 - p) * width * (b - c));
+  return mn(mx(x, lo2), hi2);
+}
 function pval(s, t) {
   for (var i = s.steps.length - 1; i >= 0; i--) {
     if (t >= s.steps[i][0]) return s.steps[i][1];
@@ -176,7 +233,7 @@ function simulate(params, changes, opts) {
   var set = resolve(params, changes);
   var which = recorded(opts);
   var V = new Float64Array(NSLOTS), RI = new Int32Array(NRI + 1), RF = new Float64Array(NRF + 1);
-  var B = new Array(NB), X = new Float64Array(NB + 1);
+  var B = new Array(NB), X = new Float64Array(NX + 1);
   var S0 = [], TM0 = [], i, j, k;
   for (i = 0; i < NFIX; i++) { S0.push(0); TM0.push(0); }
   var dps = [], dpv = [];
@@ -186,6 +243,7 @@ function simulate(params, changes, opts) {
     V[p.slot] = pval(s, T0);
     if (s.steps.length) { dps.push(p.slot); dpv.push(s); }
   }
+  STEP = 0;
   init(V, S0, TM0, RI, RF, B, T0);
   var S = Float64Array.from(S0), TM = Float64Array.from(TM0);
   var D = new Float64Array(S.length), PD = new Float64Array(S.length);
@@ -193,16 +251,17 @@ function simulate(params, changes, opts) {
   for (j = 0; j < nrec; j++) { rslots[j] = VAR_SLOTS[which[j]]; outs.push(new Float64Array(TIMES.length)); }
   var t = T0, ks = 0, ns = S.length, ndp = dps.length, last = NT - 1;
   for (k = 0; k < NT; k++) {
+    STEP = k;
     if (k > 0) t = t + DT;
     for (j = 0; j < ndp; j++) V[dps[j]] = pval(dpv[j], t);
-    crit(V, S, TM, RI, t);
+    crit(V, S, TM, RI, RF, t);
     if (SAVEDF[k] === 1) {
-      save(V, S, TM, RI, t);
+      save(V, S, TM, RI, RF, t);
       for (j = 0; j < nrec; j++) outs[j][ks] = V[rslots[j]];
       ks++;
     }
     if (k === last) break;
-    discIn(V, X, t);
+    discIn(V, X, RF, t);
     deriv(V, S, D, TM, PD, RI, t);
     for (i = 0; i < ns; i++) S[i] = S[i] + D[i] * DT;
     discUp(V, RI, RF, B, X, TM, PD);

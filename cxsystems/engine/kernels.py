@@ -338,3 +338,150 @@ def v_or(a, b):
 
 def v_not(a):
     return np.logical_not(a) if _is_arr(a) else (not a)
+
+
+# ------------------------------------------------------------------------------------- random
+#
+# Vensim's RANDOM functions draw from Vensim's own generator, which cannot be reproduced: the
+# engine's numbers follow the same distributions but are never Vensim's (nor PySD's) numbers.
+# Each draw is a pure function of (run seed, call site, Vensim seed argument, time step index,
+# world index): a counter-based generator (SplitMix64's mixing function chained over the key),
+# so a run with the same seed gives the same numbers whatever is recorded or how the worlds of
+# an ensemble are split into chunks, and every world and call site gets its own stream.
+
+_MASK = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15
+_M1, _M2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
+
+def _mix_int(x: int) -> int:
+    """SplitMix64's finaliser on a Python int (mod 2**64)."""
+    x &= _MASK
+    x = ((x ^ (x >> 30)) * _M1) & _MASK
+    x = ((x ^ (x >> 27)) * _M2) & _MASK
+    return x ^ (x >> 31)
+
+
+def _mix_arr(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser on a uint64 array (numpy wraps array products mod 2**64)."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(_M1)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(_M2)
+    return x ^ (x >> np.uint64(31))
+
+
+def float_key(value) -> int:
+    """An integer key for a float (its IEEE-754 bits): Vensim's seed arguments are numbers."""
+    return int(np.array(float(value), dtype=np.float64).view(np.uint64))
+
+
+def stream_key(*parts: int) -> int:
+    """One 64-bit key from integers (run seed, call site, seed argument), order-sensitive."""
+    h = _GOLDEN
+    for p in parts:
+        h = _mix_int(h ^ (int(p) & _MASK))
+        h = (h + _GOLDEN) & _MASK
+    return h
+
+
+def uniforms(key: int, step: int, worlds: np.ndarray, draw: int = 0) -> np.ndarray:
+    """Uniform numbers in the open interval (0, 1), one per entry of ``worlds`` (uint64 world
+    indices), a pure function of (key, step, world, draw)."""
+    h = stream_key(key, step, draw)
+    x = _mix_arr(worlds * np.uint64(_GOLDEN) + np.uint64(h))
+    return ((x >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
+
+
+def _check(ok, message: str):
+    if not np.all(ok):
+        from ..errors import CxError
+
+        raise CxError(f"engine: {message}")
+
+
+def rand_uniform(u, lo, hi):
+    """RANDOM UNIFORM(min, max): uniform between min and max."""
+    _check(np.asarray(lo) <= np.asarray(hi), "RANDOM UNIFORM: min is greater than max")
+    return lo + (hi - lo) * u
+
+
+def rand_normal(u, lo, hi, mean, sd):
+    """RANDOM NORMAL(min, max, mean, sd): normal of ``mean`` and ``sd`` truncated to [min, max]
+    (the distribution conditional on lying in the range, drawn by inverting its CDF)."""
+    from scipy.special import ndtr, ndtri
+
+    lo, hi, mean, sd, u = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (lo, hi, mean, sd, u)))
+    _check(lo <= hi, "RANDOM NORMAL: min is greater than max")
+    _check(sd >= 0, "RANDOM NORMAL: the standard deviation is negative")
+    safe = np.where(sd > 0, sd, 1.0)
+    a, b = (lo - mean) / safe, (hi - mean) / safe
+    flip = a > 0  # sample the far tail on the near side, where the CDF keeps its precision
+    a, b = np.where(flip, -b, a), np.where(flip, -a, b)
+    pa, pb = ndtr(a), ndtr(b)
+    z = ndtri(pa + u * (pb - pa))
+    z = np.clip(np.where(flip, -z, z), np.where(flip, -b, a), np.where(flip, -a, b))
+    return np.where(sd > 0, mean + safe * z, np.clip(mean, lo, hi))
+
+
+def rand_exponential(u, lo, hi, shift, stretch):
+    """RANDOM EXPONENTIAL(min, max, shift, stretch): ``shift + stretch * X`` with X exponential
+    of mean 1, truncated to [min, max]."""
+    lo, hi, shift, stretch, u = np.broadcast_arrays(*(np.asarray(v, dtype=float)
+                                                      for v in (lo, hi, shift, stretch, u)))
+    _check(lo <= hi, "RANDOM EXPONENTIAL: min is greater than max")
+    _check(stretch > 0, "RANDOM EXPONENTIAL: stretch must be positive")
+    a = np.maximum((lo - shift) / stretch, 0.0)
+    b = (hi - shift) / stretch
+    _check(b >= a, "RANDOM EXPONENTIAL: [min, max] lies below the shift")
+    x = a - np.log1p(u * np.expm1(-(b - a)))
+    return shift + stretch * np.clip(x, a, b)
+
+
+def rand_poisson(u, lo, hi, mean, shift, stretch):
+    """RANDOM POISSON(min, max, mean, shift, stretch): ``shift + stretch * K`` with K Poisson of
+    ``mean``, truncated to [min, max] (inverse CDF of the truncated distribution)."""
+    from scipy.stats import poisson
+
+    lo, hi, mean, shift, stretch, u = np.broadcast_arrays(*(np.asarray(v, dtype=float)
+                                                            for v in (lo, hi, mean, shift, stretch, u)))
+    _check(lo <= hi, "RANDOM POISSON: min is greater than max")
+    _check(stretch > 0, "RANDOM POISSON: stretch must be positive")
+    _check(mean >= 0, "RANDOM POISSON: the mean is negative")
+    kmin = np.maximum(np.ceil((lo - shift) / stretch), 0.0)
+    kmax = np.floor((hi - shift) / stretch)
+    _check(kmax >= kmin, "RANDOM POISSON: [min, max] holds no value shift + stretch * k")
+    fa, fb = poisson.cdf(kmin - 1, mean), poisson.cdf(kmax, mean)
+    k = poisson.ppf(fa + u * (fb - fa), mean)
+    return shift + stretch * np.clip(k, kmin, kmax)
+
+
+def rand_triangular(u, lo, hi, start, peak, finish):
+    """RANDOM TRIANGULAR(min, max, start, peak, finish): triangular from ``start`` to ``finish``
+    with its mode at ``peak``, truncated to [min, max]."""
+    lo, hi, a, c, b, u = np.broadcast_arrays(*(np.asarray(v, dtype=float)
+                                               for v in (lo, hi, start, peak, finish, u)))
+    _check((a <= c) & (c <= b) & (a < b), "RANDOM TRIANGULAR: needs start <= peak <= finish, start < finish")
+    width = np.where(b > a, b - a, 1.0)
+
+    def cdf(x):
+        x = np.clip(x, a, b)
+        left = (x - a) ** 2 / (width * np.where(c > a, c - a, 1.0))
+        right = 1 - (b - x) ** 2 / (width * np.where(b > c, b - c, 1.0))
+        return np.where(x <= c, np.where(c > a, left, 0.0), right)
+
+    lo2, hi2 = np.maximum(lo, a), np.minimum(hi, b)
+    _check(lo2 <= hi2, "RANDOM TRIANGULAR: [min, max] misses [start, finish]")
+    p = cdf(lo2) + u * (cdf(hi2) - cdf(lo2))
+    fc = (c - a) / width
+    x = np.where(p < fc, a + np.sqrt(p * width * (c - a)), b - np.sqrt((1 - p) * width * (b - c)))
+    return np.clip(x, lo2, hi2)
+
+
+#: Random builtin -> (kernel taking the uniforms first, number of distribution arguments).
+RANDOM_KERNELS = {
+    "random_0_1": (lambda u: u, 0),
+    "random_uniform": (rand_uniform, 2),
+    "random_normal": (rand_normal, 4),
+    "random_exponential": (rand_exponential, 4),
+    "random_poisson": (rand_poisson, 5),
+    "random_triangular": (rand_triangular, 5),
+}

@@ -14,10 +14,19 @@ Semantics follow PySD 3.14's ``Model.run`` step for step:
   order is lowered while ``order * TIME STEP`` exceeds the delay time, as PySD does. DELAY N also
   remembers the delay time of each stage. DELAY FIXED is a ring buffer of
   ``round(delay / dt)`` steps fixed at the start.
+* ACTIVE INITIAL takes its initial expression during initialisation (stocks start from it) and
+  its active expression at every step, the first saved time included. SAMPLE IF TRUE holds a
+  state: its value at t is the input at t where the condition holds, else the held state, which
+  becomes that value after the step (DELAY FIXED's discrete update).
+* RANDOM 0 1/UNIFORM/NORMAL/EXPONENTIAL/POISSON/TRIANGULAR draw once per time step, call site and
+  run from a seeded counter-based generator (:mod:`cxsystems.engine.kernels`), with Vensim's
+  arguments and truncation at min/max; the numbers cannot be Vensim's (nor PySD's).
+* Macros are expanded before translation (:mod:`cxsystems.engine.macros`).
 
 RK4 (``method="rk4"``) integrates the same continuous states (INTEG, SMOOTH, DELAY, DELAY N,
 TREND, FORECAST) with the classic four-stage scheme, evaluating the auxiliaries at the stage times;
-DELAY FIXED and DELAY N's remembered delay times still advance once per step. Ensembles (arrays of
+DELAY FIXED, SAMPLE IF TRUE and DELAY N's remembered delay times still advance once per step,
+and random draws are the step's for every stage. Ensembles (arrays of
 parameter values) run every equation on arrays of N runs; each run gets exactly the numbers it
 would get alone, including the DELAY order PySD would lower for it.
 
@@ -30,6 +39,10 @@ Known, documented differences from PySD (none arises in the bundled models):
   (the consistent Vensim meaning). Results can differ where a DELAY FIXED input depends on a
   DELAY output, or where a DELAY N delay time changes during the run (then PySD's stocks fed by
   the DELAY N see the next step's stage times; measured: 1% on a test model).
+* SAMPLE IF TRUE: PySD samples the input while it updates the states, so an input that depends
+  on a stock sees the stock's next value; the engine holds the value of the step before (the
+  input at the step start, Vensim's meaning: the value at t is the input at t while the
+  condition holds, else the value at t - dt).
 * Division by zero: PySD raises; a scalar run raises CxError naming the variable and time; an
   ensemble run yields inf/NaN in the affected runs only.
 """
@@ -45,6 +58,7 @@ import numpy as np
 from ..errors import CxError
 from .ir import (
     INIT_ONLY_ARGS,
+    RANDOM_BUILTINS,
     TIME_BUILTINS,
     Call,
     Lookup,
@@ -67,21 +81,24 @@ METHODS = ("euler", "rk4")
 
 
 def _refs(e, acc: set) -> bool:
-    """Collect referenced slots into ``acc``; return True if ``e`` reads the time."""
+    """Collect referenced slots into ``acc``; return True if ``e`` reads the time (or draws a
+    random number). Each node is visited once, so trees sharing subtrees cost their size."""
     uses_time = False
-    if isinstance(e, Ref):
-        acc.add(e.slot)
-    elif isinstance(e, TimeRef):
-        uses_time = True
-    elif isinstance(e, Op):
-        for a in e.args:
-            uses_time |= _refs(a, acc)
-    elif isinstance(e, Call):
-        uses_time = e.fn in TIME_BUILTINS
-        for a in e.args:
-            uses_time |= _refs(a, acc)
-    elif isinstance(e, Lookup):
-        uses_time |= _refs(e.arg, acc)
+    todo, seen = [e], set()
+    while todo:
+        x = todo.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, Ref):
+            acc.add(x.slot)
+        elif isinstance(x, TimeRef):
+            uses_time = True
+        elif isinstance(x, (Op, Call)):
+            uses_time |= isinstance(x, Call) and x.fn in TIME_BUILTINS
+            todo.extend(x.args)
+        elif isinstance(x, Lookup):
+            todo.append(x.arg)
     return uses_time
 
 
@@ -90,12 +107,17 @@ _INIT_ARGS = {
     "integ": ("initial",), "smooth": ("initial", "order"), "delay": ("initial", "time", "order"),
     "delayn": ("initial", "time", "order"), "delay_fixed": ("initial", "time"),
     "trend": ("input", "time", "initial"), "forecast": ("input", "time", "horizon", "initial"),
-    "initial": ("initial",),
+    "initial": ("initial",), "active_initial": ("initial",),
+    "sample_if_true": ("condition", "input", "initial"),
 }
 
 
 def _output_deps(st) -> set:
     """Slots needed to compute a stateful's output from its state."""
+    if st.kind == "active_initial":
+        return arg_slots(st.args, ["active"])
+    if st.kind == "sample_if_true":
+        return arg_slots(st.args, ["condition", "input"])
     if st.kind == "delay":
         return arg_slots(st.args, ["time"])
     if st.kind == "trend":
@@ -135,6 +157,31 @@ def _toposort(nodes: list, deps: dict, names, what: str) -> list:
     return order
 
 
+def _random_sites(elements) -> dict:
+    """``id(call)`` -> (index, owner) of each random builtin call, in slot order: the index of
+    the call site keys its stream of draws, the owner (variable name) goes into messages."""
+    sites: dict = {}
+    seen: set = set()
+    for el in elements:
+        todo = [el.expr]
+        while todo:  # depth first, arguments left to right
+            e = todo.pop()
+            if id(e) in seen:
+                continue
+            seen.add(id(e))
+            if isinstance(e, Call) and e.fn in RANDOM_BUILTINS:
+                sites[id(e)] = (len(sites), el.name)
+            if isinstance(e, (Op, Call)):
+                todo.extend(reversed(e.args))
+            elif isinstance(e, Lookup):
+                todo.append(e.arg)
+    return sites
+
+
+#: The run seed of random builtins when none is given.
+DEFAULT_SEED = 0
+
+
 @dataclass(frozen=True)
 class _ParamSetting:
     base: object  # float or ndarray
@@ -158,7 +205,10 @@ class CompiledModel:
             if el.stateful is not None:
                 st = el.stateful
                 self.step_deps[el.slot] = _output_deps(st)
-                self.init_deps[el.slot] = arg_slots(st.args, _INIT_ARGS[st.kind]) | _output_deps(st)
+                init_deps = arg_slots(st.args, _INIT_ARGS[st.kind])
+                if st.kind != "active_initial":  # its initial value does not need the active one
+                    init_deps |= _output_deps(st)
+                self.init_deps[el.slot] = init_deps
             else:
                 acc: set = set()
                 if _refs(el.expr, acc):
@@ -177,8 +227,10 @@ class CompiledModel:
         self.init_order = _toposort(list(range(n)), self.init_deps, self._name, "circular initialisation")
 
         self.slot_of = dict(ir.by_name)
-        self.variables = [v for v in model.variables if norm_name(v) in self.slot_of]
+        self.variables = [c for v in model.variables for c in ir.arrays.get(norm_name(v), [v])
+                          if norm_name(c) in self.slot_of]  # subscripted: one column per element
         self.params = {s for s in range(n) if els[s].is_param}
+        self.random_sites = _random_sites(els)
 
     # ------------------------------------------------------------------------------- helpers
 
@@ -253,7 +305,7 @@ class CompiledModel:
 
     def run(self, changes=(), params: Mapping[str, object] | None = None, *, time_step=None,
             final_time=None, saveper=None, variables=None, method: str = "euler",
-            vector: bool | None = None) -> EngineResult:
+            vector: bool | None = None, seed: int = DEFAULT_SEED, first_world: int = 0) -> EngineResult:
         """Simulate; see :func:`cxsystems.engine.compile_model` for the arguments."""
         if method not in METHODS:
             raise CxError(f"unknown integration method {method!r}: choose from {', '.join(METHODS)}")
@@ -274,6 +326,11 @@ class CompiledModel:
                 key = norm_name(v)
                 if key in self.ir.tables:
                     raise CxError(f"variables: {v!r} is a lookup table, not a variable")
+                if key in self.ir.arrays:  # a subscripted variable: every element
+                    if norm_name(self.ir.arrays[key][0]) in self.ir.tables:
+                        raise CxError(f"variables: {v!r} is a lookup table, not a variable")
+                    names.extend(self.ir.arrays[key])
+                    continue
                 s = self._slot(v, "variables")
                 names.append(self.ir.elements[s].name)
         settings, n_runs = self._param_settings(changes, params)
@@ -282,7 +339,11 @@ class CompiledModel:
         if n_runs > 1 and not vector:
             raise CxError("engine: arrays of parameter values need the vector flavour")
         check_time_grid(ctl, len(names) * (n_runs if vector else 1), where=str(getattr(m, "path", m.name)))
-        run = Run(self, ctl, settings, n_runs if vector else 1, vector, method)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise CxError(f"seed must be a whole number, got {seed!r}")
+        if isinstance(first_world, bool) or not isinstance(first_world, (int, np.integer)) or first_world < 0:
+            raise CxError(f"first_world must be a whole number >= 0, got {first_world!r}")
+        run = Run(self, ctl, settings, n_runs if vector else 1, vector, method, seed, first_world)
         return run.simulate([self.slot_of[norm_name(nm)] for nm in names], names)
 
 
@@ -293,8 +354,12 @@ SUPPORTED = (
     "SINH", "COSH", "TANH", "PI", "INTEGER", "MODULO", "QUANTUM", "XIDZ", "ZIDZ", "STEP", "RAMP",
     "PULSE", "PULSE TRAIN", "lookups (standalone and WITH LOOKUP)", "INTEG", "SMOOTH", "SMOOTHI",
     "SMOOTH3", "SMOOTH3I", "SMOOTH N", "DELAY1", "DELAY1I", "DELAY3", "DELAY3I", "DELAY N",
-    "DELAY FIXED", "TREND", "FORECAST", "INITIAL", "GAME", "Time", "INITIAL TIME", "FINAL TIME",
-    "TIME STEP", "SAVEPER",
+    "DELAY FIXED", "TREND", "FORECAST", "INITIAL", "ACTIVE INITIAL", "SAMPLE IF TRUE",
+    "GET TIME VALUE (relativeto 0, measure 0)", "RANDOM 0 1", "RANDOM UNIFORM", "RANDOM NORMAL",
+    "RANDOM EXPONENTIAL", "RANDOM POISSON", "RANDOM TRIANGULAR", "macros (one output)", "GAME",
+    "Time", "INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER",
+    "subscripts (ranges, subranges, mappings, equivalences, :EXCEPT:, array constants; unrolled)",
+    "SUM", "PROD", "VMIN", "VMAX", "ELMCOUNT", "VECTOR SELECT (error action 0)",
 )
 
 _CACHE_ATTR = "_cx_engine_compiled"
@@ -316,6 +381,10 @@ def compile_model(model) -> CompiledModel:
     * ``method``: ``"euler"`` (PySD's, the default) or ``"rk4"``.
     * ``time_step``, ``final_time``, ``saveper``: override the model's control values (weeks).
     * ``vector``: force the vector flavour for one run (default: only for arrays of values).
+    * ``seed``, ``first_world``: the random builtins (RANDOM UNIFORM, RANDOM NORMAL, ...) draw
+      from a counter-based generator keyed by the seed (default :data:`DEFAULT_SEED`), the call
+      site, the time step and the world (run ``i`` of N is world ``first_world + i``): the same
+      seed gives the same numbers, every world its own. They are not Vensim's numbers.
 
     ``EngineResult.values`` is an array (variables, saved times, runs); ``.to_frame(run=0)``
     gives the DataFrame :func:`cxsystems.simulate` returns; ``.to_xarray()`` a DataArray.

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import CxError
 from ..limits import MAX_STEPS, check_memory
+from . import kernels as K
 from .closures import ClosureBuilder, Flavour, as_fn
 from .ir import (
     INIT_ONLY_ARGS,
@@ -95,12 +96,14 @@ class Run:
     slots are rows of one state matrix, so an Euler update is two numpy operations.
     """
 
-    def __init__(self, cm: CompiledModel, ctl, settings, n_runs, vector, method):
+    def __init__(self, cm: CompiledModel, ctl, settings, n_runs, vector, method, seed=0, first_world=0):
         self.cm, self.ctl, self.settings = cm, ctl, settings
         self.n, self.vector, self.method = n_runs, vector, method
+        self.seed, self.first_world = int(seed), int(first_world)
         self.fl = Flavour(vector)
         self.V = [None] * cm.n_slots
         self.T = [ctl["initial_time"]]
+        self.K = [0]  # index of the current time step (initialisation: 0), keys random draws
         self.dt = ctl["time_step"]
         self.states = []  # (stateful, info) in initialisation order
 
@@ -117,6 +120,32 @@ class Run:
             fn = (lambda prev, fw, val: (lambda: val if T[0] >= fw else prev()))(fn, from_week, value)
         return ("f", fn)
 
+    def _random(self, call, fns):
+        """Closure for a random builtin: one draw per time step and world (see
+        :mod:`cxsystems.engine.kernels`); the same step gives the same number however often it
+        is evaluated (initialisation and step 0, RK4 stages)."""
+        kern, nargs = K.RANDOM_KERNELS[call.fn]
+        seed_arg = call.args[nargs] if len(call.args) > nargs else Const(0.0)
+        site, owner = self.cm.random_sites[id(call)]
+        key = K.stream_key(self.seed, site, K.float_key(seed_arg.value))
+        worlds = np.arange(self.first_world, self.first_world + self.n, dtype=np.uint64)
+        dist, step, vector = fns[:nargs], self.K, self.vector
+        cache = [-1, None]
+
+        def draw():
+            k = step[0]
+            if cache[0] != k:
+                try:
+                    x = kern(K.uniforms(key, k, worlds), *(g() for g in dist))
+                except CxError as err:
+                    raise CxError(f"{err} (in {owner!r} at time {self.T[0]:g})") from None
+                x = np.asarray(x, dtype=float)
+                cache[1] = x.reshape(-1) if vector else float(x.flat[0])
+                cache[0] = k
+            return cache[1]
+
+        return draw
+
     def _is_param_dynamic(self, slot):
         s = self.settings.get(slot)
         return bool(s and s.steps)
@@ -129,7 +158,7 @@ class Run:
     def _initialise(self):
         cm, V = self.cm, self.V
         els = cm.ir.elements
-        builder = ClosureBuilder(V, self.T, self.ctl, self.fl)
+        builder = ClosureBuilder(V, self.T, self.ctl, self.fl, random=self._random)
         for slot in cm.init_order:
             el = els[slot]
             try:
@@ -228,9 +257,13 @@ class Run:
             slot = self._new_slot(self._full(inp / (1 + tr)))
             info["slots"] = [slot]
             V[st.out] = self._forecast_out(inp, val(st.args["time"]), val(st.args["horizon"]), V[slot])
-        elif kind == "initial":
+        elif kind in ("initial", "active_initial"):
             v = val(st.args["initial"])
             V[st.out] = v.copy() if isinstance(v, np.ndarray) else v
+        elif kind == "sample_if_true":
+            slot = self._new_slot(self._full(val(st.args["initial"])))
+            info["slots"] = [slot]
+            V[st.out] = self._sample(val(st.args["condition"]), val(st.args["input"]), V[slot])
         self.states.append((st, info))
 
     def _last_stage(self, info):
@@ -246,6 +279,12 @@ class Run:
         """The order as the multiplier of a delay's rates: a float, or one per run."""
         k = info.get("k")
         return float(info["order"]) if k is None else k.astype(float)
+
+    def _sample(self, cond, inp, state):
+        """SAMPLE IF TRUE's value: the input where the condition holds, else the held state."""
+        if self.vector and isinstance(cond, np.ndarray):
+            return self._full(np.where(cond, inp, state))
+        return self._full(inp if cond else state)
 
     def _trend_out(self, inp, avg, s):
         return self.fl.fns["zidz"](inp - s, avg * abs(s))
@@ -264,7 +303,7 @@ class Run:
         els = cm.ir.elements
         dyn = self._dynamic_slots()
         known = {s: V[s] for s in range(cm.n_slots) if s not in dyn}
-        builder = ClosureBuilder(V, self.T, self.ctl, self.fl, known)
+        builder = ClosureBuilder(V, self.T, self.ctl, self.fl, known, random=self._random)
         self.stage_slots, self.derivs = [], []
         self.flow_slots, self.flow_stage_slots = [], []
         self.discrete, self.pre = [], []
@@ -316,8 +355,20 @@ class Run:
             s = info["slots"][0]
             fi, fa, fh = (builder.fn(st.args[k]) for k in ("input", "time", "horizon"))
             return lambda: self._forecast_out(fi(), fa(), fh(), V[s])
+        if kind == "active_initial":
+            return builder.fn(st.args["active"])
+        if kind == "sample_if_true":
+            return self._sample_fn(st, info, builder)
         # integ, smooth: the last stage slot is the output; delay fixed: discrete update
         return None
+
+    def _sample_fn(self, st, info, builder):
+        """Closure computing SAMPLE IF TRUE's value from the held state."""
+        V, s = self.V, info["slots"][0]
+        fc, fi = builder.fn(st.args["condition"]), builder.fn(st.args["input"])
+        if self.vector:
+            return lambda: self._sample(fc(), fi(), V[s])
+        return lambda: fi() if fc() else V[s]
 
     def _info_of(self, st):
         for s, info in self.states:
@@ -328,9 +379,12 @@ class Run:
     def _stateful_step(self, st, info, builder):
         """Register derivative closures (continuous) or a discrete update for one stateful."""
         kind = st.kind
-        if kind == "initial":
+        if kind in ("initial", "active_initial"):
             return
         V = self.V
+        if kind == "sample_if_true":  # the held state becomes this step's value, after the step
+            self.discrete.append((st, info, self._sample_fn(st, info, builder)))
+            return
         if kind == "delay_fixed":
             self.discrete.append((st, info, builder.fn(st.args["input"])))
             return
@@ -423,7 +477,7 @@ class Run:
         times, saved, rounded = time_grid(self.ctl)
         self._initialise()
         self._build_step(capture)
-        V, T, dt = self.V, self.T, self.dt
+        V, T, dt, step = self.V, self.T, self.dt, self.K
         plan, save_plan, derivs, pre = self.plan, self.save_plan, self.derivs, self.pre
         discrete = self.discrete
         stage_slots, flow_slots, flow_stage_slots = self.stage_slots, self.flow_slots, self.flow_stage_slots
@@ -468,6 +522,8 @@ class Run:
             for (st, info, fin), x in zip(discrete, inputs):
                 if fin is None:
                     info["commit"]()
+                elif st.kind == "sample_if_true":
+                    V[info["slots"][0]] = x
                 else:
                     self._delay_fixed_update(st, info, x)
 
@@ -477,6 +533,7 @@ class Run:
         try:
             for k, t in enumerate(times):
                 T[0] = t
+                step[0] = k
                 if saved[k]:
                     evaluate(True)
                     if vector:

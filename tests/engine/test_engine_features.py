@@ -177,9 +177,8 @@ def test_rk4_ensemble_equals_rk4_single_runs(cx_service):
 
 
 @pytest.mark.parametrize("equation, construct", [
-    ("SAMPLE IF TRUE(Time > 2, Time, 0)", "SAMPLE IF TRUE"),
-    ("RANDOM UNIFORM(0, 1, 3)", "RANDOM UNIFORM"),
-    ("GET TIME VALUE(0, 0, 0)", "GET TIME VALUE"),
+    ("RANDOM BINOMIAL(0, 10, 0.5, 10, 0, 1, 3)", "RANDOM BINOMIAL"),
+    ("GET TIME VALUE(2, 0, 1)", "GET TIME VALUE"),
     ("VECTOR SELECT(1, 1, 1, 1, 1)", "VECTOR SELECT"),
 ])
 def test_unsupported_constructs_are_refused_with_name_and_variable(tmp_path, equation, construct):
@@ -191,12 +190,13 @@ def test_unsupported_constructs_are_refused_with_name_and_variable(tmp_path, equ
     assert construct in msg and "Culprit Variable" in msg and "engine='pysd'" in msg
 
 
-def test_subscripts_are_refused(tmp_path):
+def test_subscripts_run_one_column_per_element(tmp_path):
+    """(Subscripts in depth: tests/engine/test_subscripts.py.)"""
     body = ("Region:\n\tnorth, south\n\t~\t~\t|\n"
             "Demand[Region]=\n\t1, 2\n\t~\tDmnl\n\t~\t|\n")
     model = cx.load_model(_write(tmp_path, body))
-    with pytest.raises(cx.CxError, match="subscript"):
-        compile_model(model)
+    df = compile_model(model).run(variables=["Demand"]).to_frame()
+    assert list(df.columns) == ["Demand[north]", "Demand[south]"] and list(df.iloc[-1]) == [1.0, 2.0]
 
 
 def test_algebraic_loop_is_refused_naming_its_members(tmp_path):
@@ -305,23 +305,26 @@ Stock = INTEG(Flow, 10)
 Flow = 1
 	~	Widgets/Week
 	~	|
-Value = ACTIVE INITIAL(Stock * 2, 5)
+Value = Stock * 2 + RANDOM UNIFORM(0, 0, Seed)
 	~	Widgets
+	~	|
+Seed = 3
+	~	Dmnl
 	~	|
 """
 
 
 def test_a_construct_the_engine_lacks_falls_back_to_pysd_with_a_notice(tmp_path):
-    """ACTIVE INITIAL: the default engine runs the model through PySD and says so in one line;
+    """A variable RANDOM seed: the default engine runs the model through PySD and says so in one line;
     engine='numpy' refuses it; the numbers are PySD's."""
     model = cx.load_model(_write(tmp_path, ACTIVE_INITIAL))
     with pytest.warns(cx.errors.EngineNotice, match=r"m: the numpy engine does not run this model "
-                      r"\('Value' calls ACTIVE INITIAL.*simulated with PySD \(pysd-fast\)"):
+                      r"\('Value': the seed of RANDOM UNIFORM.*simulated with PySD \(pysd-fast\)"):
         auto = cx.simulate(model)
     ref = cx.simulate(model, engine="pysd")
     assert auto.equals(ref.astype(float))
     assert auto["Value"].iloc[-1] == pytest.approx(2 * auto["Stock"].iloc[-1]) and auto["Stock"].iloc[-1] == 20
-    with pytest.raises(cx.errors.UnsupportedConstruct, match="ACTIVE INITIAL.*use engine='pysd'"):
+    with pytest.raises(cx.errors.UnsupportedConstruct, match="RANDOM UNIFORM.*use engine='pysd'"):
         cx.simulate(model, engine="numpy")
     with pytest.raises(cx.CxError, match="method 'rk4' needs the numpy engine"):
         cx.simulate(model, method="rk4")

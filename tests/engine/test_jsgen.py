@@ -397,7 +397,7 @@ def test_runtime_orders_and_lowered_delays_equal_engine(tmp_path):
 
 def test_unsupported_construct_raises_cx_error(tmp_path):
     path = tmp_path / "unsupported.mdl"
-    path.write_text(DYNAMIC_MDL.replace("10 + 5 * SIN(Time / 2)", "RANDOM UNIFORM(0, 1, 3)"),
+    path.write_text(DYNAMIC_MDL.replace("10 + 5 * SIN(Time / 2)", "RANDOM NORMAL(0, 1, 0, 1, 3)"),
                     encoding="utf-8")
     model = cx.load_model(path)
     with pytest.raises(CxError, match="Input"):

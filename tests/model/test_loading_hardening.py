@@ -178,18 +178,16 @@ def test_folder_of_a_killed_process_is_removed_by_the_next_load(tmp_path, monkey
     assert [p.name for p in tmp.iterdir()] == [model._workdir.name]
 
 
-def test_a_variable_defined_in_parts_loads_and_runs_through_pysd(tmp_path):
+def test_a_variable_defined_in_parts_loads_and_runs_element_by_element(tmp_path):
     """A variable defined in parts (one equation per subscript) loads as a variable, not a scenario
-    parameter; the default engine runs the model through PySD (the numpy engine does not run
-    subscripts yet) and names each element's column as PySD does."""
+    parameter; the default engine (numpy: subscripts unrolled) names each element's column as PySD
+    does, with PySD's numbers."""
     path = write(tmp_path, chain_mdl(3).replace("{UTF-8}\n", "{UTF-8}\nregion: north, south\n\t~\t\n\t~\t\t|\n"
                                                  "q[north] = 1\n\t~\tThing\n\t~\t\t|\n"
                                                  "q[south] = 2\n\t~\tThing\n\t~\t\t|\n"), "subs.mdl")
     model = cx.load_model(path)
     assert "q" in model.variables and "q" not in model.parameters
-    with pytest.warns(cx.errors.EngineNotice, match="subscript"):
-        run = cx.simulate(model, variables=["q"])
+    run = cx.simulate(model, variables=["q"])
     assert list(run.columns) == ["q[north]", "q[south]"]
     assert run["q[north]"].eq(1).all() and run["q[south]"].eq(2).all()
-    with pytest.raises(cx.errors.UnsupportedConstruct, match="subscript"):
-        cx.simulate(model, engine="numpy")
+    assert run.equals(cx.simulate(model, variables=["q"], engine="pysd"))
