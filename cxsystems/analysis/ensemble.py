@@ -222,6 +222,7 @@ class _Job:
     recorded: tuple[str, ...]  # variables the engine records
     band_vars: tuple[str, ...]
     keep_all: bool
+    seed: int = 0  # the random functions' seed; world i of the ensemble draws its own stream
 
 
 def _run_chunk(cm, job: _Job, chunk: _Chunk):
@@ -232,7 +233,9 @@ def _run_chunk(cm, job: _Job, chunk: _Chunk):
     pos = {name: j for j, name in enumerate(job.recorded)}
     idx = [pos[v] for v in job.band_vars]
     for s, changes in enumerate(job.changes):
-        res = cm.run(changes, params=dict(chunk.params), variables=list(job.recorded), vector=True)
+        # Every scenario sees the same random draws in world i (common random numbers), whatever the chunks.
+        res = cm.run(changes, params=dict(chunk.params), variables=list(job.recorded), vector=True,
+                     seed=job.seed, first_world=chunk.start)
         values = res.values  # (variable, time, run)
         for k, (var, how) in enumerate(job.metric_vars):
             metrics[s, k] = metric_values(res.times, values[pos[var]], how)
@@ -352,7 +355,8 @@ def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = 
     samples = sample(unc, n, seed)
     band_idx = _band_runs(n, band_runs)
     job = _Job(tuple(tuple(s.changes) for s in chosen), tuple((m.variable, m.how) for m in metric_specs),
-               recorded, band_vars, bool(trajectories))
+               recorded, band_vars, bool(trajectories),
+               int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**31))
     chunks = []
     for i, start in enumerate(range(0, n, chunk_size)):
         stop = min(start + chunk_size, n)

@@ -224,3 +224,46 @@ def test_fan_chart_has_a_panel_per_scenario_and_shared_scale(res):
     assert "240 runs" in fig._suptitle.get_text()
     with pytest.raises(CxError, match="no bands for 'Customers'"):
         fan_chart(res, "Customers")
+
+
+RANDOM_MODEL = """{UTF-8}
+Level = INTEG(Noise - Level / Adjustment Time, 10) ~ units ~ |
+Noise = RANDOM UNIFORM(0, Ceiling, 0) ~ units/Week ~ |
+Ceiling = 2 ~ units/Week [0.5, 4] ~ |
+Adjustment Time = 4 ~ Week [1, 8] ~ |
+FINAL TIME = 20 ~ Week ~ |
+INITIAL TIME = 0 ~ Week ~ |
+SAVEPER = 1 ~ Week ~ |
+TIME STEP = 0.5 ~ Week ~ |
+"""
+
+RANDOM_SCENARIOS = """
+[analysis]
+baseline = "baseline"
+classify = "Level"
+[scenarios.baseline]
+label = "As is"
+[[outcomes]]
+variable = "Level"
+better = "lower"
+[metrics]
+final_level = { variable = "Level", how = "final" }
+[uncertain]
+"Adjustment Time" = { dist = "uniform", low = 2, high = 6 }
+"""
+
+
+def test_random_draws_do_not_depend_on_chunks_and_follow_the_seed(tmp_path):
+    """A model with RANDOM UNIFORM: world i draws its own stream, the same however the worlds are
+    split into chunks; another seed gives other worlds and other draws."""
+    (tmp_path / "noisy.mdl").write_text(RANDOM_MODEL, encoding="utf-8")
+    (tmp_path / "noisy.scenarios.toml").write_text(RANDOM_SCENARIOS, encoding="utf-8")
+    model = cx.load_model(tmp_path / "noisy.mdl")
+    whole = ensemble(model, n=60, seed=3, chunk_size=60)
+    split = ensemble(model, n=60, seed=3, chunk_size=7)
+    np.testing.assert_array_equal(whole.metric_values, split.metric_values)
+    finals = whole.metric_values[0, 0]
+    # 60 distinct worlds; the draws make Level differ from the noise-free level (Ceiling/2 * T)
+    assert len(np.unique(np.round(finals, 12))) == 60
+    other = ensemble(model, n=60, seed=4, chunk_size=60).metric_values[0, 0]
+    assert not np.allclose(np.sort(finals), np.sort(other))
