@@ -32,5 +32,10 @@ class UnsupportedConstruct(CxError):
         super().__init__(f"engine: {self.reason}; use engine='pysd'")
 
 
-class EngineNotice(UserWarning):
+class Notice(UserWarning):
+    """A one-line notice about what a command chose for the user (the CLI prints it as
+    ``cxsystems: note: ...``, not as a warning dump)."""
+
+
+class EngineNotice(Notice):
     """A one-line notice that a run used another engine than asked for, and why."""

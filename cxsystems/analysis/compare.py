@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import CxError
+from ..errors import CxError, Notice
 from ..files import check_format, outcome_stems, write_csv, write_figure, write_folder
 from ..model.scenarios import Scenario, select_scenarios
 from ..model.specs import ContactPart, MetricSpec, OutcomeSpec
@@ -403,17 +404,29 @@ def elements_of(variable: str, columns: Sequence[str]) -> list[str]:
     return [c for c in columns if c.startswith(variable + "[")]
 
 
+#: At most this many elements of one subscripted outcome become outcomes (charts, classifications).
+MAX_ELEMENTS = 12
+
+
 def expand_subscripted(outcomes: Sequence[OutcomeSpec], classify: str,
                        columns: Sequence[str]) -> tuple[tuple[OutcomeSpec, ...], str]:
     """Outcomes on subscripted variables become one outcome per element, as the run names them
-    (``Stock A[Entry 1]``, labelled ``<label>[Entry 1]``); ``classify`` on one becomes its first
-    element. Runs of subscripted models come flattened, one column per element, like PySD's."""
+    (``Stock A[Entry 1]``, labelled ``<label>[Entry 1]``), the first :data:`MAX_ELEMENTS` of them
+    (a :class:`~cxsystems.errors.Notice` says how many were left out and how to choose: name an element,
+    ``variable = "Stock A[Entry 7]"``); ``classify`` on one becomes its first element. Runs of
+    subscripted models come flattened, one column per element, like PySD's."""
     out: list[OutcomeSpec] = []
     for o in outcomes:
         elems = elements_of(o.variable, columns) if o.variable not in columns else []
         if not elems:
             out.append(o)
             continue
+        if len(elems) > MAX_ELEMENTS:
+            warnings.warn(Notice(f"outcome {o.variable!r} has {len(elems):,} elements; compared and charted: "
+                                 f"the first {MAX_ELEMENTS} ({elems[0]} to {elems[MAX_ELEMENTS - 1]}); name "
+                                 f"the ones you want in [[outcomes]], e.g. variable = {elems[-1]!r}"),
+                          stacklevel=3)
+            elems = elems[:MAX_ELEMENTS]
         out.extend(dataclasses.replace(o, variable=c, label=o.label + c[len(o.variable):]) for c in elems)
     if classify not in columns:
         elems = elements_of(classify, columns)

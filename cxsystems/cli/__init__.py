@@ -71,10 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     import warnings
 
-    from ..errors import EngineNotice
+    from ..errors import Notice
 
-    def show(message, category, *rest, **kw):  # engine notices: one line, not a warning dump
-        if issubclass(category, EngineNotice):
+    def show(message, category, *rest, **kw):  # notices: one line, not a warning dump
+        if issubclass(category, Notice):
             common.print_notice(str(message))
         else:
             original(message, category, *rest, **kw)

@@ -44,12 +44,21 @@ def run_init(args: argparse.Namespace) -> int:
         graph = causal_graph(model)
     except CxError:  # the numpy engine cannot read the model: the view lists the stocks alone
         graph = None
-    texts = [starter_scenarios(model), starter_views(model, graph)]
+    elements: dict[str, list[str]] = {}  # subscripted stock -> its element columns (Stock[a]), from the engine
+    try:
+        from ..engine import compile_model
+        from ..engine.ir import norm_name
+
+        arrays = compile_model(model).ir.arrays
+        elements = {s: list(arrays.get(norm_name(s), ())) for s in model.stocks if s in model.subscripted}
+    except CxError:  # a construct the numpy engine does not run: no element outcomes guessed
+        elements = {}
+    texts = [starter_scenarios(model, elements), starter_views(model, graph, elements)]
     for target, text in zip(targets, texts):
         with atomic_write(target) as fh:
             fh.write(text)
     loaded = load(args)  # the files must load: a starter that the loader refuses is a bug
-    outcomes = guessed_outcomes(model)
+    outcomes = guessed_outcomes(model, elements)
     counts = ", ".join(plural(n, w) for n, w in ((len(loaded.scenarios), "scenario"), (len(outcomes), "outcome"),
                                                  (len(loaded.analysis.uncertain), "uncertain parameter")))
     print(f"{model.name}: wrote {targets[0]} ({counts}) and {targets[1]}")

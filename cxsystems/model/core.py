@@ -126,7 +126,17 @@ class Model:
         return self.parameters[hit]
 
     def variable(self, name: str, where: str = "") -> str:
-        """Return the model's spelling of a variable name; unknown names get the closest ones."""
+        """Return the model's spelling of a variable name; unknown names get the closest ones. An
+        element of a subscripted variable, ``"Stock[north]"`` (or ``"Stock[north,small]"``), keeps its
+        elements as written; a run has a column for it when the elements exist."""
+        text = str(name).strip()
+        if text.endswith("]") and "[" in text:
+            base, inner = text[:-1].split("[", 1)
+            found = match(base.strip(), self.variables, what="variable", where=where, owner=f"model {self.name}")
+            if found not in self.subscripted:
+                raise CxError(f"{where + ': ' if where else ''}{found!r} is not subscripted in model "
+                              f"{self.name}; write {found!r} without [{inner}]")
+            return f"{found}[{','.join(e.strip() for e in inner.split(','))}]"
         return match(name, self.variables, what="variable", where=where, owner=f"model {self.name}")
 
     def parameters_table(self):

@@ -6,8 +6,9 @@ the user to check: which way is better for each outcome, the example policy, the
 
 The guesses:
 
-- outcomes: the model's stocks that are not subscripted (at most :data:`MAX_OUTCOMES`), lower is
-  better, judged on their mean; the first is the one classified;
+- outcomes: the model's stocks that are not subscripted, then the first :data:`ELEMENTS_PER_STOCK`
+  elements of each subscripted stock (``Population[Boston]``; at most :data:`MAX_OUTCOMES` in all),
+  lower is better, judged on their mean; the first is the one classified;
 - metrics: each outcome's final value, and its mean;
 - levers: the constants with a declared range ``[min, max]`` that holds their value, then the
   non-zero constants without a range (range guessed as +-25%), listed as comments; the first
@@ -23,12 +24,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     from .core import Model, Parameter
 
 MAX_OUTCOMES = 6
+ELEMENTS_PER_STOCK = 2
 MAX_UNCERTAIN = 5
 MAX_LEVERS_LISTED = 25
 MAX_VIEW = 14
@@ -68,10 +70,16 @@ def _bounds(p: "Parameter") -> tuple[float, float]:
     return float(f"{a:.6g}"), float(f"{b:.6g}")
 
 
-def guessed_outcomes(model: "Model") -> list[str]:
-    """The stocks that are not subscripted, in model order (at most :data:`MAX_OUTCOMES`)."""
+def guessed_outcomes(model: "Model", elements: Mapping[str, Sequence[str]] | None = None) -> list[str]:
+    """The stocks that are not subscripted, in model order, then the first elements of each
+    subscripted stock as ``elements`` names them (stock -> its element columns, ``Stock[a]``, from
+    the engine); at most :data:`MAX_OUTCOMES`."""
     sub = set(model.subscripted)
-    return [s for s in model.stocks if s not in sub][:MAX_OUTCOMES]
+    chosen = [s for s in model.stocks if s not in sub]
+    for s in model.stocks:
+        if s in sub:
+            chosen += list((elements or {}).get(s, ()))[:ELEMENTS_PER_STOCK]
+    return chosen[:MAX_OUTCOMES]
 
 
 def _example_value(p: "Parameter") -> float:
@@ -83,9 +91,12 @@ def _example_value(p: "Parameter") -> float:
     return float(f"{v:.6g}")
 
 
-def starter_scenarios(model: "Model") -> str:
-    """The text of a starter ``<model>.scenarios.toml`` for ``model`` (see the module docstring)."""
-    outcomes = guessed_outcomes(model)
+def starter_scenarios(model: "Model", elements: Mapping[str, Sequence[str]] | None = None) -> str:
+    """The text of a starter ``<model>.scenarios.toml`` for ``model`` (see the module docstring;
+    ``elements`` as for :func:`guessed_outcomes`)."""
+    from ..text import time_words
+
+    outcomes = guessed_outcomes(model, elements)
     levers = candidate_levers(model)
     run = model.final_time - model.initial_time
     start = float(f"{model.initial_time + 0.1 * run:.6g}")
@@ -108,7 +119,7 @@ def starter_scenarios(model: "Model") -> str:
                   "# replace it with your own (family = \"reactive\" or \"structural\" sets its colours).",
                   "[scenarios.example_policy]",
                   f"label = {_q(f'{p.name} to {value:g}')}",
-                  f"description = {_q(f'Example: {p.name} from {p.value:g} to {value:g} from week {start:g}.')}",
+                  f"description = {_q(f'Example: {p.name} from {p.value:g} to {value:g} from {time_words(model.time_unit)[0]} {start:g}.')}",
                   "[scenarios.example_policy.set]",
                   f"{_q(p.name)} = {{ value = {value!r}, from_week = {start!r} }}", ""]
     lines.append("# Candidate levers: the constants with a declared [min, max] range (set them in a scenario's")
@@ -135,7 +146,7 @@ def starter_scenarios(model: "Model") -> str:
             lines += ["[[outcomes]]", f"variable = {_q(v)}", 'better = "lower"  # CHECK',
                       f"label = {_q(v)}", 'judge = "mean"', ""]
     else:
-        lines += ["# No stock without subscripts to guess outcomes from: add [[outcomes]] and [metrics] by hand.", ""]
+        lines += ["# No stock to guess outcomes from: add [[outcomes]] and [metrics] by hand.", ""]
     unc = levers[:MAX_UNCERTAIN]
     if unc:
         lines += ["# CHECK: placeholders for `cxsystems robustness`: uniform over the middle of each range",
@@ -153,10 +164,10 @@ def starter_scenarios(model: "Model") -> str:
     return "\n".join(lines)
 
 
-def starter_views(model: "Model", graph=None) -> str:
+def starter_views(model: "Model", graph=None, elements: Mapping[str, Sequence[str]] | None = None) -> str:
     """The text of a starter ``<model>.views.toml``: the outcomes and their neighbours in the causal
     graph ``graph`` (:func:`cxsystems.causal.api.causal_graph`; without it, the stocks alone)."""
-    chosen = list(guessed_outcomes(model)) or [s for s in model.stocks][:MAX_OUTCOMES]
+    chosen = list(guessed_outcomes(model, elements)) or [s for s in model.stocks][:MAX_OUTCOMES]
     if graph is not None:
         for v in list(chosen):
             for a, b in graph.edges:

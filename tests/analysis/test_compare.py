@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import cxsystems as cx
 from cxsystems.analysis.compare import (
     AVOIDABLE_COLUMN,
     BASELINE_COLUMNS,
@@ -390,3 +391,50 @@ def test_a_subscripted_outcome_is_compared_element_by_element(tmp_path):
     assert wide["faster"].iloc[-1] == pytest.approx(2 * wide["baseline"].iloc[-1]) == pytest.approx(16.0)
     # stocks without a declared direction: lower is better, so twice the growth is worse
     assert cmp.summary.loc["faster", "classification"] == "worse"
+
+
+REGIONS = """{UTF-8}
+Region: (r1-r15) ~ ~ |
+Stock[Region] = INTEG(Inflow[Region], 0) ~ units ~ |
+Inflow[Region] = Rate * Weight[Region] ~ units/Week ~ |
+Weight[Region] = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 ~ Dmnl ~ |
+Rate = 1 ~ units/Week [0, 4] ~ |
+FINAL TIME = 10 ~ Week ~ |
+INITIAL TIME = 0 ~ Week ~ |
+SAVEPER = 1 ~ Week ~ |
+TIME STEP = 1 ~ Week ~ |
+"""
+
+
+def _regions(tmp_path, outcome: str):
+    (tmp_path / "regions.mdl").write_text(REGIONS, encoding="utf-8")
+    (tmp_path / "regions.scenarios.toml").write_text(
+        f'[analysis]\nbaseline = "baseline"\n[scenarios.baseline]\n[scenarios.more]\n[scenarios.more.set]\n'
+        f'"Rate" = 2\n[[outcomes]]\nvariable = "{outcome}"\nbetter = "higher"\n', encoding="utf-8")
+    return cx.load_model(tmp_path / "regions.mdl")
+
+
+def test_a_subscripted_outcome_charts_its_first_elements_and_says_so(tmp_path):
+    from cxsystems.analysis.compare import MAX_ELEMENTS
+    from cxsystems.errors import Notice
+
+    model = _regions(tmp_path, "Stock")
+    with pytest.warns(Notice, match=r"'Stock' has 15 elements; compared and charted: the first 12 "
+                                    r"\(Stock\[r1\] to Stock\[r12\]\).*variable = 'Stock\[r15\]'"):
+        cmp = cx.compare(model)
+    assert MAX_ELEMENTS == 12 and [o.variable for o in cmp.outcomes] == [f"Stock[r{i}]" for i in range(1, 13)]
+    # Stock[r3] = 3 units a week for 10 weeks; doubled by the policy
+    assert cmp.run("more")["Stock[r3]"].iloc[-1] == pytest.approx(60.0)
+    assert cmp.run("baseline")["Stock[r3]"].iloc[-1] == pytest.approx(30.0)
+
+
+def test_an_element_can_be_named_as_an_outcome_and_a_wrong_one_is_one_line(tmp_path):
+    model = _regions(tmp_path, "stock[ r15 ]")
+    cmp = cx.compare(model)
+    assert [o.variable for o in cmp.outcomes] == ["Stock[r15]"]
+    assert cmp.summary.loc["more", "class: Stock[r15]"] == "better"
+    bad = _regions(tmp_path, "Stock[r16]")
+    with pytest.raises(CxError, match=r"regions.mdl: 'Stock' has no element \[r16\]; it has Stock\[r1\], "):
+        cx.compare(bad)
+    with pytest.raises(CxError, match=r"'Rate' is not subscripted in model regions; write 'Rate' without \[r1\]"):
+        _regions(tmp_path, "Rate[r1]")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +102,34 @@ def test_declared_ranges_bound_the_guesses(tmp_path, cli):
     # a quarter of the way to the farther end of the declared range; uncertain inside it
     assert spec["scenarios"]["example_policy"]["set"]["Arrivals"]["value"] == 52.5
     assert 40 <= spec["uncertain"]["Arrivals"]["low"] < 50 < spec["uncertain"]["Arrivals"]["high"] <= 60
+
+
+SUITE = Path(os.environ.get("CXSYSTEMS_PEER_SUITE",
+                           Path(__file__).resolve().parents[2].parent / "shared" / "peer-models" / "sdxorg-test-models"))
+POPULATION = SUITE / "samples" / "Population" / "Subscripted Population Model.mdl"
+
+
+@pytest.mark.skipif(not POPULATION.is_file(), reason="peer suite not found (../shared or CXSYSTEMS_PEER_SUITE)")
+def test_init_on_a_copy_of_a_subscripted_suite_model_then_every_command(tmp_path, cli):
+    """A subscripted model from PySD's suite (351 towns, a month clock): init guesses outcomes from the
+    first elements of its subscripted stocks, then compare, robustness, workshop, report and loops
+    all run on the numpy engine."""
+    own = tmp_path / "population.mdl"
+    shutil.copy(POPULATION, own)
+    r = cli("init", "--model", own)
+    assert r.code == 0, r.err
+    spec = tomllib.loads(own.with_name("population.scenarios.toml").read_text(encoding="utf-8"))
+    assert [o["variable"] for o in spec["outcomes"]] == ["Deaths[Abington]", "Deaths[Acton]",
+                                                         "Population[Abington]", "Population[Acton]"]
+    assert "from month 2" in spec["scenarios"]["example_policy"]["description"]
+    out = tmp_path / "results"
+    out.mkdir()
+    for args in (("compare", "--out", out / "cmp"), ("robustness", "--n", "30", "--out", out / "rob", "--quiet"),
+                 ("workshop", "--out", out / "w.html"), ("report", "--n", "20", "--out", out / "r.html")):
+        r = cli(*args, "--model", own)
+        assert r.code == 0, (args[0], r.err)
+        assert "note:" not in r.err  # no fallback to PySD: the numpy engine runs it
+    assert (out / "cmp" / "population_abington.png").stat().st_size > 10_000
+    assert "Population[Abington]" in (out / "r.html").read_text(encoding="utf-8")
+    r = cli("loops", "--model", own)
+    assert r.code == 0 and "702 loop(s): 351 R, 351 B" in r.out  # one loop pair per town
