@@ -14,7 +14,8 @@ import operator
 
 from ..errors import UnsupportedConstruct
 from . import kernels as K
-from .ir import RANDOM_BUILTINS, VENSIM_NAMES, Call, Const, Control, Lookup, Op, Ref, TimeRef
+from .data import data_series_at
+from .ir import RANDOM_BUILTINS, VENSIM_NAMES, Call, Const, Control, DataAt, Lookup, Op, Ref, TimeRef
 
 
 def _mk_add(kind):
@@ -198,6 +199,9 @@ class ClosureBuilder:
             return ("v", e.slot)
         if isinstance(e, TimeRef):
             return ("f", lambda: T[0])
+        if isinstance(e, DataAt):  # the same value in every run: a float
+            at = data_series_at(e.table.x, e.table.y, e.mode)
+            return ("f", lambda: at(T[0]))
         if isinstance(e, Control):
             return ("c", self.ctl[e.name])
         if isinstance(e, Op):

@@ -12,6 +12,12 @@ statefuls and lookup tables; a subscripted reference resolves to one element's s
 PROD, VMIN, VMAX and VECTOR SELECT become left-to-right chains of scalar operations over the
 elements (so sums of many elements may differ from PySD's numpy sums in the last bits).
 
+External data (GET XLS/DIRECT CONSTANTS, LOOKUPS, DATA) is read once, while translating, from the
+copies staged in the model's private folder (:mod:`cxsystems.engine.data`): constants become
+:class:`Const`, lookups :class:`LookupTable`, interpolated data a :class:`Lookup` of the time, and
+held, look-forward or raw data a :class:`DataAt`. Non-negative stocks (XMILE) are INTEG statefuls
+with ``non_negative`` set: the run clips their state at 0 after each step, as PySD does.
+
 Arithmetic trees reproduce the evaluation order of the Python code PySD generates for the same
 equation (left to right for ``+ - * /``; ``^`` chains right to left as Python's ``**`` does), so
 that the engine's floating-point results agree with PySD's to the last bit wherever it can.
@@ -26,6 +32,7 @@ from typing import Union
 
 from ..errors import CxError, UnsupportedConstruct
 from ..model.arith import PRECEDENCE, fold
+from . import data
 from . import subscripts as sub
 
 #: Control variables that equations may reference (values come from the run settings).
@@ -93,7 +100,18 @@ class Lookup:
     arg: object
 
 
-Expr = Union[Const, Ref, TimeRef, Control, Op, Call, Lookup]
+@dataclass(frozen=True)
+class DataAt:
+    """A data series (``table``: times and values) read at the current time as Vensim's data
+    variables read it with keyword ``mode``: ``hold_backward``, ``look_forward`` or ``raw``
+    (:func:`cxsystems.engine.data.data_series_at`). Interpolated data is a :class:`Lookup` of
+    :class:`TimeRef`."""
+
+    table: LookupTable
+    mode: str
+
+
+Expr = Union[Const, Ref, TimeRef, Control, Op, Call, Lookup, DataAt]
 
 #: Builtins: name -> (min args, max args).
 BUILTINS = {
@@ -157,6 +175,7 @@ class Stateful:
     out: int
     args: dict
     order: int | None = None  # fixed order (SMOOTH/SMOOTH3/DELAY1/DELAY3); None = from args
+    non_negative: bool = False  # an INTEG whose state is clipped at 0 after each step (XMILE)
 
 
 @dataclass
@@ -202,10 +221,11 @@ def norm_name(name: str) -> str:
 
 
 class _Translator:
-    def __init__(self, abstract_model):
+    def __init__(self, abstract_model, workdir=None):
         from pysd.translators.structures import abstract_expressions as ae
 
         self.ae = ae
+        self.workdir = workdir  # the model's private folder: staged data files (engine.data)
         self.ir = ModelIR()
         self.am = abstract_model
         self.ranges = sub.resolve_ranges(())
@@ -235,20 +255,29 @@ class _Translator:
             if isinstance(ast, ae.LookupsStructure):
                 self.ir.tables[norm_name(name)] = self._table(name, ast)
                 continue
-            if isinstance(ast, (ae.DataStructure, ae.GetDataStructure, ae.GetLookupsStructure,
-                                ae.GetConstantsStructure)):
-                raise UnsupportedConstruct(f"{name!r} reads external data ({type(ast).__name__})")
+            if isinstance(ast, ae.GetLookupsStructure):
+                xs, ys = data.read_lookup(self.workdir, ast, name)
+                self.ir.tables[norm_name(name)] = self._checked_table(name, xs, ys)
+                continue
+            if isinstance(ast, ae.DataStructure):
+                raise UnsupportedConstruct(f"{name!r} is a data variable without a data file")
             if norm_name(name) in self.ir.by_name:
                 raise CxError(f"engine: {name!r} is defined twice")
             slot = self._new(name)
             self.ir.names.append(name)
             self.ir.by_name[norm_name(name)] = slot
+            if isinstance(ast, (ae.GetConstantsStructure, ae.GetDataStructure)):
+                self.ir.elements[slot].expr = self._external(name, ast, getattr(comp, "keyword", None))
+                continue
             todo.append((slot, name, ast, None))
         for slot, name, ast, env in todo:
             el = self.ir.elements[slot]
             # an element of a subscripted constant is not a lever (scenarios set whole variables)
             el.is_param = env is None and isinstance(ast, (int, float)) and not isinstance(ast, bool)
             self._env = env or {}
+            if isinstance(ast, _Read):  # external data, read already
+                el.expr = ast.expr
+                continue
             top = self._stateful(ast, name, out=slot)
             if top is None:
                 el.expr = self.expr(ast, name)
@@ -260,11 +289,46 @@ class _Translator:
         self.ir.elements.append(Element(name=name, slot=slot, hidden=hidden))
         return slot
 
+    def _external(self, name: str, ast, keyword):
+        """The IR of a scalar GET XLS/DIRECT CONSTANTS or DATA, values read once (engine.data)."""
+        if isinstance(ast, self.ae.GetConstantsStructure):
+            return Const(data.read_constant(self.workdir, ast, name))
+        (xs, ys), mode = data.read_data(self.workdir, ast, keyword, name)
+        return self._data_expr(name, xs, ys, mode)
+
+    def _data_expr(self, name: str, xs, ys, mode: str):
+        table = self._checked_table(name, xs, ys)
+        return Lookup(table, TimeRef()) if mode == "interpolate" else DataAt(table, mode)
+
+    def _external_elements(self, name: str, comp) -> dict:
+        """Element tuple -> :class:`_Read` (constant, data) or :class:`_ReadTable` (lookup) for
+        one subscripted component reading external data (engine.data)."""
+        ae, ast = self.ae, comp.ast
+        if isinstance(ast, ae.DataStructure):
+            raise UnsupportedConstruct(f"{name!r} is a data variable without a data file")
+        if comp.subscripts[1]:
+            raise UnsupportedConstruct(f"{name!r} reads external data with :EXCEPT:")
+        pos = sub.lhs_positions(self.ranges, list(comp.subscripts[0]), name)
+        coords = {f"dim{i}": list(els) for i, (_, els) in enumerate(pos)}
+        if isinstance(ast, ae.GetConstantsStructure):
+            values = data.read_constant(self.workdir, ast, name, coords)
+            return {tup: _Read(Const(v)) for tup, v in values.items()}
+        if isinstance(ast, ae.GetLookupsStructure):
+            series = data.read_lookup(self.workdir, ast, name, coords)
+            return {tup: _ReadTable(*xy) for tup, xy in series.items()}
+        series, mode = data.read_data(self.workdir, ast, getattr(comp, "keyword", None), name, coords)
+        col = sub.column_name  # each element's table is named like its column
+        return {tup: _Read(self._data_expr(col(self.ranges, name, tup), xs, ys, mode))
+                for tup, (xs, ys) in series.items()}
+
     def _table(self, owner: str, lk) -> LookupTable:
         if lk.type not in ("interpolate", None):
             raise UnsupportedConstruct(f"lookup {owner!r} uses {lk.type!r} interpolation")
-        xs = [float(v) for v in lk.x]
-        ys = [float(v) for v in lk.y]
+        return self._checked_table(owner, lk.x, lk.y)
+
+    def _checked_table(self, owner: str, x, y) -> LookupTable:
+        xs = [float(v) for v in x]
+        ys = [float(v) for v in y]
         if len(xs) != len(ys) or not xs:
             raise CxError(f"engine: lookup {owner!r} has mismatched x and y values")
         if any(b <= a for a, b in zip(xs, xs[1:])):
@@ -277,8 +341,6 @@ class _Translator:
         ae = self.ae
         spec = None
         if isinstance(ast, ae.IntegStructure):
-            if ast.non_negative:
-                raise UnsupportedConstruct(f"{owner!r}: non-negative stocks are not supported")
             spec = ("integ", {"flow": ast.flow, "initial": ast.initial}, None)
         elif isinstance(ast, ae.SmoothStructure):
             spec = ("smooth", {"input": ast.input, "time": ast.smooth_time, "initial": ast.initial},
@@ -331,7 +393,8 @@ class _Translator:
                 self.ir.elements[slot].expr = e
                 e = Ref(slot)
             args[arg_name] = seen[id(arg_ast)] = e
-        st = Stateful(kind=kind, owner=owner, out=out, args=args, order=order)
+        st = Stateful(kind=kind, owner=owner, out=out, args=args, order=order,
+                      non_negative=kind == "integ" and bool(ast.non_negative))
         self.ir.elements[out].stateful = st
         self.ir.statefuls.append(st)
         return out
@@ -409,13 +472,13 @@ class _Translator:
             raise CxError(f"engine: {name!r} is defined twice")
         defined = {}
         for comp in el.components:
-            if isinstance(comp.ast, (ae.DataStructure, ae.GetDataStructure, ae.GetLookupsStructure,
-                                     ae.GetConstantsStructure)):
-                raise UnsupportedConstruct(f"{name!r} reads external data ({type(comp.ast).__name__})")
             if not comp.subscripts or not comp.subscripts[0]:
                 raise UnsupportedConstruct(f"{name!r} has several equations without subscripts")
             tuples = sub.component_tuples(self.ranges, comp.subscripts, name)
             values = self._array_values(comp, name) if _is_array(comp.ast) else None
+            if isinstance(comp.ast, (ae.DataStructure, ae.GetDataStructure, ae.GetLookupsStructure,
+                                     ae.GetConstantsStructure)):
+                values = self._external_elements(name, comp)
             for i, (tup, env) in enumerate(tuples):
                 if tup in defined:
                     shown = ",".join(self.ranges.spelling[e] for e in tup)
@@ -425,12 +488,15 @@ class _Translator:
         if not defined:
             raise CxError(f"engine: {name!r} has no elements left (:EXCEPT:)")
         order = sub.column_order(self.ranges, el.components, set(defined), name)
-        kinds = {isinstance(ast, ae.LookupsStructure) for ast, _ in defined.values()}
+        kinds = {isinstance(ast, (ae.LookupsStructure, _ReadTable)) for ast, _ in defined.values()}
         if kinds == {True}:
             tables = {}
             for tup in order:
                 col = sub.column_name(self.ranges, name, tup)
-                tables[tup] = self.ir.tables[norm_name(col)] = self._table(col, defined[tup][0])
+                ast = defined[tup][0]
+                tables[tup] = self.ir.tables[norm_name(col)] = (
+                    self._checked_table(col, ast.x, ast.y) if isinstance(ast, _ReadTable)
+                    else self._table(col, ast))
             self._tables[key] = tables
             self.ir.arrays[key] = [t.name for t in tables.values()]
             return []
@@ -691,6 +757,21 @@ def _fold(kind: str, terms: list):
     return out
 
 
+@dataclass(frozen=True)
+class _Read:
+    """An element's IR read from external data (stands in for its abstract syntax)."""
+
+    expr: object
+
+
+@dataclass(frozen=True)
+class _ReadTable:
+    """An element's lookup table read from external data (stands in for its abstract syntax)."""
+
+    x: tuple
+    y: tuple
+
+
 def _is_array(ast) -> bool:
     """True for an array constant (PySD gives ``1,2;3,4;`` as a numpy array)."""
     return type(ast).__module__ == "numpy" and hasattr(ast, "shape")
@@ -723,15 +804,16 @@ def _bang_ranges(ast, ae, acc: list) -> None:
             _bang_ranges(a, ae, acc)
 
 
-def translate(abstract_model) -> ModelIR:
+def translate(abstract_model, workdir=None) -> ModelIR:
     """Translate PySD's AbstractModel into :class:`ModelIR`; CxError names anything unsupported.
 
-    Macros are expanded first (:mod:`cxsystems.engine.macros`): the variables of each call's
+    ``workdir`` is the model's private folder, where the loader staged the data files it reads
+    (GET XLS/DIRECT ...); without it external data is refused. Macros are expanded first (:mod:`cxsystems.engine.macros`): the variables of each call's
     private copy become hidden slots."""
     from .macros import expand
 
     expansion = expand(abstract_model)
-    ir = _Translator(expansion.model).run()
+    ir = _Translator(expansion.model, workdir).run()
     if expansion.hidden:
         for el in ir.elements:
             if norm_name(el.name) in expansion.hidden:

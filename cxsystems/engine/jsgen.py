@@ -31,6 +31,7 @@ from .ir import (
     Call,
     Const,
     Control,
+    DataAt,
     Lookup,
     LookupTable,
     Op,
@@ -88,6 +89,8 @@ _MATH = {"abs": "Math.abs", "exp": "Math.exp", "ln": "Math.log", "sqrt": "Math.s
 #: Random builtins the JavaScript engine draws exactly as the numpy engine (helper names).
 _JS_RANDOM = {"random_0_1": "r01", "random_uniform": "runif", "random_exponential": "rexpo",
               "random_triangular": "rtri"}
+#: ``mkData`` modes of data series (:class:`DataAt`).
+_DATA_MODES = {"hold_backward": 1, "look_forward": 2, "raw": 3}
 _HELPER2 = {"min": "mn", "max": "mx", "power": "npow", "modulo": "modulo", "quantum": "quantum",
             "zidz": "zidz"}
 
@@ -111,7 +114,14 @@ class _ExprWriter:
     def __init__(self, ctl: dict):
         self.ctl = ctl
         self.tables: dict[LookupTable, str] = {}
+        self.series: dict[DataAt, str] = {}
         self._folder = ClosureBuilder([], [ctl["initial_time"]], ctl, Flavour(False))
+
+    def data(self, e: DataAt) -> str:
+        """The JavaScript name of a data series read as ``e.mode`` (``mkData``)."""
+        if e not in self.series:
+            self.series[e] = f"DS{len(self.series)}"
+        return self.series[e]
 
     def table(self, tab: LookupTable) -> str:
         if tab not in self.tables:
@@ -148,6 +158,8 @@ class _ExprWriter:
             return self._call(e, owner)
         if isinstance(e, Lookup):
             return f"{self.table(e.table)}({self.js(e.arg, owner)})"
+        if isinstance(e, DataAt):
+            return f"{self.data(e)}(t)"
         raise CxError(f"workshop: {owner!r} uses {type(e).__name__}, which the JavaScript "
                       "compiler does not support")
 
@@ -508,6 +520,9 @@ class _Generator:
                 disc_up.append(f"{{ const o = {r['o']}, n = {r['n']}; "
                                "for (let i = 0; i < n; i++) TM[o + i] = PD[o + i]; }")
 
+        clip = [f"if (S[{self._rec(st)['o']}] < 0) S[{self._rec(st)['o']}] = 0;"  # non-negative stocks
+                for st in self.states if st.non_negative]
+
         def fn(name, args, body):
             inner = "\n".join("  " + line for line in body)
             return f"function {name}({args}) {{\n{inner}\n}}"
@@ -519,6 +534,7 @@ class _Generator:
             fn("deriv", "V, S, D, TM, PD, RI, t", deriv),
             fn("discIn", "V, X, RF, t", disc_in),
             fn("discUp", "V, RI, RF, B, X, TM, PD", disc_up),
+            fn("clip", "S", clip),
         ])
 
     def _code_at(self, slot) -> str:
@@ -549,10 +565,13 @@ class _Generator:
             f"var NSLOTS = {cm.n_slots}, NFIX = {self.layout.n_fixed}, NRI = {self.layout.n_ri}, "
             f"NRF = {self.layout.n_rf}, NB = {self.layout.n_buf}, NX = {self.layout.n_x};",
         ]
+        arr = lambda xs: "[" + ", ".join(js_number(v) for v in xs) + "]"  # noqa: E731
         for tab, name in self.w.tables.items():
             st = ScalarTable(tab.x, tab.y)
-            arr = lambda xs: "[" + ", ".join(js_number(v) for v in xs) + "]"  # noqa: E731
             lines.append(f"var {name} = mkTable({arr(st.xs)}, {arr(st.ys)}, {arr(st.slopes)});")
+        for e, name in self.w.series.items():
+            mode = _DATA_MODES[e.mode]
+            lines.append(f"var {name} = mkData({arr(e.table.x)}, {arr(e.table.y)}, {mode});")
         return "\n".join(lines)
 
 

@@ -62,6 +62,20 @@ function mkTable(xs, ys, sl) {
     return NaN;
   };
 }
+function mkData(xs, ys, mode) {
+  // a data series at time t (cxsystems.engine.data.data_series_at): hold_backward (1),
+  // look_forward (2) or raw (3)
+  var n = xs.length;
+  return function (t) {
+    var j = 0;
+    while (j < n && xs[j] < t) j++;
+    if (j < n && xs[j] === t) return ys[j];
+    if (mode === 3) return NaN;
+    if (j === n) return ys[n - 1];
+    if (j === 0) return ys[0];
+    return mode === 1 ? ys[j - 1] : ys[j];
+  };
+}
 function norm(name) {
   return String(name).replace(/_/g, " ").toLowerCase().split(/\s+/).filter(Boolean).join(" ");
 }
@@ -264,6 +278,7 @@ function simulate(params, changes, opts) {
     discIn(V, X, RF, t);
     deriv(V, S, D, TM, PD, RI, t);
     for (i = 0; i < ns; i++) S[i] = S[i] + D[i] * DT;
+    clip(S);
     discUp(V, RI, RF, B, X, TM, PD);
   }
   var values = {};

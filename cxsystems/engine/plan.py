@@ -61,6 +61,7 @@ from .ir import (
     RANDOM_BUILTINS,
     TIME_BUILTINS,
     Call,
+    DataAt,
     Lookup,
     ModelIR,
     Op,
@@ -92,7 +93,7 @@ def _refs(e, acc: set) -> bool:
         seen.add(id(x))
         if isinstance(x, Ref):
             acc.add(x.slot)
-        elif isinstance(x, TimeRef):
+        elif isinstance(x, (TimeRef, DataAt)):
             uses_time = True
         elif isinstance(x, (Op, Call)):
             uses_time |= isinstance(x, Call) and x.fn in TIME_BUILTINS
@@ -193,7 +194,7 @@ class CompiledModel:
 
     def __init__(self, model):
         self.model = model
-        ir: ModelIR = translate(model.abstract_model)
+        ir: ModelIR = translate(model.abstract_model, getattr(model, "_workdir", None))
         self.ir = ir
         n = len(ir.elements)
         self.n_slots = n
@@ -360,6 +361,8 @@ SUPPORTED = (
     "Time", "INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER",
     "subscripts (ranges, subranges, mappings, equivalences, :EXCEPT:, array constants; unrolled)",
     "SUM", "PROD", "VMIN", "VMAX", "ELMCOUNT", "VECTOR SELECT (error action 0)",
+    "GET XLS/DIRECT CONSTANTS, LOOKUPS and DATA (:INTERPOLATE:, :HOLD BACKWARD:, :LOOK FORWARD:, "
+    ":RAW:; variables without subscripts)", "non-negative stocks (XMILE)",
 )
 
 _CACHE_ATTR = "_cx_engine_compiled"

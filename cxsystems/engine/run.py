@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import CxError
+from ..errors import CxError, UnsupportedConstruct
 from ..limits import MAX_STEPS, check_memory
 from . import kernels as K
 from .closures import ClosureBuilder, Flavour, as_fn
@@ -308,6 +308,11 @@ class Run:
         self.flow_slots, self.flow_stage_slots = [], []
         self.discrete, self.pre = [], []
         critical_roots = set()
+        # non-negative stocks (XMILE): their state is clipped at 0 after each Euler step
+        self.clip_slots = [info["slots"][0] for st, info in self.states if st.non_negative]
+        if self.clip_slots and self.method != "euler":
+            raise UnsupportedConstruct(f"{self._clip_owner()!r}: non-negative "
+                                       f"stocks run only with Euler integration, not {self.method}")
         for st, info in self.states:
             step_args = [k for k in st.args if k not in INIT_ONLY_ARGS[st.kind]]
             critical_roots |= arg_slots(st.args, step_args)
@@ -328,6 +333,9 @@ class Run:
             if f is not None:
                 (plan if slot in critical else save_plan).append((slot, f))
         self.plan, self.save_plan = plan, save_plan
+
+    def _clip_owner(self) -> str:
+        return next(st.owner for st, _ in self.states if st.non_negative)
 
     def _output_fn(self, st, builder):
         """Closure computing a stateful's output from its state (None: no per-step evaluation)."""
@@ -484,6 +492,7 @@ class Run:
         all_stage_slots = flow_stage_slots + stage_slots
         n_save = len(rounded)
         vector = self.vector
+        clip_slots = self.clip_slots
         get_flows = (lambda v: ()) if not flow_slots else (
             (lambda v, g=_itemgetter(*flow_slots): (g(v),)) if len(flow_slots) == 1
             else _itemgetter(*flow_slots))
@@ -496,6 +505,7 @@ class Run:
                 V[s] = Smat[k]
             D = np.empty((n_states, self.n))
             Drows = list(D)
+            clip_rows = [Smat[all_stage_slots.index(s)] for s in clip_slots]
         else:
             Smat = D = None
             rows = []
@@ -555,11 +565,16 @@ class Run:
                         for row, x in zip(Drows[len(flows):], d):
                             np.multiply(x, dt, out=row)
                         np.add(Smat, D, out=Smat)
+                        for row in clip_rows:  # PySD's NonNegativeInteg: max(state, 0)
+                            np.maximum(row, 0.0, out=row)
                     else:
                         for s, x in zip(flow_stage_slots, flows):
                             V[s] = V[s] + x * dt
                         for s, x in zip(stage_slots, d):
                             V[s] = V[s] + x * dt
+                        for s in clip_slots:  # NaN stays NaN, as numpy.maximum keeps it
+                            if V[s] < 0:
+                                V[s] = 0.0
                 else:
                     self._rk4_step(t, evaluate, derivatives, all_stage_slots, Smat)
                 if discrete:

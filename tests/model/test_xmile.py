@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import cxsystems as cx
-from cxsystems.errors import EngineNotice, UnsupportedConstruct
+from cxsystems.errors import EngineNotice
 from cxsystems.model import xmile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,13 +138,11 @@ def test_xmile_model_runs_equal_to_pysd(tmp_path, suffix):
     assert default["Overloaded"].max() == 1.0  # the condition does switch on
 
 
-def test_xmile_non_negative_falls_back_to_pysd(tmp_path):
+def test_xmile_non_negative_runs_on_the_numpy_engine(tmp_path):
     path = write(tmp_path, xmile_text(NON_NEGATIVE))
     model = cx.load_model(path)
-    with pytest.raises(UnsupportedConstruct, match="non-negative stocks"):
-        cx.simulate(model, engine="numpy")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", EngineNotice)
+        warnings.simplefilter("error", EngineNotice)  # no fallback: the numpy engine clips stocks
         ours = cx.simulate(model)
     theirs = pysd_run(path, tmp_path)
     assert_same_run(ours, theirs, ["Tank", "Drain", "Refill", "Other"])
