@@ -13,8 +13,10 @@ request). Parameters may be arrays of N values: N parameter sets run in one pass
     res = cm.run(params={"Hiring Delay": np.linspace(4, 12, 1000)},
                  variables=["Customers"])       # res.values: (variables, times, 1000)
 
-Subscripts are unrolled: one slot (and output column) per element. Unsupported constructs
-(macros, external data, SAMPLE IF TRUE, random functions, ...) raise :class:`cxsystems.CxError` naming the construct and the variable.
+Subscripts are unrolled: one slot (and output column) per element; :data:`SUPPORTED` lists what the
+engine runs. Anything else (ALLOCATE, the VECTOR functions other than VECTOR SELECT, data variables
+without a file, GET TIME VALUE other than relative to time 0, control variables that change in time, ...)
+raises :class:`cxsystems.errors.UnsupportedConstruct` naming the construct and the variable.
 """
 
 from __future__ import annotations
