@@ -56,8 +56,13 @@
     return pretty || units || "";
   }
 
+  /* The time unit in short phrases ("from month 3"); an unstated unit reads "time" ("from time 3"). */
+  function unitWord() {
+    return cfg.time_words[0] === "time unit" ? "time" : cfg.time_words[0];
+  }
+
   function weekText(w) {
-    return w <= t0 ? "from the start" : "from " + cfg.time_words[0] + " " + fmtNum(w);
+    return w <= t0 ? "from the start" : "from " + unitWord() + " " + fmtNum(w);
   }
 
   // a scenario's name for people (its label); the code name only when it has none
@@ -139,7 +144,7 @@
     var sw = cfg.start_week, box2 = document.getElementById("start-week");
     var wrap2 = el("div", {"class": "lever start"});
     var head2 = el("div", {"class": "lever-head"});
-    head2.appendChild(el("label", {"for": "start-week-input"}, "Policy start " + cfg.time_words[0]));
+    head2.appendChild(el("label", {"for": "start-week-input"}, "Policy start " + unitWord()));
     startOutput = el("output", {"for": "start-week-input", "class": "value"});
     head2.appendChild(startOutput);
     wrap2.appendChild(head2);
@@ -152,10 +157,10 @@
     });
     wrap2.appendChild(startInput);
     var r2 = el("div", {"class": "range"});
-    r2.appendChild(el("span", null, cfg.time_words[0] + " " + fmtNum(sw.lo) + " to " + fmtNum(sw.hi)));
+    r2.appendChild(el("span", null, unitWord() + " " + fmtNum(sw.lo) + " to " + fmtNum(sw.hi)));
     r2.appendChild(el("span", {"class": "units"}, cfg.time_words[1]));
     wrap2.appendChild(r2);
-    wrap2.appendChild(el("div", {"class": "comment"}, "Levers moved away from the model value apply from this " + cfg.time_words[0] + " on."));
+    wrap2.appendChild(el("div", {"class": "comment"}, "Levers moved away from the model value apply from this " + unitWord() + " on."));
     box2.appendChild(wrap2);
 
     levers.forEach(function (lv, i) {
@@ -242,7 +247,7 @@
       note.appendChild(el("b", null, scenarioLabel(s.name) + ": "));
       note.appendChild(document.createTextNode(s.description + " Its changes start in different " + cfg.time_words[1] + ", so they run as written: "
         + s.changes.map(function (c) { return c.parameter + " = " + fmtNum(c.value) + " " + weekText(c.from_week === null ? t0 : c.from_week); }).join("; ")
-        + ". Moving a lever switches back to one common start " + cfg.time_words[0] + "."));
+        + ". Moving a lever switches back to one common start " + unitWord() + "."));
     } else if (active) {
       var d = scenarios[active].description || "";
       if (d.toLowerCase().indexOf(scenarioLabel(active).toLowerCase()) !== 0) note.appendChild(el("b", null, scenarioLabel(active) + ": "));
