@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -74,6 +75,17 @@ def cx_service(bundled):
 def capability_trap(bundled):
     """The bundled capability_trap model (shared; do not change it)."""
     return bundled("capability_trap")
+
+
+@pytest.fixture(scope="session")
+def peer_suite():
+    """``benchmarks/peer_suite.py`` as a module: the peer suite's files and PySD's comparison rule
+    (``canonical_output``, ``read_canonical``, ``with_controls``, ``compare``, ``run_suite``), one
+    rule for every test that checks a model against Vensim's or Stella's output."""
+    spec = importlib.util.spec_from_file_location("_cx_peer_suite", ROOT / "benchmarks" / "peer_suite.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 # ------------------------------------------------------------------------------ the command line

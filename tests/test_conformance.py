@@ -4,7 +4,6 @@ drop below the figures the README states. Also the script's comparison rule, wit
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 from pathlib import Path
@@ -22,13 +21,6 @@ STATED = re.compile(r"(\d+) of the suite's (\d+) Vensim files load as published;
                     r"\(stock PySD: (\d+)\)")
 
 
-def _peer_suite():
-    spec = importlib.util.spec_from_file_location("peer_suite", ROOT / "benchmarks" / "peer_suite.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def stated() -> dict:
     m = STATED.search(" ".join((ROOT / "README.md").read_text(encoding="utf-8").split()))
     assert m, "the README states no conformance figures in the expected sentence"
@@ -43,8 +35,8 @@ def test_the_readme_states_the_figures():
     assert s["loaded"] <= s["files"] and s["xmile_passed"] <= s["xmile_with_output"]
 
 
-def test_the_comparison_follows_pysd_rule():
-    ps = _peer_suite()
+def test_the_comparison_follows_pysd_rule(peer_suite):
+    ps = peer_suite
     ref = pd.DataFrame({"Stock": [100.0, 110.0, np.nan], "Rate[a]": [1.0, 2.0, 3.0]},
                        index=pd.Index([0.0, 0.3333, 0.6667], name="Time"))
     times = pd.Index([0.0, 1 / 3, 2 / 3], name="time")  # the canonical output rounds its times
@@ -57,15 +49,15 @@ def test_the_comparison_follows_pysd_rule():
     assert ps.compare(run.assign(stock=[100.0, 110.0, 5.0]), ref) == "differs from the canonical output"
 
 
-def test_constants_vensim_writes_once_are_filled(tmp_path):
-    ps = _peer_suite()
+def test_constants_vensim_writes_once_are_filled(tmp_path, peer_suite):
+    ps = peer_suite
     (tmp_path / "output.tab").write_text("Time\tK\tS\n0\t5\t1\n1\t\t2\n2\t\t3\n", encoding="utf-8")
     ref = ps.read_canonical(tmp_path / "output.tab")
     assert ref["K"].tolist() == [5.0, 5.0, 5.0] and ref["S"].tolist() == [1.0, 2.0, 3.0]
 
 
-def test_a_missing_corpus_is_one_line_and_exit_2(tmp_path, capsys):
-    ps = _peer_suite()
+def test_a_missing_corpus_is_one_line_and_exit_2(tmp_path, capsys, peer_suite):
+    ps = peer_suite
     assert ps.main(["--corpus", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "nowhere" in err
@@ -75,8 +67,8 @@ needs_suite = pytest.mark.skipif(not SUITE.is_dir(), reason=f"peer suite not fou
 
 
 @pytest.fixture(scope="module")
-def suite_runs():
-    ps = _peer_suite()
+def suite_runs(peer_suite):
+    ps = peer_suite
     return ps, ps.run_suite(SUITE, kinds="vensim"), ps.run_suite(SUITE, kinds="xmile")
 
 

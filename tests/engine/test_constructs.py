@@ -13,7 +13,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import cxsystems as cx
@@ -106,30 +105,13 @@ def suite_model(test: str) -> Path:
     return next(iter(sorted(folder.glob("*.mdl"))))
 
 
-def vs_canonical(model_file: Path, rtol=1e-4) -> int:
-    """Compare the numpy engine with the suite's canonical output; return the columns compared."""
-    run = cx.simulate(cx.load_model(model_file), engine="numpy")
-    ref = pd.read_csv(model_file.parent / "output.tab", sep="\t")
-    ref.columns = [str(c).strip().strip('"') for c in ref.columns]
-    ref = ref.set_index(next(c for c in ref.columns if c.lower() == "time"))
-    norm = {cx_norm(c): c for c in run.columns}
-    compared = 0
-    for col in ref.columns:
-        if cx_norm(col) not in norm:
-            continue
-        want = pd.to_numeric(ref[col], errors="coerce")
-        got = run[norm[cx_norm(col)]].reindex(want.index.astype(float))
-        both = want.notna() & got.notna()
-        if both.any():
-            compared += 1
-            np.testing.assert_allclose(got[both].to_numpy(float), want[both].to_numpy(float), rtol=rtol,
-                                       atol=1e-6, err_msg=col)
-    assert compared
-    return compared
-
-
-def cx_norm(name) -> str:
-    return " ".join(str(name).replace("_", " ").replace('"', " ").lower().split())
+def vs_canonical(model_file: Path, peer_suite) -> None:
+    """The numpy engine against the suite's canonical output, by the peer suite's rule (PySD's)."""
+    model = cx.load_model(model_file)
+    run = cx.simulate(model, engine="numpy")
+    ref = peer_suite.read_canonical(peer_suite.canonical_output(model_file))
+    verdict = peer_suite.compare(peer_suite.with_controls(run, model), ref)
+    assert not verdict, verdict
 
 
 # ------------------------------------------------------------------------------ ACTIVE INITIAL
@@ -163,8 +145,8 @@ def test_active_initial_in_javascript_and_ensembles(tmp_path):
 
 
 @pytest.mark.parametrize("test", ["active_initial", "active_initial_circular"])
-def test_active_initial_matches_vensim(test):
-    vs_canonical(suite_model(test))
+def test_active_initial_matches_vensim(test, peer_suite):
+    vs_canonical(suite_model(test), peer_suite)
 
 
 # ------------------------------------------------------------------------------ SAMPLE IF TRUE
@@ -240,10 +222,10 @@ def test_get_time_value_refuses_what_it_cannot_reproduce(tmp_path, args):
         compile_model(model)
 
 
-def test_get_time_value_matches_vensim():
+def test_get_time_value_matches_vensim(peer_suite):
     path = suite_model("get_time_value").parent / "test_get_time_value_simple.mdl"
     try:
-        vs_canonical(path)
+        vs_canonical(path, peer_suite)
     except UnsupportedConstruct as err:  # subscripted: runs once the engine has subscripts
         pytest.skip(str(err))
 
@@ -417,9 +399,9 @@ def test_a_macro_calling_itself_is_refused(tmp_path):
 
 @pytest.mark.parametrize("test", ["macro_cross_reference", "macro_expression", "macro_multi_expression",
                                   "macro_multi_macros", "macro_stock", "macro_trailing_definition"])
-def test_suite_macros_match_vensim_and_pysd(test):
+def test_suite_macros_match_vensim_and_pysd(test, peer_suite):
     path = suite_model(test)
-    vs_canonical(path)
+    vs_canonical(path, peer_suite)
     numpy_vs_pysd(cx.load_model(path))
 
 

@@ -277,11 +277,11 @@ SUITE_MODELS = ["get_xls_cellrange/test_get_xls_cellrange.mdl",
 
 
 @pytest.mark.parametrize("name", SUITE_MODELS)
-def test_suite_data_models_match_their_canonical_output(name):
+def test_suite_data_models_match_their_canonical_output(name, peer_suite):
     path = SUITE / "tests" / name
     if not path.exists():
         pytest.skip("the peer suite is missing")
-    suite = _peer_suite()
+    suite = peer_suite
     output = suite.canonical_output(path)
     if output is None:
         pytest.skip("no canonical output")
@@ -290,10 +290,3 @@ def test_suite_data_models_match_their_canonical_output(name):
     verdict = suite.compare(suite.with_controls(run, model), suite.read_canonical(output))
     assert not verdict, verdict
 
-
-def _peer_suite():
-    spec = importlib.util.spec_from_file_location("_cx_peer_suite", HERE.parents[1] / "benchmarks"
-                                                  / "peer_suite.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module

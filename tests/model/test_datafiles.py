@@ -478,38 +478,18 @@ SUITE_DATA_MODELS = [
 ]
 
 
-def _canonical(folder: Path) -> pd.DataFrame:
-    out = next(p for p in (folder / "output.tab", folder / "output.csv") if p.is_file())
-    ref = pd.read_csv(out, sep="\t" if out.suffix == ".tab" else ",")
-    ref.columns = [str(c).strip().strip('"') for c in ref.columns]
-    return ref.set_index(next(c for c in ref.columns if c.lower() == "time"))
-
-
-def _norm(name) -> str:
-    return " ".join(str(name).replace("_", " ").replace('"', " ").lower().split())
-
-
 @pytest.mark.skipif(not (SUITE / "tests").is_dir(), reason=f"peer suite not found at {SUITE}")
 @pytest.mark.parametrize("rel", SUITE_DATA_MODELS)
-def test_suite_models_with_data_files_match_vensim(rel):
+def test_suite_models_with_data_files_match_vensim(rel, peer_suite):
     path = SUITE / "tests" / rel
     if not path.is_file():
         pytest.skip(f"{rel} not in this copy of the suite")
     before = snapshot(path.parent)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        run = cx.simulate(cx.load_model(path))
+        model = cx.load_model(path)
+        run = cx.simulate(model)
     assert snapshot(path.parent) == before
-    ref = _canonical(path.parent)
-    ours = {_norm(c): c for c in run.columns}
-    compared = 0
-    for col in ref.columns:
-        if _norm(col) not in ours:
-            continue
-        want = pd.to_numeric(ref[col], errors="coerce")
-        got = run[ours[_norm(col)]].reindex(want.index.astype(float))
-        both = want.notna() & got.notna()
-        if both.any():
-            compared += 1
-            assert np.allclose(got[both], want[both], rtol=1e-3, atol=1e-6), col
-    assert compared > 0
+    verdict = peer_suite.compare(peer_suite.with_controls(run, model),
+                                 peer_suite.read_canonical(peer_suite.canonical_output(path)))
+    assert not verdict, verdict
