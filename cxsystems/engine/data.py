@@ -140,26 +140,19 @@ def data_series_at(xs, ys, mode: str):
     nan = float("nan")
     if mode == "raw":
         return lambda t: exact.get(t, nan)
-    if mode == "hold_backward":
-        def at(t):
-            v = exact.get(t)
-            if v is not None:
-                return v
-            if t > last_x:
-                return last_y
-            if t < first_x:
-                return first_y
-            return ys[bisect.bisect_right(xs, t) - 1]
-        return at
-    if mode == "look_forward":
-        def ahead(t):
-            v = exact.get(t)
-            if v is not None:
-                return v
-            if t > last_x:
-                return last_y
-            if t < first_x:
-                return first_y
-            return ys[bisect.bisect_left(xs, t)]
-        return ahead
-    raise ValueError(f"unknown data mode {mode!r}")  # pragma: no cover - the translator checks
+    if mode not in ("hold_backward", "look_forward"):
+        raise ValueError(f"unknown data mode {mode!r}")  # pragma: no cover - the translator checks
+    # t lies strictly between two listed times (an exact one returned above), where bisect_right is
+    # the next one's index: hold backward reads the previous value, look forward the next
+    offset = -1 if mode == "hold_backward" else 0
+
+    def at(t):
+        v = exact.get(t)
+        if v is not None:
+            return v
+        if t > last_x:
+            return last_y
+        if t < first_x:
+            return first_y
+        return ys[bisect.bisect_right(xs, t) + offset]
+    return at
