@@ -29,6 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _timing import best_of as _timed  # noqa: E402  (benchmarks/, the script's own folder)
+
 import cxsystems as cx  # noqa: E402
 from cxsystems.engine import compile_model  # noqa: E402
 
@@ -38,16 +40,6 @@ SAMPLED = ["Hiring Delay", "Reference Churn Rate", "Normal Handle Time", "Time t
 #: Variables recorded by the ensemble (the key outcomes).
 RECORDED = ["Customers", "Ticket Backlog", "Wait Time", "Contact Volume", "Cumulative Profit",
             "Cost to Serve", "Annual Churn Rate"]
-
-
-def _timed(fn, repeat: int) -> tuple[float, object]:
-    """Best wall time of ``repeat`` calls (seconds) and the last result."""
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), out
 
 
 def _run_chunk(job):

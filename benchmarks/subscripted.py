@@ -27,7 +27,6 @@ import argparse
 import math
 import os
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -35,6 +34,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _timing import best_of as _timed  # noqa: E402  (benchmarks/, the script's own folder)
 
 import cxsystems as cx  # noqa: E402
 from cxsystems.engine import compile_model  # noqa: E402
@@ -51,16 +52,6 @@ def peer_suite() -> Path:
     """The peer suite's folder (it may be missing)."""
     env = os.environ.get("CXSYSTEMS_PEER_SUITE")
     return Path(env) if env else ROOT.parent / "shared" / "peer-models" / "sdxorg-test-models"
-
-
-def _timed(fn, repeat: int) -> tuple[float, object]:
-    """Best wall time of ``repeat`` calls (seconds) and the last result."""
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), out
 
 
 def draw_params(model, names: list[str], n: int, seed: int) -> dict[str, np.ndarray]:
