@@ -144,9 +144,7 @@ def simulate(
     if engine == "auto":
         engine = engine_for(model, method)
     if engine == "numpy":
-        cm = compile_model(model)
-        _check_elements(cm.ir, cols, model)
-        result = cm.run(changes, variables=cols, method=method, **ctl)
+        result = compile_model(model).run(changes, variables=cols, method=method, **ctl)
         df = result.to_frame()
         df.index = pd.Index(np.asarray(df.index, dtype=float), name="time")
         return _finite(df.astype(float), model, scen, allow_nonfinite)
@@ -183,19 +181,6 @@ def _run_pysd(model: Model, engine: str, changes: list[Change], cols: list[str],
         if settings:
             m.set_components(settings)
         return m.run(return_columns=cols, **ctl)
-
-
-def _check_elements(ir, names, model: Model) -> None:
-    """One line for an element the model does not have (``"Stock[nort]"``), naming a few it has."""
-    from .engine.ir import norm_name
-
-    for name in names:
-        if name.endswith("]") and norm_name(name) not in ir.by_name:
-            base = name.split("[", 1)[0]
-            have = ir.arrays.get(norm_name(base), [])
-            shown = ", ".join(have[:4]) + (", ..." if len(have) > 4 else "")
-            raise CxError(f"{model.path}: {base!r} has no element {name[len(base):]}"
-                          + (f"; it has {shown}" if shown else ""))
 
 
 def unsupported_reason(model: Model) -> str | None:

@@ -243,6 +243,12 @@ class CompiledModel:
         if key in self.slot_of:
             return self.slot_of[key]
         canonical = self.model.variable(name, where)  # raises with suggestions
+        if norm_name(canonical) not in self.slot_of:  # "Stock[x]": an element the variable lacks
+            base = canonical.split("[", 1)[0]
+            have = self.ir.arrays.get(norm_name(base), [])
+            shown = ", ".join(have[:4]) + (", ..." if len(have) > 4 else "")
+            raise CxError(f"{getattr(self.model, 'path', self.model.name)}: {base!r} has no element "
+                          f"{canonical[len(base):]}" + (f"; it has {shown}" if shown else ""))
         return self.slot_of[norm_name(canonical)]
 
     def _param_settings(self, changes, params):
