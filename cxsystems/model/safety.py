@@ -19,8 +19,9 @@ module it generates. cxsystems therefore guards every stage, and refuses a model
    conservative grammar: lookup ranges are plain numbers, no string literals except the plain-text
    arguments of ``GET XLS``/``GET DIRECT`` ``CONSTANTS``, ``DATA``, ``LOOKUPS`` and ``SUBSCRIPT``
    naming files inside the model's folder (:mod:`cxsystems.model.datafiles` checks and confines
-   them; the loader copies them into its private folder), quoted names without ``'`` or ``\\``,
-   names called like functions plain, bounded nesting, length and subscript ranges. Checks run on
+   them; the loader copies them into its private folder), ``'`` or ``\\`` in a quoted name only
+   where it names a plain variable (PySD writes those with ``repr``; range, element and data-variable
+   names it pastes raw), names called like functions plain, bounded nesting, length and subscript ranges. Checks run on
    the text PySD really parses, i.e. after it glues the main model back together around a macro
    (which can join a ``(`` with a ``[`` or two quotes with a third). Comments may hold anything
    except three double quotes; units and names are kept inert by PySD (``repr``).
@@ -435,6 +436,9 @@ _RANGE_OPEN = re.compile(r"\([\s\\]*(\[)")
 _RANGE_SPACE = re.compile(r"\\[ \t]*\n|\s+")
 _SAFE_QUOTED_NAME = re.compile(r"""[^'\\\x00-\x1f\x7f]*""")
 _SAFE_CALLED_NAME = re.compile(r"[\w \-/&]+")
+_CONTROL_CHAR = re.compile(r"[\x00-\x1f\x7f]")
+#: An ``=`` that is not part of ``:=``, ``<=``, ``>=``, ``<>`` or ``<->``.
+_ORDINARY_EQUALS = re.compile(r"(?<![:<>])=")
 _CALL_AFTER = re.compile(r"[\s\\]*\(")
 _BASIC_ID_TAIL = re.compile(r"[\w'$ ]+$")
 _DATA_FUNCTION = re.compile(r"\bGET[\s_\\]+(?:XLS|DIRECT|123|VDF)\b[\w\s]*", re.IGNORECASE)
@@ -465,6 +469,11 @@ def _mask_quoted(eq: str) -> tuple[str, list[tuple[int, int]]]:
         last, pos = k - 1, k
     out.append(eq[last:])
     return "".join(out), spans
+
+
+def _inside_brackets(s: str, i: int) -> bool:
+    """True if ``s[i]`` lies between a ``[`` and its ``]`` (quoted names blanked in ``s``)."""
+    return s.rfind("[", 0, i) > s.rfind("]", 0, i)
 
 
 def _after_paren(s: str, i: int) -> bool:
@@ -555,17 +564,27 @@ def _screen_equation(f: Field, src, line) -> list[tuple[str, int]]:
         raise refuse(m.start(), "backslash", eq[max(0, m.start() - 10):m.start() + 20],
                      "in an equation a backslash may only end a line")
 
-    # Quoted names: PySD pastes some (subscript ranges, macros, unknown functions) between quotes.
+    # Quoted names: PySD pastes some (subscript ranges and elements, data variables without a
+    # file, macros, unknown functions) between quotes. A variable's name it only writes with repr(),
+    # so ' and \\ may appear in a quoted name exactly where it names a plain variable: in an
+    # ordinary equation (``=``, never ``:=`` or a DATA, range or lookup definition), outside
+    # [subscripts], not called like a function. Range and element names can then never hold them,
+    # so no name with them can reach the code where PySD pastes range names raw.
+    plain_equation = bool(_ORDINARY_EQUALS.search(masked)) and ":=" not in masked
     for a, b in quoted:
         name = eq[a + 1:b - 1]
         if _CALL_AFTER.match(eq, b) and not _SAFE_CALLED_NAME.fullmatch(name):
             raise refuse(a, "quoted name used as a function", eq[a:b] + "(",
                          "a name called like a function may only hold letters, digits, spaces, "
                          "'_', '-', '/' and '&' (PySD pastes it into generated code)")
-        if not _SAFE_QUOTED_NAME.fullmatch(name):
+        if _SAFE_QUOTED_NAME.fullmatch(name):
+            continue
+        if _CONTROL_CHAR.search(name) or not plain_equation or _inside_brackets(masked, a):
             raise refuse(a, "quoted name", eq[a:b],
-                         "quoted names may not contain ' or \\ (PySD pastes some names between "
-                         "quotes in the code it generates); rename the variable")
+                         "a quoted name with ' or \\ (or a control character) may only name a "
+                         "variable of an ordinary equation, never a subscript range, element, "
+                         "data variable or lookup (PySD pastes those between quotes in the code "
+                         "it generates); rename it")
 
     # Unquoted names called like functions: no ' or $ (PySD would paste them raw too).
     for m in re.finditer(r"\(", masked):
@@ -626,7 +645,8 @@ def screen_vensim_text(text: str, source: str | Path) -> tuple[DataFile, ...]:
     become docstrings); every ``(`` ``[`` lookup range is plain numbers; in equations no string
     literals except the plain arguments of GET XLS/DIRECT CONSTANTS, DATA, LOOKUPS and SUBSCRIPT
     naming files inside the model's folder (:mod:`cxsystems.model.datafiles`), no other data
-    function, no backslash except at a line end, quoted names without ``'`` or ``\\``, plain
+    function, no backslash except at a line end, ``'`` or ``\\`` in quoted names only where they
+    name a plain variable, plain
     names where called like functions, nesting, operator and subscript-range limits; macro names
     and arguments plain.
 

@@ -98,6 +98,7 @@ REFUSED = [
     ("quoted_call.mdl", 2, "quoted name used as a function", "run"),
     ("macro_name.mdl", 2, "macro name", "translate"),
     ("subscript_name.mdl", 2, "quoted name", "run"),
+    ("data_name_quote.mdl", 2, "quoted name", "translate"),
     ("get_xls_data.mdl", 2, "data function", "translate"),
     ("get_direct_subscript.mdl", 3, "data function", None),
     ("nul_byte.mdl", 4, "NUL byte", None),
@@ -234,6 +235,37 @@ def test_units_and_names_stay_text(tmp_path):
     assert model.stocks == [stock]
     assert run[quoted].tolist() == [3.0] * 3 and run["customer's $ value"].tolist() == [6.0] * 3
     assert run[stock].tolist() == [0.0, 6.0, 12.0]
+
+
+def test_quotes_and_backslashes_in_variable_names_stay_text(tmp_path):
+    """A quoted variable name may hold ' and \\ (Vensim allows it; PySD writes variable names with
+    repr): code spelled in such names stays part of the name in every engine and the page."""
+    marker = tmp_path / "marker"
+    path = instantiate("quoted_variable_names.mdl", tmp_path / "models", marker)
+    before = snapshot(path.parent)
+    model, run = load_and_run(path)
+    rate = next(v for v in model.variables if v.startswith('"rate'))
+    stock = next(v for v in model.variables if v.startswith('"stock'))
+    assert rate.endswith("\\\" \\\\ \\'\"") and f"open('{marker}','w')" in rate
+    assert run[rate].tolist() == [3.0] * 3 and run[stock].tolist() == [1.0, 4.0, 7.0]
+    assert not marker.exists() and snapshot(path.parent) == before
+    # The browser's engine: the names stay JSON strings, the numbers equal the numpy engine's.
+    import json
+    import shutil
+    import subprocess
+
+    from cxsystems.engine.jsgen import model_to_js
+
+    (tmp_path / "model.js").write_text(model_to_js(model), encoding="utf-8")
+    code = ("var m = require(process.argv[1]); var r = m.simulate({}, [], {});"
+            "var o = {}; for (var k in r.values) o[k] = Array.from(r.values[k]);"
+            "process.stdout.write(JSON.stringify(o));")
+    proc = subprocess.run([shutil.which("node") or "/usr/bin/node", "-e", code, str(tmp_path / "model.js")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    values = json.loads(proc.stdout)
+    assert values[stock] == [1.0, 4.0, 7.0] and values[rate] == [3.0] * 3
+    assert not marker.exists()
 
 
 def test_sketch_is_never_translated(tmp_path):
