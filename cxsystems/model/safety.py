@@ -64,9 +64,11 @@ MAX_FILE_BYTES = 8_000_000
 MAX_EQUATION_CHARS = 200_000
 #: Deepest parenthesis nesting in one equation; PySD's recursive parser overflows near 40-55.
 MAX_NESTING = 20
-#: Most binary operators in one equation (the bundled models use at most 18). Python's compiler
-#: overflows inside PySD near 3000 and the recursive numpy engine near 350 (measured).
-MAX_OPERATORS = 250
+#: Most binary operators in one equation (the bundled models use at most 18). The engine builds
+#: long chains as balanced trees (:mod:`cxsystems.model.arith`), so its limit is Python's: the
+#: code PySD writes for a chain of about 3,000 operators no longer parses (measured; the loader
+#: parses it for the audit).
+MAX_OPERATORS = 2000
 #: Most elements in a numeric subscript range such as ``(r1-r50)``.
 MAX_SUBSCRIPT_RANGE = 10_000
 
@@ -606,8 +608,8 @@ def _screen_equation(f: Field, src, line) -> list[tuple[str, int]]:
     ops = len(_BINARY_OP.findall(masked))
     if ops > MAX_OPERATORS:
         raise refuse(0, f"equation with {ops:,} operators", eq[:40],
-                     f"more than {MAX_OPERATORS:,} operators in one equation would crash PySD; "
-                     "split it into intermediate variables")
+                     f"more than {MAX_OPERATORS:,} operators in one equation: Python cannot parse "
+                     "the code PySD writes for it; split it into intermediate variables")
     for m in _SUBSCRIPT_RANGE.finditer(masked):
         count = int(m.group(3)) - int(m.group(2)) + 1
         if count > MAX_SUBSCRIPT_RANGE:

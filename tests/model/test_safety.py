@@ -525,6 +525,19 @@ def test_operator_limit(tmp_path):
     assert_refusal(err.value, bad, 2, f"equation with {terms + 1:,} operators")
 
 
+def test_long_mixed_chain_keeps_vensim_signs(tmp_path):
+    """A chain far past the engine's pairwise threshold, with + - * mixed: exact integer results in
+    every engine (the balanced tree flips signs inside ``L - (b + c)`` correctly)."""
+    coeffs = [(i % 5) + 1 for i in range(600)]
+    signs = ["+" if i % 3 else "-" for i in range(1, 600)]
+    body = f"{coeffs[0]}*Time" + "".join(f" {s} {c}*Time" for s, c in zip(signs, coeffs[1:]))
+    want = coeffs[0] + sum(c if s == "+" else -c for s, c in zip(signs, coeffs[1:]))
+    path = write_model(tmp_path, f"x = {body} ~ Dmnl ~ |")
+    model = cx.load_model(path)
+    for engine in cx.simulation.ENGINES:
+        assert cx.simulate(model, engine=engine)["x"].tolist() == [0.0, want, 2.0 * want], engine
+
+
 def test_file_size_limit(tmp_path):
     path = write_model(tmp_path, "x = 1 ~ Dmnl ~ |")
     with path.open("ab") as fh:
