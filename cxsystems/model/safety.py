@@ -535,6 +535,10 @@ def _screen_equation(f: Field, src, line) -> list[tuple[str, int]]:
             problem = argument_problem(role, value)
             if problem:  # the argument in full: the message names the path
                 raise data_refusal(src, line(f.offset(call.start)), value, problem)
+        if call.function.endswith("LOOKUPS") and ":=" in masked[:call.start]:
+            raise refuse(call.start, "data function", eq[call.start:call.start + 40],
+                         f"{call.function} defines a lookup table, not a DATA variable: write "
+                         f"name({call.function}(...)) or name = {call.function}(...), not :=")
         named.append((call.args[0], line(f.offset(call.start))))
         spans.append((call.start, call.end))
 

@@ -538,6 +538,27 @@ def test_long_mixed_chain_keeps_vensim_signs(tmp_path):
         assert cx.simulate(model, engine=engine)["x"].tolist() == [0.0, want, 2.0 * want], engine
 
 
+@pytest.mark.parametrize("definition, refused", [
+    ("tbl(GET DIRECT LOOKUPS('t.csv', ',', '1', 'B2'))", False),
+    ('"my table" (GET DIRECT LOOKUPS(\'t.csv\', \',\', \'1\', \'B2\'))', False),
+    ("tbl := GET DIRECT LOOKUPS('t.csv', ',', '1', 'B2')", True),
+    ("tbl = GET DIRECT LOOKUPS('t.csv', ',', '1', 'B2')", False),
+])
+def test_lookups_from_a_file_not_as_a_data_variable(tmp_path, definition, refused):
+    """PySD mistranslates ``tbl := GET ... LOOKUPS`` (into code naming an undefined ``x``): one
+    line saying how to write it, not the audit's "text turned into code"."""
+    name = definition.split("(")[0].split(":")[0].split("=")[0].strip()
+    path = write_model(tmp_path, f"{definition} ~ Dmnl ~ |\ny = {name}(Time) ~ Dmnl ~ |")
+    (tmp_path / "t.csv").write_text("x,0,1,2\ny,0,10,20\n")
+    if not refused:
+        assert cx.simulate(cx.load_model(path), engine="numpy")["y"].tolist() == [0.0, 10.0, 20.0]
+        return
+    with pytest.raises(cx.UnsafeModelError) as err:
+        cx.load_model(path)
+    assert_refusal(err.value, path, 2, "data function")
+    assert "GET DIRECT LOOKUPS defines a lookup table, not a DATA variable" in str(err.value)
+
+
 def test_file_size_limit(tmp_path):
     path = write_model(tmp_path, "x = 1 ~ Dmnl ~ |")
     with path.open("ab") as fh:
