@@ -246,14 +246,17 @@ def screen_text_field(text: str, src, line: int | None, what: str) -> None:
 
 
 def screen_expression(text: str | None, src, line: int | None, owner: str,
-                      callables: frozenset[str] = frozenset()) -> None:
+                      callables: frozenset[str] = frozenset(),
+                      applied: frozenset[str] = frozenset()) -> None:
     """Refuse an equation holding anything but the tokens of PySD's XMILE equation grammar.
 
     Admitted: numbers, plain names (``\\w`` words), double-quoted names without quotes,
     backslashes or line breaks, the operators ``+ - * / ^ = <> < <= > >=``, ``( ) [ ] , ; !``,
     and calls only of :data:`FUNCTIONS`, the grammar's keywords, or ``callables`` (the model's
-    graphical functions, which PySD calls through its namespace). Nesting, operator count and
-    length are bounded as for Vensim equations.
+    standalone graphical functions, which PySD calls through its namespace). A call of a name in
+    ``applied`` (an aux or flow applying a graphical function to its own equation) is refused:
+    PySD would ignore the argument. Nesting, operator count and length are bounded as for Vensim
+    equations.
     """
     if text is None or not text.strip():
         raise CxError(f"{src}:{line}: {owner!r} has no equation" if line else f"{src}: {owner!r} has no equation")
@@ -297,6 +300,11 @@ def screen_expression(text: str | None, src, line: int | None, owner: str,
             ops += 1
         if kind in ("name", "quoted") and i + 1 < len(tokens) and tokens[i + 1][1] == "(":
             fn = tok.strip('"').lower().replace(" ", "_")
+            if fn in applied and fn not in callables:
+                raise CxError(f"{src}{f':{line}' if line else ''}: {owner!r} calls the graphical function "
+                              f"of {tok} ({tok}(...) or LOOKUP({tok}, ...)), a variable that applies it "
+                              "to its own equation: PySD's translation would ignore the argument; make "
+                              "the table a standalone graphical function")
             if fn not in FUNCTIONS and fn not in KEYWORDS and fn not in callables:
                 raise refuse("call", tok + "(", "only the functions PySD translates for XMILE and the "
                              "model's own graphical functions may be called")
@@ -354,7 +362,8 @@ def screen_gf(gf, ns: str, src, owner: str) -> None:
                     raise refuse(f"<{tag}> {key}", node.attrib[key])
 
 
-def _screen_variable(var, ns: str, src, callables: frozenset[str]) -> None:
+def _screen_variable(var, ns: str, src, callables: frozenset[str],
+                     applied: frozenset[str] = frozenset()) -> None:
     kind = _local(var)
     line = var.sourceline
     name = var.attrib.get("name")
@@ -388,7 +397,7 @@ def _screen_variable(var, ns: str, src, callables: frozenset[str]) -> None:
     for tag in ("eqn", "inflow", "outflow"):
         for node in var.iter(f"{{{ns}}}{tag}"):
             if node.getparent() is var or _local(node.getparent()) == "element":
-                screen_expression(node.text, src, node.sourceline, owner, callables)
+                screen_expression(node.text, src, node.sourceline, owner, callables, applied)
     if kind in ("aux", "flow") and not _children(var, ns, "eqn") and not any(
             _children(e, ns, "eqn") for e in _children(var, ns, "element")):
         raise CxError(f"{src}:{line}: {owner!r} has no equation")
@@ -418,6 +427,51 @@ def _screen_sim_specs(root, ns: str, src) -> tuple[str, int]:
     return method, spec.sourceline
 
 
+def adopt_early_layout(root):
+    """An early XMILE draft (as old Stella versions saved it) puts the variables directly under
+    ``<model>``; XMILE 1.0, and PySD, read them from ``<model><variables>``. Move them there, in
+    order, when the model has no ``<variables>`` of its own (a model with both is left for the
+    screen to refuse). Returns ``root``, changed in place."""
+    ns = root.nsmap.get(None)
+    for model in _children(root, ns, "model") if ns else ():
+        loose = [c for c in model if _local(c) in ("aux", "flow", "stock", "gf", "module", "group")]
+        if loose and not _children(model, ns, "variables"):
+            holder = model.makeelement(f"{{{ns}}}variables", {})
+            holder.sourceline = loose[0].sourceline
+            model.insert(model.index(loose[0]), holder)
+            for var in loose:
+                holder.append(var)
+    return root
+
+
+#: XMILE's ``LOOKUP(<graphical function>, <input>)``, up to the input.
+_LOOKUP_CALL = re.compile(r'\bLOOKUP\s*\(\s*("[^"\\]*"|[^\W\d]\w*)\s*,', re.IGNORECASE)
+
+
+def adopt_lookup_calls(root):
+    """XMILE's ``LOOKUP(table, x)`` reads a graphical function at ``x``; PySD's XMILE translation
+    knows only the other spelling, ``table(x)``. Rewrite each call whose first argument names a
+    graphical function of the model (anything else is left for the screen to refuse). Returns
+    ``root``, changed in place."""
+    ns = root.nsmap.get(None)
+    if not ns:
+        return root
+    tables = {_gf_key(v.attrib.get("name", "")) for v in root.iter(f"{{{ns}}}gf", f"{{{ns}}}aux", f"{{{ns}}}flow")
+              if _local(v) == "gf" or _children(v, ns, "gf")}  # the screen refuses calls of the latter
+
+    def rewrite(m):
+        return f"{m.group(1)}(" if _gf_key(m.group(1).strip('"')) in tables else m.group(0)
+
+    for node in root.iter(f"{{{ns}}}eqn"):
+        if node.text and "(" in node.text:
+            node.text = _LOOKUP_CALL.sub(rewrite, node.text)
+    return root
+
+
+def _gf_key(name: str) -> str:
+    return "_".join(name.replace("\\n", " ").replace("_", " ").lower().split())
+
+
 def screen_xmile_tree(root, src: str | Path) -> tuple[str, int]:
     """Refuse an XMILE tree with anything PySD could turn into code or read a file for, or run wrongly.
     Returns the integration method ``<sim_specs>`` asks for and its line (see :func:`check_method`).
@@ -444,9 +498,9 @@ def screen_xmile_tree(root, src: str | Path) -> tuple[str, int]:
                       "(PySD's XMILE translation reads one model)" if models else f"{src}: no <model>")
     loose = [c for c in models[0] if _local(c) in ("aux", "flow", "stock", "gf")]
     if loose:
-        raise CxError(f"{src}:{loose[0].sourceline}: variables directly under <model> (an early XMILE "
-                      "draft, as old Stella versions saved it): PySD reads only <model><variables>; "
-                      "re-save the model with a current Stella")
+        raise CxError(f"{src}:{loose[0].sourceline}: variables both directly under <model> (an early "
+                      "XMILE draft's layout) and in <model><variables>: re-save the model with a "
+                      "current Stella")
     method = _screen_sim_specs(root, ns, src)
     for dims_node in _children(root, ns, "dimensions"):
         for dim in _children(dims_node, ns, "dim"):
@@ -458,12 +512,17 @@ def screen_xmile_tree(root, src: str | Path) -> tuple[str, int]:
         if _local(var) == "module":
             raise CxError(f"{src}:{var.sourceline}: <module>: modules are not supported "
                           "(PySD's XMILE translation reads one model)")
+    # Only a standalone <gf> may be called: PySD translates an aux or flow with a <gf> of its own
+    # as that gf applied to its <eqn>, and a call x(...) of it silently ignores the argument.
     callables = frozenset(
         v.attrib.get("name", "").replace("\\n", " ").lower().replace(" ", "_") for v in variables
-        if _local(v) == "gf" or (_local(v) in ("aux", "flow") and _children(v, ns, "gf")))
+        if _local(v) == "gf")
+    applied = frozenset(
+        v.attrib.get("name", "").replace("\\n", " ").lower().replace(" ", "_") for v in variables
+        if _local(v) in ("aux", "flow") and _children(v, ns, "gf"))
     for var in variables:
         if _local(var) in ("aux", "flow", "stock", "gf"):
-            _screen_variable(var, ns, src, callables)
+            _screen_variable(var, ns, src, callables, applied)
     return method
 
 
@@ -574,7 +633,7 @@ def translate_xmile(src: Path, workdir: Path) -> tuple[object, Path, str]:
         UnsafeModelError, CxError: one line naming the file (and line and element where known).
     """
     text = read_xmile_text(src)
-    root = parse_xmile(text, src)
+    root = adopt_lookup_calls(adopt_early_layout(parse_xmile(text, src)))
     method, method_line = screen_xmile_tree(root, src)
     copy = workdir / f"{safe_module_stem(src.stem)}.xmile"
     copy.write_text(text, encoding="utf-8")

@@ -253,7 +253,7 @@ def test_screen_admits_the_equation_grammar(eqn):
     ("LOOKUP(a, 1)", "call"),
     ("1" * 80, "number"),
     ("(" * 21 + "1" + ")" * 21, "nesting deeper than 20"),
-    ("+".join(["a"] * 300), "equation with 299 operators"),
+    ("+".join(["a"] * (xmile.MAX_OPERATORS + 2)), f"equation with {xmile.MAX_OPERATORS + 1:,} operators"),
 ])
 def test_screen_refuses_everything_else(eqn, what):
     with pytest.raises(cx.UnsafeModelError) as err:
@@ -298,9 +298,31 @@ def test_not_utf8_and_legacy_layout(tmp_path):
     path.write_bytes(xmile_text('<aux name="a"><eqn>1</eqn></aux>').encode("utf-8").replace(b"hand", b"h\xffnd"))
     with pytest.raises(cx.UnsafeModelError, match=r"bad.xmile:3: refused invalid byte 0xff"):
         cx.load_model(path)
-    legacy = xmile_text("").replace("<variables>\n\n    </variables>", '<aux name="a"><eqn>1</eqn></aux>')
-    with pytest.raises(cx.CxError, match="variables directly under <model>"):
-        cx.load_model(write(tmp_path, legacy))
+    # An early draft's layout (variables directly under <model>) is read as XMILE 1.0's.
+    legacy = xmile_text("").replace("<variables>\n\n    </variables>",
+                                    '<aux name="a"><eqn>2</eqn></aux><stock name="s"><eqn>1</eqn>'
+                                    '<inflow>f</inflow></stock><flow name="f"><eqn>a * s</eqn></flow>')
+    run = cx.simulate(cx.load_model(write(tmp_path, legacy, "legacy.xmile")), engine="numpy")
+    assert run["s"].iloc[:3].tolist() == [1.0, 1.5, 2.25]  # dt 0.25: s *= 1 + 2 * 0.25
+    mixed = xmile_text('<aux name="b"><eqn>1</eqn></aux>').replace("<variables>", '<aux name="a"><eqn>1</eqn></aux><variables>')
+    with pytest.raises(cx.CxError, match="variables both directly under <model>"):
+        cx.load_model(write(tmp_path, mixed, "mixed.xmile"))
+
+
+def test_lookup_calls_of_standalone_tables_only(tmp_path):
+    """XMILE's LOOKUP(table, x) reads a standalone graphical function; an aux applying a gf to its
+    own equation cannot be called (PySD would silently ignore the argument: refused)."""
+    table = '<gf name="T"><xpts>0,10</xpts><ypts>0,100</ypts></gf>'
+    text = xmile_text(table + '<aux name="y"><eqn>LOOKUP(T, TIME) + T(TIME)</eqn></aux>')
+    run = cx.simulate(cx.load_model(write(tmp_path, text, "lookup.xmile")), engine="numpy")
+    assert run["y"].iloc[[0, 4, 8]].tolist() == [0.0, 20.0, 40.0]  # 2 * 10 * t at t = 0, 1, 2
+    applied = '<aux name="A"><eqn>5</eqn><gf><xpts>0,10</xpts><ypts>0,100</ypts></gf></aux>'
+    for call in ("LOOKUP(A, TIME)", "A(TIME)"):
+        text = xmile_text(applied + f'<aux name="y"><eqn>{call}</eqn></aux>')
+        with pytest.raises(cx.CxError, match=r"calls the graphical function of A \(A\(\.\.\.\) or "
+                                             r"LOOKUP\(A, \.\.\.\)\), a variable that applies it") as err:
+            cx.load_model(write(tmp_path, text, "applied.xmile"))
+        assert "\n" not in str(err.value)
 
 
 # ------------------------------------------------------------------------------------------------
