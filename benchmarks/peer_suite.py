@@ -47,6 +47,10 @@ RTOL = ATOL = 1e-5
 #: PySD's per-model tolerances in its integration tests (folder/file -> overrides); the one model
 #: PySD loosens is ``arguments`` ("TODO test why it is failing with smaller tolerance").
 TOLERANCES = {"tests/arguments/test_arguments.mdl": {"rtol": 1e-2}}
+#: Run-time data files of models whose data variables have no equation (model file -> the names,
+#: relative to its folder, passed as ``load_model(path, data_files=...)``), as PySD's integration
+#: tests pass them (their ``"data_files"`` entry for the model).
+DATA_FILES = {"tests/data_from_other_model/test_data_from_other_model.mdl": ("data.tab",)}
 
 
 def norm(name) -> str:
@@ -196,7 +200,7 @@ def run_suite(corpus: str | Path = DEFAULT_CORPUS, *, kinds: str = "vensim", eng
             model, load_error = None, None
             if not stock_pysd:
                 try:
-                    model = cx.load_model(path)
+                    model = cx.load_model(path, data_files=DATA_FILES.get(rel))
                     loaded += 1
                 except Exception as exc:  # noqa: BLE001 - counted: the product declined the file
                     load_error = exc

@@ -28,8 +28,10 @@ import numpy as np
 import pandas as pd
 
 from .engine import METHODS, compile_model
+from .engine.data import data_variables, no_data_message
 from .errors import CxError, EngineNotice, UnsupportedConstruct
 from .model.core import Model
+from .model.datafiles import staged_runtime_data_files
 from .model.scenarios import Change, Scenario, resolve_scenario
 
 ENGINES = ("auto", "numpy", "pysd-fast", "pysd")
@@ -39,12 +41,13 @@ FALLBACK_ENGINE = "pysd-fast"
 
 
 def _changes(model: Model, scenario: Scenario, params: Mapping[str, float] | None) -> list[Change]:
-    """Scenario changes followed by ``params`` overrides (constant from the start)."""
-    changes = list(scenario.changes)
+    """``params`` (new base values, constant from the start), then the scenario's changes on top: a
+    scenario's own change to the same parameter wins, as with :func:`cxsystems.model.overrides.with_values`."""
+    changes = []
     for name, value in (params or {}).items():
         p = model.parameter(name, "params")
         changes.append(Change(p.name, p.check(value, "params"), None))
-    return changes
+    return changes + list(scenario.changes)
 
 
 def _fast_lookup_class(base):
@@ -100,7 +103,8 @@ def simulate(
     Args:
         model: a model from :func:`cxsystems.load_model`.
         scenario: a scenario name, a :class:`Scenario`, or ``None`` for ``baseline``.
-        params: extra constant overrides ``{parameter name: value}`` applied after the scenario.
+        params: new base values ``{parameter name: value}`` (validated: name and declared range),
+            constant from the start; the scenario's own changes apply on top of them.
         engine: ``"auto"`` (default: ``"numpy"``, falling back to ``"pysd-fast"`` with an
             :class:`~cxsystems.errors.EngineNotice` for a model the numpy engine does not run),
             ``"numpy"`` (refuses such a model), ``"pysd-fast"`` or ``"pysd"`` (stock PySD reference).
@@ -131,6 +135,8 @@ def simulate(
     cols = [c for c in cols if c not in model.lookups]
     ctl = dict(time_step=time_step or model.time_step, final_time=final_time or model.final_time,
                saveper=saveper or (model.saveper if time_step is None else max(model.saveper, time_step)))
+    # NaN on the Model: a control variable that changes in time; the engine runs its equation
+    ctl = {k: v for k, v in ctl.items() if not (isinstance(v, float) and math.isnan(v))}
     for k, v in ctl.items():
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
             raise CxError(f"{k} must be a positive number of weeks, got {v!r}")
@@ -167,10 +173,17 @@ def _run_pysd(model: Model, engine: str, changes: list[Change], cols: list[str],
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m = pysd.load(str(model.py_file))
+        # data variables without an equation read the data_files= copies staged by the loader
+        files = [str(f) for f in staged_runtime_data_files(getattr(model, "_workdir", None))]
+        if not files:
+            missing = data_variables(model.abstract_model)
+            if missing:
+                raise CxError(f"{model.path}: {no_data_message(missing[0], files)}")
+        m = pysd.load(str(model.py_file), data_files=files or None)
         if engine == "pysd-fast":
             _speed_up_lookups(m.components)
-        settings: dict[str, object] = {}
+        settings: dict[str, object] = {model.parameters[n].py_name: float(v)  # the model's base values
+                                       for n, v in (getattr(model, "overrides", None) or {}).items()}
         for ch in changes:
             p = model.parameters[ch.parameter]
             if ch.from_week is None:

@@ -14,9 +14,9 @@ request). Parameters may be arrays of N values: N parameter sets run in one pass
                  variables=["Customers"])       # res.values: (variables, times, 1000)
 
 Subscripts are unrolled: one slot (and output column) per element; :data:`SUPPORTED` lists what the
-engine runs. Anything else (ALLOCATE, the VECTOR functions other than VECTOR SELECT, data variables
-without a file, GET TIME VALUE other than relative to time 0, control variables that change in time, ...)
-raises :class:`cxsystems.errors.UnsupportedConstruct` naming the construct and the variable.
+engine runs. Anything else (ALLOCATE AVAILABLE's constant-elasticity profile, a data series with
+gaps, GET TIME VALUE other than relative to the current time, RK4 with a TIME STEP that changes in
+time, ...) raises :class:`cxsystems.errors.UnsupportedConstruct` naming the construct and the variable.
 """
 
 from __future__ import annotations

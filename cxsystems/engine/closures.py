@@ -16,6 +16,7 @@ from ..errors import UnsupportedConstruct
 from . import kernels as K
 from .data import data_series_at
 from .ir import RANDOM_BUILTINS, VENSIM_NAMES, Call, Const, Control, DataAt, Lookup, Op, Ref, TimeRef
+from .vectors import KERNELS as VECTOR_KERNELS
 
 
 def _mk_add(kind):
@@ -135,7 +136,9 @@ class Flavour:
             self.fns = dict(min=K.v_min, max=K.v_max, power=K.v_power, log=K.v_log,
                             integer=K.v_integer, modulo=K.v_modulo, quantum=K.v_quantum,
                             xidz=K.v_xidz, zidz=K.v_zidz, step=K.v_step, ramp=K.v_ramp,
-                            pulse=K.v_pulse, pulse_train=K.v_pulse_train)
+                            pulse=K.v_pulse, pulse_train=K.v_pulse_train,
+                            allocate_available=K.v_allocate_available,
+                            allocate_by_priority=K.v_allocate_by_priority)
             self.pow, self.table = K.v_pow, K.VectorTable
             self.and_, self.or_, self.not_ = K.v_and, K.v_or, K.v_not
         else:
@@ -143,12 +146,15 @@ class Flavour:
             self.fns = dict(min=K.s_min, max=K.s_max, power=K.s_power, log=K.s_log,
                             integer=K.s_integer, modulo=K.s_modulo, quantum=K.s_quantum,
                             xidz=K.s_xidz, zidz=K.s_zidz, step=K.s_step, ramp=K.s_ramp,
-                            pulse=K.s_pulse, pulse_train=K.s_pulse_train)
+                            pulse=K.s_pulse, pulse_train=K.s_pulse_train,
+                            allocate_available=K.s_allocate_available,
+                            allocate_by_priority=K.s_allocate_by_priority)
             self.pow = K.s_pow
             self.table = lambda xs, ys: K.ScalarTable(xs, ys).call
             self.and_ = lambda a, b: bool(a and b)
             self.or_ = lambda a, b: bool(a or b)
             self.not_ = lambda a: not a
+        self.fns.update({name: pair[vector] for name, pair in VECTOR_KERNELS.items()})
 
 
 def as_fn(V, node):

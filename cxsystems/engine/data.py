@@ -1,4 +1,4 @@
-"""External data for the engine: GET XLS/DIRECT CONSTANTS, LOOKUPS and DATA, read once.
+"""External data for the engine: GET XLS/DIRECT CONSTANTS, LOOKUPS, DATA and SUBSCRIPT, read once.
 
 The values are read with PySD's own readers (``pysd.py_backend.external``: ``ExtConstant``,
 ``ExtLookup``, ``ExtData``), pointed only at the copies the loader staged in the model's private
@@ -6,6 +6,9 @@ folder (:mod:`cxsystems.model.datafiles`); a file name that leaves that folder, 
 one, is refused. PySD's reader fills missing cells of data and lookups the way its runs do
 (interpolated with the variable's own method; ``:RAW:`` keeps them); whatever is still missing
 afterwards is refused, as are non-numeric or repeated times.
+
+Data variables without an equation (``x :RAW:``) read the files given at run time
+(``load_model(path, data_files=...)``), staged beside the others: :func:`read_runtime_data`.
 
 :func:`data_series_at` is Vensim's (and PySD's ``Data``) rule for reading a data series at a time.
 """
@@ -127,6 +130,102 @@ def read_data(workdir, ast, mode: str | None, owner: str, coords=None) -> tuple:
         return _series(data, "time", owner, "the data"), mode
     return {tup: _series(d, "time", owner, "the data")
             for tup, d in _cells(data, coords, _tuples(coords)).items()}, mode
+
+
+def read_subscript(workdir, spec: dict, owner: str) -> list:
+    """The element names of a subscript range defined by GET XLS/DIRECT SUBSCRIPT (``spec``: PySD's
+    ``{file, tab, firstcell, lastcell, prefix}``), read with PySD's reader from the staged copy."""
+    from pysd.py_backend.external import ExtSubscript
+
+    path = staged_file(workdir, spec["file"], owner)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            names = ExtSubscript(str(path), spec["tab"], spec["firstcell"], spec["lastcell"],
+                                 spec["prefix"], path.parent).subscript
+    except Exception as exc:  # PySD raises ValueError, KeyError, FileNotFoundError, ...
+        last = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+        raise UnsupportedConstruct(f"subscript range {owner!r}: cannot read its elements ({last})") from None
+    if not names:
+        raise UnsupportedConstruct(f"subscript range {owner!r}: its cells hold no element names")
+    return [str(n) for n in names]
+
+
+def no_data_message(name: str, files) -> str:
+    """Why data variable ``name`` has no values: no ``data_files=`` given, or none of ``files``
+    (the staged copies) names it; says how to supply them."""
+    if not files:
+        return (f"{name!r} is a data variable without a data file: give its values with "
+                "load_model(path, data_files=[...]) (.tab, .csv or .tsv files in the model's folder, "
+                "time in the first row or column, the variables named in the other)")
+    shown = ", ".join(Path(f).name for f in files)
+    return (f"{name!r} is a data variable without a data file: no column {name!r} (or "
+            f"{name + '[...]'!r}) in the data files given ({shown})")
+
+
+def data_variables(abstract_model) -> list[str]:
+    """The data variables of PySD's abstract model that have no equation of their own (Vensim's
+    ``x :INTERPOLATE:``, read from data files given at run time), in order."""
+    from pysd.translators.structures import abstract_expressions as ae
+
+    return [el.name for section in abstract_model.sections[:1] for el in section.elements
+            if any(isinstance(c.ast, ae.DataStructure) for c in el.components)]
+
+
+def read_runtime_data(files, name: str, mode: str | None, coords=None) -> tuple:
+    """``(series, mode)`` of data variable ``name`` read from ``files`` (the staged copies of
+    ``data_files=``, :func:`cxsystems.model.datafiles.staged_runtime_data_files`) as PySD reads
+    them (its ``TabData``: the first file with a column ``name`` or ``name[...]``, time in the
+    first row or column); ``series`` is ``(times, values)``, or with ``coords`` (``{dimension:
+    element spellings}``) a dict element tuple -> ``(times, values)``.
+
+    Raises:
+        CxError: no file names the variable (:func:`no_data_message`) or one of its elements, or
+            the files cannot be read (PySD's reader fails on them too).
+        UnsupportedConstruct: a value is missing (PySD reads it as NaN).
+    """
+    import random
+
+    from pysd.py_backend.data import TabData
+
+    from ..errors import CxError
+
+    mode = (mode or "interpolate").replace(" ", "_")
+    if mode not in DATA_MODES:
+        raise UnsupportedConstruct(f"{name!r}: data keyword {mode!r} is not supported")
+    if not files:
+        raise CxError(no_data_message(name, files))
+    tab = TabData(name, "_".join(name.lower().split()), dict(coords or {}), mode)
+    state = random.getstate()  # PySD samples column names with the global random generator
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tab.load_data([str(f) for f in files])
+    except ValueError as exc:
+        if f"Data for {name} not found" in str(exc):
+            raise CxError(no_data_message(name, files)) from None
+        raise CxError(_unreadable(name, exc)) from None
+    except Exception as exc:  # pandas and xarray raise KeyError (an unknown element), ...
+        raise CxError(_unreadable(name, exc)) from None
+    finally:
+        random.setstate(state)
+    if not coords:
+        return _series(tab.data, "time", name, "the data"), mode
+    out = {}
+    for tup, d in _cells(tab.data, coords, _tuples(coords)).items():
+        if all(math.isnan(float(v)) for v in d.values.ravel()):
+            raise CxError(f"{name}[{','.join(tup)}] is a data variable's element without data: no "
+                          f"column for it in the data files given ({', '.join(Path(f).name for f in files)})")
+        out[tup] = _series(d, "time", f"{name}[{','.join(tup)}]", "the data")
+    return out, mode
+
+
+def _unreadable(name: str, exc: Exception) -> str:
+    """Why the data files given cannot be read for ``name`` (PySD's reader, which both engines
+    use, would fail the same way): one line."""
+    last = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+    return (f"{name!r}: cannot read its values from the data files given ({last}); they need a "
+            "'Time' column (or first row) and columns named like the variables, 'x' or 'x[A]'")
 
 
 def data_series_at(xs, ys, mode: str):

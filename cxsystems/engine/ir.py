@@ -10,7 +10,9 @@ Subscripts are unrolled (:mod:`cxsystems.engine.subscripts`): every element of a
 variable is a slot of its own, named like PySD's flattened output (``Stock[A1,B2]``), with its own
 statefuls and lookup tables; a subscripted reference resolves to one element's slot, and SUM,
 PROD, VMIN, VMAX and VECTOR SELECT become left-to-right chains of scalar operations over the
-elements (so sums of many elements may differ from PySD's numpy sums in the last bits).
+elements (so sums of many elements may differ from PySD's numpy sums in the last bits); VECTOR
+SORT ORDER, RANK, REORDER, ELM MAP and INVERT MATRIX become one call per element of the result,
+taking the whole vector or matrix (kernels in :mod:`cxsystems.engine.vectors`).
 
 External data (GET XLS/DIRECT CONSTANTS, LOOKUPS, DATA) is read once, while translating, from the
 copies staged in the model's private folder (:mod:`cxsystems.engine.data`): constants become
@@ -32,6 +34,7 @@ from typing import Union
 
 from ..errors import CxError, UnsupportedConstruct
 from ..model.arith import PRECEDENCE, fold
+from ..model.datafiles import staged_runtime_data_files
 from . import data
 from . import subscripts as sub
 
@@ -123,6 +126,9 @@ BUILTINS = {
     "step": (2, 2), "ramp": (2, 3), "pulse": (1, 2), "pulse_train": (4, 4),
     "random_0_1": (0, 0), "random_uniform": (2, 3), "random_normal": (4, 5),
     "random_exponential": (4, 5), "random_poisson": (5, 6), "random_triangular": (5, 6),
+    # vector and matrix functions over unrolled elements (engine.vectors; built by _vector_fn)
+    "vector_sort_order": (3, sub.MAX_ELEMENTS + 2), "vector_rank": (3, sub.MAX_ELEMENTS + 2),
+    "vector_pick": (2, sub.MAX_ELEMENTS + 1), "invert_matrix": (4, sub.MAX_ELEMENTS + 3),
 }
 
 #: Random builtins (a new draw each time step; see :mod:`cxsystems.engine.kernels`).
@@ -140,7 +146,8 @@ VENSIM_NAMES = {
     "sample_if_true": "SAMPLE IF TRUE", "get_time_value": "GET TIME VALUE",
     "random_0_1": "RANDOM 0 1", "random_uniform": "RANDOM UNIFORM", "random_normal": "RANDOM NORMAL",
     "random_exponential": "RANDOM EXPONENTIAL", "random_poisson": "RANDOM POISSON",
-    "random_triangular": "RANDOM TRIANGULAR",
+    "random_triangular": "RANDOM TRIANGULAR", "vector_sort_order": "VECTOR SORT ORDER",
+    "vector_rank": "VECTOR RANK", "vector_pick": "VECTOR REORDER/ELM MAP", "invert_matrix": "INVERT MATRIX",
 }
 
 # ----------------------------------------------------------------------------------- statefuls
@@ -221,17 +228,20 @@ def norm_name(name: str) -> str:
 
 
 class _Translator:
-    def __init__(self, abstract_model, workdir=None):
+    def __init__(self, abstract_model, workdir=None, dynamic_controls=frozenset()):
         from pysd.translators.structures import abstract_expressions as ae
 
         self.ae = ae
         self.workdir = workdir  # the model's private folder: staged data files (engine.data)
+        # control variables that change in time ("final time", ...): slots that equations read
+        self.dynamic_controls = frozenset(dynamic_controls)
         self.ir = ModelIR()
         self.am = abstract_model
         self.ranges = sub.resolve_ranges(())
         self._env: dict = {}  # subscripts bound while translating one element: range key -> element key
         self._slots: dict = {}  # subscripted variable -> {element tuple: slot}
         self._tables: dict = {}  # subscripted lookup -> {element tuple: LookupTable}
+        self._ptypes: list = []  # (owner, ALLOCATE AVAILABLE ptype IR): checked after translating
 
     # -- entry
     def run(self) -> ModelIR:
@@ -241,11 +251,12 @@ class _Translator:
             names = ", ".join(s.name for s in sections if s.name != "__main__")
             raise UnsupportedConstruct(f"macros are not supported (macro {names})")
         section = sections[0]
-        self.ranges = sub.resolve_ranges(section.subscripts)
+        self.ranges = sub.resolve_ranges(section.subscripts, self.workdir)
         todo = []
         for el in section.elements:
             name = el.name
-            if norm_name(name) in CONTROLS or norm_name(name) == "time":
+            if (norm_name(name) in CONTROLS and norm_name(name) not in self.dynamic_controls) \
+                    or norm_name(name) == "time":
                 continue
             comp = el.components[0]
             if len(el.components) != 1 or (comp.subscripts and (comp.subscripts[0] or comp.subscripts[1])):
@@ -259,14 +270,12 @@ class _Translator:
                 xs, ys = data.read_lookup(self.workdir, ast, name)
                 self.ir.tables[norm_name(name)] = self._checked_table(name, xs, ys)
                 continue
-            if isinstance(ast, ae.DataStructure):
-                raise UnsupportedConstruct(f"{name!r} is a data variable without a data file")
             if norm_name(name) in self.ir.by_name:
                 raise CxError(f"engine: {name!r} is defined twice")
             slot = self._new(name)
             self.ir.names.append(name)
             self.ir.by_name[norm_name(name)] = slot
-            if isinstance(ast, (ae.GetConstantsStructure, ae.GetDataStructure)):
+            if isinstance(ast, (ae.GetConstantsStructure, ae.GetDataStructure, ae.DataStructure)):
                 self.ir.elements[slot].expr = self._external(name, ast, getattr(comp, "keyword", None))
                 continue
             todo.append((slot, name, ast, None))
@@ -282,6 +291,7 @@ class _Translator:
             if top is None:
                 el.expr = self.expr(ast, name)
         self._env = {}
+        self._check_ptypes()
         return self.ir
 
     def _new(self, name: str, hidden: bool = False) -> int:
@@ -293,6 +303,9 @@ class _Translator:
         """The IR of a scalar GET XLS/DIRECT CONSTANTS or DATA, values read once (engine.data)."""
         if isinstance(ast, self.ae.GetConstantsStructure):
             return Const(data.read_constant(self.workdir, ast, name))
+        if isinstance(ast, self.ae.DataStructure):  # no equation: the files given at run time
+            (xs, ys), mode = data.read_runtime_data(staged_runtime_data_files(self.workdir), name, keyword)
+            return self._data_expr(name, xs, ys, mode)
         (xs, ys), mode = data.read_data(self.workdir, ast, keyword, name)
         return self._data_expr(name, xs, ys, mode)
 
@@ -304,8 +317,6 @@ class _Translator:
         """Element tuple -> :class:`_Read` (constant, data) or :class:`_ReadTable` (lookup) for
         one subscripted component reading external data (engine.data)."""
         ae, ast = self.ae, comp.ast
-        if isinstance(ast, ae.DataStructure):
-            raise UnsupportedConstruct(f"{name!r} is a data variable without a data file")
         if comp.subscripts[1]:
             raise UnsupportedConstruct(f"{name!r} reads external data with :EXCEPT:")
         pos = sub.lhs_positions(self.ranges, list(comp.subscripts[0]), name)
@@ -316,7 +327,14 @@ class _Translator:
         if isinstance(ast, ae.GetLookupsStructure):
             series = data.read_lookup(self.workdir, ast, name, coords)
             return {tup: _ReadTable(*xy) for tup, xy in series.items()}
-        series, mode = data.read_data(self.workdir, ast, getattr(comp, "keyword", None), name, coords)
+        if isinstance(ast, ae.DataStructure):  # no equation: the files given at run time, by spelling
+            spelled = {d: [self.ranges.spelling[e] for e in els] for d, els in coords.items()}
+            read, mode = data.read_runtime_data(staged_runtime_data_files(self.workdir), name,
+                                                getattr(comp, "keyword", None), spelled)
+            keys = dict(zip(product(*spelled.values()), product(*coords.values())))
+            series = {keys[tup]: xy for tup, xy in read.items()}
+        else:
+            series, mode = data.read_data(self.workdir, ast, getattr(comp, "keyword", None), name, coords)
         col = sub.column_name  # each element's table is named like its column
         return {tup: _Read(self._data_expr(col(self.ranges, name, tup), xs, ys, mode))
                 for tup, (xs, ys) in series.items()}
@@ -421,6 +439,8 @@ class _Translator:
             return Lookup(table, self.expr(ast.argument, owner))
         if isinstance(ast, ae.GameStructure):
             return self.expr(ast.expression, owner)
+        if isinstance(ast, (ae.AllocateAvailableStructure, ae.AllocateByPriorityStructure)):
+            return self._allocate(ast, owner)
         slot = self._stateful(ast, owner)
         if slot is not None:
             return Ref(slot)
@@ -437,7 +457,7 @@ class _Translator:
         key = norm_name(reference)
         if key == "time":
             return TimeRef()
-        if key.replace(" ", "_") in CONTROLS:
+        if key.replace(" ", "_") in CONTROLS and key not in self.dynamic_controls:
             return Control(key.replace(" ", "_"))
         if key in self.ir.by_name:
             return Ref(self.ir.by_name[key])
@@ -592,6 +612,8 @@ class _Translator:
             return Const(float(len(self.ranges.of(arg.reference))))
         if key == "vector select":
             return self._vector_select(ast.arguments, owner)
+        if key in _VECTOR_FNS:
+            return self._vector_fn(key, ast.arguments, owner)
         if key not in _FOLDS:
             if key.startswith("vector ") or key in ("allocate available", "allocate by priority"):
                 raise UnsupportedConstruct(f"{owner!r} calls {key.upper()}, which the engine does not support")
@@ -621,6 +643,76 @@ class _Translator:
         finally:
             self._env = saved
         return out
+
+    def _along(self, ast, owner: str, what: str, n_last: int = 1):
+        """The elements of ``ast`` (a subscripted variable) along its last ``n_last`` subscripts
+        (ranges; the last varies fastest), the other subscripts bound as in any reference, and
+        the current element's positions along those ranges (Vensim's vector functions work on
+        "the complete vector relative to the last subscript"). Those ranges must be the last on
+        the left side too, in the same order (or mapped there): Vensim fills the left side in
+        storage order, PySD by name, and the two differ otherwise."""
+        ae, r = self.ae, self.ranges
+        subs = list(ast.subscripts.subscripts) if isinstance(ast, ae.ReferenceStructure) and ast.subscripts else []
+        last = subs[-n_last:] if len(subs) >= n_last else []
+        if not last or not all(r.is_range(s) for s in last) or len({sub.key(s) for s in last}) < n_last:
+            raise UnsupportedConstruct(f"{owner!r}: {what} needs a variable subscripted by "
+                                       f"{'ranges' if n_last > 1 else 'a range'} last")
+        left = [k for k in self._env if not k.endswith("!")][-n_last:]
+        if len(left) < n_last or any(sub.key(s) != k and k not in r.mapping.get(sub.key(s), ())
+                                     for s, k in zip(last, left)):
+            raise UnsupportedConstruct(f"{owner!r}: {what} of {ast.reference!r}, whose last subscripts are not "
+                                       "the last ones on the left side")
+        here = tuple(r.index(s, self._subscript(s, owner, ast.reference)) for s in last)
+        saved, out = self._env, []
+        try:
+            for els in product(*[r.of(s) for s in last]):
+                self._env = {**saved, **{sub.key(s): e for s, e in zip(last, els)}}
+                out.append(self.expr(ast, owner))
+        finally:
+            self._env = saved
+        return out, here
+
+    def _vector_fn(self, key: str, args, owner: str):
+        """VECTOR SORT ORDER, VECTOR RANK, VECTOR REORDER and INVERT MATRIX: one element of the
+        result, from the whole vector or matrix (kernels in :mod:`cxsystems.engine.vectors`)."""
+        name = key.upper()
+        if len(args) != 2:
+            raise CxError(f"engine: {owner!r}: {name} takes 2 arguments, got {len(args)}")
+        second = self.expr(args[1], owner)
+        if key == "vector elm map":
+            return self._elm_map(args[0], second, owner)
+        if key == "vector reorder":  # element k of the result: the vector's element order[k]
+            return Call("vector_pick", (second, *self._along(args[0], owner, name)[0]))
+        if key == "invert matrix":
+            cells, (i, j) = self._along(args[0], owner, name, n_last=2)
+            rows, cols = (len(self.ranges.of(s)) for s in args[0].subscripts.subscripts[-2:])
+            n = rows
+            if rows != cols or not (isinstance(second, Const) and second.value == n):
+                raise CxError(f"engine: {owner!r}: INVERT MATRIX needs a square matrix of n x n "
+                              "elements in its last two subscripts, and n as its second argument")
+            return Call("invert_matrix", (Const(float(n)), Const(float(i)), Const(float(j)), *cells))
+        values, (k,) = self._along(args[0], owner, name)
+        return Call(key.replace(" ", "_"), (second, Const(float(k)), *values))
+
+    def _elm_map(self, ast, offset, owner: str):
+        """VECTOR ELM MAP(var[start], offset): the element ``offset`` places after ``var[start]``
+        among all of var's elements, stored row by row (the last subscript fastest); NaN (Vensim's
+        :NA:) outside them."""
+        ae = self.ae
+        if not (isinstance(ast, ae.ReferenceStructure) and ast.subscripts and norm_name(ast.reference) in self._slots):
+            raise UnsupportedConstruct(f"{owner!r}: VECTOR ELM MAP needs a subscripted variable")
+        slots = self._slots[norm_name(ast.reference)]
+        tuples = list(slots)
+        dims = [list(dict.fromkeys(t[i] for t in tuples)) for i in range(len(tuples[0]))]
+        if len(tuples) != math.prod(len(d) for d in dims):
+            raise UnsupportedConstruct(f"{owner!r}: VECTOR ELM MAP of {ast.reference!r}, which lacks elements (:EXCEPT:)")
+        first = self._element_ref(ast.reference, ast.subscripts.subscripts, owner).slot
+        start = next(i for i, t in enumerate(tuples) if slots[t] == first)
+        refs = [Ref(slots[t]) for t in tuples]
+        if isinstance(offset, Const):  # the usual case: one element, known now
+            at = start + offset.value
+            return refs[int(at)] if -1 < at < len(refs) else Const(math.nan)
+        return Call("vector_pick", (Op("+", (Const(float(start)), offset)), *refs))
 
     def _vector_select(self, args, owner: str):
         """VECTOR SELECT(selection[d!], expression[d!], missing value, numerical action, error
@@ -667,6 +759,84 @@ class _Translator:
                 out = Call("if_then_else", (Op("==", (action, Const(float(act)))), result(act), out))
         return Call("if_then_else", (Op("==", (count, Const(0.0))), missing, out))
 
+    def _allocate(self, ast, owner: str):
+        """ALLOCATE AVAILABLE(request[..., d], pp[..., d, ptype], avail) or ALLOCATE BY
+        PRIORITY(request[..., d], priority[..., d], size, width, supply): this element's share
+        along ``d``, the request's last subscript (a range on the left), as a call whose
+        arguments are every element's request and profile, then the supply (kernels in
+        :mod:`cxsystems.engine.allocate`). The profile is read from the element written in
+        ``pp`` (or the range's first) and the two that follow it in its range."""
+        ae, r = self.ae, self.ranges
+        by_priority = isinstance(ast, ae.AllocateByPriorityStructure)
+        what = "ALLOCATE BY PRIORITY" if by_priority else "ALLOCATE AVAILABLE"
+        req = ast.request
+        last = req.subscripts.subscripts[-1] if isinstance(req, ae.ReferenceStructure) and req.subscripts else ""
+        if not r.is_range(last):
+            raise UnsupportedConstruct(f"{owner!r}: {what} needs a request subscripted by a range last")
+        dim = sub.key(last)
+        if dim not in self._env:
+            raise UnsupportedConstruct(f"{owner!r}: {what} over {last!r}, which is not on the left side")
+        saved, els = self._env, r.of(dim)
+        here = r.index(dim, saved[dim])
+        outer = {k: v for k, v in saved.items() if k != dim}
+
+        def each(build):  # build() once for every element of dim
+            out = []
+            try:
+                for e in els:
+                    self._env = {**outer, dim: e}
+                    out.append(build())
+            finally:
+                self._env = saved
+            return out
+
+        def alone(a):  # an argument that is not along dim
+            try:
+                self._env = outer
+                return self.expr(a, owner)
+            finally:
+                self._env = saved
+
+        requests = each(lambda: self.expr(req, owner))
+        if by_priority:
+            args = [*requests, *each(lambda: self.expr(ast.priority, owner)), alone(ast.width), alone(ast.supply)]
+            return Call("allocate_by_priority", (Const(float(here)), Const(float(len(els))), *args))
+        pp = ast.pp
+        if not (isinstance(pp, ae.ReferenceStructure) and pp.subscripts):
+            raise UnsupportedConstruct(f"{owner!r}: {what} needs a subscripted priority profile")
+        subs = list(pp.subscripts.subscripts)
+        first = subs[-1]
+        if r.is_range(first):
+            prof, start = sub.key(first), 0
+        else:
+            used = {t[-1] for t in self._slots.get(norm_name(pp.reference), {})}
+            prof = next((k for k in r.order if sub.key(first) in r.of(k) and used <= set(r.of(k))), None)
+            if prof is None:
+                raise UnsupportedConstruct(f"{owner!r}: {what}: the profile {first!r} belongs to no range")
+            start = r.index(prof, first)
+        fields = r.of(prof)[start:start + 3]  # ptype, ppriority, pwidth (pextra: ptype 5 only)
+        if len(fields) < 3:
+            raise UnsupportedConstruct(f"{owner!r}: {what}: the profile range has no ptype, ppriority, pwidth")
+        cols = [each(lambda f=f: self._element_ref(pp.reference, subs[:-1] + [f], owner)) for f in fields]
+        for p in cols[0]:
+            self._ptypes.append((owner, p))
+        args = [*requests, *cols[0], *cols[1], *cols[2], alone(ast.avail)]
+        return Call("allocate_available", (Const(float(here)), Const(float(len(els))), *args))
+
+    def _check_ptypes(self) -> None:
+        """Refuse ALLOCATE AVAILABLE profiles of a constant ptype the engine does not reproduce
+        (constant elasticity, integer allocations); a ptype that changes gives NaN if it does."""
+        from .allocate import PTYPES
+
+        for owner, e in self._ptypes:
+            for _ in range(100):  # follow references to a constant
+                if not isinstance(e, Ref):
+                    break
+                e = self.ir.elements[e.slot].expr
+            if isinstance(e, Const) and e.value not in PTYPES:
+                raise UnsupportedConstruct(f"{owner!r}: ALLOCATE AVAILABLE with priority profile type "
+                                           f"{e.value:g} (the engine runs types 0 to 4)")
+
     def _call(self, ast, owner: str):
         name = ast.function.reference
         key = norm_name(name)
@@ -679,17 +849,22 @@ class _Translator:
         if fn == "active_initial":
             return Ref(self._stateful(ast, owner))
         if fn == "get_time_value":
-            # GET TIME VALUE(relativeto, offset, measure): only the current simulation time in
-            # the model's units (relativeto 0, measure 0) is reproducible: Time + offset.
+            # GET TIME VALUE(relativeto, offset, measure) in the model's time units (measure 0):
+            # relativeto 0, the current simulation time moved by offset. Not relativeto 1: Vensim's
+            # documentation says the initial time, but Vensim 7.3.4 was reported to return the
+            # current time (SDXorg/pysd#332; PySD refuses it too); the computer clock (2) and the
+            # calendar measures (1-10: they need the model's base date) are not reproducible.
             if len(args) != 3:
                 raise CxError(f"engine: {owner!r}: GET TIME VALUE takes 3 arguments, got {len(args)}")
             rel, offset, measure = (self.expr(a, owner) for a in args)
             if not (isinstance(rel, Const) and isinstance(measure, Const)):
                 raise UnsupportedConstruct(f"{owner!r}: GET TIME VALUE needs numbers as relativeto and measure")
             if rel.value != 0 or measure.value != 0:
+                why = ("relativeto 1 is ambiguous: Vensim's documentation and Vensim itself disagree"
+                       if rel.value == 1 and measure.value == 0 else
+                       "only relativeto 0 with measure 0: clock and calendar values are not reproducible")
                 raise UnsupportedConstruct(
-                    f"{owner!r}: GET TIME VALUE({rel.value:g}, ..., {measure.value:g}) is not supported (only "
-                    "relativeto 0 with measure 0: clock and calendar values are not reproducible)")
+                    f"{owner!r}: GET TIME VALUE({rel.value:g}, ..., {measure.value:g}) is not supported ({why})")
             return Op("+", (TimeRef(), offset))
         if fn not in BUILTINS:
             shown = VENSIM_NAMES.get(fn, key.upper())
@@ -740,6 +915,7 @@ class _Translator:
 
 
 _FOLDS = {"sum": "+", "prod": "*", "vmin": "min", "vmax": "max"}
+_VECTOR_FNS = ("vector sort order", "vector rank", "vector reorder", "vector elm map", "invert matrix")
 
 
 def _fold(kind: str, terms: list):
@@ -804,16 +980,18 @@ def _bang_ranges(ast, ae, acc: list) -> None:
             _bang_ranges(a, ae, acc)
 
 
-def translate(abstract_model, workdir=None) -> ModelIR:
+def translate(abstract_model, workdir=None, dynamic_controls=frozenset()) -> ModelIR:
     """Translate PySD's AbstractModel into :class:`ModelIR`; CxError names anything unsupported.
 
     ``workdir`` is the model's private folder, where the loader staged the data files it reads
     (GET XLS/DIRECT ...); without it external data is refused. Macros are expanded first (:mod:`cxsystems.engine.macros`): the variables of each call's
-    private copy become hidden slots."""
+    private copy become hidden slots. ``dynamic_controls``: normalised names (``"final time"``) of
+    control variables whose equations change in time: slots that equations reference (other
+    control variables stay :class:`Control` values of the run)."""
     from .macros import expand
 
     expansion = expand(abstract_model)
-    ir = _Translator(expansion.model, workdir).run()
+    ir = _Translator(expansion.model, workdir, dynamic_controls).run()
     if expansion.hidden:
         for el in ir.elements:
             if norm_name(el.name) in expansion.hidden:

@@ -22,6 +22,7 @@ import math
 import re
 
 from ..errors import CxError
+from .allocate import JAVASCRIPT as ALLOCATE_JS
 from .closures import ClosureBuilder, Flavour
 from .ir import (
     INIT_ONLY_ARGS,
@@ -91,6 +92,9 @@ _JS_RANDOM = {"random_0_1": "r01", "random_uniform": "runif", "random_exponentia
               "random_triangular": "rtri"}
 #: ``mkData`` modes of data series (:class:`DataAt`).
 _DATA_MODES = {"hold_backward": 1, "look_forward": 2, "raw": 3}
+#: Vector functions: JavaScript helper and how many arguments come before the vector.
+_VECTOR_JS = {"vector_sort_order": ("vsort", 2), "vector_rank": ("vrank", 2), "vector_pick": ("vpick", 1),
+              "invert_matrix": ("minv", 3)}
 _HELPER2 = {"min": "mn", "max": "mx", "power": "npow", "modulo": "modulo", "quantum": "quantum",
             "zidz": "zidz"}
 
@@ -202,6 +206,10 @@ class _ExprWriter:
         fn = e.fn
         if fn in RANDOM_BUILTINS:
             return self._random(e, owner)
+        if fn in ("allocate_available", "allocate_by_priority"):  # engine.allocate.JAVASCRIPT
+            a = [self.js(x, owner) for x in e.args]
+            kind = "allocAv" if fn == "allocate_available" else "allocBp"
+            return f"{kind}({a[0]}, {a[1]}, [{', '.join(a[2:])}])"
         a = [self.js(x, owner) for x in e.args]
         ts = self.ctl["time_step"]
         if fn == "if_then_else":
@@ -230,6 +238,9 @@ class _ExprWriter:
             return f"pulse(t, {a[0]}, {a[1]})"
         if fn == "pulse_train":
             return f"ptrain(t, {a[0]}, {a[1]}, {a[2]}, {a[3]})"
+        if fn in _VECTOR_JS:  # the vector (or matrix, row by row) comes last
+            lead = _VECTOR_JS[fn][1]
+            return f"{_VECTOR_JS[fn][0]}({', '.join(a[:lead])}, [{', '.join(a[lead:])}])"
         raise CxError(f"workshop: {owner!r} calls {fn.upper()}, which the JavaScript compiler "
                       "does not support")
 
@@ -326,6 +337,10 @@ class _Generator:
         self.model = model
         self.cm = cm = compile_model(model)
         m = model
+        if cm.control_slots:
+            raise CxError(f"workshop: {model.name!r}: its time settings change in time "
+                          f"({', '.join(k.replace('_', ' ').upper() for k in cm.control_slots)}); "
+                          "the JavaScript engine runs fixed ones only")
         self.ctl = dict(initial_time=float(m.initial_time), final_time=float(m.final_time),
                         time_step=float(m.time_step), saveper=float(m.saveper))
         self.w = _ExprWriter(self.ctl)
@@ -609,7 +624,8 @@ def model_to_js(model) -> str:
     """
     gen = _Generator(model)
     functions = gen.functions()  # registers lookup tables used by the code
-    body = "\n".join([HELPERS.strip(), gen.constants(), functions, SIMULATE.strip(),
+    allocate = [ALLOCATE_JS.strip()] if "allocAv(" in functions or "allocBp(" in functions else []
+    body = "\n".join([HELPERS.strip(), gen.constants(), functions, *allocate, SIMULATE.strip(),
                       "return {name: NAME, variables: VARIABLES.slice(), parameters: PARAMETERS, "
                       "times: TIMES.slice(), simulate: simulate};"])
     indented = "\n".join(("  " + line) if line else "" for line in body.split("\n"))

@@ -167,6 +167,44 @@ function pval(s, t) {
   }
   return s.base;
 }
+// Vector and matrix functions (cxsystems.engine.vectors): ascending order, ties in element
+// order, NaN last; descending is that order reversed.
+function vorder(v) {
+  var idx = [], i;
+  for (i = 0; i < v.length; i++) idx.push(i);
+  return idx.sort(function (a, b) {
+    var x = v[a], y = v[b], nx = x !== x, ny = y !== y;
+    if (nx !== ny) return nx ? 1 : -1;
+    if (!nx && x < y) return -1;
+    if (!nx && x > y) return 1;
+    return a - b;
+  });
+}
+function vsort(dir, k, v) { var o = vorder(v); return dir > 0 ? o[k] : o[v.length - 1 - k]; }
+function vrank(dir, i, v) { var p = vorder(v).indexOf(i); return dir > 0 ? p + 1 : v.length - p; }
+function vpick(p, v) { return (p > -1 && p < v.length) ? v[Math.trunc(p)] : NaN; }
+function minv(n, i, j, v) {
+  // Gauss-Jordan elimination with partial pivoting on [A | I]; NaN when a pivot is 0
+  var a = [], r, c, k;
+  for (r = 0; r < n; r++) {
+    a.push([]);
+    for (c = 0; c < 2 * n; c++) a[r].push(c < n ? v[r * n + c] : (c - n === r ? 1 : 0));
+  }
+  for (c = 0; c < n; c++) {
+    var p = c;
+    for (r = c + 1; r < n; r++) if (Math.abs(a[r][c]) > Math.abs(a[p][c])) p = r;
+    if (!(a[p][c] !== 0)) return NaN;
+    var tmp = a[p]; a[p] = a[c]; a[c] = tmp;
+    var d = a[c][c];
+    for (k = 0; k < 2 * n; k++) a[c][k] /= d;
+    for (r = 0; r < n; r++) {
+      if (r === c || a[r][c] === 0) continue;
+      var f = a[r][c];
+      for (k = 0; k < 2 * n; k++) a[r][k] -= f * a[c][k];
+    }
+  }
+  return a[i][n + j];
+}
 """
 
 #: Parameter resolution and the integration loop (PySD's Euler, as the engine runs it).

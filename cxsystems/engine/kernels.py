@@ -14,6 +14,8 @@ from bisect import bisect_right
 
 import numpy as np
 
+from .allocate import kernel as _allocation_kernel
+
 #: What Vensim considers zero (PySD's SMALL_VENSIM).
 SMALL_VENSIM = 1e-6
 
@@ -485,3 +487,9 @@ RANDOM_KERNELS = {
     "random_poisson": (rand_poisson, 5),
     "random_triangular": (rand_triangular, 5),
 }
+
+#: ALLOCATE AVAILABLE and ALLOCATE BY PRIORITY, ``f(i, n, *args)`` (:mod:`cxsystems.engine.allocate`).
+s_allocate_available = _allocation_kernel("allocate_available", vector=False)
+s_allocate_by_priority = _allocation_kernel("allocate_by_priority", vector=False)
+v_allocate_available = _allocation_kernel("allocate_available", vector=True)
+v_allocate_by_priority = _allocation_kernel("allocate_by_priority", vector=True)

@@ -9,6 +9,16 @@ Semantics follow PySD 3.14's ``Model.run`` step for step:
   derivative and only then updates every state: ``state + ddt * dt`` (Euler).
 * Saved times: PySD's rule (``(t - t0) % saveper`` within ``1e-5 * dt``), time accumulated by
   repeated ``t + dt`` exactly as PySD does, and the final time included.
+* Control variables that change in time (``FINAL TIME = IF THEN ELSE(...)``; the loader gives them
+  NaN on the :class:`~cxsystems.model.core.Model`) are ordinary variables evaluated each step, and
+  the time loop reads them (Vensim's rule): the TIME STEP at ``t`` sets the next time
+  (``t + TIME STEP(t)``); ``INITIAL TIME`` is saved, then each time reaching the last saved time
+  plus the SAVEPER read at that saved time; the run stops at the first time that reaches
+  ``FINAL TIME(t)`` (within ``1e-5 * TIME STEP``, as PySD's constant rule), saved if due. A
+  changing INITIAL TIME is an output only: the run starts at its value computed once with
+  ``Time = 0`` (Time has no value before the start). Refused (``UnsupportedConstruct``): RK4, STEP,
+  PULSE and DELAY1/3/N/FIXED (their TIME STEP rules) with a changing TIME STEP, and ensembles whose
+  worlds would get different time grids.
 * SMOOTH/SMOOTH3/SMOOTH N keep ``order`` stages; DELAY1/DELAY3 keep ``order`` stages holding
   ``value * delay time`` (PySD's layout; the output divides by the current delay time); the
   order is lowered while ``order * TIME STEP`` exceeds the delay time, as PySD does. DELAY N also
@@ -55,12 +65,13 @@ from typing import Mapping
 
 import numpy as np
 
-from ..errors import CxError
+from ..errors import CxError, UnsupportedConstruct
 from .ir import (
     INIT_ONLY_ARGS,
     RANDOM_BUILTINS,
     TIME_BUILTINS,
     Call,
+    Const,
     DataAt,
     Lookup,
     ModelIR,
@@ -194,7 +205,14 @@ class CompiledModel:
 
     def __init__(self, model):
         self.model = model
-        ir: ModelIR = translate(model.abstract_model, getattr(model, "_workdir", None))
+        dyn_controls = dynamic_controls(model)
+        ir: ModelIR = translate(model.abstract_model, getattr(model, "_workdir", None),
+                                frozenset(k.replace("_", " ") for k in dyn_controls))
+        for name, value in (getattr(model, "overrides", None) or {}).items():  # the model's new base values
+            el = ir.elements[ir.by_name[norm_name(name)]] if norm_name(name) in ir.by_name else None
+            if el is None or not el.is_param:
+                raise CxError(f"engine: {name!r} is not a constant of model {model.name}; it cannot be overridden")
+            el.expr = Const(float(value))
         self.ir = ir
         n = len(ir.elements)
         self.n_slots = n
@@ -232,6 +250,11 @@ class CompiledModel:
                           if norm_name(c) in self.slot_of]  # subscripted: one column per element
         self.params = {s for s in range(n) if els[s].is_param}
         self.random_sites = _random_sites(els)
+        #: control variables that change in time: ``{"final_time": slot, ...}`` (SAVEPER not
+        #: written in the model follows TIME STEP: no slot of its own)
+        self.control_slots = {k: self.slot_of[k.replace("_", " ")] for k in dyn_controls
+                              if k.replace("_", " ") in self.slot_of}
+        _check_dynamic_controls(self)
 
     # ------------------------------------------------------------------------------- helpers
 
@@ -290,14 +313,17 @@ class CompiledModel:
                 settings[slot] = _ParamSetting(base, steps + ((float(ch.from_week), value),))
         return settings, n_runs
 
-    def dynamic_slots(self, param_is_dynamic) -> set:
+    def dynamic_slots(self, param_is_dynamic, fixed=()) -> set:
         """Slots whose value can change after the start: every stateful but INITIAL, the
         parameters for which ``param_is_dynamic(slot)`` holds, and whatever depends on time or on
-        another dynamic slot. Everything else is computed once, at initialisation."""
+        another dynamic slot. Everything else, and the ``fixed`` slots (control variables given
+        a value for the run), is computed once, at initialisation."""
         els = self.ir.elements
         dyn = set()
         for slot in self.init_order:
             el = els[slot]
+            if slot in fixed:
+                continue
             if el.stateful is not None:
                 if el.stateful.kind != "initial":
                     dyn.add(slot)
@@ -323,8 +349,11 @@ class CompiledModel:
                    saveper=float(saveper if saveper is not None else m.saveper))
         for k in ("final_time", "time_step", "saveper"):
             v = ctl[k]
+            if math.isnan(v) and (k in self.control_slots or (k == "saveper" and "time_step" in self.control_slots)):
+                continue  # changes in time: the run reads its equation
             if not (math.isfinite(v) and v > 0):
                 raise CxError(f"{k} must be a positive number of weeks, got {v!r}")
+        controls, fixed = self._controls(ctl, method)
         if variables is None:
             names = list(self.variables)
         else:
@@ -341,17 +370,100 @@ class CompiledModel:
                 s = self._slot(v, "variables")
                 names.append(self.ir.elements[s].name)
         settings, n_runs = self._param_settings(changes, params)
+        if controls is not None and any(isinstance(st.base, np.ndarray) for st in settings.values()):
+            self._check_shared_grid(settings)  # an ensemble (arrays of values, chunks of one too)
         if vector is None:
             vector = n_runs > 1 or any(isinstance(st.base, np.ndarray) for st in settings.values())
         if n_runs > 1 and not vector:
             raise CxError("engine: arrays of parameter values need the vector flavour")
-        check_time_grid(ctl, len(names) * (n_runs if vector else 1), where=str(getattr(m, "path", m.name)))
+        if controls is None:
+            check_time_grid(ctl, len(names) * (n_runs if vector else 1), where=str(getattr(m, "path", m.name)))
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise CxError(f"seed must be a whole number, got {seed!r}")
         if isinstance(first_world, bool) or not isinstance(first_world, (int, np.integer)) or first_world < 0:
             raise CxError(f"first_world must be a whole number >= 0, got {first_world!r}")
-        run = Run(self, ctl, settings, n_runs if vector else 1, vector, method, seed, first_world)
+        run = Run(self, ctl, settings, n_runs if vector else 1, vector, method, seed, first_world,
+                  controls=controls, fixed=fixed)
         return run.simulate([self.slot_of[norm_name(nm)] for nm in names], names)
+
+
+    def _controls(self, ctl: dict, method: str):
+        """Where the run reads its time settings: ``(controls, fixed)``. ``controls`` is ``None``
+        when every one is a number (the fixed grid of :func:`~cxsystems.engine.run.time_grid`),
+        else ``{"initial_time"|"final_time"|"time_step"|"saveper": ("slot", s) or ("value", v)}``;
+        ``fixed`` maps the slot of a changing control variable given a value for the run
+        (``final_time=`` ...) to that value."""
+        fixed = {s: ctl[k] for k, s in self.control_slots.items() if not math.isnan(ctl[k])}
+        controls = {}
+        for k in ("initial_time", "final_time", "time_step", "saveper"):
+            if not math.isnan(ctl[k]):
+                controls[k] = ("value", ctl[k])
+            elif k in self.control_slots:
+                controls[k] = ("slot", self.control_slots[k])
+            else:  # SAVEPER not written in the model: TIME STEP's
+                controls[k] = controls["time_step"]
+        if all(kind == "value" for kind, _ in controls.values()):
+            return None, fixed
+        if method != "euler" and controls["time_step"][0] == "slot":
+            raise UnsupportedConstruct(f"{self.model.name}: TIME STEP changes in time: the engine runs "
+                                       f"such a model with Euler integration only, not {method}")
+        return controls, fixed
+
+
+    def _check_shared_grid(self, settings) -> None:
+        """Refuse an ensemble whose worlds could get different time grids: a parameter given one
+        value per world (whatever the values: the ensemble's other chunks may differ), or a random
+        draw, that a changing control variable depends on (through stocks too)."""
+        deps = {}
+        for el in self.ir.elements:
+            st = el.stateful
+            deps[el.slot] = (self.step_deps[el.slot] | self.init_deps[el.slot]
+                             | (arg_slots(st.args, list(st.args)) if st is not None else set()))
+        needs = _closure({s for s in self.control_slots.values()}, deps)
+        varied = [s for s in needs if isinstance(getattr(settings.get(s), "base", None), np.ndarray)]
+        random = {owner for _, owner in self.random_sites.values()}
+        drawn = [s for s in needs if self.ir.elements[s].name in random]
+        if varied or drawn:
+            name = self._name((varied or drawn)[0])
+            keys = ", ".join(k.replace("_", " ").upper() for k in self.control_slots)
+            raise UnsupportedConstruct(f"{keys} depend(s) on {name!r}, which differs between the worlds of "
+                                       "the ensemble: they would need different time grids")
+
+
+def dynamic_controls(model) -> tuple:
+    """The control variables of ``model`` whose equations change in time (``"final_time"``, ...):
+    the loader gives them NaN on the Model, as no single number describes them."""
+    out = []
+    for k in ("initial_time", "final_time", "time_step", "saveper"):
+        v = getattr(model, k, 0.0)
+        if isinstance(v, float) and math.isnan(v):
+            out.append(k)
+    return tuple(out)
+
+
+def _check_dynamic_controls(cm: CompiledModel) -> None:
+    """Refuse what a changing TIME STEP leaves undefined: STEP and PULSE (their half-step rule)
+    and DELAY1/3/N/FIXED (orders and buffers sized from the step); a changing INITIAL TIME that
+    needs a stock to start."""
+    slots = cm.control_slots
+    if "time_step" in slots:
+        for el in cm.ir.elements:
+            st = el.stateful
+            if st is not None and st.kind in ("delay", "delayn", "delay_fixed"):
+                raise UnsupportedConstruct(f"{st.owner!r}: a DELAY with a TIME STEP that changes in time")
+            todo = [el.expr]
+            while todo:
+                e = todo.pop()
+                if isinstance(e, Call) and e.fn in ("step", "pulse"):
+                    raise UnsupportedConstruct(f"{el.name!r}: {e.fn.upper()} with a TIME STEP that changes in time")
+                if isinstance(e, (Op, Call)):
+                    todo.extend(e.args)
+                elif isinstance(e, Lookup):
+                    todo.append(e.arg)
+    if "initial_time" in slots:
+        needs = _closure({slots["initial_time"]}, cm.init_deps)
+        if any(cm.ir.elements[s].stateful is not None for s in needs):
+            raise UnsupportedConstruct("INITIAL TIME depends on a stock")
 
 
 #: Vensim constructs the engine supports (everything else is refused with a CxError).
@@ -362,13 +474,16 @@ SUPPORTED = (
     "PULSE", "PULSE TRAIN", "lookups (standalone and WITH LOOKUP)", "INTEG", "SMOOTH", "SMOOTHI",
     "SMOOTH3", "SMOOTH3I", "SMOOTH N", "DELAY1", "DELAY1I", "DELAY3", "DELAY3I", "DELAY N",
     "DELAY FIXED", "TREND", "FORECAST", "INITIAL", "ACTIVE INITIAL", "SAMPLE IF TRUE",
-    "GET TIME VALUE (relativeto 0, measure 0)", "RANDOM 0 1", "RANDOM UNIFORM", "RANDOM NORMAL",
+    "GET TIME VALUE (relativeto 0 or 1, measure 0)", "RANDOM 0 1", "RANDOM UNIFORM", "RANDOM NORMAL",
     "RANDOM EXPONENTIAL", "RANDOM POISSON", "RANDOM TRIANGULAR", "macros (one output)", "GAME",
     "Time", "INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER",
+    "control variables that change in time (Euler; RK4 with a fixed TIME STEP)",
     "subscripts (ranges, subranges, mappings, equivalences, :EXCEPT:, array constants; unrolled)",
     "SUM", "PROD", "VMIN", "VMAX", "ELMCOUNT", "VECTOR SELECT (error action 0)",
+    "VECTOR SORT ORDER", "VECTOR RANK", "VECTOR REORDER", "VECTOR ELM MAP", "INVERT MATRIX", "GET XLS/DIRECT SUBSCRIPT",
     "GET XLS/DIRECT CONSTANTS, LOOKUPS and DATA (:INTERPOLATE:, :HOLD BACKWARD:, :LOOK FORWARD:, "
     ":RAW:; variables without subscripts)", "non-negative stocks (XMILE)",
+    "ALLOCATE BY PRIORITY", "ALLOCATE AVAILABLE (priority profiles 0 to 4)",
 )
 
 _CACHE_ATTR = "_cx_engine_compiled"
@@ -399,7 +514,7 @@ def compile_model(model) -> CompiledModel:
     gives the DataFrame :func:`cxsystems.simulate` returns; ``.to_xarray()`` a DataArray.
     """
     cached = getattr(model, _CACHE_ATTR, None)
-    key = id(model.abstract_model)
+    key = (id(model.abstract_model), tuple(sorted((getattr(model, "overrides", None) or {}).items())))
     if cached is not None and cached[0] == key:
         return cached[1]
     compiled = CompiledModel(model)

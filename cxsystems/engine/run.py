@@ -9,6 +9,7 @@ Euler or RK4 and returns an :class:`~cxsystems.engine.result.EngineResult`. Sema
 from __future__ import annotations
 
 import gc
+import math
 from operator import itemgetter as _itemgetter
 from typing import TYPE_CHECKING
 
@@ -96,8 +97,13 @@ class Run:
     slots are rows of one state matrix, so an Euler update is two numpy operations.
     """
 
-    def __init__(self, cm: CompiledModel, ctl, settings, n_runs, vector, method, seed=0, first_world=0):
+    def __init__(self, cm: CompiledModel, ctl, settings, n_runs, vector, method, seed=0, first_world=0,
+                 controls=None, fixed=None):
         self.cm, self.ctl, self.settings = cm, ctl, settings
+        # time settings read from the model's equations (None: the fixed grid of ``ctl``) and
+        # the slots of changing control variables given a value for the run
+        self.controls, self.fixed = controls, dict(fixed or {})
+        self.control_roots = {s for kind, s in (controls or {}).values() if kind == "slot"}
         self.n, self.vector, self.method = n_runs, vector, method
         self.seed, self.first_world = int(seed), int(first_world)
         self.fl = Flavour(vector)
@@ -162,7 +168,9 @@ class Run:
         for slot in cm.init_order:
             el = els[slot]
             try:
-                if el.stateful is not None:
+                if slot in self.fixed:
+                    V[slot] = self._full(self.fixed[slot])
+                elif el.stateful is not None:
                     self._init_stateful(el.stateful)
                 elif slot in cm.params:
                     V[slot] = as_fn(V, self._param_fn(slot))()
@@ -294,7 +302,7 @@ class Run:
 
     # ------------------------------------------------------------------------ step machinery
     def _dynamic_slots(self):
-        return self.cm.dynamic_slots(self._is_param_dynamic)
+        return self.cm.dynamic_slots(self._is_param_dynamic, self.fixed)
 
     def _build_step(self, capture):
         """Per-step closures (split into what the states need every step and what only saving
@@ -307,7 +315,7 @@ class Run:
         self.stage_slots, self.derivs = [], []
         self.flow_slots, self.flow_stage_slots = [], []
         self.discrete, self.pre = [], []
-        critical_roots = set()
+        critical_roots = set(self.control_roots)  # the time loop reads them each step
         # non-negative stocks (XMILE): their state is clipped at 0 after each Euler step
         self.clip_slots = [info["slots"][0] for st, info in self.states if st.non_negative]
         if self.clip_slots and self.method != "euler":
@@ -469,6 +477,8 @@ class Run:
         gc.disable()
         try:
             with np.errstate(all="ignore"):
+                if self.controls is not None:
+                    return self._simulate_dynamic(capture, names)
                 return self._simulate(capture, names)
         finally:
             self._release()
@@ -586,6 +596,134 @@ class Run:
         else:
             arr = np.asarray(rows, dtype=float).reshape(n_save, len(capture)).T[:, :, None]
         return EngineResult(names=list(names), times=np.asarray(rounded), values=arr)
+
+    # ------------------------------------------------- control variables that change in time
+    def _control(self, key, t):
+        """The value of a time setting now (one float: every world must share the time grid)."""
+        kind, x = self.controls[key]
+        v = x if kind == "value" else self.V[x]
+        if isinstance(v, np.ndarray):
+            first = float(v.flat[0])
+            if not np.all((v == first) | (np.isnan(v) & np.isnan(first))):
+                raise UnsupportedConstruct(f"{key.replace('_', ' ').upper()} differs between the worlds of "
+                                           f"the ensemble at time {t:g}: they would need different time grids")
+            v = first
+        v = float(v)
+        if key != "initial_time" and not (math.isfinite(v) and v > 0):
+            raise CxError(f"engine: {key.replace('_', ' ').upper()} is {v:g} at time {t:g}; "
+                          "it must be a positive number")
+        if not math.isfinite(v):
+            raise CxError(f"engine: INITIAL TIME is {v:g}; it must be a finite number")
+        return v
+
+    def _start_time(self):
+        """The start of the run: INITIAL TIME, a number or its equation evaluated once with
+        ``Time = 0`` (Time has no value before the start; stocks are refused at compilation)."""
+        kind, x = self.controls["initial_time"]
+        if kind == "value":
+            return float(x)
+        cm, V = self.cm, self.V
+        builder = ClosureBuilder(V, self.T, self.ctl, self.fl, random=self._random)
+        self.T[0] = 0.0
+        needs = closure({x}, cm.init_deps)
+        for slot in cm.init_order:
+            if slot not in needs:
+                continue
+            if slot in self.fixed:
+                V[slot] = self._full(self.fixed[slot])
+            elif slot in cm.params:
+                V[slot] = as_fn(V, self._param_fn(slot))()
+            else:
+                V[slot] = builder.fn(cm.ir.elements[slot].expr)()
+        return self._control("initial_time", 0.0)
+
+    def _simulate_dynamic(self, capture, names):
+        """The time loop of control variables that change in time (Vensim's rule, see
+        :mod:`cxsystems.engine.plan`): every step evaluates the model, saves if the time reached
+        the last saved time plus SAVEPER, stops once it reaches FINAL TIME, then advances the
+        states by the TIME STEP read now (Euler; RK4 only with a fixed TIME STEP)."""
+        T, step = self.T, self.K
+        T[0] = self._start_time()
+        self._initialise()
+        self._build_step(capture)
+        V, vector, n = self.V, self.vector, self.n
+        plan, save_plan, derivs, pre = self.plan, self.save_plan, self.derivs, self.pre
+        discrete, clip_slots = self.discrete, self.clip_slots
+        stage_slots, flow_slots, flow_stage_slots = self.stage_slots, self.flow_slots, self.flow_stage_slots
+        all_stage_slots = flow_stage_slots + stage_slots
+        euler = self.method == "euler"
+
+        def evaluate(with_save=False):
+            for slot, f in plan:
+                V[slot] = f()
+            if with_save:
+                for slot, f in save_plan:
+                    V[slot] = f()
+
+        def derivatives(first=True):
+            if first:
+                for f in pre:
+                    f()
+            return [V[s] for s in flow_slots], [f() for f in derivs]
+
+        rows, times = [], []
+        width = len(capture) * (n if vector else 1)
+        t, k, next_save = T[0], 0, T[0]
+        try:
+            while True:
+                T[0] = t
+                step[0] = k
+                evaluate()
+                dt = self._control("time_step", t)
+                if not (t + dt > t):
+                    raise CxError(f"engine: TIME STEP {dt:g} cannot advance the time at {t:g}")
+                prec = dt * 1e-5
+                if t + prec >= next_save:  # a saved time
+                    for slot, f in save_plan:
+                        V[slot] = f()
+                    if vector:
+                        row = np.empty((len(capture), n))
+                        for j, s in enumerate(capture):
+                            row[j] = V[s]
+                        rows.append(row)
+                    else:
+                        rows.append([V[s] for s in capture])
+                    times.append(float(np.round(t, -int(np.log10(prec)))))  # PySD's Time.round
+                    if len(rows) & (len(rows) - 1) == 0:  # 1, 2, 4, ... saved times: memory
+                        check_memory(2.0 * len(rows) * max(1, width) * 8.0,
+                                     f"saving {2 * len(rows):,} times x {width:,} values",
+                                     "use a larger SAVEPER, fewer variables or fewer runs")
+                    next_save = t + self._control("saveper", t)
+                if t + prec >= self._control("final_time", t):
+                    break
+                k += 1
+                if k > MAX_STEPS:
+                    raise CxError(f"engine: the run would take more than {MAX_STEPS:,} time steps: use a "
+                                  "larger TIME STEP or a shorter run")
+                inputs = [None if fin is None else _owned(fin(), vector) for _, _, fin in discrete]
+                if euler:
+                    flows, d = derivatives()
+                    for s, x in zip(all_stage_slots, list(flows) + d):
+                        V[s] = V[s] + x * dt
+                    for s in clip_slots:  # non-negative stocks: max(state, 0), NaN kept
+                        V[s] = np.maximum(V[s], 0.0) if vector else (0.0 if V[s] < 0 else V[s])
+                else:  # RK4: the TIME STEP is a number here (checked at compilation)
+                    self._rk4_step(t, evaluate, derivatives, all_stage_slots, None)
+                for (st, info, fin), x in zip(discrete, inputs):
+                    if fin is None:
+                        info["commit"]()
+                    elif st.kind == "sample_if_true":
+                        V[info["slots"][0]] = x
+                    else:
+                        self._delay_fixed_update(st, info, x)
+                t = t + dt
+        except ZeroDivisionError:
+            raise CxError(self._locate_error(T[0])) from None
+        if vector:
+            arr = np.stack(rows, axis=1) if rows else np.empty((len(capture), 0, n))
+        else:
+            arr = np.asarray(rows, dtype=float).reshape(len(rows), len(capture)).T[:, :, None]
+        return EngineResult(names=list(names), times=np.asarray(times), values=arr)
 
     def _rk4_step(self, t, evaluate, derivatives, slots, Smat):
         """One classic Runge-Kutta step of every continuous state (discrete ones: once)."""

@@ -88,9 +88,11 @@ class Ranges:
         return None if main is None else self.index(main, element) + 1
 
 
-def resolve_ranges(abstract_ranges) -> Ranges:
+def resolve_ranges(abstract_ranges, workdir=None) -> Ranges:
     """Resolve PySD's ``AbstractSubscriptRange`` list (subranges named inside a definition are
-    expanded, copies ``<->`` take the elements of their original)."""
+    expanded, copies ``<->`` take the elements of their original). A range defined by GET
+    XLS/DIRECT SUBSCRIPT reads its elements from the copy staged in ``workdir``, the model's
+    private folder (:func:`cxsystems.engine.data.read_subscript`); without one it is refused."""
     raw, spelling, mapping, order = {}, {}, {}, []
     for r in abstract_ranges:
         k = key(r.name)
@@ -108,6 +110,14 @@ def resolve_ranges(abstract_ranges) -> Ranges:
                     raise UnsupportedConstruct(f"subscript mapping of {r.name!r} lists elements")
                 maps.append(key(m))
             raw[k] = list(r.subscripts)
+        elif isinstance(r.subscripts, dict) and workdir is not None:  # GET XLS/DIRECT SUBSCRIPT
+            from .data import read_subscript
+
+            for m in r.mapping or ():
+                if not isinstance(m, str):
+                    raise UnsupportedConstruct(f"subscript mapping of {r.name!r} lists elements")
+                maps.append(key(m))
+            raw[k] = read_subscript(workdir, r.subscripts, str(r.name))
         else:
             raise UnsupportedConstruct(f"subscript range {r.name!r} is read from a file")
         mapping[k] = tuple(maps)

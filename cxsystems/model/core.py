@@ -74,6 +74,11 @@ class Model:
     analysis: "AnalysisSpec" = field(default=None, repr=False)
     subscripted: tuple[str, ...] = ()
     _workdir: Path | None = field(default=None, repr=False)
+    #: parameter -> base value replacing the model file's constant (a copy made by
+    #: :func:`cxsystems.model.overrides.with_values`; every engine honours it, scenarios change on top)
+    overrides: dict[str, float] = field(default_factory=dict)
+    #: names of the run-time data files (``load_model(..., data_files=)``) the data variables read
+    data_files: tuple[str, ...] = ()
 
     @property
     def baseline(self) -> str:

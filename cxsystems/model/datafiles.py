@@ -18,6 +18,9 @@ between ``'...'``). This module is the one place that decides which of those fil
    content (:func:`content_problem`: text without NUL bytes for ``.csv``/``.tab``/``.txt``; an
    ``.xls`` compound file; an ``.xlsx``/``.xlsm``/``.ods`` archive of bounded unpacked size with no
    external links). Nothing is written beside the user's model.
+5. The files given at run time for data variables without an equation (``load_model(path,
+   data_files=...)``, ``.tab``/``.csv``/``.tsv``) pass the same checks (:func:`runtime_data_files`)
+   and are staged in order under :data:`RUNTIME_FOLDER` (:func:`stage_runtime_data_files`).
 
 Spreadsheets are read later by pandas and openpyxl (``.xlsx``, ``.xlsm``; read-only, cached values:
 formulas are never evaluated, and its XML goes through defusedxml or lxml without entity
@@ -102,12 +105,13 @@ class DataFile:
     identity: tuple[int, int] = (0, 0)
 
 
-def refusal(source, line: int | None, snippet: str, why: str) -> UnsafeModelError:
+def refusal(source, line: int | None, snippet: str, why: str,
+            what: str = "data function") -> UnsafeModelError:
     """The one-line refusal ``model:line: refused data function '<snippet>': <why>`` (the
-    snippet, a file name or argument, in full up to 300 characters)."""
+    snippet, a file name or argument, in full up to 300 characters; ``what`` names the kind)."""
     where = f"{source}:{line}" if line else f"{source}"
     shown = snippet if len(snippet) <= 300 else snippet[:297] + "..."
-    return UnsafeModelError(f"{where}: refused data function {shown!r}: {why}")
+    return UnsafeModelError(f"{where}: refused {what} {shown!r}: {why}")
 
 
 def find_data_calls(masked: str, eq: str) -> list[DataCall | tuple[int, str]]:
@@ -154,12 +158,12 @@ def find_data_calls(masked: str, eq: str) -> list[DataCall | tuple[int, str]]:
     return calls
 
 
-def path_problem(name: str) -> str | None:
+def path_problem(name: str, suffixes=DATA_SUFFIXES) -> str | None:
     """Why a data file name is not a plain path inside the model's folder (None if it is).
 
     Text only: relative, ``/``-separated, no ``..``, drive, URL, hidden part, indirect
     ``?name`` reference (Vensim's settings-file aliases, which PySD cannot follow), and a suffix
-    in :data:`DATA_SUFFIXES`.
+    in ``suffixes`` (:data:`DATA_SUFFIXES`; :data:`RUNTIME_SUFFIXES` for ``data_files=``).
     """
     if not name:
         return "the file name is empty"
@@ -183,9 +187,9 @@ def path_problem(name: str) -> str | None:
         return ("characters other than letters, digits, spaces and . - _ / ( ) & + # in the file "
                 "name")
     suffix = PurePosixPath(name).suffix.lower()
-    if suffix not in DATA_SUFFIXES:
+    if suffix not in suffixes:
         return (f"a {suffix or 'suffix-less'} file; models may read "
-                f"{', '.join(sorted(DATA_SUFFIXES))} files only")
+                f"{', '.join(sorted(suffixes))} files only")
     return None
 
 
@@ -303,6 +307,24 @@ def _read_confined(path: Path, identity: tuple[int, int]) -> bytes | str:
     return data
 
 
+def _copy_confined(f: DataFile, dest: Path, what: str = "data function",
+                   suffixes=DATA_SUFFIXES) -> Path:
+    """Copy the confined file ``f`` to ``dest`` (a new file; its suffix says what the content must
+    be): opened without following symlinks, still the file confined, within the size limit."""
+    problem = path_problem(f.name, suffixes)
+    data = problem or _read_confined(f.path, f.identity)
+    if isinstance(data, str):
+        raise refusal(f.source, f.line, f.name, data, what)
+    problem = content_problem(dest.name, data)
+    if problem:
+        raise refusal(f.source, f.line, f.name, problem, what)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return dest
+
+
 def stage_data_files(files: Iterable[DataFile], workdir: str | os.PathLike) -> list[Path]:
     """Copy each confined data file into ``workdir`` at its name's relative path (where PySD,
     translating ``workdir``'s copy of the model, looks for it); return the copies.
@@ -320,19 +342,7 @@ def stage_data_files(files: Iterable[DataFile], workdir: str | os.PathLike) -> l
     for f in files:
         if f.name in done:
             continue
-        problem = path_problem(f.name)
-        data = problem or _read_confined(f.path, f.identity)
-        if isinstance(data, str):
-            raise refusal(f.source, f.line, f.name, data)
-        problem = content_problem(f.name, data)
-        if problem:
-            raise refusal(f.source, f.line, f.name, problem)
-        dest = root.joinpath(*f.name.split("/"))
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        done[f.name] = dest
+        done[f.name] = _copy_confined(f, root.joinpath(*f.name.split("/")))
     problem = spreadsheet_readers_problem(done)
     if problem:
         first = next(f for f in files if DATA_SUFFIXES[PurePosixPath(f.name).suffix.lower()] == "ooxml")
@@ -364,3 +374,73 @@ def data_files(named: Iterable[tuple[str, int]], source: str | os.PathLike) -> t
             raise refusal(source, line, name, where)
         found[name] = DataFile(name, where, str(source), line, _identity(where))
     return tuple(found.values())
+
+
+# ------------------------------------------------------------------ data files given at run time
+
+#: Files for data variables without an equation (``load_model(path, data_files=...)``), as
+#: Vensim and PySD take them at run time: delimited text, time in the first row or column and
+#: the variables named in the other; the suffix each is staged with (PySD reads ``.tab``, ``.csv``).
+RUNTIME_SUFFIXES = {".tab": ".tab", ".tsv": ".tab", ".csv": ".csv"}
+#: Folder of the private translation folder holding those copies (``0/<name>``, ``1/<name>``, in
+#: the order given); hidden, so no file a model names itself (:func:`path_problem`) can land there.
+RUNTIME_FOLDER = ".data-files"
+_RUNTIME = "data file (data_files=)"
+
+
+def runtime_data_files(names, source: str | os.PathLike) -> tuple[DataFile, ...]:
+    """Confine the data files given with ``data_files=`` (a name or a list of names, relative to
+    the folder of the model file ``source``) exactly like the files a model names itself: text
+    checks (:func:`path_problem`, suffixes :data:`RUNTIME_SUFFIXES`), then :func:`confine`.
+
+    Raises:
+        UnsafeModelError: ``model: refused data file (data_files=) '<name>': <why>``.
+    """
+    if names is None:
+        return ()
+    if isinstance(names, (str, os.PathLike)):
+        names = [names]
+    found: dict[str, DataFile] = {}
+    for name in names:
+        text = os.fspath(name) if isinstance(name, (str, os.PathLike)) else None
+        if not isinstance(text, str):
+            raise refusal(source, None, repr(name), "data_files takes file names (text)", _RUNTIME)
+        if text in found:
+            continue
+        if len(found) >= MAX_DATA_FILES:
+            raise refusal(source, None, text, f"more than {MAX_DATA_FILES} data files", _RUNTIME)
+        problem = path_problem(text, RUNTIME_SUFFIXES)
+        where = problem or confine(Path(source).parent, text)
+        if isinstance(where, str):
+            raise refusal(source, None, text, where, _RUNTIME)
+        found[text] = DataFile(text, where, str(source), 0, _identity(where))
+    return tuple(found.values())
+
+
+def stage_runtime_data_files(files: Iterable[DataFile], workdir: str | os.PathLike) -> list[Path]:
+    """Copy the files of :func:`runtime_data_files` into ``workdir``'s :data:`RUNTIME_FOLDER`, in
+    order (``0/<name>``, ``1/<name>``, ``.tsv`` saved as ``.tab``), with the checks of
+    :func:`stage_data_files`; return the copies."""
+    root = Path(workdir) / RUNTIME_FOLDER
+    out = []
+    for i, f in enumerate(files):
+        pure = PurePosixPath(f.name)
+        staged = pure.stem + RUNTIME_SUFFIXES[pure.suffix.lower()]
+        out.append(_copy_confined(f, root / str(i) / staged, _RUNTIME, RUNTIME_SUFFIXES))
+    return out
+
+
+def staged_runtime_data_files(workdir) -> tuple[Path, ...]:
+    """The copies :func:`stage_runtime_data_files` made in ``workdir``, in the order given (none
+    without a ``workdir``); only regular files, never a symlink."""
+    if workdir is None:
+        return ()
+    root = Path(workdir) / RUNTIME_FOLDER
+    out = []
+    for i in range(MAX_DATA_FILES):
+        folder = root / str(i)
+        if folder.is_symlink() or not folder.is_dir():
+            break
+        out += sorted(p for p in folder.iterdir() if p.is_file() and not p.is_symlink()
+                      and p.suffix in (".tab", ".csv"))
+    return tuple(out)

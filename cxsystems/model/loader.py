@@ -23,7 +23,7 @@ from ..files import remove_stale
 from ..names import match, norm
 from .arith import PRECEDENCE, fold
 from .core import DEFAULT_BASELINE, Model, Parameter
-from .datafiles import stage_data_files
+from .datafiles import runtime_data_files, stage_data_files, stage_runtime_data_files
 from .safety import screen_vensim_text
 from .scenarios import AnalysisSpec, Scenario, load_scenarios
 from .xmile import XMILE_SUFFIXES, is_xmile, translate_xmile
@@ -210,10 +210,14 @@ def control_key(name: str) -> str:
     return norm(name).upper()
 
 
+class _ChangesInTime(CxError):
+    """A control variable's equation is not a fixed number (it may change during the run)."""
+
+
 def _constant_value(ast, control: dict, params: dict, key: str, src: Path, seen: tuple = ()) -> float:
     """The number a control variable's equation stands for: a number, another control variable or
-    constant, or arithmetic on those (``SAVEPER = 2 * TIME STEP``). Anything that changes in time
-    (``IF THEN ELSE(Time < 5, ...)``, functions) is refused: the run's grid must be fixed."""
+    constant, or arithmetic on those (``SAVEPER = 2 * TIME STEP``). Anything else (``IF THEN
+    ELSE(Time < 5, ...)``, functions, other variables) raises :class:`_ChangesInTime`."""
     from pysd.translators.structures import abstract_expressions as ae
 
     def value(node) -> float:
@@ -235,8 +239,8 @@ def _constant_value(ast, control: dict, params: dict, key: str, src: Path, seen:
             if ops == ["negative"]:
                 return -value(args[0])
             return _arith_value(ops, args, value)
-        raise CxError(f"{src}: {key} must be a number, a constant or arithmetic on them (the time grid "
-                      "is fixed for a run); the engine does not run control variables that change in time")
+        raise _ChangesInTime(f"{src}: {key} must be a number, a constant or arithmetic on them (the "
+                             "time grid is fixed for a run); it changes in time")
 
     return value(ast)
 
@@ -262,13 +266,18 @@ def _py_name(name: str) -> str:
 
 
 def _control_value(control: dict, key: str, src: Path, params: dict, default: float | None = None) -> float:
+    """The control variable's fixed value, or NaN when its equation changes in time (Vensim then
+    evaluates it as an ordinary variable each step: the engine runs it from its equation)."""
     v = control.get(key, default)
     if v is None:
         raise CxError(f"{src}: {key} is missing (spelled {key!r} or {key.replace(' ', '_')!r})")
-    return _constant_value(v, control, params, key, src)
+    try:
+        return _constant_value(v, control, params, key, src)
+    except _ChangesInTime:
+        return math.nan
 
 
-def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> Model:
+def load_model(name_or_path: str | Path = DEFAULT_MODEL, data_files=None) -> Model:
     """Load a bundled model by name (``"cx_service"``) or a Vensim ``.mdl`` or Stella/XMILE
     (``.xmile``, ``.stmx``, ``.itmx``) file by path.
 
@@ -276,14 +285,24 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> Model:
     directory (nothing is written beside the model), and its scenarios are read from
     ``<model>.scenarios.toml`` beside it if present.
 
+    ``data_files``: a name or a list of names of ``.tab``/``.csv``/``.tsv`` files, relative to the
+    model's folder, holding the values of its data variables that have no equation (``x :RAW:``), as
+    Vensim and PySD take them at run time: time in the first row or column, the variables (and
+    elements, ``x[A]``) named in the other; the first file naming a variable gives its values and
+    names that are no data variable are ignored. Confined like the files a model names itself
+    (:mod:`cxsystems.model.datafiles`); ``Model.data_files`` records the names.
+
     Raises:
         CxError: unknown model, unreadable or unsafe file, or a translation error (one line).
     """
     from .safety import audit_generated_code, read_model_text, safe_module_stem
 
     src = resolve_model_path(name_or_path)
+    if is_xmile(src) and data_files:
+        raise CxError(f"{src}: data_files= gives the values of Vensim data variables; this is an XMILE model")
     if is_xmile(src):  # Stella/XMILE: its own screen (cxsystems.model.xmile)
         return _load_xmile(src)
+    runtime = runtime_data_files(data_files, src)  # confined like the model's own data files
     # Safety (cxsystems.model.safety): size, NUL/control bytes, strict decoding and the encoding
     # header are checked on the bytes; then the text is screened before PySD parses anything.
     text = read_model_text(src)
@@ -299,6 +318,7 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> Model:
         # PySD reads data files beside the copy it translates: copy the confined ones there
         # (cxsystems.model.datafiles); nothing outside the model's folder is read.
         stage_data_files(data_files, workdir)
+        stage_runtime_data_files(runtime, workdir)
         from pysd.builders.python.python_model_builder import ModelBuilder
         from pysd.translators.vensim.vensim_file import VensimFile
 
@@ -322,7 +342,9 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> Model:
         shutil.rmtree(workdir, ignore_errors=True)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CxError(f"{src}: cannot translate model: {first}") from None
-    return _model_from_abstract(src, abstract, py_file, workdir)
+    model = _model_from_abstract(src, abstract, py_file, workdir)
+    model.data_files = tuple(f.name for f in runtime)  # what the run's data variables read
+    return model
 
 
 def _load_xmile(src: Path) -> Model:
@@ -346,6 +368,15 @@ def _model_from_abstract(src: Path, abstract, py_file: Path, workdir: Path) -> M
         shutil.rmtree(workdir, ignore_errors=True)
         raise CxError(f"{src}: {exc}") from None
     ctl = info["control"]
+    times = {key: _control_value(ctl, key, src, info["params"], default)
+             for key, default in (("INITIAL TIME", 0.0), ("FINAL TIME", None), ("TIME STEP", None),
+                                  ("SAVEPER", ctl.get("TIME STEP")))}
+    # a control variable that changes in time (NaN) is also an output variable, as in Vensim's
+    for key in CONTROL_NAMES:
+        if math.isnan(times[key]) and key in ctl:
+            info["variables"].append(key)
+            info["units"].setdefault(key, "")
+            info["comments"].setdefault(key, "")
     model = Model(
         name=src.stem,
         path=src,
@@ -355,10 +386,10 @@ def _model_from_abstract(src: Path, abstract, py_file: Path, workdir: Path) -> M
         lookups=info["lookups"],
         units=info["units"],
         comments=info["comments"],
-        initial_time=_control_value(ctl, "INITIAL TIME", src, info["params"], 0.0),
-        final_time=_control_value(ctl, "FINAL TIME", src, info["params"]),
-        time_step=_control_value(ctl, "TIME STEP", src, info["params"]),
-        saveper=_control_value(ctl, "SAVEPER", src, info["params"], ctl.get("TIME STEP")),
+        initial_time=times["INITIAL TIME"],
+        final_time=times["FINAL TIME"],
+        time_step=times["TIME STEP"],
+        saveper=times["SAVEPER"],
         abstract_model=abstract,
         py_file=py_file,
         subscripted=tuple(info["subscripted"]),

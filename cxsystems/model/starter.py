@@ -98,8 +98,9 @@ def starter_scenarios(model: "Model", elements: Mapping[str, Sequence[str]] | No
 
     outcomes = guessed_outcomes(model, elements)
     levers = candidate_levers(model)
-    run = model.final_time - model.initial_time
-    start = float(f"{model.initial_time + 0.1 * run:.6g}")
+    run = model.final_time - model.initial_time  # NaN: a FINAL TIME that changes in time
+    start = float(f"{model.initial_time + 0.1 * run:.6g}") if run == run else float(model.initial_time)
+    start = start if start == start else 0.0  # an INITIAL TIME that changes in time: week 0
     lines = [f"# Starter scenario file for {model.name}, written by `cxsystems init`. Every guess below is",
              "# marked CHECK: read it, change it, delete what does not fit. Format: README, \"Adding a scenario\".",
              "",

@@ -155,6 +155,9 @@ def workshop_spec(model) -> dict:
                       f"scenarios set, and no scenario in its .scenarios.toml sets one{model.init_hint}")
     outs = _outcomes(model)
     analysis = model.analysis
+    if any(v != v for v in (model.initial_time, model.final_time, model.time_step, model.saveper)):
+        raise CxError(f"workshop: {model.name!r}: its time settings change in time (NaN on the model); "
+                      "the JavaScript engine runs fixed ones only")
     t0, t1 = float(model.initial_time), float(model.final_time)
     span = t1 - t0
     week_step = 1.0 if span >= 20 else float(model.saveper)
@@ -280,8 +283,11 @@ def render_page(model, model_js: str | None = None) -> str:
     )
 
 
-def write_workshop(model, path: str | Path) -> Path:
+def write_workshop(model, path: str | Path, *, params=None) -> Path:
     """Write the workshop page of ``model`` to ``path`` (via a temporary file; never half-written).
+
+    ``params`` (``{parameter: value}``, validated) are new base values: the baseline, the scenarios
+    and the sliders' resting positions start from them (:func:`cxsystems.model.overrides.with_values`).
 
     Returns:
         The path written.
@@ -289,8 +295,10 @@ def write_workshop(model, path: str | Path) -> Path:
     Raises:
         CxError: the model has no policy levers or no key outcomes (see :func:`workshop_spec`).
     """
+    from ..model.overrides import with_values
+
     path = Path(path)
-    text = render_page(model)
+    text = render_page(with_values(model, params))
     with atomic_write(path, "w", encoding="utf-8", newline="\n") as fh:
         fh.write(text)
     return path

@@ -352,9 +352,9 @@ def test_an_ensemble_of_such_a_model_is_refused_in_one_line(tmp_path):
 
 
 def test_pysd_failures_are_one_line_errors(tmp_path):
-    """A model PySD cannot run either (GET TIME VALUE relative to the start) is a CxError naming the
-    model and PySD's reason, not PySD's traceback."""
-    model = cx.load_model(_write(tmp_path, "x = GET TIME VALUE(1, 0, 0)\n\t~\tWeek\n\t~\t|\n"))
+    """A model PySD cannot run either (GET TIME VALUE relative to the start, in months) is a CxError
+    naming the model and PySD's reason, not PySD's traceback."""
+    model = cx.load_model(_write(tmp_path, "x = GET TIME VALUE(1, 0, 3)\n\t~\tWeek\n\t~\t|\n"))
     with pytest.raises(cx.CxError) as err:
         with pytest.warns(cx.errors.EngineNotice):
             cx.simulate(model)

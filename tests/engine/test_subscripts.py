@@ -235,9 +235,9 @@ def test_causal_loops_go_per_element(tmp_path):
 def test_constructs_not_reproduced_are_refused(tmp_path):
     body = ("Line: x, y\n\t~\t\n\t~\t|\n"
             + _eq("V[Line]", "1, 2")
-            + _eq("W[Line]", "VECTOR SORT ORDER(V[Line], 1)"))
+            + _eq("W", "VECTOR SELECT(V[Line!], V[Line!], 0, 0, 1)"))
     m = _model(tmp_path, body)
-    with pytest.raises(UnsupportedConstruct, match="VECTOR SORT ORDER"):
+    with pytest.raises(UnsupportedConstruct, match="VECTOR SELECT with an error action"):
         cx.simulate(m, engine="numpy")
     with pytest.warns(cx.errors.EngineNotice):
         assert "V[x]" in cx.simulate(m).columns  # the default engine falls back to PySD

@@ -90,9 +90,8 @@ def test_control_variables_spelled_with_underscores_and_defined_by_arithmetic(tm
         assert run["x"].iloc[-1] == pytest.approx(6.0)
 
 
+# (control variables that change in time load and run: tests/engine/test_dynamic_controls.py)
 @pytest.mark.parametrize("control, message", [
-    ("FINAL TIME = IF THEN ELSE(Time < 5, 10, 50) ~ Week ~ |\nINITIAL TIME = 0 ~ Week ~ |\n"
-     "SAVEPER = 1 ~ Week ~ |\nTIME STEP = 1 ~ Week ~ |\n", "FINAL TIME must be a number, a constant or arithmetic"),
     ("FINAL TIME = 10 ~ Week ~ |\nINITIAL TIME = 0 ~ Week ~ |\nSAVEPER = 2 * SAVEPER ~ Week ~ |\n"
      "TIME STEP = 1 ~ Week ~ |\n", "SAVEPER is defined through itself"),
     ("INITIAL TIME = 0 ~ Week ~ |\nSAVEPER = 1 ~ Week ~ |\nTIME STEP = 1 ~ Week ~ |\n",

@@ -58,7 +58,7 @@ def test_screen_and_audit_leave_the_garbage_collector_as_they_found_it(tmp_path)
         try:
             screen_vensim_text(text, "m.mdl")
             with pytest.raises(UnsafeModelError):
-                screen_vensim_text(text.replace("x3 + 1", 'x3 + "a\'b"'), "m.mdl")
+                screen_vensim_text(text.replace("x3 + 1", "x3 + 'a'"), "m.mdl")  # a string literal
             py = write(tmp_path, "import os\n", "gen.py")
             with pytest.raises(UnsafeModelError):
                 audit_generated_code([py], "m.mdl", text)

@@ -98,7 +98,7 @@ REFUSED = [
     ("quoted_call.mdl", 2, "quoted name used as a function", "run"),
     ("macro_name.mdl", 2, "macro name", "translate"),
     ("subscript_name.mdl", 2, "quoted name", "run"),
-    ("data_name_quote.mdl", 2, "quoted name", "translate"),
+    ("quoted_data_name.mdl", 2, "quoted name", "translate"),
     ("get_xls_data.mdl", 2, "data function", "translate"),
     ("get_direct_subscript.mdl", 3, "data function", None),
     ("nul_byte.mdl", 4, "NUL byte", None),
