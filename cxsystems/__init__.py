@@ -31,6 +31,7 @@ _PUBLIC: dict[str, str] = {
     # errors
     "CxError": "cxsystems.errors",
     "UnsafeModelError": "cxsystems.errors",
+    "Notice": "cxsystems.errors",
     # the model
     "DEFAULT_MODEL": "cxsystems.model.loader",
     "bundled_model_names": "cxsystems.model.loader",
@@ -59,6 +60,14 @@ _PUBLIC: dict[str, str] = {
     "TimingSweep": "cxsystems.analysis.timing",
     "Exploration": "cxsystems.analysis.explore",
     "classify_trajectory": "cxsystems.analysis.metrics",
+    "sensitivity": "cxsystems.analysis.sensitivity",
+    "SensitivityResult": "cxsystems.analysis.sensitivity",
+    "calibrate": "cxsystems.analysis.calibrate",
+    "CalibrationResult": "cxsystems.analysis.calibrate",
+    "read_history": "cxsystems.model.history",
+    "with_values": "cxsystems.model.overrides",
+    "read_calibration": "cxsystems.model.calibration_file",
+    "Calibration": "cxsystems.model.calibration_file",
     # causal loops
     "causal_graph": "cxsystems.causal.api",
     "loops": "cxsystems.causal.api",
@@ -97,20 +106,25 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .analysis.calibrate import CalibrationResult, calibrate
     from .analysis.compare import Comparison, compare
     from .analysis.ensemble import EnsembleResult, ensemble
     from .analysis.explore import Exploration, explore
     from .analysis.metrics import classify_trajectory
     from .analysis.robustness import most_often_best, regret, robustness, tail_risk, verdicts
+    from .analysis.sensitivity import SensitivityResult, sensitivity
     from .analysis.timing import TimingSweep, start_week_sweep
     from .causal.api import archetypes, causal_graph, loops
     from .causal.cld_format import load_cld
     from .causal.linter import lint
     from .engine import compile_model
-    from .errors import CxError, UnsafeModelError
+    from .errors import CxError, Notice, UnsafeModelError
+    from .model.calibration_file import Calibration, read_calibration
     from .model.core import Model, Parameter
+    from .model.history import read_history
     from .model.levers import Lever, levers
     from .model.loader import DEFAULT_MODEL, bundled_model_names, load_model
+    from .model.overrides import with_values
     from .model.scenarios import Change, Scenario
     from .pages.report import build_report, write_report
     from .pages.workshop import write_workshop

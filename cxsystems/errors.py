@@ -39,3 +39,16 @@ class Notice(UserWarning):
 
 class EngineNotice(Notice):
     """A one-line notice that a run used another engine than asked for, and why."""
+
+
+def require_extra(module: str, what: str, extra: str = "calibration"):
+    """Import the optional dependency ``module`` (``"emcee"``, ``"SALib.analyze.sobol"``) or raise
+    a one-line :class:`CxError` saying that ``what`` needs it and which extra installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        package = module.split(".")[0]
+        raise CxError(f"{what} needs {package}, which is not installed: "
+                      f"pip install 'cxsystems[{extra}]'") from None

@@ -111,11 +111,26 @@ def check_explorer(nb):
     line(out, r"menu set to bridge: Extra Headcount Fraction = 0\.2; model runs since the slider moved: 2")
 
 
+def check_calibrate(nb):
+    out = printed(nb)
+    # the synthetic company's known parameter values are recovered: every one inside its 90% interval
+    inside = line(out, r"true value inside the 90% interval: (\d+) of (\d+) parameters")
+    assert inside[1] == inside[2] == "6"
+    # the unidentifiable pair of this history is named, not hidden
+    line(out, r"note: the data do not tell these parameters apart .*'Hiring Delay' and 'Normal Attrition Rate'.*")
+    # the posterior verdict and Sobol's first-order sum (at most 1, up to sampling error)
+    share = line(out, r"given Acme's history, prevention beats hiring on profit in ([\d,]+) of ([\d,]+) worlds .*")
+    assert int(share[1].replace(",", "")) / int(share[2].replace(",", "")) >= 0.8
+    s1 = line(out, r"first-order indices sum to ([\d.]+) \(at most 1, up to sampling error\)")
+    assert 0 < float(s1[1]) <= 1.1
+
+
 CHECKS = {
     "01_quickstart.ipynb": check_quickstart,
     "03_loops_and_archetypes.ipynb": check_loops_and_archetypes,
     "04_uncertainty.ipynb": check_uncertainty,
     "06_explorer.ipynb": check_explorer,
+    "07_calibrate_to_your_data.ipynb": check_calibrate,
 }
 
 

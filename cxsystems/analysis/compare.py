@@ -30,6 +30,7 @@ import pandas as pd
 
 from ..errors import CxError, Notice
 from ..files import check_format, outcome_stems, write_csv, write_figure, write_folder
+from ..model.overrides import with_values
 from ..model.scenarios import Scenario, select_scenarios
 from ..model.specs import ContactPart, MetricSpec, OutcomeSpec
 from ..names import find
@@ -329,6 +330,7 @@ def compare(
     variables: Iterable[str] | None = None,
     time_step: float | None = None,
     rtol: float | None = None,
+    params: Mapping[str, float] | None = None,
 ) -> Comparison:
     """Simulate scenarios of ``model`` and compare each with the baseline.
 
@@ -347,6 +349,9 @@ def compare(
         time_step: override the model's TIME STEP (weeks).
         rtol: classification tolerance as a fraction of max |baseline|; default the model's
             ``[analysis] rtol``, else 1%.
+        params: new base values ``{parameter: value}`` (validated: name, declared range) every
+            scenario starts from (:func:`cxsystems.model.overrides.with_values`); a scenario's own
+            change to the same parameter still wins.
 
     Outcomes are ``model.analysis.outcomes``; a model without any uses all its stocks, lower
     is better.
@@ -355,6 +360,7 @@ def compare(
         CxError: unknown scenario (the message lists the valid ones), variable or engine, or a
             run that produced non-finite values.
     """
+    model = with_values(model, params)
     chosen = select_scenarios(model, scenarios)
     base_name = chosen[0].name
     if rtol is None:

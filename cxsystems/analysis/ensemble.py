@@ -40,6 +40,7 @@ import pandas as pd
 from ..errors import CxError, UnsupportedConstruct
 from ..files import check_format, outcome_stems, write_csv, write_figure, write_folder
 from ..limits import check_memory
+from ..model.overrides import resolve_values, with_values
 from ..model.scenarios import Scenario, select_scenarios
 from ..model.specs import MetricSpec
 from ..model.uncertain import Uncertain, check_seed, sample
@@ -88,6 +89,12 @@ class EnsembleResult:
             scenario's ``label``) and each scenario's colour family, for charts.
         outcomes: the key outcome specs (percent, view), for charts.
         time_unit: the model's time unit as written (``"Week"``), for charts.
+        calibration: ``""``, or the calibration the worlds come from, in words
+            (:meth:`cxsystems.model.calibration_file.Calibration.describe`).
+        calibrated: the parameters drawn from the calibration's sample (resampled rows), in
+            :attr:`samples` with the Latin-hypercube draws of :attr:`uncertain`.
+        fixed: the parameters fixed by an override (``params=`` or the model's own overrides),
+            with their values: never sampled.
     """
 
     model_name: str
@@ -113,6 +120,27 @@ class EnsembleResult:
     families: Mapping[str, str] = field(default_factory=dict)
     outcomes: tuple = ()
     time_unit: str = "Week"
+    calibration: str = ""
+    calibrated: tuple[str, ...] = ()
+    fixed: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def worlds(self) -> str:
+        """Where the worlds come from, in words: the priors (Latin hypercube of ``[uncertain]``)
+        and, with a calibration, the fitted parameters' sample; the fixed parameters."""
+        from ..text import plural
+
+        parts = []
+        if self.calibrated:
+            parts.append(f"{', '.join(self.calibrated)} drawn from the calibration {self.calibration}")
+        if self.uncertain:
+            others = "the other " if self.calibrated else ""
+            parts.append(f"{others}{plural(len(self.uncertain), 'uncertain parameter')} by Latin hypercube")
+        if self.fixed:
+            from ..model.overrides import describe
+
+            parts.append(f"fixed: {describe(self.fixed)}")
+        return "; ".join(parts)
 
     @property
     def variables(self) -> list[str]:
@@ -195,7 +223,8 @@ class EnsembleResult:
         writers["regret.csv"] = lambda path: write_csv(regret(self), path, index=False)
         writers["runs.csv"] = lambda path: write_csv(self.runs, path, index=False)
         info = {"model": self.model_name, "scenarios": list(self.scenarios), "n": self.n, "seed": self.seed,
-                **dict(run or {})}
+                **({"calibration": self.calibration, "calibrated": list(self.calibrated)} if self.calibrated else {}),
+                **({"fixed": dict(self.fixed)} if self.fixed else {}), **dict(run or {})}
         return write_folder(directory, writers, run=info)
 
 
@@ -277,7 +306,8 @@ def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = 
              workers: int | None = None, executor: Any = None, chunk_size: int = DEFAULT_CHUNK,
              band_runs: int = DEFAULT_BAND_RUNS,
              progress: Callable[[int, int], None] | None = None,
-             allow_nonfinite: bool = False) -> EnsembleResult:
+             allow_nonfinite: bool = False, params: Mapping[str, float] | None = None,
+             calibration: Any = None) -> EnsembleResult:
     """Run ``scenarios`` in ``n`` sampled worlds and summarise them.
 
     Args:
@@ -298,9 +328,15 @@ def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = 
         allow_nonfinite: keep runs whose metrics are NaN or infinite (a world in which the model
             breaks down); they then count as neither better nor worse in every head-to-head. By
             default such a run is refused, naming the scenario, the run and its sampled values.
+        params: new base values ``{parameter: value}`` (validated: name, declared range): every
+            world starts from them and they are not sampled; a scenario's own change still wins.
+        calibration: a :class:`~cxsystems.model.calibration_file.Calibration` or the path of a
+            ``calibration.toml``: its fitted parameters (those not fixed by ``params`` or the model's
+            overrides) are drawn by resampling rows of its sample (seeded by ``seed``), every other
+            ``[uncertain]`` parameter keeps its Latin-hypercube draw.
 
     Raises:
-        CxError: no uncertain parameters, bad ``n``/``seed``/``workers``, unknown scenario or
+        CxError: nothing to sample (no uncertain parameters, all of them fixed), bad ``n``/``seed``/``workers``, unknown scenario or
             variable, a plan over the memory limit (:mod:`cxsystems.limits`), or a non-finite
             metric (see ``allow_nonfinite``).
     """
@@ -318,12 +354,22 @@ def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = 
     if not isinstance(band_runs, int) or band_runs < 1:
         raise CxError(f"band_runs must be a positive whole number, got {band_runs!r}")
     analysis = model.analysis
+    cal = _calibration(model, calibration)
+    explicit = resolve_values(model, params, "params")
+    fixed_names = set(model.overrides or {}) | set(explicit)
+    drawn = tuple(p for p in (cal.parameters if cal is not None else ()) if p not in fixed_names)
+    model = with_values(model, {**({p: cal.estimates[p] for p in drawn} if cal is not None else {}), **explicit})
     unc = tuple(analysis.uncertain if uncertain is None else uncertain)
-    if not unc:
+    if not unc and not drawn:
         raise CxError(f"model {model.name!r} declares no uncertain parameters: add an [uncertain] "
                       f"table to its scenario file (see cxsystems.model.uncertain){model.init_hint}")
     for u in unc:
         model.parameter(u.parameter, "uncertain")
+    unc = tuple(u for u in unc if model.parameter(u.parameter).name not in fixed_names | set(drawn))
+    if not unc and not drawn:
+        raise CxError(f"every uncertain parameter of model {model.name!r} is fixed by an override "
+                      f"({', '.join(sorted(fixed_names))}): nothing varies between worlds")
+    fixed = {k: v for k, v in (model.overrides or {}).items() if k not in drawn}
     chosen = select_scenarios(model, scenarios)
     names = tuple(s.name for s in chosen)
     metric_specs = tuple(analysis.metrics)
@@ -346,13 +392,15 @@ def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = 
     if trajectories is None:
         trajectories = len(names) * len(band_vars) * n_t * n * 8 <= AUTO_TRAJECTORY_BYTES
     check_seed(seed)
-    check_memory(memory_estimate(n, len(names), len(unc), len(metric_specs), len(recorded), len(band_vars),
+    check_memory(memory_estimate(n, len(names), len(unc) + len(drawn), len(metric_specs), len(recorded), len(band_vars),
                                  n_t, bool(trajectories), chunk_size, band_runs),
                  f"n = {n:,} runs x {len(names)} scenarios",
                  "lower n (--n) or run fewer scenarios (--scenarios); several runs with different seeds "
                  "can be pooled afterwards")
 
     samples = sample(unc, n, seed)
+    if drawn:
+        samples.update(cal.draw(n, seed, drawn))
     band_idx = _band_runs(n, band_runs)
     job = _Job(tuple(tuple(s.changes) for s in chosen), tuple((m.variable, m.how) for m in metric_specs),
                recorded, band_vars, bool(trajectories),
@@ -382,7 +430,24 @@ def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = 
                           dict(model.units), {o.variable: o.label for o in analysis.outcomes},
                           model.title, {s.name: s.title for s in chosen},
                           {s.name: s.family or ("baseline" if s.name == model.baseline else "") for s in chosen},
-                          tuple(analysis.outcomes), model.time_unit)
+                          tuple(analysis.outcomes), model.time_unit,
+                          cal.describe() if drawn else "", drawn, fixed)
+
+
+def _calibration(model: "Model", calibration: Any):
+    """``None``, or the calibration checked against ``model`` (read first when given as a path)."""
+    from ..model.calibration_file import Calibration, check_calibration, read_calibration
+
+    if calibration is None:
+        return None
+    if isinstance(calibration, Calibration):
+        cal = check_calibration(calibration, model)
+    else:
+        cal = read_calibration(calibration, model)
+    if cal.sample is None:
+        raise CxError(f"{cal.path}: has no sample of the fitted parameters ([calibration] sample), so worlds "
+                      "cannot be drawn from it; run from its estimates instead (params=cal.estimates)")
+    return cal
 
 
 def memory_estimate(n: int, n_scenarios: int, n_uncertain: int, n_metrics: int, n_recorded: int,

@@ -96,7 +96,8 @@ class Exploration:
         return self.comparison.save(directory, format=format)
 
 
-def explore(model: "Model", lever_values: Mapping[str, float], start_week: float | None = None) -> Exploration:
+def explore(model: "Model", lever_values: Mapping[str, float], start_week: float | None = None, *,
+            params: Mapping[str, float] | None = None) -> Exploration:
     """Simulate the levers at ``lever_values`` from ``start_week`` and compare with the baseline.
 
     Args:
@@ -104,11 +105,16 @@ def explore(model: "Model", lever_values: Mapping[str, float], start_week: float
         lever_values: ``{parameter name: value}``; levers left out (or at their default) stay as
             the model has them. Any model parameter is accepted, not only the levers.
         start_week: week the moved levers take effect (``None``: from the start).
+        params: new base values ``{parameter: value}`` for the baseline and the explored policy
+            (:func:`cxsystems.model.overrides.with_values`); the moved levers win over them.
 
     Raises:
         CxError: an unknown parameter, a value outside its range (naming the lever), or a start
             week outside the run.
     """
+    from ..model.overrides import with_values
+
+    model = with_values(model, params)
     scen = explored_scenario(model, lever_values, start_week)
     cmp = compare(model, [scen])
     # the explored policy takes the first scenario colour, not the one after all the model's scenarios

@@ -9,7 +9,14 @@ Usage::
     cxsystems robustness [--model NAME|PATH] [--scenarios a,b] [--n 10000] [--seed S] [--out DIR] [--workers K | --dask ADDRESS] [--allow-nonfinite] [--quiet]
     cxsystems workshop [--model NAME|PATH] [--out FILE.html]
     cxsystems report [--model NAME|PATH] [--out FILE.html] [--n RUNS] [--seed S] [--quiet]
+    cxsystems loops | cld | archetypes | lint [--model NAME|PATH | --cld FILE] ...
+    cxsystems init --model PATH [--force]
+    cxsystems calibrate [--model NAME|PATH] --data FILE [--fit A,B] [--method optimize|bayes] [--seed S] [--out DIR]
+    cxsystems sensitivity [--model NAME|PATH] [--method sobol|morris] [--metric M | --outcome VAR] [--n N] [--out DIR]
     cxsystems --version
+
+Every command that runs the model also takes ``--set NAME=VALUE``, ``--params FILE``,
+``--calibration FILE`` and ``--data-file FILE``.
 
 Bad input of any kind ends with one line ``cxsystems: error: ...`` on stderr and exit code 2.
 
@@ -37,6 +44,8 @@ COMMANDS: tuple[str, ...] = (
     "cxsystems.cli.workshop",
     "cxsystems.cli.report",
     "cxsystems.cli.init",
+    "cxsystems.cli.calibrate",
+    "cxsystems.cli.sensitivity",
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..text import plural
-from .common import add_command
+from .common import add_command, add_data_file_option, add_params_options, read_overrides
 
 LOOPS_DESCRIPTION = """
 List the feedback loops of a model (or of a causal loop diagram given with --cld): id (R1, B2, ...
@@ -46,6 +46,7 @@ def _source_options(p: argparse.ArgumentParser, cld: bool = True) -> None:
 
     p.add_argument("--model", metavar="NAME|PATH", default=None,
                    help=f"bundled model name or path to a Vensim .mdl or XMILE (.xmile, .stmx, .itmx) file (default: {DEFAULT_MODEL})")
+    add_data_file_option(p)
     if cld:
         p.add_argument("--cld", metavar="FILE", default=None,
                        help="a causal loop diagram file (.cld) instead of a model")
@@ -56,6 +57,7 @@ def register(subparsers) -> None:
                     summary="list the feedback loops with polarity, ids and names",
                     description=LOOPS_DESCRIPTION)
     _source_options(p)
+    add_params_options(p)
     p.add_argument("--through", metavar="VAR", help="only loops through this variable")
     p.add_argument("--max-length", type=int, metavar="N", help="only loops of at most N variables")
     p.add_argument("--limit", type=int, default=20000, metavar="N",
@@ -67,6 +69,7 @@ def register(subparsers) -> None:
                     summary="draw a causal loop diagram (png, svg, pdf, dot, mmd)",
                     description=CLD_DESCRIPTION)
     _source_options(p)
+    add_params_options(p)
     p.add_argument("--view", metavar="NAME", help="view of <model>.views.toml to draw (default: main)")
     p.add_argument("--out", required=True, metavar="FILE", help="file to write: .png .svg .pdf .dot .mmd")
 
@@ -74,6 +77,7 @@ def register(subparsers) -> None:
                     summary="find system archetypes among the feedback loops",
                     description=ARCHETYPES_DESCRIPTION)
     _source_options(p)
+    add_params_options(p)
     p.add_argument("--kind", metavar="NAME", help="only this archetype, e.g. 'fixes that fail'")
     p.add_argument("--per-kind", type=int, default=5, metavar="N",
                    help="at most N instances per archetype (default: 5)")
@@ -84,6 +88,7 @@ def register(subparsers) -> None:
                     summary="check a diagram's polarities against the model's equations",
                     description=LINT_DESCRIPTION)
     _source_options(p, cld=False)
+    add_params_options(p)
     p.add_argument("--cld", metavar="FILE", required=True, help="the causal loop diagram file (.cld) to check")
     p.add_argument("--format", default="text", choices=("text", "json"), help="output format (default: text)")
 
@@ -91,7 +96,6 @@ def register(subparsers) -> None:
 def _graph(args: argparse.Namespace):
     """(graph, model or None) for --model / --cld."""
     from ..errors import CxError
-    from ..model.loader import DEFAULT_MODEL, load_model
 
     cld = getattr(args, "cld", None)
     if cld is not None and args.model is not None:
@@ -99,11 +103,25 @@ def _graph(args: argparse.Namespace):
     if cld is not None:
         from ..causal.cld_format import load_cld
 
+        if args.set_values or args.params_file or args.calibration or args.data_files:
+            raise CxError("--set, --params, --calibration and --data-file apply to a model (--model), "
+                          "not to --cld")
         return load_cld(cld), None
     from ..causal import model_graph
 
-    model = load_model(args.model or DEFAULT_MODEL)
+    model = _model(args)
     return model_graph(model), model
+
+
+def _model(args: argparse.Namespace):
+    """The model of ``--model`` (default: the bundled one) with the values of --calibration,
+    --params and --set: link signs are measured along its baseline run, which starts from them."""
+    from ..model.loader import DEFAULT_MODEL, load_model
+    from ..model.overrides import layered, with_values
+
+    model = load_model(args.model or DEFAULT_MODEL, data_files=args.data_files)
+    explicit, cal = read_overrides(args, model)
+    return with_values(model, layered(dict(cal.estimates) if cal is not None else {}, explicit))
 
 
 def run_loops(args: argparse.Namespace) -> int:
@@ -160,10 +178,8 @@ def run_lint(args: argparse.Namespace) -> int:
     from ..causal import model_graph
     from ..causal.cld_format import load_cld
     from ..causal.linter import lint
-    from ..model.loader import DEFAULT_MODEL, load_model
 
     diagram = load_cld(args.cld)
-    model = load_model(args.model or DEFAULT_MODEL)
-    rep = lint(model_graph(model), diagram)
+    rep = lint(model_graph(_model(args)), diagram)
     print(rep.to_json() if args.format == "json" else rep.text())
     return 0 if rep.ok else 1

@@ -74,13 +74,22 @@ def add_model_option(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME|PATH",
                         help=f"bundled model name or path to a Vensim .mdl or XMILE (.xmile, .stmx, .itmx) file (default: {DEFAULT_MODEL})")
+    add_data_file_option(parser)
+
+
+def add_data_file_option(parser: argparse.ArgumentParser) -> None:
+    """``--data-file FILE`` (repeatable): the values of a Vensim model's DATA variables."""
+    parser.add_argument("--data-file", action="append", dest="data_files", metavar="FILE",
+                        help="a .tab, .csv or .tsv file in the model's folder giving the values of its DATA "
+                             "variables that have no data of their own, as Vensim loads data at run time "
+                             "(repeatable; the first file naming a variable wins)")
 
 
 def load(args: argparse.Namespace):
-    """Load the model named by ``args.model`` (raises CxError on bad input)."""
+    """Load the model named by ``args.model``, with ``--data-file`` (raises CxError on bad input)."""
     from ..model.loader import load_model
 
-    return load_model(args.model)
+    return load_model(args.model, data_files=getattr(args, "data_files", None))
 
 
 def check_count(value: int, option: str, minimum: int) -> int:
@@ -138,3 +147,85 @@ def truncate(text: str, width: int) -> str:
     """Cut ``text`` to ``width`` characters, ending with ``...`` when cut."""
     text = one_line(text)
     return text if len(text) <= width else text[: max(0, width - 3)].rstrip() + "..."
+
+
+PARAMS_EPILOG = """
+Your numbers: --set "NAME=VALUE" (repeatable) and --params FILE (TOML: "Name" = value lines; CSV:
+header name,value) give parameters new base values, checked like scenario values (name, declared
+range); --calibration FILE runs from the estimates of a calibration.toml written by cxsystems
+calibrate. Precedence: --set wins over --params, which wins over the calibration; a scenario's own
+change to a parameter wins over all three. 'cxsystems params' lists the names and ranges.
+"""
+
+
+def add_params_options(parser: argparse.ArgumentParser, *, sampled: bool = False) -> None:
+    """``--set NAME=VALUE`` (repeatable), ``--params FILE`` and ``--calibration FILE``.
+
+    ``sampled``: the command runs sampled worlds (robustness), so the help says that set parameters
+    are not sampled and the calibration's fitted parameters are drawn from its sample.
+    """
+    import textwrap
+
+    group = parser.add_argument_group(
+        "your numbers",
+        textwrap.fill("new base values for the model's parameters; --set wins over --params, which wins over "
+                      "--calibration; a scenario's own change to a parameter wins over all three", WIDTH - 2))
+    group.add_argument("--set", action="append", dest="set_values", metavar='"NAME=VALUE"',
+                       help="give parameter NAME the value VALUE (repeat for more; checked against its "
+                            "declared range)" + ("; a set parameter is not sampled" if sampled else ""))
+    group.add_argument("--params", dest="params_file", metavar="FILE",
+                       help="parameter values from a file: TOML (\"Name\" = value) or CSV with header "
+                            "name,value")
+    group.add_argument("--calibration", metavar="FILE",
+                       help="run from the fitted estimates of a calibration.toml (cxsystems calibrate)"
+                            + ("; the worlds draw the fitted parameters from its sample (resampled "
+                               "rows, seeded), the other uncertain parameters by Latin hypercube"
+                               if sampled else ""))
+
+
+def read_overrides(args: argparse.Namespace, model):
+    """``(explicit values, calibration or None)`` from ``--params`` then ``--set`` (which wins) and
+    ``--calibration``, each checked against ``model`` (raises a one-line CxError naming the option,
+    the file and the row)."""
+    from ..model.calibration_file import read_calibration
+    from ..model.overrides import assignments, layered, read_params_file
+
+    cal = None
+    if getattr(args, "calibration", None):
+        cal = read_calibration(args.calibration, model, "--calibration")
+    from_file = read_params_file(args.params_file, model) if getattr(args, "params_file", None) else {}
+    explicit = layered(from_file, assignments(model, getattr(args, "set_values", None)))
+    return explicit, cal
+
+
+def load_with_overrides(args: argparse.Namespace):
+    """``(model with the values of --calibration, --params and --set, explicit values, calibration)``."""
+    from ..model.overrides import layered, with_values
+
+    model = load(args)
+    explicit, cal = read_overrides(args, model)
+    values = layered(dict(cal.estimates) if cal is not None else {}, explicit)
+    return with_values(model, values), explicit, cal
+
+
+def overrides_lines(explicit, cal) -> list[str]:
+    """What the run starts from, for the output: ``calibration: ...`` and ``your numbers: ...``."""
+    from ..model.overrides import describe
+
+    lines = []
+    if cal is not None:
+        lines.append(f"calibration: {cal.describe()}")
+    if explicit:
+        lines.append(f"your numbers: {describe(explicit)}")
+    return lines
+
+
+def overrides_manifest(explicit, cal) -> dict:
+    """What the manifest records about the values a run started from."""
+    out: dict = {}
+    if cal is not None:
+        out["calibration"] = str(cal.path)
+        out["estimates"] = dict(cal.estimates)
+    if explicit:
+        out["params"] = dict(explicit)
+    return out

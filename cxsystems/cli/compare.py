@@ -5,7 +5,18 @@ from __future__ import annotations
 import argparse
 
 from ..text import plural, share
-from .common import WIDTH, add_command, compact, load, split_list, table
+from .common import (
+    PARAMS_EPILOG,
+    WIDTH,
+    add_command,
+    add_params_options,
+    compact,
+    load_with_overrides,
+    overrides_lines,
+    overrides_manifest,
+    split_list,
+    table,
+)
 
 FORMATS = ("png", "svg", "pdf")
 DEFAULT_OUT = "cxsystems-out"
@@ -22,7 +33,7 @@ outcome (better, worse, better-before-worse, worse-before-better or no change), 
 measure against the baseline, the weeks in which it is better or worse, and how it ends. Better and
 worse are always for the organisation (a lower backlog, a higher profit), as are the advantages in
 summary.csv (positive = better); a gap within the tolerance does not count.
-"""
+""" + PARAMS_EPILOG
 
 
 def register(subparsers) -> None:
@@ -37,6 +48,7 @@ def register(subparsers) -> None:
     p.add_argument("--format", default="png", choices=FORMATS, help="chart format (default: png)")
     p.add_argument("--outcome", metavar="VAR",
                    help="variable to classify against baseline (default: the model's classify setting)")
+    add_params_options(p)
 
 
 def summary_table(cmp, width: int = WIDTH) -> str:
@@ -80,14 +92,17 @@ def run_compare(args: argparse.Namespace) -> int:
 
     scenarios = split_list(args.scenarios, "--scenarios")
     out = check_output_folder(args.out)
-    model = load(args)
+    model, explicit, cal = load_with_overrides(args)
     outcome = None if args.outcome is None else model.variable(args.outcome, "--outcome")
     cmp = compare(model, scenarios, classify=outcome)
-    written = cmp.save(out, format=args.format, run={"command": "compare", "outcome": cmp.classify})
+    written = cmp.save(out, format=args.format, run={"command": "compare", "outcome": cmp.classify,
+                                                     **overrides_manifest(explicit, cal)})
 
     n = len(cmp.scenarios)
     print(f"{cmp.model_name}: {plural(n, 'scenario')} compared with {cmp.baseline}"
           + (" (only the baseline: add scenarios to the model's .scenarios.toml)" if n == 1 else ""))
+    for line in overrides_lines(explicit, cal):
+        print(line)
     print()
     print(summary_table(cmp))
     print()

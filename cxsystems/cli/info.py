@@ -9,7 +9,17 @@ import textwrap
 
 from ..text import grouped as _num
 from ..text import pretty_units
-from .common import WIDTH, add_command, load, table, truncate
+from .common import (
+    PARAMS_EPILOG,
+    WIDTH,
+    add_command,
+    add_params_options,
+    load,
+    load_with_overrides,
+    overrides_lines,
+    table,
+    truncate,
+)
 
 SCENARIOS_DESCRIPTION = """
 List the model's policy scenarios, read from <model>.scenarios.toml beside the model file: each
@@ -19,10 +29,13 @@ effect, or "from the start"). The baseline, the reference of every comparison, i
 
 PARAMS_DESCRIPTION = """
 List the model's parameters (constants): name, value, units, declared range [min, max] and the
-comment from the model file. These are the names scenario files and --params overrides use. The
-table fits a 100-column terminal (long comments are trimmed); --format csv prints every field in full
-(name,value,units,min,max,comment) for a spreadsheet.
-"""
+comment from the model file. These are the names scenario files use, and the names and ranges that
+--set "NAME=VALUE", --params FILE and --calibration FILE check on every command that simulates
+(compare, run, robustness, workshop, report). Given here, they show the values a run would start
+from, so a file of values can be checked before a long run. The table fits a 100-column terminal
+(long comments are trimmed); --format csv prints every field in full (name,value,units,min,max,comment)
+for a spreadsheet.
+""" + PARAMS_EPILOG
 
 
 def register(subparsers) -> None:
@@ -34,6 +47,7 @@ def register(subparsers) -> None:
                     description=PARAMS_DESCRIPTION)
     p.add_argument("--format", default="table", choices=("table", "csv"),
                    help="output format (default: table)")
+    add_params_options(p)
 
 
 def scenario_lines(model) -> list[str]:
@@ -89,9 +103,13 @@ def params_table(model, width: int = WIDTH, min_comment: int = 30) -> str:
 
 
 def run_params(args: argparse.Namespace) -> int:
-    model = load(args)
+    model, explicit, cal = load_with_overrides(args)
     if args.format == "csv":
         model.parameters_table().to_csv(sys.stdout, index=False, lineterminator="\n")
     else:
         print(params_table(model))
+        lines = overrides_lines(explicit, cal)
+        if lines:
+            print()
+            print("\n".join(lines))
     return 0

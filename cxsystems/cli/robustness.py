@@ -7,7 +7,20 @@ import sys
 import time
 
 from ..text import money_prefix, share
-from .common import WIDTH, add_command, add_nonfinite_option, check_count, compact, load, split_list, table
+from .common import (
+    PARAMS_EPILOG,
+    WIDTH,
+    add_command,
+    add_nonfinite_option,
+    add_params_options,
+    check_count,
+    compact,
+    load,
+    overrides_manifest,
+    read_overrides,
+    split_list,
+    table,
+)
 
 DEFAULT_OUT = "cxsystems-robustness"
 FORMATS = ("png", "svg", "pdf")
@@ -22,8 +35,10 @@ each scenario falls short of the best one in the same world) and runs.csv (one r
 scenario: the sampled parameters and the metrics). Prints head-to-head verdicts on the headline
 metric and the scenario most often best on each metric. The same --seed gives identical numbers
 in-process, over --workers processes and on a Dask cluster (--dask). A progress bar shows on stderr
-when the run takes more than a second (--quiet silences it).
-"""
+when the run takes more than a second (--quiet silences it). With --calibration the worlds draw the
+fitted parameters from the calibration's sample (given your history); parameters given with --set or
+--params are fixed, not sampled.
+""" + PARAMS_EPILOG
 
 
 def register(subparsers) -> None:
@@ -47,6 +62,7 @@ def register(subparsers) -> None:
                             "needs the [distributed] extra")
     add_nonfinite_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_params_options(p, sampled=True)
 
 
 class ProgressBar:
@@ -99,21 +115,35 @@ def run_robustness(args: argparse.Namespace) -> int:
     scenarios = split_list(args.scenarios, "--scenarios")
     out = check_output_folder(args.out)
     model = load(args)
+    explicit, cal = read_overrides(args, model)
+    if cal is not None and cal.sample is None:  # no sample: run from the estimates, fixed
+        from ..model.overrides import layered
+
+        explicit = layered(dict(cal.estimates), explicit)
     bar = None if args.quiet else ProgressBar(f"{model.name}")
     executor = _executor(args)
     t0 = time.perf_counter()
     try:
         res = ensemble(model, scenarios, n=args.n, seed=args.seed, trajectories=False,
                        workers=args.workers if args.workers > 1 else None, executor=executor,
-                       progress=bar, allow_nonfinite=args.allow_nonfinite)
+                       progress=bar, allow_nonfinite=args.allow_nonfinite, params=explicit,
+                       calibration=cal if cal is not None and cal.sample is not None else None)
     finally:
         if executor is not None:
             executor.close()
     elapsed = time.perf_counter() - t0
-    written = res.save(out, format=args.format, run={"command": "robustness"})
+    written = res.save(out, format=args.format, run={"command": "robustness", **overrides_manifest(explicit, cal)})
 
     print(f"{model.name}: {res.n:,} sampled worlds x {len(res.scenarios)} scenarios "
-          f"({len(res.uncertain)} uncertain parameters, seed {res.seed}) in {elapsed:.1f} s")
+          f"({len(res.uncertain)} uncertain parameters"
+          + (f" and {len(res.calibrated)} drawn from the calibration" if res.calibrated else "")
+          + f", seed {res.seed}) in {elapsed:.1f} s")
+    if res.calibrated or res.fixed:
+        import textwrap
+
+        print("\n".join(textwrap.wrap(f"worlds: {res.worlds}", WIDTH, subsequent_indent="  ")))
+    if cal is not None and cal.sample is None:
+        print(f"calibration: {cal.describe()} has no sample: its estimates are fixed, not sampled")
     print()
     headline = res.headline or res.metrics[-1].name
     label = next(m.label for m in res.metrics if m.name == headline)

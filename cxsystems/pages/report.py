@@ -46,6 +46,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Runs (sampled worlds) of the robustness ensemble by default.
 DEFAULT_RUNS = 1000
+#: Sobol base samples of the "which assumptions decide the answer" section (n * (d + 2) worlds per
+#: policy; skipped with ``n_runs=0``).
+DRIVER_RUNS = 256
 #: Archetype instances listed per kind.
 ARCHETYPES_PER_KIND = 3
 #: The question asked when the model's scenarios do not suggest one.
@@ -512,19 +515,20 @@ def _unavailable(reason: str) -> str:
 
 
 def run_ensemble(model: "Model", n_runs: int, seed: int | None,
-                 progress: Callable[[int, int], None] | None = None) -> tuple["EnsembleResult | None", str]:
+                 progress: Callable[[int, int], None] | None = None,
+                 calibration=None) -> tuple["EnsembleResult | None", str]:
     """The robustness ensemble, or ``None`` and the reason there is none (0 runs, or a model without
     ``[uncertain]`` parameters or metrics). Any other refusal (a bad seed, more runs than memory allows,
     a world in which the model breaks down) is an error of the whole report."""
     if not n_runs:
         return None, "Skipped: the report was built with 0 runs."
     analysis = model.analysis
-    if not getattr(analysis, "uncertain", ()) or not getattr(analysis, "metrics", ()):
+    if (not getattr(analysis, "uncertain", ()) and calibration is None) or not getattr(analysis, "metrics", ()):
         what = "uncertain parameters ([uncertain])" if not getattr(analysis, "uncertain", ()) else "metrics ([metrics])"
         return None, f"Not available for model {model.title!r}: its scenario file declares no {what}."
     from ..analysis.ensemble import ensemble
 
-    return ensemble(model, n=n_runs, seed=seed, progress=progress), ""
+    return ensemble(model, n=n_runs, seed=seed, progress=progress, calibration=calibration), ""
 
 
 def verdict_lines(res: "EnsembleResult", titles: Mapping[str, str]) -> list[str]:
@@ -563,7 +567,9 @@ def robustness_section(model: "Model", res: "EnsembleResult | None", reason: str
     t = lambda s: esc(titles.get(s, s))  # noqa: E731
     parts = [f"<p>The numbers above assume the model's best estimates. Here every scenario was run again in the "
              f"same <strong>{res.n:,}</strong> sampled worlds (Latin hypercube over "
-             f"{plural(len(res.uncertain), 'uncertain parameter')}, seed {esc(res.seed)}), so that differences "
+             f"{plural(len(res.uncertain), 'uncertain parameter')}, seed {esc(res.seed)}"
+             + (f"; {esc(', '.join(res.calibrated))} drawn from the calibration {esc(res.calibration)}"
+                if res.calibrated else "") + "), so that differences "
              "between scenarios are differences of policy, not of luck.</p>"]
     parts.append('<div class="bottom-line keep"><strong>Verdicts</strong><ul class="verdicts">'
                  + "".join(f"<li>{esc(v)}</li>" for v in verdict_lines(res, titles)) + "</ul></div>")
@@ -611,17 +617,76 @@ def robustness_section(model: "Model", res: "EnsembleResult | None", reason: str
     items = "".join(f"<li><strong>{esc(u.parameter)}</strong>: {esc(u.describe())}"
                     + (f' <span class="note">({esc(u.source)})</span>' if u.source else "") + "</li>"
                     for u in res.uncertain)
+    items += "".join(f"<li><strong>{esc(p)}</strong>: drawn from the calibration's sample</li>" for p in res.calibrated)
     parts.append(f'<h3>What was varied</h3><ul class="uncertain">{items}</ul>')
     return Section("robustness", title, "".join(parts))
 
 
+def calibration_section(cal) -> Section:
+    """What was fitted to which history, with what result, and how well the model reproduces it."""
+    rows = "".join(
+        f"<tr><td><strong>{esc(p)}</strong></td><td class=\"num\">{esc(short_number(v))}</td>"
+        f"<td class=\"num\">{esc(' to '.join(short_number(x) for x in cal.intervals[p]) if p in cal.intervals else '')}"
+        "</td></tr>" for p, v in cal.estimates.items())
+    fits = []
+    for series, st in (cal.fit or {}).items():
+        uc = st.get("theil_uc")
+        mostly = ("the remaining error is mostly noise" if uc is not None and uc >= 0.7 else
+                  "part of the remaining error is systematic (bias or a different swing)")
+        fits.append(f"<li><strong>{esc(series)}</strong>: r\u00b2 {st.get('r2', float('nan')):.2f}, average error "
+                    f"{_pct(st.get('mape', float('nan')))} of the observed value; {mostly} (Theil UM/US/UC "
+                    f"{st.get('theil_um', float('nan')):.2f}/{st.get('theil_us', float('nan')):.2f}/"
+                    f"{st.get('theil_uc', float('nan')):.2f})</li>")
+    method = {"optimize": "a global search and polish (intervals from the curvature)",
+              "bayes": "Bayesian sampling (MCMC; intervals from the posterior)"}.get(cal.method, esc(cal.method))
+    body = (f"<p>{plural(len(cal.estimates), 'parameter')} of the model {'was' if len(cal.estimates) == 1 else 'were'} "
+            f"fitted to the organisation's history in <code>{esc(cal.data)}</code> by {method}; the best estimates "
+            "below replace the model's values in every run of this briefing"
+            + (", and the sampled worlds draw them from the fit's sample" if cal.sample is not None else "")
+            + ".</p><table class=\"keep\"><thead><tr><th>Fitted parameter</th><th class=\"num\">estimate</th>"
+            "<th class=\"num\">90% interval</th></tr></thead><tbody>" + rows + "</tbody></table>"
+            + (f"<p>How well the fitted model reproduces the history:</p><ul>{''.join(fits)}</ul>" if fits else ""))
+    return Section("calibration", "Fitted to your history", body)
+
+
+def drivers_section(model: "Model", hm: "MetricSpec | None", focus: "Focus | None", n: int,
+                    seed: int | None, titles: Mapping[str, str] = {}) -> Section | None:
+    """Which uncertain assumptions decide the answer: Sobol indices of the focus pair's difference
+    in the headline metric (:func:`cxsystems.analysis.sensitivity.sensitivity`), in words."""
+    if hm is None or focus is None or n <= 0 or not getattr(model.analysis, "uncertain", ()):
+        return None
+    from ..analysis.sensitivity import sensitivity
+
+    try:
+        sens = sensitivity(model, "sobol", metric=hm.name, scenario=focus.a, versus=focus.b, n=n,
+                           seed=0 if seed is None else seed, params=dict(model.overrides) or None)
+    except CxError as exc:
+        return Section("drivers", "Which assumptions decide the answer", f'<p class="note">Not computed: {esc(exc)}</p>')
+    def titled(text: str) -> str:  # scenarios by their titles, as everywhere on the page
+        for name in sorted((focus.a, focus.b), key=len, reverse=True):
+            text = re.sub(rf"\b{re.escape(name)}\b", titles.get(name, name), text)
+        return text
+
+    items = "".join(f"<li>{esc(titled(text))}.</li>" for text in sens.top(3)["text"])
+    body = (f"<p>Of the uncertain assumptions, these move the difference between the two policies the most "
+            f"(Sobol indices over {sens.summary.shape[0]} assumptions, {sens.runs:,} sampled worlds; "
+            "<code>cxsystems sensitivity</code> gives the full table):</p>"
+            f"<ul>{items}</ul><p>Better data on these is worth more than on the others.</p>")
+    return Section("drivers", "Which assumptions decide the answer", body)
+
+
 def method_section(model: "Model", cmp: "Comparison", res: "EnsembleResult | None", command: str) -> Section:
     """How the answer was reached: the rule, the sources and the command that rebuilds the page."""
+    from ..model.overrides import describe
+
     card = model_card_path(model)
     src = f"the model card <code>{esc(card.name)}</code>" if card else "the scenario file and the model"
     body = (f"<p>{rule_text(res.n if res is not None else None, cmp.time_unit)}</p>"
             f"<p>Best estimates are one run of each scenario with the model's parameters as written; better and "
             f"worse are for the organisation, against {esc(cmp.title_of(cmp.baseline))} in the same {cmp.time_words[0]}. "
+            + (f"For this briefing these values replace the model's: {esc(describe(model.overrides))}. "
+               if model.overrides else "")
+            + (f"The sampled worlds: {esc(res.worlds)}. " if res is not None and res.calibrated else "") +
             f"The model's description comes from {src}. The model is for comparing policies and understanding "
             "their trade-offs, not for forecasting a number.</p>"
             f'<p id="reproduce">Reproduce with <code>{esc(command)}</code></p>')
@@ -642,9 +707,18 @@ def model_reference(model: "Model") -> str:
     return shlex.quote(str(path))
 
 
-def reproduce_command(model: "Model", n_runs: int, seed: int | None) -> str:
-    """The ``cxsystems report`` command that builds the same page again."""
-    return f"cxsystems report --model {model_reference(model)} --n {n_runs} --seed {seed}"
+def reproduce_command(model: "Model", n_runs: int, seed: int | None, calibration=None) -> str:
+    """The ``cxsystems report`` command that builds the same page again (with a ``--set`` for each
+    value the model overrides, and the ``--calibration`` file)."""
+    from ..model.calibration_file import Calibration
+    from ..text import plain
+
+    cal = calibration.path if isinstance(calibration, Calibration) else calibration
+    fitted = dict(calibration.estimates) if isinstance(calibration, Calibration) else {}
+    sets = "".join(f" --set {shlex.quote(f'{k}={plain(v)}')}" for k, v in (model.overrides or {}).items()
+                   if fitted.get(k) != v)
+    cal_opt = f" --calibration {shlex.quote(str(Path(cal).resolve()))}" if cal is not None else ""
+    return f"cxsystems report --model {model_reference(model)} --n {n_runs} --seed {seed}{cal_opt}{sets}"
 
 
 def _headline(model: "Model", cmp: "Comparison") -> "MetricSpec | None":
@@ -695,7 +769,8 @@ def answer_section(question: str, answer: "Answer") -> Section:
 # ------------------------------------------------------------------------------ the page
 def build_report(model: "Model", *, n_runs: int = DEFAULT_RUNS, seed: int | None = 0,
                  question: str | None = None, scenarios: Iterable[str] | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> str:
+                 progress: Callable[[int, int], None] | None = None, params: Mapping[str, float] | None = None,
+                 calibration=None) -> str:
     """The briefing page as one self-contained HTML string: the answer first, the evidence after.
 
     Args:
@@ -706,6 +781,11 @@ def build_report(model: "Model", *, n_runs: int = DEFAULT_RUNS, seed: int | None
         question: the question in the title (default :func:`question_for`).
         scenarios: scenario names to include (default all; the baseline always).
         progress: passed to :func:`cxsystems.analysis.ensemble.ensemble` (``progress(done, total)``).
+        params: new base values ``{parameter: value}`` (validated) every scenario starts from; a
+            scenario's own change still wins, and the robustness worlds do not vary them.
+        calibration: a :class:`~cxsystems.model.calibration_file.Calibration` or the path of a
+            ``calibration.toml``: the best estimates run from its fitted values (``params`` win over
+            them) and, when it has a sample, the robustness worlds draw the fitted parameters from it.
 
     Raises:
         CxError: bad ``n_runs``, an unknown scenario, or a simulation that fails.
@@ -717,13 +797,25 @@ def build_report(model: "Model", *, n_runs: int = DEFAULT_RUNS, seed: int | None
 
     if isinstance(n_runs, bool) or not isinstance(n_runs, int) or n_runs < 0:
         raise CxError(f"number of runs must be a whole number >= 0, got {n_runs!r}")
+    from ..model.calibration_file import check_calibration, read_calibration
+    from ..model.overrides import resolve_values, with_values
+
+    cal = None
+    if calibration is not None:
+        cal = read_calibration(calibration, model) if isinstance(calibration, (str, os.PathLike)) \
+            else check_calibration(calibration, model)
+    explicit = resolve_values(model, params, "params")
+    ens_model = with_values(model, explicit)
+    model = with_values(model, {**(dict(cal.estimates) if cal is not None else {}), **explicit})
     question = question or question_for(model)
     cmp = compare(model, list(scenarios) if scenarios is not None else None)
     titles = {s.name: s.title for s in cmp.scenarios}
     families = {s.name: s.family for s in cmp.scenarios}
     hm = _headline(model, cmp)
     focus = _focus(model, cmp, hm)
-    res, reason = run_ensemble(model, n_runs, seed, progress) if len(cmp.scenarios) > 1 else (
+    ens_cal = cal if cal is not None and cal.sample is not None else None
+    res, reason = run_ensemble(model if ens_cal is None else ens_model, n_runs, seed, progress,
+                               ens_cal) if len(cmp.scenarios) > 1 else (
         None, "Nothing to compare: the model has only its baseline.")
     if res is not None and focus is not None and not all(p in res.scenarios for p in (focus.a, focus.b)):
         res_focus = None
@@ -736,7 +828,7 @@ def build_report(model: "Model", *, n_runs: int = DEFAULT_RUNS, seed: int | None
     pair = (focus.a, focus.b) if focus is not None else ()
     one, many = time_words(model.time_unit)
     horizon = f"{model.initial_time:g} to {model.final_time:g} {many}"
-    command = reproduce_command(model, n_runs, seed)
+    command = reproduce_command(model, n_runs, seed, cal)
     sections = [
         answer_section(question, answer),
         Section("model", "The model in two sentences",
@@ -749,6 +841,8 @@ def build_report(model: "Model", *, n_runs: int = DEFAULT_RUNS, seed: int | None
         summary_section(cmp, model, pair) if len(cmp.scenarios) > 1 else None,
         loops_section(model),
         robustness_section(model, res, reason, titles, pair, families),
+        drivers_section(model, hm, focus, DRIVER_RUNS if n_runs > 0 else 0, seed, titles),
+        calibration_section(cal) if cal is not None else None,
         method_section(model, cmp, res, command),
     ]
     sections = [s for s in sections if s is not None]

@@ -76,3 +76,28 @@ def test_lint_exit_codes_as_a_real_command(tmp_path, cli):
                 timeout=300)
     assert right.returncode == 0, right.stderr
     assert json.loads(right.stdout)["ok"] is True
+
+
+SIGN_BY_PARAMETER = """{UTF-8}
+S = INTEG(f, 1) ~ Things ~ |
+f = S * k ~ Things/Week ~ |
+k = 0.1 ~ 1/Week [-1,1] ~ |
+FINAL TIME = 10 ~ Week ~ |
+INITIAL TIME = 0 ~ Week ~ |
+SAVEPER = 1 ~ Week ~ |
+TIME STEP = 1 ~ Week ~ |
+"""
+
+
+def test_your_numbers_reach_the_measured_signs(tmp_path, cli):
+    """Link signs are measured along the baseline run, so --set (and --params, --calibration) on
+    the causal commands change them: f = S * k is a reinforcing loop for k > 0, balancing for k < 0."""
+    path = tmp_path / "k.mdl"
+    path.write_text(SIGN_BY_PARAMETER)
+    assert "1 loop(s): 1 R, 0 B" in cli("loops", "--model", path).out
+    r = cli("loops", "--model", path, "--set", "k=-0.1")
+    assert r.code == 0 and "B1    B          2   1  S -> f -> S" in r.out and "1 loop(s): 0 R, 1 B" in r.out
+    r = cli("archetypes", "--model", path, "--set", "k=5")
+    assert r.code == 2 and r.err.count("\n") == 1 and "'k' = 5 is outside its range [-1, 1]" in r.err
+    r = cli("cld", "--cld", CLD / "cx_fixes_that_fail.cld", "--set", "k=1", "--out", tmp_path / "d.png")
+    assert r.code == 2 and "apply to a model (--model), not to --cld" in r.err and not (tmp_path / "d.png").exists()

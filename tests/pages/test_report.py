@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -25,13 +26,15 @@ from cxsystems.pages.report import (
     question_for,
     write_report,
 )
+from cxsystems.text import short_number
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 N_RUNS = 200
-SECTIONS = ("question", "model", "scenarios", "comparison", "outcomes", "summary", "loops", "robustness", "method")
+SECTIONS = ("question", "model", "scenarios", "comparison", "outcomes", "summary", "loops", "robustness", "drivers",
+            "method")
 #: Namespace names inside SVG (never fetched); any other http(s) URL is a failure.
 SVG_NAMESPACES = {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
 
@@ -205,6 +208,37 @@ def test_robustness_verdicts_match_the_ensemble(html, model, cmp):
     text = Page(body).plain
     for u in model.analysis.uncertain:
         assert u.parameter in text
+
+
+def test_the_assumptions_that_decide_the_answer_are_sobols_top_three(html, model):
+    """The drivers section names the top three of cx.sensitivity on the headline pair, same numbers."""
+    from cxsystems.analysis.sensitivity import sensitivity
+    from cxsystems.pages.report import DRIVER_RUNS
+
+    sens = sensitivity(model, "sobol", metric="cumulative_profit", scenario="structural_prevention",
+                       versus="reactive_hiring", n=DRIVER_RUNS, seed=0)
+    got = [unescape(g) for g in re.findall(r"<li>(.*?)</li>", section(html, "drivers"))]
+    titles = {"structural_prevention": "Reward prevention", "reactive_hiring": "Hire 20% more agents"}
+    want = [re.sub(r"\b(structural_prevention|reactive_hiring)\b", lambda m: titles[m[1]], t) + "."
+            for t in sens.top(3)["text"]]
+    assert got == want and got[0].startswith(f"{sens.top(1)['parameter'][0]} explains ")
+    assert f"{sens.runs:,} sampled worlds" in section(html, "drivers")
+
+
+def test_a_calibration_says_what_was_fitted_to_which_data_and_how_well(model, tmp_path):
+    from cxsystems.analysis.calibrate import calibrate
+    from cxsystems.model.loader import bundled_models_dir
+
+    cal = calibrate(model, bundled_models_dir() / "data" / "acme_support_history.csv",
+                    fit=["Reference Problem Contact Rate"], seed=0, popsize=6, maxiter=5)
+    cal.save(tmp_path / "fit")
+    out = write_report(model, tmp_path / "b.html", n_runs=0, calibration=tmp_path / "fit" / "calibration.toml")
+    body = section(out.read_text(encoding="utf-8"), "calibration")
+    est = cal.estimates["Reference Problem Contact Rate"]
+    assert "fitted to the organisation's history in <code>acme_support_history.csv</code>" in body
+    assert f"<strong>Reference Problem Contact Rate</strong></td><td class=\"num\">{short_number(est)}</td>" in body
+    for series, st in cal.fit.iterrows():
+        assert f"<strong>{series}</strong>: r\u00b2 {st['r2']:.2f}" in body
 
 
 # ------------------------------------------------------------------------------ self-contained
