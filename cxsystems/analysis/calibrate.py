@@ -654,6 +654,8 @@ def calibrate(model: "Model", data: Any, fit: Any = None, *, method: str = "opti
     t0 = time.perf_counter()
     if method not in METHODS:
         raise CxError(f"method = {method!r}: use {' or '.join(METHODS)}")
+    if method == "bayes":  # before any work: say at once what is missing
+        require_extra("emcee", "calibrate(method='bayes')")
     seed = check_seed(seed, "seed")
     seed = 0 if seed is None else seed
     for name, v, least in (("popsize", popsize, 4), ("steps", steps, 50)):

@@ -545,6 +545,7 @@ def sensitivity(model: "Model", method: str = "sobol", metric: str | None = None
 
     if method not in METHODS:
         raise CxError(f"method {method!r}: use {' or '.join(METHODS)}")
+    require_extra("SALib", "sensitivity analysis")  # before any run: say at once what is missing
     n = check_n(method, DEFAULT_N[method] if n is None else n)
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % (MAX_SEED + 1))
