@@ -91,7 +91,7 @@ def simulate(
     *,
     params: Mapping[str, float] | None = None,
     engine: str = DEFAULT_ENGINE,
-    method: str = "euler",
+    method: str | None = None,
     time_step: float | None = None,
     final_time: float | None = None,
     saveper: float | None = None,
@@ -108,8 +108,9 @@ def simulate(
         engine: ``"auto"`` (default: ``"numpy"``, falling back to ``"pysd-fast"`` with an
             :class:`~cxsystems.errors.EngineNotice` for a model the numpy engine does not run),
             ``"numpy"`` (refuses such a model), ``"pysd-fast"`` or ``"pysd"`` (stock PySD reference).
-        method: integration method, ``"euler"`` (default; Vensim's and PySD's) or ``"rk4"``
-            (classic fourth-order Runge-Kutta; the ``"numpy"`` engine only).
+        method: integration method, ``"euler"`` (Vensim's and PySD's) or ``"rk4"`` (classic
+            fourth-order Runge-Kutta; the ``"numpy"`` engine only); default the model's own
+            (``Model.integration``: Euler, or RK4 for an XMILE model that asks for it).
         time_step, final_time, saveper: override the model's control values (weeks).
         variables: names to return (default: every variable that is not a lookup table).
         allow_nonfinite: keep NaN and infinite values; by default a run that produces one is
@@ -125,6 +126,8 @@ def simulate(
     """
     if engine not in ENGINES:
         raise CxError(f"unknown engine {engine!r}: choose from {', '.join(ENGINES)}")
+    if method is None:
+        method = getattr(model, "integration", "euler")
     if method not in METHODS:
         raise CxError(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
     if method != "euler" and engine not in ("auto", "numpy"):

@@ -21,7 +21,7 @@ import json
 import math
 import re
 
-from ..errors import CxError
+from ..errors import CxError, UnsupportedConstruct
 from .allocate import JAVASCRIPT as ALLOCATE_JS
 from .closures import ClosureBuilder, Flavour
 from .ir import (
@@ -622,6 +622,9 @@ def model_to_js(model) -> str:
     Raises :class:`cxsystems.CxError` for constructs the engine (or this compiler) does not
     support, naming the construct and the variable.
     """
+    if getattr(model, "integration", "euler") != "euler":
+        raise UnsupportedConstruct(f"the model integrates with {model.integration.upper()} (its <sim_specs>); "
+                                   "the JavaScript engine integrates with Euler only")
     gen = _Generator(model)
     functions = gen.functions()  # registers lookup tables used by the code
     allocate = [ALLOCATE_JS.strip()] if "allocAv(" in functions or "allocBp(" in functions else []

@@ -337,9 +337,12 @@ class CompiledModel:
     # ----------------------------------------------------------------------------------- run
 
     def run(self, changes=(), params: Mapping[str, object] | None = None, *, time_step=None,
-            final_time=None, saveper=None, variables=None, method: str = "euler",
+            final_time=None, saveper=None, variables=None, method: str | None = None,
             vector: bool | None = None, seed: int = DEFAULT_SEED, first_world: int = 0) -> EngineResult:
-        """Simulate; see :func:`cxsystems.engine.compile_model` for the arguments."""
+        """Simulate; see :func:`cxsystems.engine.compile_model` for the arguments (``method``:
+        default the model's own, ``Model.integration``)."""
+        if method is None:
+            method = getattr(self.model, "integration", "euler")
         if method not in METHODS:
             raise CxError(f"unknown integration method {method!r}: choose from {', '.join(METHODS)}")
         m = self.model

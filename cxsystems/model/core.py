@@ -79,6 +79,10 @@ class Model:
     overrides: dict[str, float] = field(default_factory=dict)
     #: names of the run-time data files (``load_model(..., data_files=)``) the data variables read
     data_files: tuple[str, ...] = ()
+    #: the integration method the model file asks for and every run uses unless told otherwise:
+    #: ``"euler"`` (Vensim models) or ``"rk4"`` (an XMILE ``<sim_specs method="RK4">`` where the
+    #: method changes the numbers; such a model runs on the numpy engine only)
+    integration: str = "euler"
 
     @property
     def baseline(self) -> str:

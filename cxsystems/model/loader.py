@@ -352,11 +352,13 @@ def _load_xmile(src: Path) -> Model:
     in a private folder, then described like a Vensim model."""
     workdir = _make_workdir()
     try:
-        abstract, py_file, _text = translate_xmile(src, workdir)
+        abstract, py_file, _text, integration = translate_xmile(src, workdir)
     except Exception:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
-    return _model_from_abstract(src, abstract, py_file, workdir)
+    model = _model_from_abstract(src, abstract, py_file, workdir)
+    model.integration = integration
+    return model
 
 
 def _model_from_abstract(src: Path, abstract, py_file: Path, workdir: Path) -> Model:

@@ -595,13 +595,18 @@ def euler_is_exact(abstract) -> bool:
     return True
 
 
-def check_method(abstract, method: str, line: int, src) -> None:
-    """Refuse a model whose ``<sim_specs method>`` is not Euler, unless the method cannot change a
-    number (:func:`euler_is_exact`): PySD's XMILE translation runs Euler whatever the file asks."""
-    if method.lower() != EULER and not euler_is_exact(abstract):
-        raise CxError(f"{src}:{line}: the model asks for {method} integration (<sim_specs method>), "
-                      "but PySD's XMILE translation runs Euler: its stocks' numbers would differ; "
-                      "save the model with method=\"Euler\" to load it")
+def check_method(abstract, method: str, line: int, src) -> str:
+    """The integration the engine runs for ``<sim_specs method>``: ``"euler"``, or ``"rk4"`` for
+    RK4 where it changes the numbers (PySD's XMILE translation runs Euler whatever the file asks, so
+    such a model runs on the numpy engine only). Other methods (RK2, RK45, Gear) are refused unless
+    the method cannot change a number (:func:`euler_is_exact`)."""
+    asked = method.strip().lower()
+    if asked == EULER or euler_is_exact(abstract):
+        return EULER
+    if asked == "rk4":
+        return "rk4"
+    raise CxError(f"{src}:{line}: the model asks for {method} integration (<sim_specs method>); cxsystems "
+                  "integrates with Euler or RK4: save the model with one of them to load it")
 
 
 # --------------------------------------------------------------------------------------------
@@ -621,9 +626,10 @@ def definitions_text(root, text: str) -> str:
     return "\n".join(lines)
 
 
-def translate_xmile(src: Path, workdir: Path) -> tuple[object, Path, str]:
+def translate_xmile(src: Path, workdir: Path) -> tuple[object, Path, str, str]:
     """Read, screen and translate an XMILE model in ``workdir``; return PySD's ``AbstractModel``,
-    the generated module's path and the model text (for messages).
+    the generated module's path, the model text (for messages) and the integration the engine
+    runs (:func:`check_method`).
 
     PySD is handed the screened tree (it never opens a file), the copy lives in ``workdir`` under a
     safe name, and every generated module is audited (:func:`audit_generated_code`) without being
@@ -652,7 +658,7 @@ def translate_xmile(src: Path, workdir: Path) -> tuple[object, Path, str]:
             xfile = _ScreenedXmile(copy)
             xfile.parse()
             abstract = xfile.get_abstract_model()
-            check_method(abstract, method, method_line, src)
+            integration = check_method(abstract, method, method_line, src)
             py_file = Path(ModelBuilder(abstract).build_model())
         audit_generated_code(sorted(workdir.rglob("*.py")), src, definitions_text(root, text))
     except CxError:
@@ -660,4 +666,4 @@ def translate_xmile(src: Path, workdir: Path) -> tuple[object, Path, str]:
     except Exception as exc:  # PySD's parser raises many types; report one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CxError(f"{src}: cannot translate model: {first}") from None
-    return abstract, py_file, text
+    return abstract, py_file, text, integration

@@ -201,20 +201,41 @@ def test_reciprocal_dt(tmp_path):
     assert_same_run(cx.simulate(model), pysd_run(path, tmp_path), ["Level"])
 
 
-def test_rk4_is_refused_when_it_would_change_the_numbers(tmp_path):
+def test_rk4_runs_on_the_numpy_engine_where_it_changes_the_numbers(tmp_path):
+    """<sim_specs method="RK4"> with a stock fed back: every run integrates with RK4 (PySD's XMILE
+    translation would silently run Euler), so PySD's engines and the JavaScript engine refuse."""
     feedback = """
       <stock name="Level"><eqn>1</eqn><inflow>Growth</inflow></stock>
       <flow name="Growth"><eqn>Level * 0.5</eqn></flow>
 """
-    path = write(tmp_path, xmile_text(feedback, method="RK4"))
+    model = cx.load_model(write(tmp_path, xmile_text(feedback, method="RK4")))
+    assert model.integration == "rk4"
+    run = cx.simulate(model)  # dt 0.25: RK4's factor per step is the Taylor series of e^0.125 to 4th order
+    step = 1 + 0.125 + 0.125 ** 2 / 2 + 0.125 ** 3 / 6 + 0.125 ** 4 / 24
+    np.testing.assert_allclose(run["Level"].to_numpy(), step ** np.arange(81), rtol=1e-12)
+    assert abs(run["Level"].iloc[-1] / np.exp(10) - 1) < 2e-5  # Euler: 44% short
+    euler = cx.simulate(model, method="euler")["Level"].iloc[-1]
+    assert euler == pytest.approx(1.125 ** 80, rel=1e-12)
+    for engine in ("pysd", "pysd-fast"):
+        with pytest.raises(cx.CxError, match="needs engine='numpy'"):
+            cx.simulate(model, engine=engine)
+    from cxsystems.engine.jsgen import model_to_js
+
+    with pytest.raises(cx.CxError, match="integrates with RK4 .* Euler only"):  # the workshop's engine
+        model_to_js(model)
+    for eqn in ("TIME", "STEP(1, 3)", "SMTH1(2, 3)"):  # time, or another stateful element
+        text = xmile_text(STOCK.replace("<eqn>2</eqn>", f"<eqn>{eqn}</eqn>"), method="RK4")
+        assert cx.load_model(write(tmp_path, text, "t.xmile")).integration == "rk4"
+
+
+def test_other_integration_methods_are_refused(tmp_path):
+    feedback = '<stock name="L"><eqn>1</eqn><inflow>G</inflow></stock><flow name="G"><eqn>L * 0.5</eqn></flow>'
+    path = write(tmp_path, xmile_text(feedback, method="RK2"))
     with pytest.raises(cx.CxError) as err:
         cx.load_model(path)
     msg = str(err.value)
-    assert msg.startswith(f"{path}:4: the model asks for RK4 integration") and "\n" not in msg
-    for eqn in ("TIME", "STEP(1, 3)", "SMTH1(2, 3)"):  # time, or another stateful element
-        text = xmile_text(STOCK.replace("<eqn>2</eqn>", f"<eqn>{eqn}</eqn>"), method="RK4")
-        with pytest.raises(cx.CxError, match="asks for RK4"):
-            cx.load_model(write(tmp_path, text, "t.xmile"))
+    assert msg.startswith(f"{path}:4: the model asks for RK2 integration") and "Euler or RK4" in msg
+    assert "\n" not in msg
 
 
 def test_rk4_loads_when_every_derivative_is_constant_within_a_step(tmp_path):
@@ -405,10 +426,13 @@ def test_parser_never_expands_entities_even_past_the_text_screen(tmp_path):
         xmile.screen_xml_text(text, "m.xmile")
 
 
-def test_hostile_rk4_is_refused(tmp_path):
+def test_hostile_rk4_runs_rk4_not_euler(tmp_path):
+    """Stock PySD runs this RK4 model with Euler, silently (2.25 at week 2); cxsystems runs RK4."""
     path = instantiate("xmile_rk4.xmile", tmp_path / "models", tmp_path / "marker")
-    with pytest.raises(cx.CxError, match=re.escape(f"{path}:4: the model asks for RK4 integration")):
-        cx.load_model(path)
+    run = cx.simulate(cx.load_model(path))
+    assert run["backlog"].tolist() == pytest.approx([1.0, 1.6484375, 1.6484375 ** 2], rel=1e-12)
+    with pytest.raises(cx.CxError, match="needs engine='numpy'"):
+        cx.simulate(cx.load_model(path), engine="pysd")
 
 
 def test_audit_runs_on_xmile_generated_code(tmp_path, monkeypatch):
