@@ -73,17 +73,23 @@ def check_loops_and_archetypes(nb):
     # every named loop has the polarity its name file claims
     agree = line(out, r"(\d+) of (\d+) named loops have the polarity the name file expects")
     assert agree[1] == agree[2]
-    # the two archetype instances that carry the model's story are in the report
+    # the two archetype instances that carry the model's story are in the report, and rank first
     line(out, r"fixes that fail on cut corners and rework spiral: found")
     line(out, r"shifting the burden on hire to cover and firefighting trap: found")
-    # the implausible mechanical matches the text warns about are all in the report
-    implausible = dict(re.findall(r"^implausible match in the report: (.+): (yes|no)$", out, re.M))
+    line(out, r"ranked first: shifting the burden on hire to cover and firefighting trap \(confirmed\)")
+    line(out, r"ranked second: fixes that fail on cut corners and rework spiral \(plausible\)")
+    # the implausible mechanical matches the text warns about are all found, judged implausible and hidden
+    implausible = dict(re.findall(r"^implausible match hidden from the report: (.+): (yes|no)$", out, re.M))
     assert implausible == {label: "yes" for label in (
         "shifting the burden casting 'customers leave' as a solution",
         "tragedy of the commons: tired agents vs word of mouth",
         "growth and underinvestment driven by burnout",
         "limits to success driven by failure demand",
     )}
+    # with its aliases every name of the workshop sketch matches; the two links the model contradicts stay
+    aliased = line(out, r"sketch with aliases: (\d+) alias\(es\); (\d+) unknown variable\(s\); (\d+) drawn polarity\(ies\) "
+                   r"contradicted by the equations")
+    assert int(aliased[1]) == 5 and aliased[2] == "0" and aliased[3] == "1"
     # lint catches the sketch's sign error (a polarity mismatch) and passes the fixed sketch
     first = line(out, r"sketch agrees with the model: (yes|no); (\d+) drawn polarity\(ies\) contradicted by the equations")
     assert first[1] == "no" and int(first[2]) > 0

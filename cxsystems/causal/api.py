@@ -16,6 +16,7 @@ from .loops import LoopSet, find_loops
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..model.core import Model
+    from .plausibility import Dominance
 
 
 def causal_graph(model: "Model | CausalGraph") -> CausalGraph:
@@ -24,15 +25,24 @@ def causal_graph(model: "Model | CausalGraph") -> CausalGraph:
     return model if isinstance(model, CausalGraph) else model_graph(model)
 
 
-def loops(model: "Model | CausalGraph", *, through: str | None = None, max_length: int | None = None) -> LoopSet:
+def loops(model: "Model | CausalGraph", *, through: str | None = None, max_length: int | None = None,
+          named: bool = False) -> LoopSet:
     """Every feedback loop of a model or diagram, with polarity (R/B), stable id and name (see
-    :func:`cxsystems.causal.find_loops`); ``through`` keeps the loops through one variable."""
-    return find_loops(causal_graph(model), through=through, max_length=max_length)
+    :func:`cxsystems.causal.find_loops`), named loops first; ``through`` keeps the loops through one
+    variable, ``named`` only the loops with a name (``<model>.loops.toml`` or a diagram's ``loop``
+    lines)."""
+    return find_loops(causal_graph(model), through=through, max_length=max_length, named=named)
 
 
 def archetypes(model: "Model | CausalGraph", *, kinds: tuple[str, ...] | None = None,
-               per_kind: int | None = None) -> ArchetypeReport:
+               per_kind: int | None = None, implausible: bool = False,
+               dominance: "Dominance | None" = None) -> ArchetypeReport:
     """The system archetypes found among the loops of a model or diagram (see
-    :func:`cxsystems.causal.find_archetypes`)."""
+    :func:`cxsystems.causal.find_archetypes`). For a model they are ranked by plausibility (roles a
+    policy lever acts on, confirmed by the scenarios' behaviour where that is cheap; see
+    :mod:`cxsystems.causal.plausibility`), implausible matches left out unless ``implausible=True``;
+    ``dominance`` is the hook for "the side-effect loop gains dominance after the fix"."""
     graph = causal_graph(model)
-    return find_archetypes(graph, find_loops(graph), kinds=kinds, per_kind=per_kind)
+    judged = None if isinstance(model, CausalGraph) else model
+    return find_archetypes(graph, find_loops(graph), kinds=kinds, per_kind=per_kind, model=judged,
+                           implausible=implausible, dominance=dominance)

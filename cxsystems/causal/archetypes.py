@@ -53,15 +53,25 @@ successful, growth and underinvestment) are not reported when all their variable
 instance of a richer archetype that contains them (e.g. the fixes-that-fail pair inside shifting
 the burden). Instances built from the same principal loops are merged, keeping the one with the
 shortest loops; shifting the burden lists the most direct side effect first.
+
+Given the model, each instance is judged for plausibility (:mod:`cxsystems.causal.plausibility`:
+do the roles that stand for a decision hold a variable a policy lever acts on, and do the
+scenarios show the story?) and the report is ranked by that judgement; implausible matches are
+left out unless asked for.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from .graph import CausalGraph
 from .loops import Loop, LoopSet, find_loops
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..model.core import Model
+    from .plausibility import Dominance
 
 ARCHETYPES = ("shifting the burden", "fixes that fail", "limits to success", "eroding goals",
               "escalation", "success to the successful", "tragedy of the commons",
@@ -87,6 +97,9 @@ class Archetype:
         roles: role name -> variables playing it, in causal order.
         variant: a note when the instance departs from the textbook form, else ``""``.
         similar: number of other loop combinations merged into this instance (same key roles).
+        plausibility: ``confirmed``, ``plausible``, ``unchecked`` or ``implausible`` when judged
+            against a model (:mod:`cxsystems.causal.plausibility`), else ``""``.
+        reasons: why, one line each.
     """
 
     kind: str
@@ -96,6 +109,8 @@ class Archetype:
     variant: str = ""
     similar: int = 0
     key: tuple = field(default=(), repr=False, compare=False)
+    plausibility: str = ""
+    reasons: tuple[str, ...] = ()
 
     @property
     def variables(self) -> frozenset[str]:
@@ -107,7 +122,8 @@ class Archetype:
 
     def as_dict(self) -> dict:
         return dict(kind=self.kind, loops=list(self.loops), loop_roles=list(self.loop_roles),
-                    roles={k: list(v) for k, v in self.roles}, variant=self.variant, similar=self.similar)
+                    roles={k: list(v) for k, v in self.roles}, variant=self.variant, similar=self.similar,
+                    plausibility=self.plausibility, reasons=list(self.reasons))
 
     def describe(self) -> str:
         """Several lines: kind, loops with their roles, then each role's variables."""
@@ -120,6 +136,9 @@ class Archetype:
                 lines.append(f"  {role}: {', '.join(vs)}")
         if self.similar:
             lines.append(f"  (+{self.similar} similar combination(s) of longer loops)")
+        if self.plausibility:
+            lines.append(f"  plausibility: {self.plausibility}")
+            lines.extend(f"    - {r}" for r in self.reasons)
         return "\n".join(lines)
 
 
@@ -468,7 +487,8 @@ def _adversaries(c: _Ctx) -> list[tuple[int, Archetype]]:
 
 @dataclass(frozen=True)
 class ArchetypeReport:
-    """Archetype instances of a graph, ordered by kind then simplicity."""
+    """Archetype instances of a graph, ordered by plausibility when judged against a model (see
+    :func:`find_archetypes`), then by kind, then simplicity."""
 
     graph: str
     instances: tuple[Archetype, ...]
@@ -537,8 +557,17 @@ def principal_loops(graph: CausalGraph, loops: LoopSet) -> tuple[list[Loop], str
 
 def find_archetypes(graph: CausalGraph, loops: LoopSet | None = None, *,
                     principal: list[Loop] | None = None, kinds: tuple[str, ...] | None = None,
-                    per_kind: int | None = None) -> ArchetypeReport:
+                    per_kind: int | None = None, model: "Model | None" = None,
+                    implausible: bool = False, levers: tuple[str, ...] | None = None,
+                    behaviour: bool = True, dominance: "Dominance | None" = None) -> ArchetypeReport:
     """Detect system archetypes in ``graph`` (see the module docstring for the definitions).
+
+    With ``model`` every instance is judged for plausibility (:mod:`cxsystems.causal.plausibility`:
+    decision roles that a policy lever acts on, confirmed by the scenarios' behaviour where that
+    is cheap) and the report is ranked: confirmed, plausible, unchecked, then implausible; within
+    each, by archetype (the order of :data:`ARCHETYPES`) and simplicity. Implausible instances
+    are left out (a note counts them) unless ``implausible=True``. Without ``model`` nothing is
+    judged and the order is by archetype, then simplicity.
 
     Args:
         graph: a model or CLD graph.
@@ -547,6 +576,12 @@ def find_archetypes(graph: CausalGraph, loops: LoopSet | None = None, *,
             side-effect loop of shifting the burden may be any loop of ``loops``.
         kinds: restrict to these archetypes (names from :data:`ARCHETYPES`).
         per_kind: report at most this many instances per archetype (simplest first); ``None`` = all.
+        model: the model ``graph`` was built from, to judge plausibility (see above).
+        implausible: keep the implausible instances (marked as such).
+        levers: the decision parameters (default: those the model's scenarios set).
+        behaviour: run the model's scenarios to confirm fixes that fail and shifting the burden.
+        dominance: hook ``dominance(archetype, scenario) -> bool | None``: does the side-effect
+            loop gain dominance after the fix? ``False`` withholds the confirmation.
     """
     from ..errors import CxError
 
@@ -591,7 +626,23 @@ def find_archetypes(graph: CausalGraph, loops: LoopSet | None = None, *,
         keep.append((s, a))
     if kinds is not None:
         keep = [(s, a) for s, a in keep if a.kind in kinds]
-    keep.sort(key=lambda sa: (ARCHETYPES.index(sa[1].kind), sa[0], sa[1].loops))
+    rank = {}
+    hidden = 0
+    if model is not None:
+        from .plausibility import PLAUSIBILITY, Judge
+
+        judge = Judge(graph, {v for lp in loops for v in lp.variables}, model, levers=levers,
+                      behaviour=behaviour, dominance=dominance)
+        judged = []
+        for s, a in keep:
+            j = judge(a)
+            judged.append((s, replace(a, plausibility=j.plausibility, reasons=j.reasons)))
+        keep = judged
+        rank = {p: i for i, p in enumerate(PLAUSIBILITY)}
+        if not implausible:
+            hidden = sum(a.plausibility == "implausible" for _, a in keep)
+            keep = [(s, a) for s, a in keep if a.plausibility != "implausible"]
+    keep.sort(key=lambda sa: (rank.get(sa[1].plausibility, 0), ARCHETYPES.index(sa[1].kind), sa[0], sa[1].loops))
     if per_kind is not None:
         out, count = [], {}
         for s, a in keep:
@@ -602,6 +653,9 @@ def find_archetypes(graph: CausalGraph, loops: LoopSet | None = None, *,
         for k, n in dropped.items():
             notes.append(f"{n} more instance(s) of {k} not shown")
         keep = out
+    if hidden:
+        notes.append(f"{hidden} implausible match(es) hidden (a decision role nobody takes, or a vicious circle "
+                     "as the success engine); show them with --all (implausible=True)")
     skipped = sum(1 for lp in loops if lp.polarity not in ("R", "B"))
     if skipped:
         notes.append(f"{skipped} loop(s) of changing or unknown polarity were not used")

@@ -14,14 +14,20 @@ Example (``models/cld/*.cld``)::
     loop hire to cover (B): Ticket backlog, Hiring, Agent capacity
     # optional: hand layout for drawings (x to the right, y up)
     position Ticket backlog: 0, 0
+    # optional: the model variable a drawn name stands for, for lint (quotes are optional)
+    alias: "Agent capacity" = "Service Capacity"
 
 Names are matched case- and blank-insensitively and keep the spelling first used. Delay marks are
-``delay``, ``//`` or ``||``. The text is only split and compared; nothing in it is executed.
+``delay``, ``//`` or ``||``. An ``alias`` line names a variable the diagram draws (left) and the
+model variable it stands for (right); :func:`cxsystems.causal.lint` matches the drawn name to that
+variable (a mapping file does the same for many diagrams: :func:`load_aliases`). The text is only
+split and compared; nothing in it is executed.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from ..errors import CxError
@@ -30,8 +36,40 @@ from .loops import LoopName
 
 _SIGNS = {"+": "+", "-": "-", "\u2212": "-", "?": "?", "s": "+", "o": "-"}
 _DELAYS = {"delay", "delayed", "//", "||"}
-_DIRECTIVE = re.compile(r"^(title|stock|stocks|loop|position)\b\s*(.*)$", re.IGNORECASE)
+_DIRECTIVE = re.compile(r"^(title|stock|stocks|loop|position|alias)\b\s*(.*)$", re.IGNORECASE)
 _NAME_OK = re.compile(r"^[^\x00-\x1f]{1,80}$")
+
+
+@dataclass(frozen=True)
+class DrawnGraph(CausalGraph):
+    """A hand-drawn diagram's graph with its ``alias`` lines: ``((drawn name, model variable), ...)``."""
+
+    aliases: tuple[tuple[str, str], ...] = ()
+
+
+def _unquote(raw: str) -> str:
+    raw = raw.strip()
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
+        raw = raw[1:-1]
+    return raw
+
+
+def load_aliases(path: str | Path) -> tuple[tuple[str, str], ...]:
+    """Aliases from a TOML mapping file: ``"drawn name" = "Model Variable"`` lines, at the top or in
+    an ``[aliases]`` table."""
+    from ..files import read_toml
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise CxError(f"alias file not found: {path}")
+    data = read_toml(p)
+    table = data.get("aliases", data) if isinstance(data.get("aliases"), dict) else data
+    out = []
+    for k, v in table.items():
+        if not isinstance(v, str) or not v.strip():
+            raise CxError(f"{p}: alias {k!r} must map to a model variable name (a string), got {v!r}")
+        out.append((_name(k, str(p)), _name(v, str(p))))
+    return tuple(out)
 
 
 def _name(raw: str, where: str) -> str:
@@ -58,6 +96,7 @@ def parse_cld(text: str, source: str = "<text>") -> CausalGraph:
     kinds: dict[str, str] = {}
     loop_names: list[LoopName] = []
     layout: dict[str, tuple[float, float]] = {}
+    aliases: dict[str, tuple[str, str]] = {}
     for i, line in enumerate(text.splitlines(), 1):
         where = f"{source}:{i}"
         body = line.split("#", 1)[0].strip() if not line.lstrip().startswith("#") else ""
@@ -68,6 +107,14 @@ def parse_cld(text: str, source: str = "<text>") -> CausalGraph:
             key, rest = m.group(1).lower(), m.group(2).strip()
             if key == "title":
                 title = rest.lstrip(":").strip()
+            elif key == "alias":
+                am = re.match(r"^:?\s*(.+?)\s*=\s*(.+)$", rest)
+                if not am:
+                    raise CxError(f"{where}: write 'alias: DRAWN NAME = Model Variable'")
+                drawn = canon(_unquote(am.group(1)), where)
+                if drawn in aliases:
+                    raise CxError(f"{where}: alias for {drawn!r} is given twice")
+                aliases[drawn] = (where, _name(_unquote(am.group(2)), where))
             elif key in ("stock", "stocks"):
                 for n in rest.lstrip(":").split(","):
                     if n.strip():
@@ -92,7 +139,7 @@ def parse_cld(text: str, source: str = "<text>") -> CausalGraph:
             continue
         if "->" not in body:
             raise CxError(f"{where}: expected 'CAUSE -> EFFECT : SIGN' or a directive "
-                          f"(title, stock, loop, position), got {body[:40]!r}")
+                          f"(title, stock, loop, position, alias), got {body[:40]!r}")
         left, _, right = body.partition("->")
         if ":" not in right:
             raise CxError(f"{where}: missing ': SIGN' after the effect (e.g. 'A -> B : +')")
@@ -120,7 +167,11 @@ def parse_cld(text: str, source: str = "<text>") -> CausalGraph:
     for v in layout:
         if v not in known:
             raise CxError(f"{source}: position given for {v!r}, which no link uses")
-    return g
+    for v, (where, _) in aliases.items():
+        if v not in known:
+            raise CxError(f"{where}: alias given for {v!r}, which no link uses")
+    return DrawnGraph(**{f.name: getattr(g, f.name) for f in fields(g)},
+                      aliases=tuple((v, m) for v, (_, m) in aliases.items()))
 
 
 def load_cld(path: str | Path) -> CausalGraph:
@@ -152,4 +203,5 @@ def format_cld(graph: CausalGraph) -> str:
     stocks = [n for n, node in graph.nodes.items() if node.kind == "stock"]
     if stocks:
         lines.append("stock: " + ", ".join(stocks))
+    lines.extend(f'alias: "{a}" = "{m}"' for a, m in getattr(graph, "aliases", ()))
     return "\n".join(lines) + "\n"

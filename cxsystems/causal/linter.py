@@ -1,13 +1,22 @@
 """Lint: compare the polarities drawn in a causal loop diagram with what a model's equations do.
 
-The diagram's variables are matched to model variables by name (case- and blank-insensitive). The
-model graph is collapsed onto the matched variables (paths through variables the diagram leaves
+The diagram's variables are matched to model variables by name (case-, blank- and
+hyphen-insensitive: "First-contact resolution" is First Contact Resolution), or
+through an alias: a room's wording rarely matches the model's names, so ``alias: "Agent capacity" =
+"Service Capacity"`` lines in the ``.cld`` file, or a mapping file (``aliases=``, read with
+:func:`cxsystems.causal.cld_format.load_aliases`; it wins over the file's lines), say which model
+variable a drawn name stands for; ``= "opposite of Handle Time"`` says the drawn name rises when the
+variable falls (a room draws "fast closing", the model has a handle time), so the model's signs at
+that name are read reversed. The model graph is collapsed onto the matched variables (paths through variables the diagram leaves
 out become single links whose sign is the product along the path), then every pair is compared:
 
 ``mismatch``        drawn ``+`` where the model gives ``-`` (or the reverse);
 ``only in diagram`` drawn, but the model has no such influence (not even through left-out variables);
 ``only in model``   the model has the influence, the diagram does not draw it (influences that pass
-                    through a stock the diagram leaves out are indirect and not required);
+                    through a stock the diagram leaves out are indirect and not required); by
+                    default lint checks the drawn links only and lists these as information (a
+                    sketch tells one story, not the whole model); ``strict=True`` counts them as
+                    disagreements;
 ``ambiguous``       the model's most direct paths between the two variables disagree in sign, or a
                     sign changes during the run, so a single drawn sign cannot be checked;
 ``unchecked``       drawn with ``?``; the model's sign is reported;
@@ -18,14 +27,21 @@ out become single links whose sign is the product along the path), then every pa
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 from ..names import closest
 from .graph import CausalGraph, _norm
 from .views import collapse, through_stock
 
-#: Finding kinds that make a diagram disagree with the model.
+#: An alias to the opposite of a model variable: ``alias: "Fast closing" = "opposite of Handle Time"``.
+_OPPOSITE = re.compile(r"^\s*opposite\s+of\s+", re.IGNORECASE)
+_FLIP = {"+": "-", "-": "+"}
+
+#: Finding kinds that make a diagram disagree with the model (``only in model`` only when strict).
 ERRORS = ("mismatch", "only in diagram", "only in model", "unknown variable")
+#: The same when only the drawn links are checked (the default).
+DRAWN_ERRORS = ("mismatch", "only in diagram", "unknown variable")
 
 
 @dataclass(frozen=True)
@@ -52,41 +68,89 @@ class LintReport:
     diagram: str
     findings: tuple[Finding, ...]
     checked: int
+    strict: bool = False
+    aliases: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def errors(self) -> tuple[str, ...]:
+        """The finding kinds that count as disagreements in this report."""
+        return ERRORS if self.strict else DRAWN_ERRORS
 
     @property
     def ok(self) -> bool:
-        """True when no finding is an error (mismatch, one-sided link, unknown variable)."""
-        return not any(f.kind in ERRORS for f in self.findings)
+        """True when no finding is an error (mismatch, link drawn that the model lacks, unknown
+        variable; with ``strict`` also a model link the diagram leaves out)."""
+        return not any(f.kind in self.errors for f in self.findings)
 
     def of(self, kind: str) -> list[Finding]:
         return [f for f in self.findings if f.kind == kind]
 
     def text(self) -> str:
-        lines = [f"{f.kind}: {f.message}" for f in self.findings]
-        n_err = sum(f.kind in ERRORS for f in self.findings)
-        lines.append(f"{self.diagram} vs {self.model}: {self.checked} drawn link(s) checked, "
-                     f"{n_err} problem(s), {len(self.findings) - n_err} note(s)")
+        errors = self.errors
+        lines = [f"info, only in model: {f.message}" if f.kind == "only in model" and not self.strict
+                 else f"{f.kind}: {f.message}" for f in self.findings]
+        n_err = sum(f.kind in errors for f in self.findings)
+        n_model = len(self.of("only in model"))
+        tail = ""
+        if n_model and not self.strict:
+            tail = (f"; {n_model} model link(s) not drawn, listed as information "
+                    "(drawn links only; --strict counts them)")
+        used = f", {len(self.aliases)} alias(es)" if self.aliases else ""
+        lines.append(f"{self.diagram} vs {self.model}: {self.checked} drawn link(s) checked{used}, "
+                     f"{n_err} problem(s), {len(self.findings) - n_err} note(s){tail}")
         return "\n".join(lines)
 
     def to_json(self) -> str:
         return json.dumps(dict(model=self.model, diagram=self.diagram, ok=self.ok, checked=self.checked,
+                               strict=self.strict, aliases=[list(a) for a in self.aliases],
                                findings=[f.as_dict() for f in self.findings]), indent=2)
 
 
-def lint(model: CausalGraph, diagram: CausalGraph) -> LintReport:
-    """Compare ``diagram`` (a CLD graph) with ``model`` (a model graph); see the module docstring."""
+def lint(model: CausalGraph, diagram: CausalGraph, *, aliases=None, strict: bool = False) -> LintReport:
+    """Compare ``diagram`` (a CLD graph) with ``model`` (a model graph); see the module docstring.
+
+    Args:
+        aliases: ``{drawn name: model variable}`` (or pairs), on top of the diagram's ``alias`` lines.
+        strict: count model links the diagram does not draw as disagreements (default: information).
+    """
+    from ..errors import CxError
+
     index = {_norm(n): n for n in model.nodes}
+    table = {_norm(a): m for a, m in getattr(diagram, "aliases", ())}
+    extra = dict(aliases.items() if isinstance(aliases, dict) else (aliases or ()))
+    table.update({_norm(a): m for a, m in extra.items()})
+    drawn = {_norm(v) for v in diagram.nodes}
     findings: list[Finding] = []
+    for a in extra:
+        if _norm(a) not in drawn:
+            findings.append(Finding("unused alias", a, "", f"alias {a!r} names no variable of {diagram.name}"))
     match: dict[str, str] = {}
+    used: list[tuple[str, str]] = []
+    opposite: set[str] = set()
     for v in diagram.nodes:
-        m = index.get(_norm(v))
+        target = table.get(_norm(v))
+        name = target if target is not None else v
+        if target is not None and _OPPOSITE.match(target):
+            name = _OPPOSITE.sub("", target)
+            opposite.add(v)
+        m = index.get(_norm(name)) or index.get(_norm(name.replace("-", " ")))
         if m is None:
-            close = closest(v, model.nodes)
+            close = closest(name, model.nodes)
             hint = f"; closest: {', '.join(repr(c) for c in close)}" if close else ""
-            findings.append(Finding("unknown variable", v, "", f"{v!r} is not a variable of {model.name}{hint}"))
+            what = f"{v!r} (alias of {target!r})" if target is not None else f"{v!r}"
+            how = "" if target is not None else "; give an alias (alias: DRAWN = MODEL) if it stands for one"
+            findings.append(Finding("unknown variable", v, "",
+                                    f"{what} is not a variable of {model.name}{hint}{how}"))
         else:
             match[v] = m
-    inverse = {m: v for v, m in match.items()}
+            if target is not None:
+                used.append((v, m))
+    inverse: dict[str, str] = {}
+    for v, m in match.items():
+        if m in inverse:
+            raise CxError(f"{diagram.name}: {inverse[m]!r} and {v!r} both stand for {model.name}'s {m!r}; "
+                          "a model variable may be drawn once")
+        inverse[m] = v
     view = collapse(model, list(match.values())) if len(match) >= 1 else None
     checked = 0
     drawn_pairs = set()
@@ -97,6 +161,8 @@ def lint(model: CausalGraph, diagram: CausalGraph) -> LintReport:
         drawn_pairs.add((a, b))
         checked += 1
         me = view.edges.get((a, b)) if view is not None else None
+        if me is not None and (e.source in opposite) != (e.target in opposite):
+            me = replace(me, polarity=_FLIP.get(me.polarity, me.polarity))
         link = f"{e.source} -> {e.target}"
         if me is None:
             findings.append(Finding("only in diagram", e.source, e.target,
@@ -104,7 +170,7 @@ def lint(model: CausalGraph, diagram: CausalGraph) -> LintReport:
                                     f"influence {e.target!r} (not even through variables the diagram leaves out)",
                                     e.polarity, ""))
             continue
-        how = _how(me)
+        how = _how(me) + _read(e.source, e.target, opposite, match)
         if me.polarity == "?" or me.polarity == "mixed" or me.polarity == "0":
             findings.append(Finding("ambiguous", e.source, e.target,
                                     f"{link} is drawn {e.polarity}; the model's sign is not single: {me.reason}",
@@ -125,13 +191,23 @@ def lint(model: CausalGraph, diagram: CausalGraph) -> LintReport:
             if (a, b) in drawn_pairs or a == b or through_stock(model, me):
                 continue
             src, dst = inverse[a], inverse[b]
+            pol = _FLIP.get(me.polarity, me.polarity) if (src in opposite) != (dst in opposite) else me.polarity
             findings.append(Finding("only in model", src, dst,
-                                    f"{src} -> {dst} ({me.polarity}, {_how(me)}) is in {model.name} but not drawn",
-                                    "", me.polarity))
-    order = {k: i for i, k in enumerate(("mismatch", "only in diagram", "only in model", "unknown variable",
-                                         "ambiguous", "delay", "unchecked"))}
+                                    f"{src} -> {dst} ({pol}, {_how(me)}{_read(src, dst, opposite, match)}) is in "
+                                    f"{model.name} but not drawn", "", pol))
+    kinds = ("mismatch", "only in diagram", "only in model", "unknown variable", "ambiguous", "delay", "unchecked",
+             "unused alias")
+    if not strict:  # model-only links are information: listed last
+        kinds = tuple(k for k in kinds if k != "only in model") + ("only in model",)
+    order = {k: i for i, k in enumerate(kinds)}
     findings.sort(key=lambda f: (order[f.kind], f.source, f.target))
-    return LintReport(model.name, diagram.name, tuple(findings), checked)
+    return LintReport(model.name, diagram.name, tuple(findings), checked, strict, tuple(used))
+
+
+def _read(src: str, dst: str, opposite: set[str], match: dict[str, str]) -> str:
+    """``'; Fast closing is the opposite of Handle Time'`` when a link's end is an opposite alias."""
+    notes = [f"{v} is the opposite of {match[v]}" for v in (src, dst) if v in opposite]
+    return "".join(f"; {n}" for n in notes)
 
 
 def _how(e) -> str:

@@ -246,9 +246,15 @@ def find_loops(
     through: str | None = None,
     max_length: int | None = None,
     limit: int = DEFAULT_LIMIT,
+    named: bool = False,
+    named_first: bool = True,
 ) -> LoopSet:
-    """Every feedback loop of ``graph`` (optionally only those through ``through`` or no longer
-    than ``max_length`` variables), with polarity, deterministic id and human name.
+    """Every feedback loop of ``graph`` (optionally only those through ``through``, no longer
+    than ``max_length`` variables, or, with ``named``, only those with a name from the loop-name
+    file or the diagram's ``loop`` lines), with polarity, deterministic id and human name.
+
+    With ``named_first`` (the default) named loops are listed first, in id order, then the others
+    in id order (by length, then variable names); ``named_first=False`` keeps plain id order.
 
     Ids are numbered over all loops of the graph, so ``R3`` names the same loop whatever the
     selection. If the graph has more than ``limit`` loops, ids are numbered within the selection
@@ -312,6 +318,12 @@ def find_loops(
             sel = [lp for lp in sel if lp.length <= max_length]
     else:
         sel = loops
+    if named:
+        sel = [lp for lp in sel if lp.name]
+        if not graph.loop_names:
+            notes.append(f"{graph.name} names no loops (name them in <model>.loops.toml or with 'loop' lines)")
+    if named_first:
+        sel = [lp for lp in sel if lp.name] + [lp for lp in sel if not lp.name]
     found = {_norm(lp.name) for lp in loops if lp.name}
     for ln in graph.loop_names:
         if _norm(ln.name) not in found and not local:
@@ -322,7 +334,7 @@ def find_loops(
     unknown = [lp.id for lp in loops if lp.polarity == "?"]
     if unknown:
         notes.append(f"{len(unknown)} loop(s) of unknown polarity: {', '.join(unknown[:10])}")
-    return LoopSet(graph.name, tuple(sel), total if not local else len(sel), tuple(notes))
+    return LoopSet(graph.name, tuple(sel), total if not local else len(loops), tuple(notes))
 
 
 def format_table(loops: LoopSet, width: int = 100) -> str:

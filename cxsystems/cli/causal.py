@@ -13,8 +13,9 @@ numbered by length, then names), polarity (R reinforcing, B balancing, or e.g. "
 then B" when a link changes sign during the baseline run), length, number of delayed links, the
 loop's name from <model>.loops.toml, and its variables in causal order. Link polarities come from
 the equations' structure where it decides them, otherwise from partial derivatives measured along
-the baseline run. --through keeps loops through one variable, --max-length short loops; ids stay
-those of the full list.
+the baseline run. Named loops are listed first, then the others. --named keeps only the named
+loops, --through loops through one variable, --max-length short loops; ids stay those of the full
+list.
 """
 
 CLD_DESCRIPTION = """
@@ -28,16 +29,23 @@ ARCHETYPES_DESCRIPTION = """
 Find system archetypes (shifting the burden, fixes that fail, limits to success, eroding goals,
 escalation, success to the successful, tragedy of the commons, growth and underinvestment, accidental
 adversaries) in a model or a diagram (--cld), by how its feedback loops overlap, with the role each
-variable plays. For a model they are built from the loops named in <model>.loops.toml. Shows at
-most --per-kind instances of each archetype (simplest first) unless --all is given.
+variable plays. For a model they are built from the loops named in <model>.loops.toml and ranked
+by plausibility: confirmed (the decision roles are variables a scenario's policy lever acts on, and
+the scenarios show the story: a fixes-that-fail fix is better-before-worse on the symptom), then
+plausible, unchecked, and implausible (a "solution" nobody chooses, such as customers leaving, or a
+vicious circle as the success engine), which are hidden unless --all is given (a note counts
+them). Shows at most --per-kind instances of each archetype (best first) unless --all is given.
 """
 
 LINT_DESCRIPTION = """
 Compare the polarities drawn in a causal loop diagram (--cld) with what the model's equations do,
-listing every mismatch, every link drawn that the model lacks, every direct influence the model has
-that the diagram leaves out, and diagram variables the model does not know. Variables the diagram
-leaves out are collapsed into the links between the ones it shows. Exit code 1 if the diagram
-disagrees with the model, 0 if it agrees.
+listing every mismatch, every link drawn that the model lacks, and diagram variables the model does
+not know. A room's wording rarely matches the model's names: 'alias: "Drawn name" = "Model
+Variable"' lines in the .cld file, or a mapping file (--aliases FILE.toml with "Drawn name" =
+"Model Variable" lines), say which variable a drawn name stands for. Variables the diagram leaves
+out are collapsed into the links between the ones it shows. Only the drawn links are checked: the
+direct influences the model has that the diagram leaves out are listed as information (--strict
+counts them as disagreements). Exit code 1 if the diagram disagrees with the model, 0 if it agrees.
 """
 
 
@@ -60,6 +68,8 @@ def register(subparsers) -> None:
     add_params_options(p)
     p.add_argument("--through", metavar="VAR", help="only loops through this variable")
     p.add_argument("--max-length", type=int, metavar="N", help="only loops of at most N variables")
+    p.add_argument("--named", action="store_true",
+                   help="only the loops named in <model>.loops.toml (or a diagram's 'loop' lines)")
     p.add_argument("--limit", type=int, default=20000, metavar="N",
                    help="refuse to list more than N loops (default: 20000)")
     p.add_argument("--format", default="table", choices=("table", "csv", "json"),
@@ -81,7 +91,7 @@ def register(subparsers) -> None:
     p.add_argument("--kind", metavar="NAME", help="only this archetype, e.g. 'fixes that fail'")
     p.add_argument("--per-kind", type=int, default=5, metavar="N",
                    help="at most N instances per archetype (default: 5)")
-    p.add_argument("--all", action="store_true", help="show every instance")
+    p.add_argument("--all", action="store_true", help="show every instance, implausible ones too")
     p.add_argument("--format", default="text", choices=("text", "json"), help="output format (default: text)")
 
     p = add_command(subparsers, "lint", run_lint, model_option=False,
@@ -90,6 +100,10 @@ def register(subparsers) -> None:
     _source_options(p, cld=False)
     add_params_options(p)
     p.add_argument("--cld", metavar="FILE", required=True, help="the causal loop diagram file (.cld) to check")
+    p.add_argument("--aliases", metavar="FILE.toml", default=None,
+                   help='drawn name -> model variable mapping file ("Drawn name" = "Model Variable" lines)')
+    p.add_argument("--strict", action="store_true",
+                   help="also count model links the diagram does not draw as disagreements")
     p.add_argument("--format", default="text", choices=("text", "json"), help="output format (default: text)")
 
 
@@ -129,7 +143,8 @@ def run_loops(args: argparse.Namespace) -> int:
     from ..causal.loops import format_table, loops_csv
 
     graph, _ = _graph(args)
-    loops = find_loops(graph, through=args.through, max_length=args.max_length, limit=args.limit)
+    loops = find_loops(graph, through=args.through, max_length=args.max_length, limit=args.limit,
+                       named=args.named)
     if args.format == "json":
         print(loops.to_json())
     elif args.format == "csv":
@@ -165,10 +180,11 @@ def run_archetypes(args: argparse.Namespace) -> int:
 
     if args.per_kind < 1:
         raise CxError(f"--per-kind must be a positive whole number, got {args.per_kind}")
-    graph, _ = _graph(args)
+    graph, model = _graph(args)
     loops = find_loops(graph)
     kinds = (args.kind.strip().lower(),) if args.kind else None
-    rep = find_archetypes(graph, loops, kinds=kinds, per_kind=None if args.all else args.per_kind)
+    rep = find_archetypes(graph, loops, kinds=kinds, per_kind=None if args.all else args.per_kind, model=model,
+                          implausible=args.all)
     names = {lp.id: lp.name for lp in loops}
     print(rep.to_json(names) if args.format == "json" else rep.text(names))
     return 0
@@ -176,10 +192,11 @@ def run_archetypes(args: argparse.Namespace) -> int:
 
 def run_lint(args: argparse.Namespace) -> int:
     from ..causal import model_graph
-    from ..causal.cld_format import load_cld
+    from ..causal.cld_format import load_aliases, load_cld
     from ..causal.linter import lint
 
     diagram = load_cld(args.cld)
-    rep = lint(model_graph(_model(args)), diagram)
+    aliases = load_aliases(args.aliases) if args.aliases else None
+    rep = lint(model_graph(_model(args)), diagram, aliases=aliases, strict=args.strict)
     print(rep.to_json() if args.format == "json" else rep.text())
     return 0 if rep.ok else 1

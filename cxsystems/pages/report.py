@@ -456,6 +456,14 @@ def class_legend(rtol: float, time_unit: str = "Week") -> str:
             "Percentages are of the baseline's value. On screen, hover over a class to read its phases.</p>")
 
 
+def _titled(text: str, model: "Model") -> str:
+    """``text`` with the model's scenario names replaced by their titles, as everywhere on the page."""
+    for name in sorted(model.scenarios, key=len, reverse=True):
+        title = getattr(model.scenarios[name], "title", "") or name
+        text = re.sub(rf"\b{re.escape(name)}\b", title, text)
+    return text
+
+
 def loops_section(model: "Model") -> Section:
     from .. import causal
     from ..plotting.diagrams import figure as diagram_figure
@@ -490,18 +498,21 @@ def loops_section(model: "Model") -> Section:
     counts = loops.counts()
     parts.append(f'<p class="note">The model has {len(loops):,} feedback loops in all ({counts["R"]:,} reinforcing, '
                  f'{counts["B"]:,} balancing); the named ones carry its story.</p>')
-    rep = causal.find_archetypes(graph, loops, per_kind=ARCHETYPES_PER_KIND)
+    rep = causal.find_archetypes(graph, loops, per_kind=ARCHETYPES_PER_KIND, model=model)
     names = {lp.id: lp.name for lp in loops}
     if len(rep):
         items = []
         for a in rep:
             loops_txt = ", ".join(f"{i}" + (f" {names[i]}" if names.get(i) else "") for i in a.loops)
             variant = f" <span class=\"note\">({esc(a.variant)})</span>" if a.variant else ""
-            items.append(f"<li><strong>{esc(a.kind)}</strong>: {esc(loops_txt)}{variant}</li>")
-        more = [n for n in rep.notes if "not shown" in n]
+            judged = (f" \u2014 {esc(a.plausibility)}" + (f": {esc(_titled(a.reasons[-1], model))}" if a.reasons else "")
+                      if a.plausibility else "")
+            items.append(f"<li><strong>{esc(a.kind)}</strong>: {esc(loops_txt)}{variant}{judged}</li>")
+        more = [re.sub(r"; show them with .*$", "", n) for n in rep.notes if "not shown" in n or "hidden" in n]
         parts.append("<h3>System archetypes</h3><p>Recurring structures (Senge, 1990) recognised in the named "
-                     "loops. They are matched mechanically by how loops overlap: a match has the archetype's "
-                     "shape, and judgement decides whether it tells the archetype's story.</p><ul class=\"archetypes\">"
+                     "loops, most plausible first: a match has the archetype's shape; it is plausible when its "
+                     "decision roles are things management can act on, and confirmed when the scenarios behave "
+                     "as the archetype says. Implausible matches are not shown.</p><ul class=\"archetypes\">"
                      + "".join(items) + "</ul>"
                      + (f'<p class="note">{esc("; ".join(more))}.</p>' if more else ""))
     else:

@@ -128,3 +128,134 @@ def test_arms_race_is_escalation():
     assert rep.kinds() == {"escalation": 3}
     parties = {frozenset(a.role("party A") + a.role("party B")) for a in rep}
     assert frozenset({"Arms A", "Change in A", "Arms B", "Change in B"}) in parties
+
+
+# -- plausibility: roles a policy lever acts on, confirmed by the scenarios' behaviour -----------------
+
+FTF_MODEL = """{UTF-8}
+Backlog = INTEG(Arrivals + Rework - Closing, 181.818) ~ tickets ~ |
+Arrivals = 10 ~ tickets/Week ~ |
+Fix Effort = Push * Backlog / 100 ~ dmnl ~ |
+Push = 1 ~ dmnl [0.5, 2.2] ~ policy lever: pressure to close fast |
+Closing = 10 * Fix Effort ~ tickets/Week ~ |
+Error Rate = 0.45 * Push ~ dmnl ~ |
+Errors = INTEG(Closing * Error Rate - Rework, 81.818) ~ tickets ~ |
+Rework = Errors / Rework Delay ~ tickets/Week ~ |
+Rework Delay = 10 ~ Week ~ |
+FINAL TIME = 100 ~ Week ~ |
+INITIAL TIME = 0 ~ Week ~ |
+SAVEPER = 1 ~ Week ~ |
+TIME STEP = 0.25 ~ Week ~ |
+"""
+FTF_LOOPS = """[[loop]]
+name = "close faster"
+variables = ["Backlog", "Fix Effort", "Closing"]
+[[loop]]
+name = "rework"
+variables = ["Backlog", "Fix Effort", "Closing", "Errors", "Rework"]
+"""
+
+
+def ftf_model(tmp_path, push=None):
+    """Pushing to close faster: at equilibrium B* = 10 / (0.1 p (1 - 0.45 p)), so p = 2 closes more at
+    once (better) and ends at B* = 500 against 182 (worse): better-before-worse on the backlog."""
+    (tmp_path / "ftf.mdl").write_text(FTF_MODEL)
+    (tmp_path / "ftf.loops.toml").write_text(FTF_LOOPS)
+    if push is not None:
+        (tmp_path / "ftf.scenarios.toml").write_text(
+            '[scenarios.baseline]\ndescription = "as is"\n'
+            f'[scenarios.push]\ndescription = "push"\n[scenarios.push.set]\n"Push" = {{ value = {push}, from_week = 10 }}\n'
+            '[[outcomes]]\nvariable = "Backlog"\nbetter = "lower"\n')
+    return cx.load_model(tmp_path / "ftf.mdl")
+
+
+def test_fixes_that_fail_confirmed_only_by_better_before_worse(tmp_path):
+    rep = cx.archetypes(ftf_model(tmp_path, push=2))
+    (a,) = rep.instances
+    assert (a.kind, a.role("fix"), a.plausibility) == ("fixes that fail", ("Closing",), "confirmed")
+    assert a.reasons == ("fix is a decision: Push acts on it", "push is better-before-worse on Backlog")
+    assert cx.compare(ftf_model(tmp_path, push=2)).reading("push").classification == "better-before-worse"
+    # the dominance hook: asked per scenario; "the side-effect loop does not gain dominance" withholds it
+    asked = []
+    rep = cx.archetypes(ftf_model(tmp_path, push=2), dominance=lambda arch, scn: asked.append(scn) or False)
+    assert asked == ["push"] and rep.instances[0].plausibility == "plausible"
+    assert cx.archetypes(ftf_model(tmp_path, push=2), dominance=lambda arch, scn: None).instances[0].plausibility \
+        == "confirmed"
+
+
+def test_fixes_that_fail_not_confirmed_by_a_milder_push_or_without_scenarios(tmp_path):
+    # p = 0.8: closes less at once and ends at B* = 10 / (0.08 * 0.64) = 195 > 182: worse throughout
+    rep = cx.archetypes(ftf_model(tmp_path, push=0.8))
+    (a,) = rep.instances
+    assert a.plausibility == "plausible"
+    assert a.reasons[-1] == ("not confirmed by behaviour: push is worse on Backlog "
+                             "(fixes that fail shows as better-before-worse)")
+    # no scenario file: nothing to check the roles against
+    (tmp_path / "ftf.scenarios.toml").unlink()
+    (a,) = cx.archetypes(ftf_model(tmp_path)).instances
+    assert a.plausibility == "unchecked"
+    # a graph (no model) is not judged at all: the report is as before
+    (a,) = cx.archetypes(cx.causal_graph(ftf_model(tmp_path))).instances
+    assert a.plausibility == "" and "plausibility" not in a.describe()
+
+
+@pytest.fixture(scope="module")
+def cx_archetypes():
+    model = cx.load_model("cx_service")
+    return cx.archetypes(model), cx.archetypes(model, implausible=True), cx.loops(model)
+
+
+def test_cx_service_story_ranks_first_and_implausible_matches_are_hidden(cx_archetypes):
+    shown, every, loops = cx_archetypes
+    name = {lp.id: lp.name for lp in loops}
+    first, second = shown.instances[:2]
+    assert (first.kind, [name.get(i) for i in first.loops[:2]], first.plausibility) == \
+        ("shifting the burden", ["hire to cover", "firefighting trap"], "confirmed")
+    assert first.reasons[-1] == "structural_prevention ends better on Ticket Backlog than reactive_hiring"
+    assert (second.kind, [name[i] for i in second.loops], second.plausibility) == \
+        ("fixes that fail", ["cut corners", "rework spiral"], "plausible")
+    # honest: pushing faster closing is better on the backlog throughout, not better-before-worse
+    assert "reactive_fast_close is better on Ticket Backlog" in second.reasons[-1]
+    hidden = [a for a in every if a.plausibility == "implausible"]
+    assert len(hidden) == 35 and len(every) == len(shown) + 35 == 41
+    assert not any(a.plausibility == "implausible" for a in shown)
+    assert any("35 implausible match(es) hidden" in n for n in shown.notes)
+    # implausible ones come last, and the ranks never go back up
+    ranks = [("confirmed", "plausible", "unchecked", "implausible").index(a.plausibility) for a in every]
+    assert ranks == sorted(ranks)
+
+
+def test_cx_service_implausible_matches_say_why(cx_archetypes):
+    _, every, loops = cx_archetypes
+    ids = {lp.name: lp.id for lp in loops if lp.name}
+
+    def of(kind, *names):
+        want = {ids[n] for n in names}
+        return [a for a in every.of(kind) if want <= set(a.loops)]
+
+    leave = [a for a in every.of("shifting the burden") if a.loops[1] == ids["customers leave"]]
+    assert leave and all(a.plausibility == "implausible" for a in leave)
+    assert any(r.startswith("fundamental solution is nothing anybody chooses") for r in leave[0].reasons)
+    (tc,) = of("tragedy of the commons", "tired agents slow down", "word of mouth")
+    assert tc.plausibility == "implausible"
+    assert all(a.plausibility == "implausible" for a in of("growth and underinvestment", "burnout"))
+    fd = of("limits to success", "failure demand")
+    assert fd and all(a.plausibility == "implausible" for a in fd)
+    assert "which the model wants lower: a vicious circle" in fd[0].reasons[-1]
+
+
+def test_capability_trap_work_harder_is_a_confirmed_fix_that_fails():
+    """Repenning & Sterman's capability trap: raising the performance target (the higher_target
+    scenario) makes people work harder at once and squeeze improvement time, so performance is
+    better first and worse later: the fixes-that-fail story, confirmed by the model's own run."""
+    model = cx.load_model("capability_trap")
+    assert cx.compare(model, ["baseline", "higher_target"]).reading("higher_target").classification == \
+        "better-before-worse"
+    rep = cx.archetypes(model, implausible=True)
+    ftf = rep.of("fixes that fail")
+    assert len(ftf) == 2 and all(a.plausibility == "confirmed" for a in ftf)
+    assert ftf[0].role("problem symptom") == ("Performance",) and ftf[0].role("fix") == ("Pressure to Do Work",)
+    assert ftf[0].reasons == ("fix is a decision: Performance Step acts on it",
+                              "higher_target is better-before-worse on Performance")
+    assert [a.plausibility for a in rep] == ["confirmed", "confirmed", "plausible", "plausible", "unchecked",
+                                             "unchecked"]

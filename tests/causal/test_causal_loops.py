@@ -97,3 +97,36 @@ def test_bad_loop_name_files(tmp_path):
     p.write_text('[[loop]\n')
     with pytest.raises(cx.CxError, match="invalid TOML"):
         load_loop_names(p)
+
+
+def test_named_loops_first_and_only_named(tmp_path):
+    src = tmp_path / "growth.mdl"
+    shutil.copy(MODELS / "causal_logistic.mdl", src)
+    (tmp_path / "growth.loops.toml").write_text(
+        '[[loop]]\nname = "saturation"\nvariables = ["Population", "Room to Grow", "Net Growth"]\n')
+    g = model_graph(cx.load_model(src))
+    # B1 (length 3) is named, R1 (length 2) is not: the named loop is listed first, ids unchanged
+    assert [lp.id for lp in find_loops(g)] == ["B1", "R1"]
+    assert [lp.id for lp in find_loops(g, named_first=False)] == ["R1", "B1"]
+    only = find_loops(g, named=True)
+    assert [(lp.id, lp.name) for lp in only] == [("B1", "saturation")] and only.total == 2
+    assert "1 loop(s) of 2: 0 R, 1 B" in format_table(only)
+    # a graph without names: --named lists nothing and says why
+    none = find_loops(model_graph(cx.load_model(MODELS / "causal_logistic.mdl")), named=True)
+    assert len(none) == 0 and any("names no loops" in n for n in none.notes)
+
+
+def test_cx_service_named_loops_first():
+    model = cx.load_model("cx_service")
+    from cxsystems.causal.loops import loop_names_for_model
+
+    names = loop_names_for_model(model)
+    loops = cx.loops(model)
+    named = cx.loops(model, named=True)
+    assert len(names) == 13 and len(named) == 13 == sum(1 for lp in loops if lp.name)
+    assert named.total == len(loops) == 7055
+    assert [lp.id for lp in loops][:13] == [lp.id for lp in named]
+    assert all(lp.name for lp in loops.loops[:13]) and not any(lp.name for lp in loops.loops[13:])
+    # the rest keep their order: by length, then names (ids rise within each polarity)
+    rest = [lp for lp in loops.loops[13:]]
+    assert [lp.length for lp in rest] == sorted(lp.length for lp in rest)

@@ -101,3 +101,120 @@ def test_your_numbers_reach_the_measured_signs(tmp_path, cli):
     assert r.code == 2 and r.err.count("\n") == 1 and "'k' = 5 is outside its range [-1, 1]" in r.err
     r = cli("cld", "--cld", CLD / "cx_fixes_that_fail.cld", "--set", "k=1", "--out", tmp_path / "d.png")
     assert r.code == 2 and "apply to a model (--model), not to --cld" in r.err and not (tmp_path / "d.png").exists()
+
+
+def test_loops_named_lists_exactly_the_named_loops(cli):
+    r = cli("loops", "--model", "cx_service", "--named")
+    assert r.code == 0, r.err
+    rows = [line.split()[0] for line in r.out.splitlines()[1:-1] if not line.startswith(" ")]
+    assert len(rows) == 13 and "13 loop(s) of 7055: 6 R, 7 B" in r.out
+    assert r.out.count("[") == 13  # every row carries its [name]
+    r = cli("loops", "--model", "cx_service", "--named", "--format", "csv", "--through", "Customers")
+    names = [line.split(",")[1] for line in r.out.splitlines()[1:]]
+    assert names == ["word of mouth", "customers leave"]
+    # by default the named loops come first, then the rest
+    r = cli("loops", "--model", "cx_service", "--format", "json")
+    data = json.loads(r.out)
+    assert [bool(lp["name"]) for lp in data["loops"][:14]] == [True] * 13 + [False] and data["total"] == 7055
+
+
+def test_archetypes_of_cx_service_ranked_with_implausible_hidden(cli):
+    r = cli("archetypes", "--model", "cx_service")
+    assert r.code == 0, r.err
+    blocks = r.out.split("\n\n")
+    assert blocks[0].startswith("shifting the burden: B55 symptomatic fix (B), R88 fundamental solution (R)")
+    assert "plausibility: confirmed" in blocks[0]
+    assert blocks[1].startswith("fixes that fail: B22 fix (B), R22 side effect (R)")
+    assert "note: 35 implausible match(es) hidden" in r.out and "plausibility: implausible" not in r.out
+    assert r.out.count("plausibility: ") == 6
+    r = cli("archetypes", "--model", "cx_service", "--all", "--format", "json")
+    data = json.loads(r.out)
+    kinds = [a["plausibility"] for a in data["archetypes"]]
+    assert len(kinds) == 41 and kinds.count("implausible") == 35 and kinds[-1] == "implausible"
+    assert not any("hidden" in n for n in data["notes"])
+
+
+def test_lint_of_the_bundled_sketches(cli):
+    """With their alias lines, the sketches' wording matches the model. The fixes-that-fail sketch
+    agrees; the other two draw links cx_service does not have (reported, not hidden)."""
+    r = cli("lint", "--cld", CLD / "cx_fixes_that_fail.cld")
+    assert r.code == 0, r.out
+    assert "7 drawn link(s) checked, 3 alias(es), 0 problem(s)" in r.out
+    assert "info, only in model: Ticket backlog -> Tickets closed per hour" in r.out
+    r = cli("lint", "--cld", CLD / "cx_shifting_the_burden.cld")
+    assert r.code == 1
+    problems = [line for line in r.out.splitlines() if line.startswith(("mismatch", "only in diagram", "unknown"))]
+    assert problems == [
+        "mismatch: Ticket backlog -> Pressure to fix root causes is drawn +, the model gives - "
+        "(via Desired Resolution Rate, Work Pressure and 5 more path(s))",
+        "only in diagram: Support headcount -> Headcount share of budget is drawn +, but in cx_service "
+        "'Support headcount' does not influence 'Headcount share of budget' (not even through variables the "
+        "diagram leaves out)"]
+    r = cli("lint", "--cld", CLD / "cx_reactive_vs_organisational.cld", "--format", "json")
+    data = json.loads(r.out)
+    assert r.code == 1 and data["checked"] == 22 and len(data["aliases"]) == 6
+    bad = [(f["kind"], f["source"], f["target"]) for f in data["findings"]
+           if f["kind"] in ("mismatch", "only in diagram", "unknown variable")]
+    assert bad == [("only in diagram", "Customer pain seen by leaders", "Leadership commitment"),
+                   ("only in diagram", "Hiring and overtime", "Leadership commitment"),
+                   ("only in diagram", "Leadership commitment", "Data integration")]
+    # "Fast closing" is the opposite of Handle Time: its three links agree once read reversed
+    assert not any(f["kind"] == "mismatch" for f in data["findings"])
+
+
+def test_lint_aliases_from_a_file_and_strict_mode(tmp_path, cli):
+    sketch = tmp_path / "room.cld"
+    sketch.write_text("Ticket backlog -> Pressure to close fast : +\n"
+                      "Pressure to close fast -> Tickets closed per hour : +\n"
+                      "Tickets closed per hour -> Ticket backlog : - delay\n")
+    r = cli("lint", "--cld", sketch)
+    assert r.code == 1 and r.out.count("unknown variable:") == 2
+    assert "unknown variable: 'Pressure to close fast' is not a variable of cx_service" in r.out
+    aliases = tmp_path / "aliases.toml"
+    aliases.write_text('[aliases]\n"Pressure to close fast" = "Work Pressure"\n'
+                       '"tickets closed per hour" = "Resolution Capacity"\n')
+    r = cli("lint", "--cld", sketch, "--aliases", aliases)
+    assert r.code == 0, r.out
+    assert "3 drawn link(s) checked, 2 alias(es), 0 problem(s)" in r.out
+    # the same with an alias line in the diagram, and the reverse wording through "opposite of"
+    sketch.write_text(sketch.read_text() + 'alias: "Pressure to close fast" = "Work Pressure"\n'
+                      'alias: Tickets closed per hour = opposite of Handle Time\n')
+    r = cli("lint", "--cld", sketch)
+    assert r.code == 0 and "3 drawn link(s) checked, 2 alias(es), 0 problem(s)" in r.out, r.out
+    # without "opposite of" the two links at Handle Time are read as drawn, and both contradict the model
+    sketch.write_text(sketch.read_text().replace("opposite of Handle Time", "Handle Time"))
+    r = cli("lint", "--cld", sketch)
+    assert r.code == 1 and r.out.count("mismatch:") == 2
+    assert "mismatch: Pressure to close fast -> Tickets closed per hour is drawn +, the model gives -" in r.out
+    # --strict counts the model's links the diagram leaves out as disagreements
+    sketch.write_text("Ticket Backlog -> Work Pressure : +\nFatigue -> Work Pressure : +\n")
+    r = cli("lint", "--cld", sketch)
+    assert r.code == 0 and "info, only in model: Work Pressure -> Fatigue (+, direct)" in r.out
+    assert "2 drawn link(s) checked, 0 problem(s), 3 note(s); 3 model link(s) not drawn" in r.out
+    r = cli("lint", "--cld", sketch, "--strict")
+    assert r.code == 1 and "only in model: Work Pressure -> Fatigue (+, direct)" in r.out and "info," not in r.out
+    assert "2 drawn link(s) checked, 3 problem(s), 0 note(s)" in r.out
+    bad = tmp_path / "bad.toml"
+    bad.write_text('"Pressure" = 3\n')
+    r = cli("lint", "--cld", sketch, "--aliases", bad)
+    assert r.code == 2 and "alias 'Pressure' must map to a model variable name" in r.err
+
+
+@pytest.mark.parametrize("line, fragment", [
+    ('alias: "Nobody" = "Work Pressure"', "alias given for 'Nobody', which no link uses"),
+    ("alias: A", "write 'alias: DRAWN NAME = Model Variable'"),
+    ('alias: A = Work Pressure\nalias: a = Fatigue', "alias for 'A' is given twice"),
+])
+def test_bad_alias_lines_are_one_line_errors(line, fragment, cli, tmp_path):
+    sketch = tmp_path / "s.cld"
+    sketch.write_text(f"A -> B : +\n{line}\n")
+    r = cli("lint", "--cld", sketch)
+    assert r.code == 2 and r.err.count("\n") == 1 and fragment in r.err
+
+
+def test_two_drawn_names_for_one_model_variable_are_refused(cli, tmp_path):
+    sketch = tmp_path / "s.cld"
+    sketch.write_text('Backlog -> Work pressure : +\nWork pressure -> Backlog : -\nalias: Backlog = Work Pressure\n')
+    r = cli("lint", "--cld", sketch)
+    assert r.code == 2 and r.err.count("\n") == 1
+    assert "'Backlog' and 'Work pressure' both stand for cx_service's 'Work Pressure'" in r.err

@@ -187,7 +187,10 @@ def test_loops_and_archetypes_are_listed(html, model):
         assert f"<strong>{kind}</strong>" in body
     fixes = re.findall(r"<li><strong>fixes that fail</strong>: (.*?)</li>", body)
     assert any("cut corners" in f and "rework spiral" in f for f in fixes)   # the fast-closing fix that fails
-    assert "judgement decides" in text                        # the caveat on mechanical matches
+    assert "most plausible first" in text and "Implausible matches are not shown" in text
+    burden = re.findall(r"<li><strong>shifting the burden</strong>: (.*?)</li>", body)
+    assert burden[0].endswith("confirmed: Reward prevention ends better on Ticket Backlog than Hire 20% more agents")
+    assert re.search(r"\b\d+ implausible match\(es\) hidden \(a decision role nobody takes", text)
 
 
 def test_robustness_verdicts_match_the_ensemble(html, model, cmp):
