@@ -62,6 +62,7 @@ _PUBLIC: dict[str, str] = {
     "classify_trajectory": "cxsystems.analysis.metrics",
     "sensitivity": "cxsystems.analysis.sensitivity",
     "SensitivityResult": "cxsystems.analysis.sensitivity",
+    "dominance": "cxsystems.analysis.dominance", "DominanceResult": "cxsystems.analysis.dominance", "DominanceEnsemble": "cxsystems.analysis.dominance",
     "calibrate": "cxsystems.analysis.calibrate",
     "CalibrationResult": "cxsystems.analysis.calibrate",
     "read_history": "cxsystems.model.history",

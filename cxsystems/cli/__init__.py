@@ -46,6 +46,7 @@ COMMANDS: tuple[str, ...] = (
     "cxsystems.cli.init",
     "cxsystems.cli.calibrate",
     "cxsystems.cli.sensitivity",
+    "cxsystems.cli.dominance",
 )
 
 

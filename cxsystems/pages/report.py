@@ -505,7 +505,9 @@ def loops_section(model: "Model") -> Section:
         for a in rep:
             loops_txt = ", ".join(f"{i}" + (f" {names[i]}" if names.get(i) else "") for i in a.loops)
             variant = f" <span class=\"note\">({esc(a.variant)})</span>" if a.variant else ""
-            judged = (f" \u2014 {esc(a.plausibility)}" + (f": {esc(_titled(a.reasons[-1], model))}" if a.reasons else "")
+            # the behaviour that confirms a match, in a line; other verdicts in a word (the CLI says why)
+            judged = (f" \u2014 {esc(a.plausibility)}"
+                      + (f": {esc(_titled(a.reasons[-1], model))}" if a.reasons and a.plausibility == "confirmed" else "")
                       if a.plausibility else "")
             items.append(f"<li><strong>{esc(a.kind)}</strong>: {esc(loops_txt)}{variant}{judged}</li>")
         more = [re.sub(r"; show them with .*$", "", n) for n in rep.notes if "not shown" in n or "hidden" in n]
@@ -663,7 +665,7 @@ def calibration_section(cal) -> Section:
 def drivers_section(model: "Model", hm: "MetricSpec | None", focus: "Focus | None", n: int,
                     seed: int | None, titles: Mapping[str, str] = {}) -> Section | None:
     """Which uncertain assumptions decide the answer: Sobol indices of the focus pair's difference
-    in the headline metric (:func:`cxsystems.analysis.sensitivity.sensitivity`), in words."""
+    in the headline metric (:func:`cxsystems.analysis.sensitivity.sensitivity`): the top three."""
     if hm is None or focus is None or n <= 0 or not getattr(model.analysis, "uncertain", ()):
         return None
     from ..analysis.sensitivity import sensitivity
@@ -673,16 +675,24 @@ def drivers_section(model: "Model", hm: "MetricSpec | None", focus: "Focus | Non
                            seed=0 if seed is None else seed, params=dict(model.overrides) or None)
     except CxError as exc:
         return Section("drivers", "Which assumptions decide the answer", f'<p class="note">Not computed: {esc(exc)}</p>')
+
     def titled(text: str) -> str:  # scenarios by their titles, as everywhere on the page
         for name in sorted((focus.a, focus.b), key=len, reverse=True):
             text = re.sub(rf"\b{re.escape(name)}\b", titles.get(name, name), text)
         return text
 
-    items = "".join(f"<li>{esc(titled(text))}.</li>" for text in sens.top(3)["text"])
-    body = (f"<p>Of the uncertain assumptions, these move the difference between the two policies the most "
-            f"(Sobol indices over {sens.summary.shape[0]} assumptions, {sens.runs:,} sampled worlds; "
-            "<code>cxsystems sensitivity</code> gives the full table):</p>"
-            f"<ul>{items}</ul><p>Better data on these is worth more than on the others.</p>")
+    what = titled(sens.target.describe())
+    top = sens.ranking().head(3)
+    rows = "".join(
+        f"<tr><td><strong>{esc(p)}</strong></td><td class=\"num\">{_pct(float(r['S1']))} "
+        f"\u00b1 {_pct(float(r['S1_conf']))}</td><td class=\"num\">{_pct(float(r['ST']))} "
+        f"\u00b1 {_pct(float(r['ST_conf']))}</td></tr>" for p, r in top.iterrows())
+    body = (f"<p>Of the {sens.summary.shape[0]} uncertain assumptions, these explain most of the spread of "
+            f"{esc(what)} across {sens.runs:,} sampled worlds (Sobol indices; <code>cxsystems sensitivity</code> "
+            "gives them all). Better data on these is worth more than on the others.</p>"
+            "<table class=\"keep\"><thead><tr><th>Assumption</th><th class=\"num\">share of the variance on "
+            "its own</th><th class=\"num\">with its interactions</th></tr></thead><tbody>" + rows
+            + "</tbody></table>")
     return Section("drivers", "Which assumptions decide the answer", body)
 
 
