@@ -51,13 +51,15 @@ DEFAULT_RUNS = 1000
 DRIVER_RUNS = 256
 #: Archetype instances listed per kind.
 ARCHETYPES_PER_KIND = 3
+#: At most this many archetype matches in the briefing, most plausible first.
+ARCHETYPES_SHOWN = 3
 #: The question asked when the model's scenarios do not suggest one.
 GENERIC_QUESTION = "Which policy works best, and what does it cost along the way?"
 #: Figure sizes (inches) in the page: charts are drawn at these sizes and scaled to the column.
 DASHBOARD_SIZE = (16.0, 9.0)
 OUTCOME_SIZE = (16.0, 5.2)
 MIX_SIZE = (16.0, 5.5)
-FAN_SIZE = (16.0, 6.0)
+FAN_SIZE = (16.0, 5.2)
 #: CSS class of each trajectory class (badges in the tables).
 _BADGE = {"better": "better", "worse": "worse", "worse-before-better": "wbb",
           "better-before-worse": "bbw", "no change": "same"}
@@ -117,6 +119,7 @@ footer { margin-top: 36px; border-top: 1px solid var(--rule); padding-top: 8px; 
   h2, h3, h2 + p, h3 + p, p.legend { break-after: avoid; page-break-after: avoid; }
   figure, .bottom-line, .keep { break-inside: avoid; page-break-inside: avoid; }
   tr { break-inside: avoid; page-break-inside: avoid; }
+  body > footer { display: none; }  /* about the web page (nothing loaded from the network), not the print */
   thead { display: table-header-group; }
   figure img, figure svg { max-height: 235mm; object-fit: contain; }
   h2 { margin-top: 16px; }
@@ -464,7 +467,53 @@ def _titled(text: str, model: "Model") -> str:
     return text
 
 
-def loops_section(model: "Model") -> Section:
+#: Phases of the "which loop drove it" table: the run cut into this many equal parts.
+WHY_PHASES = 4
+
+
+def dominance_table(model: "Model", scenarios: list[str], titles: Mapping[str, str]) -> str:
+    """Which named loop drove the first stock outcome in each phase of the run, per scenario (Loops
+    That Matter, :func:`cxsystems.analysis.dominance.dominance`): the named loop most often in the
+    dominant set, with that share of the phase. ``""`` when the model has no named loop or stock
+    outcome, or the engine cannot score it."""
+    from ..analysis.dominance import dominance
+    from ..errors import UnsupportedConstruct
+
+    outcome = next((o.variable for o in model.outcomes if o.variable in model.stocks), None)
+    if outcome is None:
+        return ""
+    t0, t1 = float(model.initial_time), float(model.final_time)
+    edges = [t0 + (t1 - t0) * k / WHY_PHASES for k in range(WHY_PHASES + 1)]
+    phases = list(zip(edges[:-1], edges[1:]))
+    cells: dict[str, list[str]] = {}
+    for scen in scenarios:
+        try:
+            res = dominance(model, scenario=scen, outcome=outcome)
+        except (CxError, UnsupportedConstruct):
+            return ""
+        named = [lp for lp, nm in zip(res.loops["loop"], res.loops["name"]) if nm]
+        if not named:
+            return ""
+        ph = res.phases(phases, loops=named)
+        col = []
+        for a, _ in phases:
+            rows = ph[ph["start"] == a].sort_values("dominant_share", ascending=False)
+            best = rows.iloc[0] if len(rows) else None
+            col.append(f"{esc(best['name'])} ({esc(best['polarity'])}), {_pct(float(best['dominant_share']))}"
+                       if best is not None and best["dominant_share"] > 0 else "none of the named loops")
+        cells[scen] = col
+    one, many = time_words(model.time_unit)
+    head = "".join(f"<th>{esc(titles.get(s, s))}</th>" for s in scenarios)
+    body = "".join(f"<tr><td>{esc(many.capitalize())} {a:g}\u2013{b:g}</td>"
+                   + "".join(f"<td>{cells[s][i]}</td>" for s in scenarios) + "</tr>"
+                   for i, (a, b) in enumerate(phases))
+    return (f"<h3>Which loop drove {esc(outcome.lower())}, phase by phase</h3><p>The named loop most often among "
+            f"the loops explaining half of the change in {esc(outcome.lower())}, with that share of the phase "
+            "(Loops That Matter; <code>cxsystems dominance</code>).</p>"
+            f"<table class=\"keep\"><thead><tr><th>Phase</th>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
+def loops_section(model: "Model", why: str = "") -> Section:
     from .. import causal
     from ..plotting.diagrams import figure as diagram_figure
     from ..plotting.diagrams import model_diagram
@@ -495,6 +544,8 @@ def loops_section(model: "Model") -> Section:
         parts.append("<h3>The named loops</h3><table class=\"loops\"><thead><tr><th style=\"width:7%\">Loop</th>"
                      "<th style=\"width:19%\">Name</th><th style=\"width:12%\">Type</th><th>What it does</th></tr>"
                      "</thead><tbody>" + rows + "</tbody></table>")
+    if why:
+        parts.append(why)
     counts = loops.counts()
     parts.append(f'<p class="note">The model has {len(loops):,} feedback loops in all ({counts["R"]:,} reinforcing, '
                  f'{counts["B"]:,} balancing); the named ones carry its story.</p>')
@@ -511,6 +562,9 @@ def loops_section(model: "Model") -> Section:
                       if a.plausibility else "")
             items.append(f"<li><strong>{esc(a.kind)}</strong>: {esc(loops_txt)}{variant}{judged}</li>")
         more = [re.sub(r"; show them with .*$", "", n) for n in rep.notes if "not shown" in n or "hidden" in n]
+        if len(items) > ARCHETYPES_SHOWN:  # the briefing keeps the most plausible; the CLI lists them all
+            more.insert(0, f"{len(items) - ARCHETYPES_SHOWN} more plausible match(es) in `cxsystems archetypes`")
+            items = items[:ARCHETYPES_SHOWN]
         parts.append("<h3>System archetypes</h3><p>Recurring structures (Senge, 1990) recognised in the named "
                      "loops, most plausible first: a match has the archetype's shape; it is plausible when its "
                      "decision roles are things management can act on, and confirmed when the scenarios behave "
@@ -687,9 +741,9 @@ def drivers_section(model: "Model", hm: "MetricSpec | None", focus: "Focus | Non
         f"<tr><td><strong>{esc(p)}</strong></td><td class=\"num\">{_pct(float(r['S1']))} "
         f"\u00b1 {_pct(float(r['S1_conf']))}</td><td class=\"num\">{_pct(float(r['ST']))} "
         f"\u00b1 {_pct(float(r['ST_conf']))}</td></tr>" for p, r in top.iterrows())
-    body = (f"<p>Of the {sens.summary.shape[0]} uncertain assumptions, these explain most of the spread of "
-            f"{esc(what)} across {sens.runs:,} sampled worlds (Sobol indices; <code>cxsystems sensitivity</code> "
-            "gives them all). Better data on these is worth more than on the others.</p>"
+    body = (f"<p>Of {sens.summary.shape[0]} uncertain assumptions, these explain most of the spread of "
+            f"{esc(what)} across {sens.runs:,} sampled worlds (Sobol indices, <code>cxsystems sensitivity</code>): "
+            "better data on them is worth most.</p>"
             "<table class=\"keep\"><thead><tr><th>Assumption</th><th class=\"num\">share of the variance on "
             "its own</th><th class=\"num\">with its interactions</th></tr></thead><tbody>" + rows
             + "</tbody></table>")
@@ -860,7 +914,8 @@ def build_report(model: "Model", *, n_runs: int = DEFAULT_RUNS, seed: int | None
         comparison_section(cmp),
         outcomes_section(cmp, hm, pair),
         summary_section(cmp, model, pair) if len(cmp.scenarios) > 1 else None,
-        loops_section(model),
+        loops_section(model, dominance_table(model, [cmp.baseline, *([focus.a] if focus is not None else [])],
+                                             titles) if len(cmp.scenarios) > 1 else ""),
         robustness_section(model, res, reason, titles, pair, families),
         drivers_section(model, hm, focus, DRIVER_RUNS if n_runs > 0 else 0, seed, titles),
         calibration_section(cal) if cal is not None else None,

@@ -248,6 +248,25 @@ def test_a_calibration_says_what_was_fitted_to_which_data_and_how_well(model, tm
         assert f"<strong>{series}</strong>: r\u00b2 {st['r2']:.2f}" in body
 
 
+def test_which_loop_drove_the_backlog_phase_by_phase_is_dominances(html, model):
+    """The why table: per phase, the named loop most often in the dominant set, from cx.dominance."""
+    from cxsystems.analysis.dominance import dominance
+
+    body = section(html, "loops")
+    table = re.search(r"Which loop drove ticket backlog, phase by phase</h3>.*?<tbody>(.*?)</tbody>", body, re.S)[1]
+    rows = re.findall(r"<tr><td>Weeks ([\d.]+)\u2013([\d.]+)</td><td>(.*?)</td><td>(.*?)</td></tr>", table)
+    assert [(a, b) for a, b, *_ in rows] == [("0", "39"), ("39", "78"), ("78", "117"), ("117", "156")]
+    for col, scen in ((2, "baseline"), (3, "structural_prevention")):
+        res = dominance(model, scenario=scen, outcome="Ticket Backlog")
+        named = [lp for lp, nm in zip(res.loops["loop"], res.loops["name"]) if nm]
+        ph = res.phases([(0, 39), (39, 78), (78, 117), (117, 156)], loops=named)
+        for row in rows:
+            best = ph[ph["start"] == float(row[0])].sort_values("dominant_share", ascending=False).iloc[0]
+            assert unescape(row[col]) == f"{best['name']} ({best['polarity']}), {_pct(best['dominant_share'])}"
+    # the structural policy moves the middle of the run to the fundamental loop
+    assert rows[1][3].startswith("fix root causes (B)")
+
+
 # ------------------------------------------------------------------------------ self-contained
 def _urls(text: str) -> list[str]:
     return re.findall(r"https?://[^\s\"'<>)]+", text)
