@@ -134,10 +134,10 @@ def run_robustness(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - t0
     written = res.save(out, format=args.format, run={"command": "robustness", **overrides_manifest(explicit, cal)})
 
+    drawn = [f"{len(res.uncertain)} uncertain parameters sampled"] if res.uncertain or not res.calibrated else []
+    drawn += [f"{len(res.calibrated)} drawn from the calibration"] if res.calibrated else []
     print(f"{model.name}: {res.n:,} sampled worlds x {len(res.scenarios)} scenarios "
-          f"({len(res.uncertain)} uncertain parameters"
-          + (f" and {len(res.calibrated)} drawn from the calibration" if res.calibrated else "")
-          + f", seed {res.seed}) in {elapsed:.1f} s")
+          f"({' and '.join(drawn)}, seed {res.seed}) in {elapsed:.1f} s")
     if res.calibrated or res.fixed:
         import textwrap
 

@@ -40,7 +40,7 @@ def test_capability_trap_files_verdicts_and_progress(tmp_path, cli):
     for r in rob:
         total = float(r["share_better"]) + float(r["share_tied"]) + float(r["share_worse"])
         assert abs(total - 1) < 1e-12
-    assert "capability_trap: 1,500 sampled worlds x 4 scenarios (4 uncertain parameters, seed 3)" in out
+    assert "capability_trap: 1,500 sampled worlds x 4 scenarios (4 uncertain parameters sampled, seed 3)" in out
     lines = [l.strip() for l in out.splitlines() if " beats " in l]
     assert len(lines) == 3  # no versus pairs declared: every scenario against the baseline
     m = re.fullmatch(r"work_smarter beats baseline on total output in (\d+\.\d)% of 1,500 runs", lines[0])
