@@ -491,21 +491,43 @@ class Run:
         for name in ("plan", "save_plan", "derivs", "pre", "discrete", "states"):
             setattr(self, name, [])
 
+    def _step_functions(self):
+        """The two closures both time loops call at every stage, built once per run:
+        ``evaluate(with_save=False)`` runs the evaluation plan (and the saved-only variables), and
+        ``derivatives(first=True)`` returns ``(flow values, state derivatives)``, running the
+        pre-derivative hooks first unless told otherwise."""
+        V, plan, save_plan, pre, derivs = self.V, self.plan, self.save_plan, self.pre, self.derivs
+        flow_slots = self.flow_slots
+        get_flows = (lambda v: ()) if not flow_slots else (
+            (lambda v, g=_itemgetter(*flow_slots): (g(v),)) if len(flow_slots) == 1
+            else _itemgetter(*flow_slots))
+
+        def evaluate(with_save=False):
+            for slot, f in plan:
+                V[slot] = f()
+            if with_save:
+                for slot, f in save_plan:
+                    V[slot] = f()
+
+        def derivatives(first=True):
+            if first:
+                for f in pre:
+                    f()
+            return get_flows(V), [f() for f in derivs]
+
+        return evaluate, derivatives
+
     def _simulate(self, capture, names):
         times, saved, rounded = time_grid(self.ctl)
         self._initialise()
         self._build_step(capture)
         V, T, dt, step = self.V, self.T, self.dt, self.K
-        plan, save_plan, derivs, pre = self.plan, self.save_plan, self.derivs, self.pre
         discrete = self.discrete
-        stage_slots, flow_slots, flow_stage_slots = self.stage_slots, self.flow_slots, self.flow_stage_slots
+        stage_slots, flow_stage_slots = self.stage_slots, self.flow_stage_slots
         all_stage_slots = flow_stage_slots + stage_slots
         n_save = len(rounded)
         vector = self.vector
         clip_slots = self.clip_slots
-        get_flows = (lambda v: ()) if not flow_slots else (
-            (lambda v, g=_itemgetter(*flow_slots): (g(v),)) if len(flow_slots) == 1
-            else _itemgetter(*flow_slots))
         if vector:
             n_states = len(all_stage_slots)
             out = np.empty((len(capture), n_save, self.n))
@@ -522,18 +544,7 @@ class Run:
             grab = _itemgetter(*capture) if len(capture) > 1 else (
                 (lambda v, g=_itemgetter(*capture): (g(v),)) if capture else (lambda v: ()))
 
-        def evaluate(with_save=False):
-            for slot, f in plan:
-                V[slot] = f()
-            if with_save:
-                for slot, f in save_plan:
-                    V[slot] = f()
-
-        def derivatives(first=True):
-            if first:
-                for f in pre:
-                    f()
-            return get_flows(V), [f() for f in derivs]
+        evaluate, derivatives = self._step_functions()
 
         def discrete_inputs():
             return [None if fin is None else _owned(fin(), vector) for _, _, fin in discrete]
@@ -647,24 +658,12 @@ class Run:
         self._initialise()
         self._build_step(capture)
         V, vector, n = self.V, self.vector, self.n
-        plan, save_plan, derivs, pre = self.plan, self.save_plan, self.derivs, self.pre
+        save_plan = self.save_plan
         discrete, clip_slots = self.discrete, self.clip_slots
-        stage_slots, flow_slots, flow_stage_slots = self.stage_slots, self.flow_slots, self.flow_stage_slots
-        all_stage_slots = flow_stage_slots + stage_slots
+        all_stage_slots = self.flow_stage_slots + self.stage_slots
         euler = self.method == "euler"
 
-        def evaluate(with_save=False):
-            for slot, f in plan:
-                V[slot] = f()
-            if with_save:
-                for slot, f in save_plan:
-                    V[slot] = f()
-
-        def derivatives(first=True):
-            if first:
-                for f in pre:
-                    f()
-            return [V[s] for s in flow_slots], [f() for f in derivs]
+        evaluate, derivatives = self._step_functions()
 
         rows, times = [], []
         width = len(capture) * (n if vector else 1)
