@@ -182,3 +182,43 @@ def run_cli(*args, cwd: Path | None = None, real: bool = False, env: dict | None
 def cli():
     """:func:`run_cli` as a fixture: ``cli("compare", "--out", tmp_path / "out")``."""
     return run_cli
+
+
+# ------------------------------------------------------------- the JavaScript backend against numpy
+
+#: Runs the generated model in node for each ``{"params": ...}`` read from stdin; non-finite
+#: values travel as strings.
+JS_DRIVER = r"""
+var RUNS = JSON.parse(require("fs").readFileSync(0, "utf8"));
+function enc(x) { return isFinite(x) ? x : String(x); }
+process.stdout.write(JSON.stringify(RUNS.map(function (run) {
+  var r = CX_MODEL.simulate(run.params, [], {}), values = {};
+  Object.keys(r.values).forEach(function (k) { values[k] = Array.from(r.values[k], enc); });
+  return values;
+})));
+"""
+
+
+def js_equals_numpy(model, tmp_path: Path, params=({},), *, atol: float = 1e-14) -> None:
+    """The generated JavaScript (run in node) gives the numpy engine's numbers, 1e-12 relative
+    and ``atol`` absolute, for each parameter setting in ``params``."""
+    import json
+    import shutil
+
+    import numpy as np
+
+    from cxsystems.engine import compile_model
+    from cxsystems.engine.jsgen import model_to_js
+
+    script = tmp_path / "run.js"
+    script.write_text(model_to_js(model) + "\n" + JS_DRIVER, encoding="utf-8")
+    proc = subprocess.run([shutil.which("node") or "/usr/bin/node", str(script)],
+                          input=json.dumps([{"params": p} for p in params]),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    cm = compile_model(model)
+    for p, got in zip(params, json.loads(proc.stdout)):
+        res = cm.run(params=p or None)
+        for j, name in enumerate(res.names):
+            np.testing.assert_allclose(np.array(got[name], dtype=float), res.values[j, :, 0],
+                                       rtol=1e-12, atol=atol, err_msg=name)

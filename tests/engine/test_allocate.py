@@ -6,26 +6,22 @@ output (skipped without the suite).
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import js_equals_numpy
 from scipy.special import erfcinv
 
 import cxsystems as cx
 from cxsystems.engine import compile_model
 from cxsystems.engine.allocate import allocate_available, allocate_by_priority, demand_fraction, kernel
-from cxsystems.engine.jsgen import model_to_js
 from cxsystems.errors import CxError, EngineNotice, UnsupportedConstruct
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = Path(os.environ.get("CXSYSTEMS_PEER_SUITE", ROOT.parent / "shared" / "peer-models" / "sdxorg-test-models"))
-NODE = shutil.which("node") or "/usr/bin/node"
 
 CONTROL = """
 FINAL TIME = 4 ~ Week ~ |
@@ -213,42 +209,16 @@ def test_constant_elasticity_is_refused_and_the_default_engine_falls_back(tmp_pa
         cx.simulate(model)
 
 
-DRIVER = r"""
-var RUNS = JSON.parse(require("fs").readFileSync(0, "utf8"));
-function enc(x) { return isFinite(x) ? x : String(x); }
-process.stdout.write(JSON.stringify(RUNS.map(function (run) {
-  var r = CX_MODEL.simulate(run.params, [], {}), values = {};
-  Object.keys(r.values).forEach(function (k) { values[k] = Array.from(r.values[k], enc); });
-  return values;
-})));
-"""
-
-
-def js_equals_numpy(model, tmp_path: Path, params=({},)) -> None:
-    """The generated JavaScript gives the numpy engine's numbers (1e-12 relative; the normal
-    curve's complementary error function is JavaScript's own) for each parameter setting."""
-    script = tmp_path / "run.js"
-    script.write_text(model_to_js(model) + "\n" + DRIVER, encoding="utf-8")
-    proc = subprocess.run([NODE, str(script)], input=json.dumps([{"params": p} for p in params]),
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    cm = compile_model(model)
-    for p, got in zip(params, json.loads(proc.stdout)):
-        res = cm.run(params=p or None)
-        for j, name in enumerate(res.names):
-            np.testing.assert_allclose(np.array(got[name], dtype=float), res.values[j, :, 0],
-                                       rtol=1e-12, atol=1e-12, err_msg=name)
-
-
 @pytest.mark.parametrize("ptype", [0, 1, 2, 3, 4])
 def test_the_javascript_backend_allocates_as_the_engine(ptype, tmp_path):
     model = cx.load_model(write(tmp_path, MODEL.format(ptype=ptype)))
-    js_equals_numpy(model, tmp_path, params=({}, {"supply": 5.0}, {"width": 0.5}))
+    # atol 1e-12: the normal curve's complementary error function is JavaScript's own
+    js_equals_numpy(model, tmp_path, params=({}, {"supply": 5.0}, {"width": 0.5}), atol=1e-12)
 
 
 def test_the_javascript_backend_on_the_suite_model(tmp_path):
     model = cx.load_model(suite_model("allocate_available"))
-    js_equals_numpy(model, tmp_path)
+    js_equals_numpy(model, tmp_path, atol=1e-12)
 
 
 # ------------------------------------------------------------------------------- the peer suite

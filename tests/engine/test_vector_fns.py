@@ -6,24 +6,20 @@ numpy engine, and the peer suite's models against Vensim's own output (skipped w
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import js_equals_numpy
 
 import cxsystems as cx
 from cxsystems.engine import compile_model
-from cxsystems.engine.jsgen import model_to_js
 from cxsystems.engine.vectors import s_inverse, s_pick, s_rank, s_sort_order, v_inverse, v_rank, v_sort_order
 from cxsystems.errors import CxError, UnsupportedConstruct
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = Path(os.environ.get("CXSYSTEMS_PEER_SUITE", ROOT.parent / "shared" / "peer-models" / "sdxorg-test-models"))
-NODE = shutil.which("node") or "/usr/bin/node"
 
 CONTROL = """
 FINAL TIME = {final} ~ Week ~ |
@@ -41,33 +37,6 @@ def write(folder: Path, body: str, start: float = 0) -> Path:
 
 def numpy_run(model):
     return cx.simulate(model, engine="numpy")
-
-
-DRIVER = r"""
-var RUNS = JSON.parse(require("fs").readFileSync(0, "utf8"));
-function enc(x) { return isFinite(x) ? x : String(x); }
-process.stdout.write(JSON.stringify(RUNS.map(function (run) {
-  var r = CX_MODEL.simulate(run.params, [], {}), values = {};
-  Object.keys(r.values).forEach(function (k) { values[k] = Array.from(r.values[k], enc); });
-  return values;
-})));
-"""
-
-
-def js_equals_numpy(model, tmp_path: Path, params=({},)) -> None:
-    """The generated JavaScript gives the numpy engine's numbers (1e-12 relative) for each
-    parameter setting."""
-    script = tmp_path / "run.js"
-    script.write_text(model_to_js(model) + "\n" + DRIVER, encoding="utf-8")
-    proc = subprocess.run([NODE, str(script)], input=json.dumps([{"params": p} for p in params]),
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    cm = compile_model(model)
-    for p, got in zip(params, json.loads(proc.stdout)):
-        res = cm.run(params=p or None)
-        for j, name in enumerate(res.names):
-            np.testing.assert_allclose(np.array(got[name], dtype=float), res.values[j, :, 0],
-                                       rtol=1e-12, atol=1e-14, err_msg=name)
 
 
 def suite_model(folder: str, name: str) -> Path:
