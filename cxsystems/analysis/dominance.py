@@ -3,7 +3,7 @@
 Follows Schoenberg, Davidsen & Eberlein (2020, *System Dynamics Review* 36(2)) with the corrected
 flow-to-stock link score of Schoenberg, Hayward & Eberlein (2023, SDR 39(2)). The model is read
 through the engine's IR (``compile_model(model).ir``: each variable's whole equation, see
-:mod:`cxsystems.causal.expr`) and simulated by the numpy engine, saving every TIME STEP. For the
+:mod:`cxsystems.engine.equations`) and simulated by the numpy engine, saving every TIME STEP. For the
 interval ``[t, t+dt]``:
 
 * **Link score** of a link ``x -> z`` into an auxiliary or flow ``z``::
@@ -62,10 +62,10 @@ from typing import TYPE_CHECKING, Mapping
 import numpy as np
 import pandas as pd
 
-from ..causal import expr as X
 from ..causal.build import model_graph
 from ..causal.loops import Loop, find_loops
 from ..engine import compile_model
+from ..engine import equations as E
 from ..engine.ir import Op, Ref, norm_name
 from ..errors import CxError, UnsupportedConstruct
 
@@ -88,8 +88,8 @@ def rate_expression(ir, slot: int):
     """``(expression, how)``: what a link into ``slot`` changes: the equation of an auxiliary or
     flow, a stock's net flow, a first-order SMOOTH's internal flow, a DELAY's (or higher SMOOTH's)
     input; ``(None, why)`` for INITIAL and constructs that hold no link."""
-    e = X.equation(ir, slot)
-    if not isinstance(e, X.StatefulExpr):
+    e = E.equation(ir, slot)
+    if not isinstance(e, E.StatefulExpr):
         return e, "auxiliary"
     if e.kind == "integ":
         return e.arg("flow"), "stock"
@@ -114,7 +114,7 @@ def _link_scores(ir, now: Mapping[int, np.ndarray], nxt: Mapping[int, np.ndarray
 
     ``now`` and ``nxt`` hold each variable's values at the starts ``times`` of the intervals and at
     their ends (``times + dt``); the arrays may stack the intervals of many runs."""
-    names = X.Names.of(ir)
+    names = E.Names.of(ir)
     n = len(times)
     by_target: dict[str, list[str]] = {}
     for src, tgt in edges:
@@ -127,10 +127,10 @@ def _link_scores(ir, now: Mapping[int, np.ndarray], nxt: Mapping[int, np.ndarray
         ev = None
         if rate is not None:
             try:
-                ev = X.Evaluator(rate, X.EvalContext(now, times, controls, dict(names.variables)))
+                ev = E.Evaluator(rate, E.EvalContext(now, times, controls, dict(names.variables)))
                 base = ev()
-                after = X.Evaluator(rate, X.EvalContext(nxt, times + dt, controls, dict(names.variables)))()
-            except X.Unsupported as exc:
+                after = E.Evaluator(rate, E.EvalContext(nxt, times + dt, controls, dict(names.variables)))()
+            except E.Unsupported as exc:
                 notes.append(f"links into {tgt!r} not scored: {exc}")
                 ev = None
         for src in sources:
@@ -140,7 +140,7 @@ def _link_scores(ir, now: Mapping[int, np.ndarray], nxt: Mapping[int, np.ndarray
                 continue
             try:
                 dxz = ev({sx: nxt[sx]}) - base
-            except X.Unsupported as exc:
+            except E.Unsupported as exc:
                 notes.append(f"link {src!r} -> {tgt!r} not scored: {exc}")
                 out[(src, tgt)] = np.full(n, np.nan)
                 continue

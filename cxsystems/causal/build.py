@@ -2,7 +2,7 @@
 :mod:`cxsystems.causal.graph` for what the graph holds and how polarity is decided).
 
 The model is read through ``compile_model(model).ir``, the representation the engine simulates:
-each variable's whole equation (:func:`cxsystems.causal.expr.equation`, hidden slots put back in
+each variable's whole equation (:func:`cxsystems.engine.equations.equation`, hidden slots put back in
 place), its kind (stock, flow, auxiliary, constant, lookup) and its dependencies. Nodes are the
 model's variables, in model order, with their units and comments; edges are signed by structure
 first, then measured along a simulated run where structure does not decide.
@@ -13,15 +13,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine import compile_model
+from ..engine import equations as E
 from ..engine.ir import Op, Ref, norm_name
 from ..errors import CxError, UnsupportedConstruct
-from . import expr as X
+from . import signs as S
 from .graph import CausalGraph, Edge, Node
 from .loops import loop_names_for_model
 from .polarity import measured_polarity, structural_polarity
 
 
-def _stock_function(st: X.StatefulExpr) -> str:
+def _stock_function(st: E.StatefulExpr) -> str:
     """The Vensim name of a stock's built-in: ``INTEG``, ``SMOOTH``, ``SMOOTH3``, ``DELAY N``..."""
     if st.kind == "smooth":
         if st.order is None:
@@ -32,7 +33,7 @@ def _stock_function(st: X.StatefulExpr) -> str:
     return {"integ": "INTEG", "delayn": "DELAY N", "delay_fixed": "DELAY FIXED"}.get(st.kind, st.kind.upper())
 
 
-def _flow_terms(flow, names: X.Names) -> dict[str, str]:
+def _flow_terms(flow, names: E.Names) -> dict[str, str]:
     """Variables that are plain additive terms of a stock's net flow: name -> ``+``/``-``."""
     out: dict[str, str] = {}
 
@@ -51,7 +52,7 @@ def _flow_terms(flow, names: X.Names) -> dict[str, str]:
     return out
 
 
-def _rate_expression(st: X.StatefulExpr):
+def _rate_expression(st: E.StatefulExpr):
     """The expression whose sensitivity gives the polarity of links into a stateful variable."""
     if st.kind == "integ":
         return st.arg("flow")
@@ -85,7 +86,7 @@ def model_graph(model, *, trajectories=None, scenario=None) -> CausalGraph:
         CxError: the model uses subscripts or constructs that cannot be analysed.
     """
     ir = _model_ir(model)
-    names = X.Names.of(ir)
+    names = E.Names.of(ir)
     slot_of: dict[str, int] = {}
     exprs: dict[str, object] = {}  # name -> whole equation; None for a lookup table
     for name in (c for v in model.variables for c in ir.arrays.get(norm_name(v), [v])):  # per element
@@ -93,15 +94,15 @@ def model_graph(model, *, trajectories=None, scenario=None) -> CausalGraph:
         if key in ir.by_name:
             slot = ir.by_name[key]
             slot_of[ir.elements[slot].name] = slot
-            exprs[ir.elements[slot].name] = X.equation(ir, slot)
+            exprs[ir.elements[slot].name] = E.equation(ir, slot)
         elif key in ir.tables:
             exprs[ir.tables[key].name] = None
 
     def held(e) -> bool:
-        return isinstance(e, X.StatefulExpr) and e.kind in X.STOCK_KINDS
+        return isinstance(e, E.StatefulExpr) and e.kind in E.STOCK_KINDS
 
     def integ(e) -> bool:
-        return isinstance(e, X.StatefulExpr) and e.kind == "integ"
+        return isinstance(e, E.StatefulExpr) and e.kind == "integ"
 
     # kinds
     kind: dict[str, str] = {}
@@ -118,7 +119,7 @@ def model_graph(model, *, trajectories=None, scenario=None) -> CausalGraph:
             function[name] = _stock_function(e)
         else:
             kind[name] = "auxiliary"
-    deps = {name: (X.dependencies(e, names) if e is not None else {}) for name, e in exprs.items()}
+    deps = {name: (S.dependencies(e, names) if e is not None else {}) for name, e in exprs.items()}
     flows: dict[str, dict[str, str]] = {}
     for name, e in exprs.items():
         if integ(e):
@@ -135,7 +136,7 @@ def model_graph(model, *, trajectories=None, scenario=None) -> CausalGraph:
             if kind[name] != "auxiliary":
                 continue
             causal = [k for k, how in deps[name].items() if "causal" in how or "table" in how]
-            if X.uses_time(e):
+            if S.uses_time(e):
                 continue
             if all(kind[k] in ("constant", "lookup") for k in causal):
                 kind[name] = "constant"
@@ -156,7 +157,7 @@ def model_graph(model, *, trajectories=None, scenario=None) -> CausalGraph:
         env = {slot: df[name].to_numpy(dtype=float) for name, slot in slot_of.items() if name in df.columns}
         controls = dict(initial_time=float(model.initial_time), final_time=float(model.final_time),
                         time_step=float(model.time_step), saveper=float(model.saveper))
-        return X.EvalContext(env, df.index.to_numpy(dtype=float), controls, dict(names.variables))
+        return E.EvalContext(env, df.index.to_numpy(dtype=float), controls, dict(names.variables))
 
     # value signs: structure first, then the observed range along the run
     vs_memo: dict[str, tuple[str, str]] = {}
@@ -177,7 +178,7 @@ def model_graph(model, *, trajectories=None, scenario=None) -> CausalGraph:
             elif integ(e):
                 res = ("?", "")
             else:
-                res = (X.value_sign(e, sctx), "")
+                res = (S.value_sign(e, sctx), "")
         finally:
             in_progress.discard(name)
         if res[0] == "?" and kind[name] != "lookup":
@@ -194,12 +195,12 @@ def model_graph(model, *, trajectories=None, scenario=None) -> CausalGraph:
     # values of constants computed from constants only, in dependency order
     pending = [k for k in exprs if kind[k] == "constant" and k not in consts]
     while pending:
-        done = [k for k in pending if (v := X.constant_value(exprs[k], consts, names)) is not None
+        done = [k for k in pending if (v := S.constant_value(exprs[k], consts, names)) is not None
                 and not consts.update({k: v})]
         if not done:
             break
         pending = [k for k in pending if k not in consts]
-    sctx = X.SignContext(value_sign=value_sign, names=names, constants=consts)
+    sctx = S.SignContext(value_sign=value_sign, names=names, constants=consts)
 
     nodes = {name: Node(name, kind[name], (model.units.get(name) or "").strip(),
                         " ".join((model.comments.get(name) or "").split()), function.get(name, ""))
@@ -235,7 +236,7 @@ def model_graph(model, *, trajectories=None, scenario=None) -> CausalGraph:
                                                    "inflow of the stock" if sign == "+" else "outflow of the stock",
                                                    True, "causal", "structure")
                     continue
-            if stateful and not integ(e) and source in X.reads(e.arg("input"), names):
+            if stateful and not integ(e) and source in S.reads(e.arg("input"), names):
                 s, notes = structural_polarity(e.arg("input"), source, sctx)
                 if s in "+-":
                     what = _stock_function(e)

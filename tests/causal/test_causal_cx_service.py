@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import cxsystems as cx
-from cxsystems.causal import expr as X
 from cxsystems.causal import find_loops, model_graph
 from cxsystems.engine import compile_model
+from cxsystems.engine import equations as E
 from cxsystems.engine.ir import Const
 from cxsystems.simulation import simulate
 
@@ -66,14 +66,14 @@ def test_evaluator_reproduces_every_equation_along_the_run(model, run):
     env = {el.slot: run[el.name].to_numpy() for el in visible if el.name in run.columns}
     controls = dict(initial_time=model.initial_time, final_time=model.final_time,
                     time_step=model.time_step, saveper=model.saveper)
-    ctx = X.EvalContext(env, run.index.to_numpy(), controls)
+    ctx = E.EvalContext(env, run.index.to_numpy(), controls)
     checked = 0
     for el in visible:
-        e = X.equation(ir, el.slot)
-        if isinstance(e, (X.StatefulExpr, Const)) or el.name not in run:
+        e = E.equation(ir, el.slot)
+        if isinstance(e, (E.StatefulExpr, Const)) or el.name not in run:
             continue
         ref = run[el.name].to_numpy()
-        np.testing.assert_allclose(X.evaluate(e, ctx), ref, rtol=1e-9, atol=1e-12 * np.abs(ref).max(),
+        np.testing.assert_allclose(E.evaluate(e, ctx), ref, rtol=1e-9, atol=1e-12 * np.abs(ref).max(),
                                    err_msg=el.name)
         checked += 1
     assert checked > 50

@@ -1,6 +1,6 @@
 """Signed causal graph: kinds, structural polarity, measured polarity, initial-only links.
 
-The unit tests of :mod:`cxsystems.causal.expr` feed it the engine's IR nodes, as the graph builder does.
+The unit tests of :mod:`cxsystems.causal.signs` and :mod:`cxsystems.engine.equations` feed them the engine's IR nodes, as the graph builder does.
 """
 
 import ast
@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 
 import cxsystems as cx
-from cxsystems.causal import expr as X
 from cxsystems.causal import model_graph
+from cxsystems.causal import signs as S
 from cxsystems.engine import compile_model
+from cxsystems.engine import equations as E
 from cxsystems.engine.ir import Call, Const, Lookup, LookupTable, Op, Ref
 from cxsystems.simulation import simulate
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
-CAUSAL = Path(X.__file__).resolve().parent
+CAUSAL = Path(S.__file__).resolve().parent
 
 #: Slots of the variables the unit tests name.
 SLOTS = {"a": 0, "b": 1, "c": 2, "s": 3, "f": 4, "i": 5, "x": 6}
@@ -32,12 +33,12 @@ def num(x):
 
 
 def names(*tables):
-    return X.Names({slot: name for name, slot in SLOTS.items()}, {t.name: t for t in tables})
+    return E.Names({slot: name for name, slot in SLOTS.items()}, {t.name: t for t in tables})
 
 
 def ctx(signs=None, tables=()):
     signs = signs or {}
-    return X.SignContext(value_sign=lambda k: (signs.get(k, "?"), ""), names=names(*tables))
+    return S.SignContext(value_sign=lambda k: (signs.get(k, "?"), ""), names=names(*tables))
 
 
 @pytest.fixture(scope="module")
@@ -87,37 +88,37 @@ def test_outflow_negative_and_initial_only_links_are_not_causal():
 def test_structural_signs_of_constructs():
     a, b, c = ref("a"), ref("b"), ref("c")
     pos = ctx({"a": "+", "b": "+", "c": "+"})
-    assert X.derivative_sign(Op("-", (a, b)), "b", pos) == "-"
-    assert X.derivative_sign(Op("/", (a, b)), "b", pos) == "-"
-    assert X.derivative_sign(Op("/", (Op("*", (a, b)), c)), "c", pos) == "-"
+    assert S.derivative_sign(Op("-", (a, b)), "b", pos) == "-"
+    assert S.derivative_sign(Op("/", (a, b)), "b", pos) == "-"
+    assert S.derivative_sign(Op("/", (Op("*", (a, b)), c)), "c", pos) == "-"
     # a quotient by a factor of unknown sign is undecided
-    assert X.derivative_sign(Op("/", (a, b)), "b", ctx({"a": "?", "b": "+"})) == "?"
-    assert X.derivative_sign(Call("min", (a, Op("neg", (b,)))), "b", pos) == "-"
-    assert X.derivative_sign(Call("max", (num(0), Op("-", (a, b)))), "a", pos) == "+"
+    assert S.derivative_sign(Op("/", (a, b)), "b", ctx({"a": "?", "b": "+"})) == "?"
+    assert S.derivative_sign(Call("min", (a, Op("neg", (b,)))), "b", pos) == "-"
+    assert S.derivative_sign(Call("max", (num(0), Op("-", (a, b)))), "a", pos) == "+"
     # IF THEN ELSE: branches agree -> decided; variable in the condition -> undecided
     ite = Call("if_then_else", (Op(">", (c, num(1))), Op("*", (num(2), a)), a))
-    assert X.derivative_sign(ite, "a", pos) == "+"
-    assert X.derivative_sign(ite, "c", pos) == "?"
+    assert S.derivative_sign(ite, "a", pos) == "+"
+    assert S.derivative_sign(ite, "c", pos) == "?"
     # lookup tables: decreasing flips the sign, non-monotone is undecided
     down = LookupTable("down", (0.0, 1.0, 2.0), (3.0, 2.0, 1.0))
     hump = LookupTable("hump", (0.0, 1.0, 2.0), (0.0, 1.0, 0.0))
     lctx = ctx({"a": "+"}, (down, hump))
-    assert X.derivative_sign(Lookup(down, a), "a", lctx) == "-"
-    assert X.derivative_sign(Lookup(down, Op("neg", (a,))), "a", lctx) == "+"
-    assert X.derivative_sign(Lookup(hump, a), "a", lctx) == "?"
-    assert X.derivative_sign(Call("xidz", (a, b, num(5))), "b", pos) == "-"
-    assert X.derivative_sign(Op("^", (a, num(2))), "a", pos) == "+"
-    assert X.derivative_sign(Op("^", (a, num(-1))), "a", pos) == "-"
+    assert S.derivative_sign(Lookup(down, a), "a", lctx) == "-"
+    assert S.derivative_sign(Lookup(down, Op("neg", (a,))), "a", lctx) == "+"
+    assert S.derivative_sign(Lookup(hump, a), "a", lctx) == "?"
+    assert S.derivative_sign(Call("xidz", (a, b, num(5))), "b", pos) == "-"
+    assert S.derivative_sign(Op("^", (a, num(2))), "a", pos) == "+"
+    assert S.derivative_sign(Op("^", (a, num(-1))), "a", pos) == "-"
 
 
 def test_dependencies_separate_initial_and_table_uses():
     t = LookupTable("t", (0.0, 1.0), (0.0, 1.0))
-    integ = X.StatefulExpr("integ", (("flow", Op("-", (ref("f"), Lookup(t, ref("x"))))), ("initial", ref("i"))),
+    integ = E.StatefulExpr("integ", (("flow", Op("-", (ref("f"), Lookup(t, ref("x"))))), ("initial", ref("i"))),
                            None, SLOTS["s"])
-    deps = X.dependencies(integ, names(t))
+    deps = S.dependencies(integ, names(t))
     assert deps == {"f": {"causal"}, "t": {"table"}, "x": {"causal"}, "i": {"initial"}}
-    init = Op("+", (ref("x"), X.StatefulExpr("initial", (("initial", ref("i")),), None, 99)))
-    assert X.dependencies(init, names(t)) == {"x": {"causal"}, "i": {"initial"}}
+    init = Op("+", (ref("x"), E.StatefulExpr("initial", (("initial", ref("i")),), None, 99)))
+    assert S.dependencies(init, names(t)) == {"x": {"causal"}, "i": {"initial"}}
 
 
 def test_hidden_slots_map_back_to_model_variables():
@@ -131,13 +132,13 @@ def test_hidden_slots_map_back_to_model_variables():
         if isinstance(e, Ref):
             yield e.slot
         subs = {Op: lambda n: n.args, Call: lambda n: n.args, Lookup: lambda n: (n.arg,),
-                X.StatefulExpr: lambda n: [sub for _, sub in n.args]}.get(type(e), lambda n: ())(e)
+                E.StatefulExpr: lambda n: [sub for _, sub in n.args]}.get(type(e), lambda n: ())(e)
         for c in subs:
             yield from refs(c)
 
     for el in ir.elements:
         if not el.hidden:
-            assert all(not ir.elements[s].hidden for s in refs(X.equation(ir, el.slot))), el.name
+            assert all(not ir.elements[s].hidden for s in refs(E.equation(ir, el.slot))), el.name
     g = model_graph(m)
     assert list(g.nodes) == [v for v in m.variables]
     assert {e.source for e in g.edges.values()} | {e.target for e in g.edges.values()} <= set(m.variables)
@@ -151,25 +152,25 @@ def test_hidden_slots_map_back_to_model_variables():
 
 def test_evaluator_functions():
     t = np.arange(0.0, 5.0)
-    c = X.EvalContext({SLOTS["a"]: t * 1.0, SLOTS["b"]: np.array([0.0, 1, 2, 0, 4])}, t, {"time_step": 0.5})
+    c = E.EvalContext({SLOTS["a"]: t * 1.0, SLOTS["b"]: np.array([0.0, 1, 2, 0, 4])}, t, {"time_step": 0.5})
     a, b = ref("a"), ref("b")
-    np.testing.assert_allclose(X.evaluate(Call("xidz", (a, b, num(7))), c), [7, 1, 1, 7, 1])
-    np.testing.assert_allclose(X.evaluate(Call("zidz", (a, b)), c), [0, 1, 1, 0, 1])
-    np.testing.assert_allclose(X.evaluate(Call("step", (num(2), num(2))), c), [0, 0, 2, 2, 2])
-    np.testing.assert_allclose(X.evaluate(Call("pulse", (num(1), num(2))), c), [0, 1, 1, 0, 0])
-    np.testing.assert_allclose(X.evaluate(Call("ramp", (num(1), num(1), num(3))), c), [0, 0, 1, 2, 2])
-    np.testing.assert_allclose(X.evaluate(Lookup(LookupTable("l", (0.0, 4.0), (0.0, 8.0)), a), c), [0, 2, 4, 6, 8])
+    np.testing.assert_allclose(E.evaluate(Call("xidz", (a, b, num(7))), c), [7, 1, 1, 7, 1])
+    np.testing.assert_allclose(E.evaluate(Call("zidz", (a, b)), c), [0, 1, 1, 0, 1])
+    np.testing.assert_allclose(E.evaluate(Call("step", (num(2), num(2))), c), [0, 0, 2, 2, 2])
+    np.testing.assert_allclose(E.evaluate(Call("pulse", (num(1), num(2))), c), [0, 1, 1, 0, 0])
+    np.testing.assert_allclose(E.evaluate(Call("ramp", (num(1), num(1), num(3))), c), [0, 0, 1, 2, 2])
+    np.testing.assert_allclose(E.evaluate(Lookup(LookupTable("l", (0.0, 4.0), (0.0, 8.0)), a), c), [0, 2, 4, 6, 8])
     cond = Op("and", (Op(">", (a, num(1))), num(1)))
-    np.testing.assert_allclose(X.evaluate(Call("if_then_else", (cond, num(1), num(-1))), c), [-1, -1, 1, 1, 1])
-    with pytest.raises(X.Unsupported):
-        X.evaluate(Call("random_uniform", (num(0), num(1), num(0))), c)
+    np.testing.assert_allclose(E.evaluate(Call("if_then_else", (cond, num(1), num(-1))), c), [-1, -1, 1, 1, 1])
+    with pytest.raises(E.Unsupported):
+        E.evaluate(Call("random_uniform", (num(0), num(1), num(0))), c)
 
 
 def test_no_causal_module_imports_pysd():
     """Causal analysis reads the engine's IR only: no module of cxsystems.causal imports PySD,
     not even inside a function."""
     files = sorted(CAUSAL.rglob("*.py"))
-    assert {"build.py", "expr.py", "polarity.py"} <= {f.name for f in files}
+    assert {"build.py", "signs.py", "polarity.py"} <= {f.name for f in files}
     for path in files:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
