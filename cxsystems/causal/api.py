@@ -36,12 +36,13 @@ def loops(model: "Model | CausalGraph", *, through: str | None = None, max_lengt
 
 def archetypes(model: "Model | CausalGraph", *, kinds: tuple[str, ...] | None = None,
                per_kind: int | None = None, implausible: bool = False,
-               dominance: "Dominance | None" = None) -> ArchetypeReport:
+               dominance: "Dominance | bool | None" = None) -> ArchetypeReport:
     """The system archetypes found among the loops of a model or diagram (see
     :func:`cxsystems.causal.find_archetypes`). For a model they are ranked by plausibility (roles a
     policy lever acts on, confirmed by the scenarios' behaviour where that is cheap; see
     :mod:`cxsystems.causal.plausibility`), implausible matches left out unless ``implausible=True``;
-    ``dominance`` is the hook for "the side-effect loop gains dominance after the fix"."""
+    fixes that fail is confirmed only when its side-effect loop gains dominance after the fix (Loops
+    That Matter); ``dominance`` replaces that check (a callable) or skips it (``False``)."""
     graph = causal_graph(model)
     judged = None if isinstance(model, CausalGraph) else model
     return find_archetypes(graph, find_loops(graph), kinds=kinds, per_kind=per_kind, model=judged,

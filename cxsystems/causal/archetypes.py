@@ -559,7 +559,7 @@ def find_archetypes(graph: CausalGraph, loops: LoopSet | None = None, *,
                     principal: list[Loop] | None = None, kinds: tuple[str, ...] | None = None,
                     per_kind: int | None = None, model: "Model | None" = None,
                     implausible: bool = False, levers: tuple[str, ...] | None = None,
-                    behaviour: bool = True, dominance: "Dominance | None" = None) -> ArchetypeReport:
+                    behaviour: bool = True, dominance: "Dominance | bool | None" = None) -> ArchetypeReport:
     """Detect system archetypes in ``graph`` (see the module docstring for the definitions).
 
     With ``model`` every instance is judged for plausibility (:mod:`cxsystems.causal.plausibility`:
@@ -580,8 +580,10 @@ def find_archetypes(graph: CausalGraph, loops: LoopSet | None = None, *,
         implausible: keep the implausible instances (marked as such).
         levers: the decision parameters (default: those the model's scenarios set).
         behaviour: run the model's scenarios to confirm fixes that fail and shifting the burden.
-        dominance: hook ``dominance(archetype, scenario) -> bool | None``: does the side-effect
-            loop gain dominance after the fix? ``False`` withholds the confirmation.
+        dominance: the check that the side-effect loop of fixes that fail gains dominance after
+            the fix: ``None`` computes it by Loops That Matter (see
+            :mod:`cxsystems.causal.plausibility`); a callable ``dominance(archetype, scenario) ->
+            bool | None`` replaces it (``False`` withholds the confirmation); ``False`` skips it.
     """
     from ..errors import CxError
 
@@ -632,7 +634,7 @@ def find_archetypes(graph: CausalGraph, loops: LoopSet | None = None, *,
         from .plausibility import PLAUSIBILITY, Judge
 
         judge = Judge(graph, {v for lp in loops for v in lp.variables}, model, levers=levers,
-                      behaviour=behaviour, dominance=dominance)
+                      behaviour=behaviour, dominance=dominance, loops=loops)
         judged = []
         for s, a in keep:
             j = judge(a)

@@ -38,9 +38,13 @@ commons; each party's own fix of accidental adversaries. Limits to success and g
 underinvestment also need a success engine: their reinforcing loop must not hold an outcome declared
 ``better = "lower"`` (``[[outcomes]]`` or ``[metrics]``).
 
-Loop dominance (which loop drives behaviour when) is not computed here. ``dominance`` is a hook: a
-callable ``dominance(archetype, scenario) -> bool | None`` saying whether the side-effect loop gains
-dominance after the fix; when it answers ``False`` the fix is not confirmed (``None``: no answer).
+Fixes that fail is confirmed only if, besides the better-before-worse reading, the side-effect loop
+gains dominance after the fix (Loops That Matter, :func:`cxsystems.analysis.dominance.dominance`, on
+the problem symptom's cycle partition): in the fix's scenario, the loop's mean absolute relative
+loop score over the first *worse* phase exceeds both its mean over the *better* phase before it and
+the baseline's over the same worse weeks. ``dominance`` replaces that check: a callable
+``dominance(archetype, scenario) -> bool | None`` (``False`` withholds the confirmation, ``None``
+gives no answer), or ``False`` to skip it (behaviour alone decides).
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from .graph import CausalGraph
 if TYPE_CHECKING:  # pragma: no cover
     from ..model.core import Model
     from .archetypes import Archetype
+    from .loops import Loop
 
 #: Judgements, best first (the rank of an instance in a report).
 PLAUSIBILITY = ("confirmed", "plausible", "unchecked", "implausible")
@@ -74,6 +79,9 @@ ENGINES = {"limits to success": ("growing action", "performance"),
            "growth and underinvestment": ("growth engine", "demand")}
 
 Dominance = Callable[["Archetype", str], "bool | None"]
+
+#: Phase bounds are weeks; a phase shorter than this many TIME STEPs is not compared.
+_MIN_PHASE_STEPS = 2
 
 
 @dataclass(frozen=True)
@@ -130,12 +138,14 @@ class Judge:
         model: the model (levers, outcomes, scenarios); ``None`` judges every instance ``unchecked``.
         levers: the decision parameters (default: those the model's scenarios set).
         behaviour: run the scenarios to confirm fixes that fail and shifting the burden.
-        dominance: the dominance hook (see the module docstring).
+        dominance: the dominance check of fixes that fail (see the module docstring): ``None``
+            computes it by Loops That Matter, a callable replaces it, ``False`` skips it.
+        loops: the loops of ``graph`` (the archetypes' loop ids name them), for the dominance check.
     """
 
     def __init__(self, graph: CausalGraph, on_loops: Iterable[str], model: "Model | None" = None, *,
                  levers: Iterable[str] | None = None, behaviour: bool = True,
-                 dominance: Dominance | None = None):
+                 dominance: "Dominance | bool | None" = None, loops: Iterable["Loop"] = ()):
         self.model = model
         if levers is None and model is not None:
             from ..model.levers import policy_parameters
@@ -146,7 +156,9 @@ class Judge:
         self.directions = outcome_directions(model) if model is not None else {}
         self.behaviour = behaviour and model is not None
         self.dominance = dominance
+        self.loops = {lp.id: lp for lp in loops}
         self._readings: dict[tuple[str, tuple[str, ...]], object] = {}
+        self._dominance: dict[tuple[str, str], object] = {}
 
     # ---------------------------------------------------------------- pieces
     def chosen(self, variables: Iterable[str]) -> tuple[str, ...]:
@@ -233,13 +245,67 @@ class Judge:
             return Judgement("plausible", (*reasons, "no scenario sets the fix's lever: behaviour not checked"))
         readings = self.readings(symptom, scenarios)
         bbw = [s for s in scenarios if readings[s].classification == "better-before-worse"]
-        if self.dominance is not None:
-            bbw = [s for s in bbw if self.dominance(a, s) is not False]
+        if bbw and self.dominance is not False:
+            gains = {s: (self.dominance(a, s) if callable(self.dominance) else self.side_effect_gains(a, s, readings[s]))
+                     for s in bbw}
+            confirmed = [s for s in bbw if gains[s] is not False]
+            if confirmed:
+                s = confirmed[0]
+                how = f"; {gains[s]}" if isinstance(gains[s], str) else ""
+                return Judgement("confirmed", (*reasons, f"{s} is better-before-worse on {symptom}{how}"))
+            return Judgement("plausible", (*reasons, f"not confirmed: {bbw[0]} is better-before-worse on {symptom}, "
+                                                     "but the side-effect loop does not gain dominance after the fix"))
         if bbw:
             return Judgement("confirmed", (*reasons, f"{bbw[0]} is better-before-worse on {symptom}"))
         seen = ", ".join(f"{s} is {readings[s].classification}" for s in scenarios)
         return Judgement("plausible", (*reasons, f"not confirmed by behaviour: {seen} on {symptom} "
                                                  "(fixes that fail shows as better-before-worse)"))
+
+    def _ltm(self, scenario: str, symptom: str):
+        """Loop dominance of one run on ``symptom`` (memoised)."""
+        key = (scenario, symptom)
+        if key not in self._dominance:
+            from ..analysis.dominance import dominance
+
+            self._dominance[key] = dominance(self.model, scenario, symptom)
+        return self._dominance[key]
+
+    def side_effect_gains(self, a: "Archetype", scenario: str, reading) -> "str | bool | None":
+        """Does the side-effect loop of fixes that fail gain dominance after the fix in ``scenario``
+        (see the module docstring)? A short account (true), ``False``, or ``None`` when it cannot be
+        told (no worse phase after a better one, a loop not found in the scored loops, a model loop
+        dominance cannot score)."""
+        from ..errors import CxError
+
+        side = next((self.loops.get(i) for i, r in zip(a.loops, a.loop_roles) if r.startswith("side effect")), None)
+        phases = list(reading.phases)
+        k = next((i for i in range(1, len(phases)) if not phases[i].better and phases[i - 1].better), None)
+        if side is None or k is None:
+            return None
+        symptom = a.role("problem symptom")[0]
+        try:
+            runs = {s: self._ltm(s, symptom) for s in (self.model.baseline, scenario)}
+        except CxError:
+            return None
+        dt = runs[scenario].dt
+        better = (phases[k - 1].start_week, phases[k - 1].end_week + dt)
+        worse = (phases[k].start_week, phases[k].end_week + dt)
+        if min(better[1] - better[0], worse[1] - worse[0]) < _MIN_PHASE_STEPS * dt:
+            return None
+        want = frozenset(side.variables)
+        share = {}
+        for s, res in runs.items():
+            ids = [lp.id for lp in res.loop_list if frozenset(lp.variables) == want]
+            if not ids:
+                return None
+            tab = res.phases([better, worse], loops=ids[:1])
+            share[s] = [abs(float(v)) for v in tab["mean_relative"]]
+        before, after = share[scenario]
+        base_after = share[self.model.baseline][1]
+        if after > before and after > base_after:
+            return (f"its side-effect loop gains dominance after the fix (mean |relative score| {before:.2f} "
+                    f"while better, {after:.2f} while worse; baseline {base_after:.2f})")
+        return False
 
     def _shifting_the_burden(self, a: "Archetype", decided, reasons: list[str]) -> Judgement:
         symptom = a.role("problem symptom")[0]

@@ -31,7 +31,8 @@ escalation, success to the successful, tragedy of the commons, growth and underi
 adversaries) in a model or a diagram (--cld), by how its feedback loops overlap, with the role each
 variable plays. For a model they are built from the loops named in <model>.loops.toml and ranked
 by plausibility: confirmed (the decision roles are variables a scenario's policy lever acts on, and
-the scenarios show the story: a fixes-that-fail fix is better-before-worse on the symptom), then
+the scenarios show the story: a fixes-that-fail fix is better-before-worse on the symptom and its
+side-effect loop gains dominance after it, by Loops That Matter), then
 plausible, unchecked, and implausible (a "solution" nobody chooses, such as customers leaving, or a
 vicious circle as the success engine), which are hidden unless --all is given (a note counts
 them). Shows at most --per-kind instances of each archetype (best first) unless --all is given.

@@ -173,12 +173,28 @@ def test_fixes_that_fail_confirmed_only_by_better_before_worse(tmp_path):
     rep = cx.archetypes(ftf_model(tmp_path, push=2))
     (a,) = rep.instances
     assert (a.kind, a.role("fix"), a.plausibility) == ("fixes that fail", ("Closing",), "confirmed")
+    assert a.reasons[0] == "fix is a decision: Push acts on it"
+    assert a.reasons[1].startswith("push is better-before-worse on Backlog; its side-effect loop gains dominance")
+    reading = cx.compare(ftf_model(tmp_path, push=2)).reading("push")
+    assert reading.classification == "better-before-worse"
+    # confirmed by Loops That Matter: the rework loop (R1) holds more of the backlog's partition in the first
+    # worse phase than in the better phase before it, and more than in the baseline over the same weeks
+    better, worse = reading.phases[0], reading.phases[1]
+    assert (better.better, worse.better) == (True, False)
+    model = ftf_model(tmp_path, push=2)
+    bounds = [(better.start_week, better.end_week + 0.25), (worse.start_week, worse.end_week + 0.25)]
+    push = cx.dominance(model, "push", "Backlog").phases(bounds, loops=["rework"])["mean_relative"].abs().tolist()
+    base = cx.dominance(model, None, "Backlog").phases(bounds, loops=["rework"])["mean_relative"].abs().tolist()
+    assert push[1] > push[0] and push[1] > base[1]
+    assert f"{push[0]:.2f} while better, {push[1]:.2f} while worse; baseline {base[1]:.2f}" in a.reasons[1]
+    # dominance=False: behaviour alone decides
+    (a,) = cx.archetypes(ftf_model(tmp_path, push=2), dominance=False).instances
     assert a.reasons == ("fix is a decision: Push acts on it", "push is better-before-worse on Backlog")
-    assert cx.compare(ftf_model(tmp_path, push=2)).reading("push").classification == "better-before-worse"
     # the dominance hook: asked per scenario; "the side-effect loop does not gain dominance" withholds it
     asked = []
     rep = cx.archetypes(ftf_model(tmp_path, push=2), dominance=lambda arch, scn: asked.append(scn) or False)
     assert asked == ["push"] and rep.instances[0].plausibility == "plausible"
+    assert "the side-effect loop does not gain dominance after the fix" in rep.instances[0].reasons[-1]
     assert cx.archetypes(ftf_model(tmp_path, push=2), dominance=lambda arch, scn: None).instances[0].plausibility \
         == "confirmed"
 
@@ -255,7 +271,10 @@ def test_capability_trap_work_harder_is_a_confirmed_fix_that_fails():
     ftf = rep.of("fixes that fail")
     assert len(ftf) == 2 and all(a.plausibility == "confirmed" for a in ftf)
     assert ftf[0].role("problem symptom") == ("Performance",) and ftf[0].role("fix") == ("Pressure to Do Work",)
+    # ... and by Loops That Matter: the capability-erosion loop (R2) gains dominance once performance is worse
     assert ftf[0].reasons == ("fix is a decision: Performance Step acts on it",
-                              "higher_target is better-before-worse on Performance")
+                              "higher_target is better-before-worse on Performance; its side-effect loop gains "
+                              "dominance after the fix (mean |relative score| 0.12 while better, 0.25 while worse; "
+                              "baseline 0.00)")
     assert [a.plausibility for a in rep] == ["confirmed", "confirmed", "plausible", "plausible", "unchecked",
                                              "unchecked"]
