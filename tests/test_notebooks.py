@@ -86,10 +86,14 @@ def check_loops_and_archetypes(nb):
         "growth and underinvestment driven by burnout",
         "limits to success driven by failure demand",
     )}
-    # with its aliases every name of the workshop sketch matches; the two links the model contradicts stay
+    # with its aliases every name of the bundled workshop sketch matches and every drawn link agrees;
+    # the textbook's balancing fundamental loop is the one link the model contradicts
     aliased = line(out, r"sketch with aliases: (\d+) alias\(es\); (\d+) unknown variable\(s\); (\d+) drawn polarity\(ies\) "
-                   r"contradicted by the equations")
-    assert int(aliased[1]) == 5 and aliased[2] == "0" and aliased[3] == "1"
+                   r"contradicted by the equations; agrees with the model: (yes|no)")
+    assert int(aliased[1]) == 5 and aliased[2] == "0" and aliased[3] == "0" and aliased[4] == "yes"
+    textbook = line(out, r"textbook sketch agrees with the model: (yes|no); (\d+) drawn polarity\(ies\) contradicted by "
+                         r"the equations")
+    assert textbook[1] == "no" and textbook[2] == "1"
     # lint catches the sketch's sign error (a polarity mismatch) and passes the fixed sketch
     first = line(out, r"sketch agrees with the model: (yes|no); (\d+) drawn polarity\(ies\) contradicted by the equations")
     assert first[1] == "no" and int(first[2]) > 0

@@ -4,10 +4,12 @@ Example (``models/cld/*.cld``)::
 
     # Lines starting with '#' are comments.
     title: Shifting the burden in customer service
-    # CAUSE -> EFFECT : SIGN [delay]      SIGN is +, -, or ? (also s/o for same/opposite)
+    # CAUSE -> EFFECT : SIGN [delay] [assumed]   SIGN is +, -, or ? (also s/o for same/opposite)
     Ticket backlog -> Hiring : +
     Hiring -> Agent capacity : + delay
     Agent capacity -> Ticket backlog : -
+    # 'assumed': the room believes it; the model need not have it (lint lists it as information)
+    Customer pain -> Leadership commitment : + delay assumed
     # optional: which variables are stocks (accumulations)
     stock: Ticket backlog, Agent capacity
     # optional: loop names, matched by the set of variables on the loop; (R) or (B) is checked
@@ -18,7 +20,9 @@ Example (``models/cld/*.cld``)::
     alias: "Agent capacity" = "Service Capacity"
 
 Names are matched case- and blank-insensitively and keep the spelling first used. Delay marks are
-``delay``, ``//`` or ``||``. An ``alias`` line names a variable the diagram draws (left) and the
+``delay``, ``//`` or ``||``. ``assumed`` marks a link as the room's assumption: :func:`cxsystems.causal.lint`
+lists it as information when the model lacks it (its runs cannot test it) and still reports a
+sign the model contradicts. An ``alias`` line names a variable the diagram draws (left) and the
 model variable it stands for (right); :func:`cxsystems.causal.lint` matches the drawn name to that
 variable (a mapping file does the same for many diagrams: :func:`load_aliases`). The text is only
 split and compared; nothing in it is executed.
@@ -36,6 +40,7 @@ from .loops import LoopName
 
 _SIGNS = {"+": "+", "-": "-", "\u2212": "-", "?": "?", "s": "+", "o": "-"}
 _DELAYS = {"delay", "delayed", "//", "||"}
+_ASSUMED = {"assumed", "assumption"}
 _DIRECTIVE = re.compile(r"^(title|stock|stocks|loop|position|alias)\b\s*(.*)$", re.IGNORECASE)
 _NAME_OK = re.compile(r"^[^\x00-\x1f]{1,80}$")
 
@@ -45,6 +50,8 @@ class DrawnGraph(CausalGraph):
     """A hand-drawn diagram's graph with its ``alias`` lines: ``((drawn name, model variable), ...)``."""
 
     aliases: tuple[tuple[str, str], ...] = ()
+    #: Links drawn ``assumed`` (the room's assumption): ``((cause, effect), ...)``.
+    assumed: tuple[tuple[str, str], ...] = ()
 
 
 def _unquote(raw: str) -> str:
@@ -97,6 +104,7 @@ def parse_cld(text: str, source: str = "<text>") -> CausalGraph:
     loop_names: list[LoopName] = []
     layout: dict[str, tuple[float, float]] = {}
     aliases: dict[str, tuple[str, str]] = {}
+    assumed: list[tuple[str, str]] = []
     for i, line in enumerate(text.splitlines(), 1):
         where = f"{source}:{i}"
         body = line.split("#", 1)[0].strip() if not line.lstrip().startswith("#") else ""
@@ -147,13 +155,17 @@ def parse_cld(text: str, source: str = "<text>") -> CausalGraph:
         tokens = tail.split()
         if not tokens or tokens[0].lower() not in _SIGNS:
             raise CxError(f"{where}: sign must be +, -, ? (or s/o), got {tail.strip()[:20]!r}")
-        extra = [t for t in tokens[1:] if t.lower() not in _DELAYS]
+        marks = [t.lower() for t in tokens[1:]]
+        extra = [t for t, m in zip(tokens[1:], marks) if m not in _DELAYS and m not in _ASSUMED]
         if extra:
-            raise CxError(f"{where}: unexpected {' '.join(extra)[:20]!r} after the sign (only 'delay' may follow)")
+            raise CxError(f"{where}: unexpected {' '.join(extra)[:20]!r} after the sign "
+                          "(only 'delay' and 'assumed' may follow)")
         a, b = canon(left, where), canon(target_raw, where)
         if (a, b) in links:
             raise CxError(f"{where}: link {a} -> {b} is given twice")
-        links[(a, b)] = (a, b, _SIGNS[tokens[0].lower()], len(tokens) > 1)
+        links[(a, b)] = (a, b, _SIGNS[tokens[0].lower()], any(m in _DELAYS for m in marks))
+        if any(m in _ASSUMED for m in marks):
+            assumed.append((a, b))
     if not links:
         raise CxError(f"{source}: no links found (write 'CAUSE -> EFFECT : SIGN')")
     name = Path(source).stem if source != "<text>" else "diagram"
@@ -171,7 +183,7 @@ def parse_cld(text: str, source: str = "<text>") -> CausalGraph:
         if v not in known:
             raise CxError(f"{where}: alias given for {v!r}, which no link uses")
     return DrawnGraph(**{f.name: getattr(g, f.name) for f in fields(g)},
-                      aliases=tuple((v, m) for v, (_, m) in aliases.items()))
+                      aliases=tuple((v, m) for v, (_, m) in aliases.items()), assumed=tuple(assumed))
 
 
 def load_cld(path: str | Path) -> CausalGraph:
@@ -197,9 +209,11 @@ def load_cld(path: str | Path) -> CausalGraph:
 def format_cld(graph: CausalGraph) -> str:
     """CLD text for any graph's causal links (e.g. to start a diagram from a model view)."""
     lines = [f"title: {graph.title or graph.name}"]
+    assumed = set(getattr(graph, "assumed", ()))
     for e in graph.causal_edges():
         sign = e.polarity if e.polarity in ("+", "-") else "?"
-        lines.append(f"{e.source} -> {e.target} : {sign}" + (" delay" if e.delayed else ""))
+        mark = " assumed" if (e.source, e.target) in assumed else ""
+        lines.append(f"{e.source} -> {e.target} : {sign}" + (" delay" if e.delayed else "") + mark)
     stocks = [n for n, node in graph.nodes.items() if node.kind == "stock"]
     if stocks:
         lines.append("stock: " + ", ".join(stocks))

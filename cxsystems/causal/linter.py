@@ -20,6 +20,10 @@ out become single links whose sign is the product along the path), then every pa
 ``ambiguous``       the model's most direct paths between the two variables disagree in sign, or a
                     sign changes during the run, so a single drawn sign cannot be checked;
 ``unchecked``       drawn with ``?``; the model's sign is reported;
+``assumed``         drawn ``assumed`` (the room's assumption) and the model has no such influence:
+                    information, since the model's runs cannot test it (``strict=True`` counts it as
+                    ``only in diagram``); an assumed link whose sign the model contradicts is still a
+                    ``mismatch``;
 ``delay``           drawn with a delay mark the model does not have, or the reverse;
 ``unknown variable`` a diagram variable with no model counterpart (closest names suggested).
 """
@@ -87,7 +91,7 @@ class LintReport:
 
     def text(self) -> str:
         errors = self.errors
-        lines = [f"info, only in model: {f.message}" if f.kind == "only in model" and not self.strict
+        lines = [f"info, {f.kind}: {f.message}" if f.kind == "assumed" or (f.kind == "only in model" and not self.strict)
                  else f"{f.kind}: {f.message}" for f in self.findings]
         n_err = sum(f.kind in errors for f in self.findings)
         n_model = len(self.of("only in model"))
@@ -154,6 +158,7 @@ def lint(model: CausalGraph, diagram: CausalGraph, *, aliases=None, strict: bool
     view = collapse(model, list(match.values())) if len(match) >= 1 else None
     checked = 0
     drawn_pairs = set()
+    assumed = set(getattr(diagram, "assumed", ()))
     for e in diagram.causal_edges():
         if e.source not in match or e.target not in match:
             continue
@@ -164,6 +169,11 @@ def lint(model: CausalGraph, diagram: CausalGraph, *, aliases=None, strict: bool
         if me is not None and (e.source in opposite) != (e.target in opposite):
             me = replace(me, polarity=_FLIP.get(me.polarity, me.polarity))
         link = f"{e.source} -> {e.target}"
+        if me is None and (e.source, e.target) in assumed and not strict:
+            findings.append(Finding("assumed", e.source, e.target,
+                                    f"{link} is drawn {e.polarity} as the room's assumption; {model.name} has no "
+                                    "such influence, so its runs cannot test it", e.polarity, ""))
+            continue
         if me is None:
             findings.append(Finding("only in diagram", e.source, e.target,
                                     f"{link} is drawn {e.polarity}, but in {model.name} {e.source!r} does not "
@@ -196,7 +206,7 @@ def lint(model: CausalGraph, diagram: CausalGraph, *, aliases=None, strict: bool
                                     f"{src} -> {dst} ({pol}, {_how(me)}{_read(src, dst, opposite, match)}) is in "
                                     f"{model.name} but not drawn", "", pol))
     kinds = ("mismatch", "only in diagram", "only in model", "unknown variable", "ambiguous", "delay", "unchecked",
-             "unused alias")
+             "unused alias", "assumed")
     if not strict:  # model-only links are information: listed last
         kinds = tuple(k for k in kinds if k != "only in model") + ("only in model",)
     order = {k: i for i, k in enumerate(kinds)}

@@ -46,7 +46,9 @@ Variable"' lines in the .cld file, or a mapping file (--aliases FILE.toml with "
 "Model Variable" lines), say which variable a drawn name stands for. Variables the diagram leaves
 out are collapsed into the links between the ones it shows. Only the drawn links are checked: the
 direct influences the model has that the diagram leaves out are listed as information (--strict
-counts them as disagreements). Exit code 1 if the diagram disagrees with the model, 0 if it agrees.
+counts them as disagreements). A link drawn 'assumed' ("A -> B : + assumed": the room believes it)
+that the model lacks is listed as information too (the model's runs cannot test it); a sign the model
+contradicts is still a mismatch. Exit code 1 if the diagram disagrees with the model, 0 if it agrees.
 """
 
 

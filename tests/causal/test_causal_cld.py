@@ -67,7 +67,7 @@ def test_bundled_examples_show_their_archetype():
     assert [a.kind for a in rep] == ["shifting the burden"]
     a = rep.instances[0]
     assert a.role("problem symptom") == ("Ticket backlog",)
-    assert a.role("side effect") == ("Headcount share of budget",)
+    assert a.role("side effect") == ("Rookie share",)
     ftf = find_archetypes(load_cld(CLD_DIR / "cx_fixes_that_fail.cld"))
     assert [a.kind for a in ftf] == ["fixes that fail"]
     assert ftf.instances[0].role("fix") == ("Pressure to close fast",)

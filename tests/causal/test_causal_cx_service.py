@@ -134,3 +134,32 @@ def test_main_view_renders_on_a_slide(model, graph, loops, tmp_path):
     assert overlapping_labels(fig) == []
     assert write_diagram(d, tmp_path / "main.png").stat().st_size > 20_000
     assert "<svg" in write_diagram(d, tmp_path / "main.svg").read_text()
+
+
+def test_lint_lists_the_rooms_assumptions_as_information_but_not_a_contradicted_sign(graph):
+    """``assumed`` marks a link the room believes: when the model lacks it, lint lists it as
+    information (not a disagreement, unless strict); when the model contradicts its sign, it stays a
+    mismatch. The mark survives the text round trip."""
+    from cxsystems.causal.cld_format import format_cld, parse_cld
+    from cxsystems.causal.linter import lint
+
+    text = ("Ticket Backlog -> Work Pressure : +\n"
+            "Hiring -> Fatigue : + assumed\n"                    # not in cx_service: information
+            "Work Pressure -> Handle Time : + assumed\n")        # cx_service gives -: still a mismatch
+    sketch = parse_cld(text, "room")
+    assert sketch.assumed == (("Hiring", "Fatigue"), ("Work Pressure", "Handle Time"))
+    assert not sketch.edges[("Hiring", "Fatigue")].delayed
+    rep = lint(graph, sketch)
+    assert [(f.kind, f.source, f.target) for f in rep.findings if f.kind in ("assumed", "mismatch", "only in diagram")] \
+        == [("mismatch", "Work Pressure", "Handle Time"), ("assumed", "Hiring", "Fatigue")]
+    assert not rep.ok
+    assert "info, assumed: Hiring -> Fatigue is drawn + as the room's assumption; cx_service has no such " \
+           "influence, so its runs cannot test it" in rep.text()
+    fixed = parse_cld(text.replace("Handle Time : +", "Handle Time : -"), "room")
+    assert lint(graph, fixed).ok
+    assert not lint(graph, fixed, strict=True).ok  # strict: the assumption the model lacks is a disagreement
+    assert [f.kind for f in lint(graph, fixed, strict=True).findings if f.source == "Hiring"] == ["only in diagram"]
+    again = parse_cld(format_cld(sketch), "room")
+    assert again.assumed == sketch.assumed
+    with pytest.raises(cx.CxError, match="only 'delay' and 'assumed' may follow"):
+        parse_cld("A -> B : + maybe\n", "room")
