@@ -1,7 +1,8 @@
 """Text exports of a causal graph: Graphviz DOT and Mermaid flowcharts.
 
 Both carry the link polarity as the edge label (``+``, ``-``; ``||`` marks a delay), stocks as boxes
-and other variables as plain text, and list the marked loops as comments.
+and other variables as plain text, and list the marked loops as comments. Links a hand-drawn
+diagram marks ``assumed`` are dashed (DOT ``style=dashed``, Mermaid ``-.->``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ def to_dot(graph: CausalGraph, markers: Sequence = (), positions: dict | None = 
              f"  label={_dot_str(graph.title or graph.name)}; labelloc=t; fontsize=18;",
              "  node [fontname=Helvetica, fontsize=12];",
              "  edge [fontname=Helvetica, fontsize=14, arrowsize=0.8];"]
+    assumed = set(getattr(graph, "assumed", ()))
     for m in markers:
         name = f" {m.name}" if m.name else ""
         lines.append(f"  // loop {m.id} ({m.polarity}){name}: {' -> '.join(m.variables)}")
@@ -36,8 +38,9 @@ def to_dot(graph: CausalGraph, markers: Sequence = (), positions: dict | None = 
         if e.delayed:
             label += " ||"
         color = {"+": "#1f4e9c", "-": "#b2182b"}.get(e.polarity, "#555555")
+        dashed = ", style=dashed" if (e.source, e.target) in assumed else ""
         lines.append(f"  {_dot_str(e.source)} -> {_dot_str(e.target)} "
-                     f"[label={_dot_str(label)}, fontcolor={_dot_str(color)}];")
+                     f"[label={_dot_str(label)}, fontcolor={_dot_str(color)}{dashed}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -50,6 +53,7 @@ def to_mermaid(graph: CausalGraph, markers: Sequence = ()) -> str:
     """Mermaid flowchart text (renders on GitHub and in many wikis)."""
     ids = {name: f"v{i + 1}" for i, name in enumerate(graph.nodes)}
     lines = ["flowchart LR"]
+    assumed = set(getattr(graph, "assumed", ()))
     title = graph.title or graph.name
     lines.append(f"  %% {_mermaid_label(title)}")
     for m in markers:
@@ -63,5 +67,6 @@ def to_mermaid(graph: CausalGraph, markers: Sequence = ()) -> str:
         label = {"-": "\u2212", "mixed": "\u00b1"}.get(e.polarity, e.polarity)
         if e.delayed:
             label += " ||"
-        lines.append(f'  {ids[e.source]} -->|"{label}"| {ids[e.target]}')
+        arrow = "-.->" if (e.source, e.target) in assumed else "-->"
+        lines.append(f'  {ids[e.source]} {arrow}|"{label}"| {ids[e.target]}')
     return "\n".join(lines) + "\n"

@@ -288,6 +288,7 @@ class _Drawing:
         self.curves = []
         self.arrows = []  # every drawn link: arrow patches and delay strokes
         selfs = [e for e in self.graph.causal_edges() if e.source == e.target]
+        assumed = set(getattr(self.graph, "assumed", ()))
         for e in self.graph.causal_edges():
             if e.source == e.target:
                 continue
@@ -310,7 +311,8 @@ class _Drawing:
             color = _EDGE_COLOR
             link = f"{e.source}->{e.target}"
             arrow = FancyArrowPatch(path=MplPath(seg), arrowstyle="-|>", mutation_scale=16, lw=1.5,
-                                    color=color, zorder=3, shrinkA=0, shrinkB=0, gid=f"{LINK}{link}")
+                                    color=color, zorder=3, shrinkA=0, shrinkB=0, gid=f"{LINK}{link}",
+                                    linestyle=ASSUMED_DASH if (e.source, e.target) in assumed else "-")
             self.ax.add_patch(arrow)
             self.arrows.append(arrow)
             self.curves.append(seg)
@@ -569,7 +571,7 @@ def draw_cld(graph: CausalGraph, *, markers: Sequence[LoopMarker] | None = None,
     if title:
         d.fig.suptitle(title, fontsize=16, fontweight="bold", x=0.5, y=0.975)
     _shrink_to_fit(d)
-    _legend(d.fig)
+    _legend(d.fig, assumed=bool(getattr(graph, "assumed", ())))
     return d.fig
 
 
@@ -581,10 +583,17 @@ LEGEND = (("+", "same direction", _COLORS["+"]), ("\u2212", "opposite direction"
           ("R", "reinforcing loop", _COLORS["+"]), ("B", "balancing loop", _COLORS["-"]))
 
 
-def _legend(fig: Figure) -> None:
-    """One line at the bottom of the figure saying how to read the signs, marks and boxes."""
-    n = len(LEGEND)
-    for i, (symbol, meaning, color) in enumerate(LEGEND):
+#: The dash of a link drawn ``assumed`` (the room's assumption, not in the model), and its legend entry.
+ASSUMED_DASH = (0, (4, 3))
+ASSUMED_LEGEND = ("\u2013 \u2013", "assumed", _EDGE_COLOR)
+
+
+def _legend(fig: Figure, assumed: bool = False) -> None:
+    """One line at the bottom of the figure saying how to read the signs, marks and boxes (and dashed
+    links, when the diagram has links drawn ``assumed``)."""
+    entries = LEGEND + ((ASSUMED_LEGEND,) if assumed else ())
+    n = len(entries)
+    for i, (symbol, meaning, color) in enumerate(entries):
         x = 0.05 + 0.92 * i / n
         fig.text(x - 0.006, LEGEND_HEIGHT / 2, symbol, ha="right", va="center", fontsize=_NODE_PT,
                  fontweight="bold", color=color)

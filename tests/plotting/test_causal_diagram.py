@@ -125,3 +125,28 @@ def test_every_diagram_has_a_legend_inside_the_figure(cx_service):
     assert all(not a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
     assert all(b.y1 <= LEGEND_HEIGHT * fig.bbox.height + 1 for b in boxes)  # below the diagram's axes
     assert fig.axes[0].get_position().y0 == pytest.approx(LEGEND_HEIGHT)
+
+
+def test_links_drawn_assumed_are_dashed_and_the_legend_says_so():
+    """The organisational-change sketch marks three links 'assumed' (the room's belief, not in the
+    model): exactly those are drawn dashed, and the legend explains the dash; a sketch without
+    assumptions has no such entry."""
+    from cxsystems.plotting.cld import ASSUMED_DASH, LINK
+
+    g = load_cld(CLD_DIR / "cx_reactive_vs_organisational.cld")
+    fig = draw_cld(g, title=g.title)
+    links = [p for p in fig.axes[0].patches if str(p.get_gid() or "").startswith(LINK)]
+    dashed = sorted(p.get_gid()[len(LINK):] for p in links if p.get_linestyle() != "-")
+    assert dashed == ["Customer pain seen by leaders->Leadership commitment",
+                      "Hiring and overtime->Leadership commitment", "Leadership commitment->Data integration"]
+    assert len(links) == 22 and ASSUMED_DASH[1] == (4, 3)
+    assert "assumed" in [t.get_text() for t in fig.texts]
+    plain = draw_cld(load_cld(CLD_DIR / "cx_fixes_that_fail.cld"))
+    assert "assumed" not in [t.get_text() for t in plain.texts]
+    # the text exports dash the same three links
+    from cxsystems.causal.export import to_dot, to_mermaid
+
+    assert to_mermaid(g).count("-.->|") == 3 and to_mermaid(g).count("-->|") == 19
+    dot = to_dot(g)
+    assert dot.count("style=dashed") == 3
+    assert '"Leadership commitment" -> "Data integration" [label="+ ||", fontcolor="#1f4e9c", style=dashed];' in dot
