@@ -571,11 +571,31 @@ def _as_completed(executor, futures):
     return as_completed(futures)
 
 
+def quantiles(data: np.ndarray, qs: Sequence[float]) -> np.ndarray:
+    """``np.quantile(data, qs, axis=-1)`` (the default linear method), equal to it bit for bit, from
+    one sort of the last axis (several times faster than numpy's selection of every quantile's two
+    neighbours for thousands of runs); slices holding NaN go to ``np.quantile`` itself."""
+    if data.shape[-1] == 0 or np.isnan(data).any():
+        return np.quantile(data, qs, axis=-1)
+    ordered = np.sort(data, axis=-1)
+    n = ordered.shape[-1]
+    out = np.empty((len(qs),) + ordered.shape[:-1])
+    for k, q in enumerate(qs):
+        virtual = (n - 1) * float(q)  # numpy's linear method: lerp between the two neighbours
+        lo = int(np.floor(virtual))
+        hi = min(lo + 1, n - 1)
+        gamma = virtual - lo
+        a, b = ordered[..., lo], ordered[..., hi]
+        diff = b - a
+        out[k] = b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
+    return out
+
+
 def _bands(data: np.ndarray, names, band_vars, times, band_n: int, model) -> "xr.Dataset":
     """Quantile bands from band trajectories ``data`` (scenario, variable, time, run)."""
     import xarray as xr
 
-    q = np.quantile(data, QUANTILES, axis=3)  # (quantile, scenario, variable, time)
+    q = quantiles(data, QUANTILES)  # (quantile, scenario, variable, time)
     q = np.moveaxis(q, 0, 2)  # (scenario, variable, quantile, time)
     coords = {"scenario": list(names), "quantile": list(QUANTILES), "time": times}
     ds = xr.Dataset({v: (("scenario", "quantile", "time"), q[:, j]) for j, v in enumerate(band_vars)},

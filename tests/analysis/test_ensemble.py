@@ -11,7 +11,7 @@ import pytest
 
 import cxsystems as cx
 from cxsystems import CxError
-from cxsystems.analysis.ensemble import QUANTILES, ensemble
+from cxsystems.analysis.ensemble import QUANTILES, ensemble, quantiles
 from cxsystems.analysis.metrics import scenario_metrics
 from cxsystems.analysis.robustness import (
     most_often_best,
@@ -267,3 +267,17 @@ def test_random_draws_do_not_depend_on_chunks_and_follow_the_seed(tmp_path):
     assert len(np.unique(np.round(finals, 12))) == 60
     other = ensemble(model, n=60, seed=4, chunk_size=60).metric_values[0, 0]
     assert not np.allclose(np.sort(finals), np.sort(other))
+
+
+@pytest.mark.parametrize("shape", [(1, 4, 157, 5000), (2, 3, 10, 1), (1, 1, 5, 2), (3, 2, 7, 10), (1, 1, 3, 4999)])
+def test_band_quantiles_equal_numpy_bit_for_bit(shape):
+    """The bands' quantiles come from one sort of the runs; they equal np.quantile's default linear
+    method exactly, ties and odd counts included, and a slice with NaN is numpy's own answer."""
+    rng = np.random.default_rng(1)
+    data = rng.standard_normal(shape) * 1e3
+    if shape[-1] > 4:
+        data[..., ::7] = data[..., 3:4]  # ties
+    for qs in (QUANTILES, (0.0, 0.1, 0.333, 0.5, 0.999, 1.0)):
+        np.testing.assert_array_equal(quantiles(data, qs), np.quantile(data, qs, axis=-1))
+    data[..., 0, 0] = np.nan
+    np.testing.assert_array_equal(quantiles(data, QUANTILES), np.quantile(data, QUANTILES, axis=-1))
