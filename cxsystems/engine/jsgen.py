@@ -600,7 +600,7 @@ _HEADER = """\
 """
 
 
-def model_to_js(model) -> str:
+def model_to_js(model, *, ltm=None) -> str:
     """JavaScript (ES2017, no modules, no eval) defining one global ``var CX_MODEL``.
 
     ``CX_MODEL`` has ``name``, ``variables`` (the names the engine records by default, in its
@@ -610,7 +610,8 @@ def model_to_js(model) -> str:
     :meth:`cxsystems.engine.CompiledModel.run`: ``params`` (``{name: number}``) are the base
     values, ``changes`` (``[{parameter, value, from_week}]``) apply on top (from ``from_week``
     on, or from the start including initial values when it is null), later changes winning;
-    ``opts.variables`` restricts the recorded variables. Bad names, out-of-range ``params`` and
+    ``opts.variables`` restricts the recorded variables; ``opts.trace`` also returns ``trace``, the
+    value table (every slot) at every TIME STEP, for loop dominance. Bad names, out-of-range ``params`` and
     orders or delay times the engine refuses throw an ``Error`` with the engine's message. One
     difference: where the engine's scalar run raises on a division by zero, JavaScript carries
     on with Infinity/NaN (as the engine's vector flavour does).
@@ -618,6 +619,9 @@ def model_to_js(model) -> str:
     RANDOM 0 1, RANDOM UNIFORM, RANDOM EXPONENTIAL and RANDOM TRIANGULAR draw the numpy engine's
     numbers of a single run (world 0, the default seed); RANDOM NORMAL and RANDOM POISSON are
     refused (their inverse distribution functions are not reproduced in JavaScript).
+
+    With ``ltm`` (a sequence of :class:`cxsystems.engine.jsltm.LtmLink`), ``CX_MODEL.ltm`` scores
+    those links and loops made of them in the browser (:mod:`cxsystems.engine.jsltm`).
 
     Raises :class:`cxsystems.CxError` for constructs the engine (or this compiler) does not
     support, naming the construct and the variable.
@@ -627,10 +631,18 @@ def model_to_js(model) -> str:
                                    "the JavaScript engine integrates with Euler only")
     gen = _Generator(model)
     functions = gen.functions()  # registers lookup tables used by the code
+    extra, ltm_key = [], ""
+    if ltm is not None:  # rate functions register their lookup tables too: before the constants
+        from .jsltm import RUNTIME as LTM_RUNTIME
+        from .jsltm import ltm_functions
+
+        recorded = {gen.cm.slot_of[norm_name(v)] for v in gen.cm.variables}
+        functions += "\n" + ltm_functions(gen.w, gen.ctl, ltm, recorded)
+        extra, ltm_key = [LTM_RUNTIME.strip()], ", ltm: LTM"
     allocate = [ALLOCATE_JS.strip()] if "allocAv(" in functions or "allocBp(" in functions else []
-    body = "\n".join([HELPERS.strip(), gen.constants(), functions, *allocate, SIMULATE.strip(),
+    body = "\n".join([HELPERS.strip(), gen.constants(), functions, *allocate, SIMULATE.strip(), *extra,
                       "return {name: NAME, variables: VARIABLES.slice(), parameters: PARAMETERS, "
-                      "times: TIMES.slice(), simulate: simulate};"])
+                      f"times: TIMES.slice(), simulate: simulate{ltm_key}}};"])
     indented = "\n".join(("  " + line) if line else "" for line in body.split("\n"))
     js = (f'{_HEADER}var CX_MODEL = (function () {{\n  "use strict";\n{indented}\n}})();\n'
           + _NODE_EXPORT)

@@ -302,6 +302,7 @@ function simulate(params, changes, opts) {
   var nrec = which.length, rslots = new Int32Array(nrec + 1), outs = [];
   for (j = 0; j < nrec; j++) { rslots[j] = VAR_SLOTS[which[j]]; outs.push(new Float64Array(TIMES.length)); }
   var t = T0, ks = 0, ns = S.length, ndp = dps.length, last = NT - 1;
+  var trace = opts && opts.trace ? [] : null;  // every TIME STEP's value table (loop dominance)
   for (k = 0; k < NT; k++) {
     STEP = k;
     if (k > 0) t = t + DT;
@@ -311,7 +312,10 @@ function simulate(params, changes, opts) {
       save(V, S, TM, RI, RF, t);
       for (j = 0; j < nrec; j++) outs[j][ks] = V[rslots[j]];
       ks++;
+    } else if (trace !== null) {
+      save(V, S, TM, RI, RF, t);
     }
+    if (trace !== null) trace.push(V.slice());
     if (k === last) break;
     discIn(V, X, RF, t);
     deriv(V, S, D, TM, PD, RI, t);
@@ -321,6 +325,8 @@ function simulate(params, changes, opts) {
   }
   var values = {};
   for (j = 0; j < nrec; j++) put(values, VARIABLES[which[j]], outs[j]);
-  return {times: TIMES.slice(), values: values};
+  var out = {times: TIMES.slice(), values: values};
+  if (trace !== null) out.trace = trace;
+  return out;
 }
 """

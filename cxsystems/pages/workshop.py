@@ -12,6 +12,17 @@ What the page holds, all inline (no server, no network, no Python needed to use 
   ``vendor/cx_workshop.css``);
 * the causal loop diagram of the model's main view as inline SVG (drawn by
   :mod:`cxsystems.causal`), with a legend of its named loops;
+* the live loop highlight: the model's JavaScript also scores links and loops (Loops That Matter,
+  :mod:`cxsystems.engine.jsltm`, from the same IR rate expressions as
+  :func:`cxsystems.analysis.dominance.dominance`). After every run the page scores the drawn loops of
+  the focus outcome's cycle partition (:func:`focus_outcome`: the first stock among the key outcomes),
+  and at each time step the drawn loop with the largest absolute loop score *leads* (the drawn loops
+  compared with each other: dividing by the partition's total, as relative scores do, would not
+  change that ranking). The loop leading most often over the run is highlighted on the diagram and
+  in the legend, and the one leading most often in each quarter of the run is named
+  (:func:`dominance_parts`; settings in the ``data-settings`` JSON of ``#ltm``). A model too large
+  to keep every time step in the browser (:data:`LTM_MAX_VALUES`), whose focus outcome is on no
+  loop, or whose link scores the JavaScript engine cannot reproduce gets the page without it;
 * the workshop settings as JSON in a ``<script type="application/json">`` block.
 
 Policy levers are the parameters the model's scenarios set (union over ``model.scenarios``, in
@@ -196,8 +207,16 @@ def workshop_spec(model) -> dict:
 def diagram_svg(model) -> tuple[str, str, list[dict]]:
     """``(svg, title, loops)``: the model's main-view causal loop diagram as inline SVG (no XML
     header, metadata or namespace URLs), its title, and one dict per marked loop (id, polarity,
-    name, description, variables). A model the causal code cannot draw gives ``("", message, [])``.
+    name, description, variables, ``drawn``: its variables on the diagram). A model the causal
+    code cannot draw gives ``("", message, [])``.
     """
+    svg, title, out, _ = _diagram(model)
+    return svg, title, out
+
+
+def _diagram(model):
+    """:func:`diagram_svg` and, for the loop-dominance part, ``(graph, loops, markers)`` (``None``
+    when there is no diagram)."""
     from ..causal import find_loops, model_graph
     from ..plotting.diagrams import figure, model_diagram
 
@@ -206,7 +225,7 @@ def diagram_svg(model) -> tuple[str, str, list[dict]]:
         loops = find_loops(graph)
         diagram = model_diagram(model, graph, loops)
     except CxError as exc:
-        return "", f"No causal loop diagram: {exc}", []
+        return "", f"No causal loop diagram: {exc}", [], None
     if diagram.title == model.name:  # a model without a titled view: its name for people, not its file name
         diagram = replace(diagram, title=model.title)
     svg = svg_inline(figure(diagram), "causal loop diagram", text_as_paths=True, salt="cxsystems-workshop")
@@ -217,8 +236,82 @@ def diagram_svg(model) -> tuple[str, str, list[dict]]:
         lp = by_id.get(mk.id)
         out.append(dict(id=mk.id, polarity=mk.polarity, name=mk.name,
                         description=descr.get(mk.name, "") if mk.name else "",
-                        variables=list(lp.variables) if lp is not None else list(mk.variables)))
-    return svg, diagram.title, out
+                        variables=list(lp.variables) if lp is not None else list(mk.variables),
+                        drawn=list(mk.variables)))
+    return svg, diagram.title, out, (graph, loops, diagram.markers)
+
+
+# --------------------------------------------------------------------------- loop dominance
+#: Most values (time steps x slots) a run may keep for the live loop highlight (memory per slider move).
+LTM_MAX_VALUES = 4_000_000
+#: The run is cut into this many equal phases for the words on the leading loop (as the report's
+#: "which loop drove it" table, :data:`cxsystems.pages.report.WHY_PHASES`).
+DOMINANCE_PHASES = 4
+
+
+def focus_outcome(model) -> str | None:
+    """The outcome whose loops the page follows: the first key outcome that is a stock (the
+    report's rule), else ``None``."""
+    return next((o.variable for o in model.outcomes if o.variable in model.stocks), None)
+
+
+def dominance_parts(model, graph, loops, markers) -> tuple[list | None, dict | None]:
+    """What the page needs to score the drawn loops live (Loops That Matter, in JavaScript):
+    ``(links, settings)`` or ``(None, None)`` when there is nothing to follow.
+
+    ``links`` are :class:`~cxsystems.engine.jsltm.LtmLink` for every causal link of ``graph``
+    (source and target slots and the target's rate expression,
+    :func:`cxsystems.analysis.dominance.rate_expression`: the numpy path's expression). ``settings``
+    name the focus outcome (:func:`focus_outcome`) and the drawn loops of its cycle partition (id,
+    name, polarity, variables in causal order, ``drawn``: those on the diagram, ``links``: positions
+    in the settings' ``links``, the indices of the links the page scores), and the phases of the run."""
+    import networkx as nx
+
+    from ..analysis.dominance import rate_expression
+    from ..engine import compile_model
+    from ..engine.ir import norm_name
+    from ..engine.jsltm import LtmLink
+
+    outcome = focus_outcome(model)
+    if outcome is None:
+        return None, None
+    dg = graph.digraph()
+    comp = next((c for c in nx.strongly_connected_components(dg) if outcome in c), set())
+    if len(comp) < 2:
+        return None, None
+    cm = compile_model(model)
+    steps = (float(model.final_time) - float(model.initial_time)) / float(model.time_step) + 1
+    if not steps * cm.n_slots <= LTM_MAX_VALUES:  # too big to keep every step in the browser
+        return None, None
+    ir = cm.ir
+    edges = [(e.source, e.target) for e in graph.causal_edges()]
+    links = []
+    for src, tgt in edges:
+        s, t = ir.by_name.get(norm_name(src)), ir.by_name.get(norm_name(tgt))
+        rate = rate_expression(ir, t)[0] if s is not None and t is not None else None
+        links.append(LtmLink(-1 if s is None else s, -1 if t is None else t, rate))
+    index = {e: i for i, e in enumerate(edges)}
+    by_id = {lp.id: lp for lp in loops}
+    drawn, used = [], []
+    for mk in markers:
+        lp = by_id.get(mk.id)
+        if lp is None or lp.variables[0] not in comp or not set(mk.variables) <= set(lp.variables):
+            continue
+        pos = []
+        for link in lp.links():
+            if index[link] not in used:
+                used.append(index[link])
+            pos.append(used.index(index[link]))
+        drawn.append(dict(id=mk.id, name=mk.name or " \u2192 ".join(lp.variables), polarity=mk.polarity,
+                          variables=list(lp.variables), drawn=list(mk.variables), links=pos))
+    if not drawn:
+        return None, None
+    t0, t1 = float(model.initial_time), float(model.final_time)
+    cuts = [t0 + (t1 - t0) * k / DOMINANCE_PHASES for k in range(DOMINANCE_PHASES + 1)]
+    label = next((o.label for o in model.outcomes if o.variable == outcome), outcome)
+    in_part = sum(1 for lp in loops if lp.variables[0] in comp)
+    return links, dict(outcome=outcome, label=label, links=used, loops=drawn, loops_in_partition=in_part,
+                       phases=[[a, b] for a, b in zip(cuts[:-1], cuts[1:])])
 
 
 # --------------------------------------------------------------------------- page
@@ -233,7 +326,7 @@ def _loops_html(loops: list[dict]) -> str:
         pol = kind.get(lp["polarity"], "changes polarity")
         name = lp["name"] or " \u2192 ".join(lp["variables"])
         desc = f' <span class="loop-desc">{esc(lp["description"])}</span>' if lp["description"] else ""
-        items.append(f'<li><span class="loop-id loop-{esc(lp["polarity"])}">{esc(lp["id"])}</span>'
+        items.append(f'<li data-loop="{esc(lp["id"])}"><span class="loop-id loop-{esc(lp["polarity"])}">{esc(lp["id"])}</span>'
                      f' <b>{esc(name)}</b> <span class="loop-pol">({pol})</span>{desc}</li>')
     return "<ul class=\"loops\">" + "".join(items) + "</ul>" if items else ""
 
@@ -248,19 +341,30 @@ def render_page(model, model_js: str | None = None) -> str:
     from ..engine.jsgen import model_to_js
 
     spec = workshop_spec(model)
+    given = model_js
     if model_js is None:
         try:
             model_js = model_to_js(model)
         except UnsupportedConstruct as exc:
             raise CxError(f"{model.path}: the workshop page runs the model in the browser on the numpy "
                           f"engine's JavaScript twin, which does not run this model yet ({exc.reason})") from None
-    js_model = model_js
-    svg, title, loops = diagram_svg(model)
+    svg, title, loops, parts = _diagram(model)
     spec["diagram_title"] = title
+    ltm = None
+    if parts is not None and given is None:
+        try:
+            links, settings = dominance_parts(model, *parts)
+            if links is not None:
+                model_js, ltm = model_to_js(model, ltm=links), settings
+        except CxError:  # UnsupportedConstruct too: the page runs without the live loop highlight
+            pass
     css = "\n".join(_vendor(n) for n in VENDOR_CSS)
     libs = "\n".join(f"<script>\n{script_safe(_vendor(n))}\n</script>" for n in VENDOR_JS)
     if svg:
-        cld = f'<div class="cld-svg">{svg}</div>{_loops_html(loops)}'
+        # the settings of the live loop highlight ride on its element (JSON, HTML-escaped)
+        lead = ("" if ltm is None else
+                f'<div id="ltm" class="ltm" aria-live="polite" data-settings="{esc(json_for_html(ltm))}"></div>')
+        cld = f'{lead}<div class="cld-svg">{svg}</div>{_loops_html(loops)}'
     else:  # the reason (a modeller's message, naming files and options) only as a tooltip
         cld = (f'<p class="muted" title="{esc(title)}">The causal loop diagram of this model could not be '
                'drawn for the page.</p>')
@@ -272,7 +376,7 @@ def render_page(model, model_js: str | None = None) -> str:
         baseline_color=esc(spec["baseline_color"]),
         css=script_safe(css),
         libs=libs,
-        model_js=script_safe(js_model),
+        model_js=script_safe(model_js),
         config=json_for_html(spec),
         app_js=script_safe(_vendor(APP_JS)),
         cld=cld,

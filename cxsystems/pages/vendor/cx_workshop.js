@@ -2,7 +2,9 @@
  *
  * Needs, defined before it: uPlot (vendored), CXReading (cx_reading.js), CX_MODEL (the model
  * compiled to JavaScript) and the JSON block #cx-config written by cxsystems.pages.workshop.
- * Exposes window.CX_WORKSHOP = {config, charts, baseline, lastRun, runs, mix, pressScenario, ...}.
+ * Exposes window.CX_WORKSHOP = {config, charts, baseline, lastRun, runs, mix, dominance, pressScenario, ...}.
+ * With the settings on #ltm (data-settings), every run also scores the drawn loops (CX_MODEL.ltm)
+ * and highlights the one that drives the focus outcome most (see "loop dominance" below).
  *
  * Scenarios appear under their titles (labels), in their colours (the same as every chart of the
  * model: baseline near-black, reactive warm, structural cool, mixed purple); code names stay in
@@ -602,6 +604,148 @@
     return results;
   }
 
+  // ------------------------------------------------------------------ loop dominance
+  // The drawn loops of the focus outcome's cycle partition, scored live by CX_MODEL.ltm (Loops
+  // That Matter computed from the engine's IR: the numpy figures of cx.dominance). At each time
+  // step the drawn loop with the largest absolute loop score leads (the drawn loops compared with
+  // each other: no denominator over all the model's loops is needed for that ranking); the loop
+  // leading most often over the run is highlighted on the diagram, and each quarter's is named.
+  var ltmBox = document.getElementById("ltm");
+  var ltmCfg = ltmBox && window.CX_MODEL.ltm ? JSON.parse(ltmBox.getAttribute("data-settings")) : null;
+  var ltm = {parts: null, shown: null, overall: null}, opening = false;
+  var POL = {R: "reinforcing", B: "balancing"};
+
+  function ltmParts() {
+    // loop id -> the diagram's elements: its arrows (and delay marks), its marker, its legend entry
+    if (ltm.parts) return ltm.parts;
+    var groups = new Map(), svg = document.querySelector(".cld-svg svg");  // ids hold model names: a Map
+    if (svg) {
+      Array.prototype.forEach.call(svg.querySelectorAll("g[id]"), function (g) {
+        var id = g.getAttribute("id");
+        if (!groups.has(id)) groups.set(id, []);
+        groups.get(id).push(g);
+      });
+    }
+    function get(id) { return groups.get(id) || []; }
+    var legend = {};
+    Array.prototype.forEach.call(document.querySelectorAll(".loops li[data-loop]"), function (li) {
+      legend[li.getAttribute("data-loop")] = li;
+    });
+    ltm.parts = {};
+    ltmCfg.loops.forEach(function (lp) {
+      var vs = lp.drawn, links = [];
+      vs.forEach(function (v, i) {
+        var key = "link:" + v + "->" + vs[(i + 1) % vs.length];
+        links = links.concat(get(key), get(key + " delay"));
+      });
+      ltm.parts[lp.id] = {links: links, marker: get("marker:" + lp.id), legend: legend[lp.id] || null};
+    });
+    return ltm.parts;
+  }
+
+  // highlight one loop (id) on the diagram and in its legend, or none (null)
+  function showLoop(id) {
+    var parts = ltmParts();
+    ltm.shown = id;
+    Array.prototype.forEach.call(document.querySelectorAll(".ltm-hot, .ltm-hot-marker"), function (e) {
+      e.classList.remove("ltm-hot", "ltm-hot-marker");
+    });
+    var pt = id === null ? null : parts[id];
+    if (pt) {  // loops share links: clear every highlight first, then mark this loop's parts
+      pt.links.forEach(function (g) { g.classList.add("ltm-hot"); });
+      pt.marker.forEach(function (g) { g.classList.add("ltm-hot-marker"); });
+      if (pt.legend) pt.legend.classList.add("ltm-hot");
+    }
+    var svgBox = document.querySelector(".cld-svg");
+    if (svgBox) svgBox.setAttribute("data-highlighted", id === null ? "" : id);
+  }
+
+  // the loop most often leading among the intervals [from, to), the first drawn one on ties
+  function mostOften(leading, from, to) {
+    var counts = ltmCfg.loops.map(function () { return 0; }), j;
+    for (j = from; j < to; j++) if (leading[j] >= 0) counts[leading[j]] += 1;
+    var best = -1;
+    counts.forEach(function (c, i) { if (c > 0 && (best < 0 || c > counts[best])) best = i; });
+    var n = to - from;
+    return best < 0 ? {id: null, share: 0, n: n} : {id: ltmCfg.loops[best].id, share: counts[best] / n, n: n};
+  }
+
+  function loopWords(id) {
+    var lp = ltmCfg.loops.filter(function (l) { return l.id === id; })[0];
+    return {name: lp.name, pol: POL[lp.polarity] || "changes polarity", letter: lp.polarity};
+  }
+
+  function pct(x) { return Math.round(100 * x) + "%"; }
+
+  function updateDominance(changes) {
+    if (!ltmCfg) return null;
+    var t = performance.now();
+    var d = model.ltm.dominance(params, changes, ltmCfg.links, ltmCfg.loops.map(function (l) { return l.links; }));
+    var times = d.times, n = times.length, leading = d.leading;
+    var overall = mostOften(leading, 0, n);
+    var phases = ltmCfg.phases.map(function (ph) {
+      var from = 0, to;
+      while (from < n && times[from] < ph[0]) from++;
+      to = from;
+      while (to < n && times[to] < ph[1]) to++;
+      var m = mostOften(leading, from, to);
+      return {start: ph[0], end: ph[1], id: m.id, share: m.share};
+    });
+    var ms = performance.now() - t;
+    ltm.overall = overall.id;
+    showLoop(overall.id);
+    renderDominance(overall, phases, n);
+    return {ms: ms, times: Array.prototype.slice.call(times),
+            leading: Array.prototype.map.call(leading, function (i) { return i < 0 ? null : ltmCfg.loops[i].id; }),
+            loopScores: d.loopScores.map(function (a) { return Array.prototype.slice.call(a); }),
+            overall: overall, phases: phases};
+  }
+
+  function renderDominance(overall, phases, n) {
+    var box = document.getElementById("ltm");
+    if (!box) return;
+    box.textContent = "";
+    var what = ltmCfg.label.toLowerCase(), many = cfg.time_words[1];
+    var lead = el("p", {"class": "ltm-lead"});
+    lead.appendChild(el("span", {"class": "ltm-swatch", "aria-hidden": "true"}));
+    if (overall.id === null) {
+      lead.appendChild(document.createTextNode("No drawn loop moves " + what + " in this setting."));
+    } else {
+      var w = loopWords(overall.id);
+      lead.appendChild(document.createTextNode("Driving " + what + " most: "));
+      lead.appendChild(el("b", {"class": "ltm-name", "data-loop": overall.id}, w.name));
+      lead.appendChild(document.createTextNode(" (" + w.pol + "), the strongest drawn loop in " + pct(overall.share)
+        + " of the run. Highlighted in orange."));
+    }
+    box.appendChild(lead);
+    var list = el("ol", {"class": "ltm-phases", "aria-label": "strongest drawn loop in each quarter of the run"});
+    phases.forEach(function (ph) {
+      var li = el("li", {"data-loop": ph.id === null ? "" : ph.id, "data-start": String(ph.start)});
+      li.appendChild(el("span", {"class": "ltm-when"}, many.charAt(0).toUpperCase() + many.slice(1) + " "
+        + fmtNum(ph.start) + "\u2013" + fmtNum(ph.end) + ": "));
+      if (ph.id === null) {
+        li.appendChild(document.createTextNode("no drawn loop moves it"));
+      } else {
+        var w = loopWords(ph.id);
+        li.appendChild(el("b", null, w.name));
+        li.appendChild(document.createTextNode(" (" + w.letter + "), " + pct(ph.share) + " of the phase"));
+        li.addEventListener("mouseenter", function () { showLoop(ph.id); li.classList.add("ltm-now"); });
+        li.addEventListener("mouseleave", function () { showLoop(ltm.overall); li.classList.remove("ltm-now"); });
+      }
+      list.appendChild(li);
+    });
+    box.appendChild(list);
+    box.appendChild(el("p", {"class": "ltm-note"},
+      "How this is measured (Loops That Matter): at each of the " + n.toLocaleString("en-US") + " time steps a link scores the part of its "
+      + "target's change that its source's change explains, and a loop scores the product of its links' scores. "
+      + "The strongest drawn loop is the one of the " + ltmCfg.loops.length + " drawn loops with the largest score"
+      + (ltmCfg.loops_in_partition > ltmCfg.loops.length
+         ? "; they are compared with each other only (the model has " + ltmCfg.loops_in_partition.toLocaleString("en-US")
+           + " loops through " + what + "), so it need not explain half of the change."
+         : " (they are all the model's loops through " + what + ").")
+      + " Point at a phase to highlight its loop."));
+  }
+
   // ------------------------------------------------------------------ update
   function update() {
     syncControls();
@@ -616,12 +760,23 @@
     var reading = updateReading(run, changes);
     lastRun = {changes: changes, times: run.times, values: run.values, ms: ms, reading: reading,
                scenario: state.active};
+    if (opening) {  // the first run's loop scores come just after the page shows (it opens as fast as before)
+      var at = runs;
+      setTimeout(function () {
+        if (runs === at) api.dominance = updateDominance(changes);  // not when a newer run has scored
+        document.body.setAttribute("data-ltm-ready", "true");
+      }, 0);
+    } else {
+      api.dominance = updateDominance(changes);
+    }
     api.lastRun = lastRun;
     api.runs = runs;
   }
 
   var api = {
-    config: cfg, charts: charts, baseline: null, lastRun: null, runs: 0, state: state, mix: null,
+    config: cfg, ltm: ltmCfg, charts: charts, baseline: null, lastRun: null, runs: 0, state: state, mix: null,
+    dominance: null,
+    showLoop: function (id) { showLoop(id); },
     pressScenario: function (name) { pressScenario(name); },
     changes: currentChanges
   };
@@ -634,7 +789,9 @@
     api.baseline = baseline;
     if (b) applyScenario(cfg.baseline);
     buildCharts(simulate(currentChanges()));
+    opening = true;
     update();
+    opening = false;
     document.body.setAttribute("data-ready", "true");
   }
 
