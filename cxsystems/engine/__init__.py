@@ -13,6 +13,10 @@ request). Parameters may be arrays of N values: N parameter sets run in one pass
     res = cm.run(params={"Hiring Delay": np.linspace(4, 12, 1000)},
                  variables=["Customers"])       # res.values: (variables, times, 1000)
 
+Runs go to the compiled backend (:mod:`cxsystems.engine.compiled`: the model as instructions for a
+virtual machine compiled once with numba) when it pays, else to the numpy closures;
+``cm.run(..., backend="numpy"|"compiled"|"auto")`` chooses, and the numbers agree within 1e-12.
+
 Subscripts are unrolled: one slot (and output column) per element; :data:`SUPPORTED` lists what the
 engine runs. Anything else (ALLOCATE AVAILABLE's constant-elasticity profile, a data series with
 gaps, GET TIME VALUE other than relative to the current time, RK4 with a TIME STEP that changes in

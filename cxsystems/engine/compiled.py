@@ -1,0 +1,383 @@
+"""The compiled backend: a model's instructions (:mod:`cxsystems.engine.bytecode`) run by a virtual
+machine compiled with numba (:mod:`cxsystems.engine.vm`), cached on disk, with the numpy engine's
+semantics. The machine is the same for every model: it is compiled once per installation (about
+20-45 s on 2 cores) and loaded from the cache afterwards (about 0.3-1 s per process); a model only
+costs its assembly into instructions (about 2 ms for cx_service).
+
+Which backend runs a call (``CompiledModel.run(..., backend=)``):
+
+* ``"numpy"``: the numpy engine (the reference).
+* ``"compiled"``: this backend; a model it does not run raises
+  :class:`~cxsystems.errors.UnsupportedConstruct`, and so does a missing numba.
+* ``"auto"`` (default; ``CXSYSTEMS_BACKEND`` overrides it): this backend when numba is installed,
+  the model runs on it and it pays: the machine is already loaded in this process, or the numpy
+  engine's time for this call (estimated from its size) plus the time it already spent on this
+  model reaches the cost of getting the machine (:data:`LOAD_COST` from the cache,
+  :data:`COMPILE_COST` for a cold compilation): the rent-or-buy rule, so one run never waits for a
+  compilation while long work gets the fast path. Else the numpy engine; the reason is kept in
+  ``CompiledModel.backend_note``.
+
+Results agree with the numpy engine's within 1e-12 relative: the same operations in the same
+order on the same doubles (bit for bit on cx_service and on the peer suite's models, where the
+C library's ``exp``/``log`` ... and numpy's vectorised ones agree). A run in which any world
+divides by zero (or gets a delay time shorter than the TIME STEP) is rerun by the numpy engine,
+which raises or yields inf/NaN exactly as it always does.
+
+The cache: ``$CXSYSTEMS_CACHE_DIR``, else ``$XDG_CACHE_HOME/cxsystems``, else
+``~/.cache/cxsystems``, subfolder ``compiled``, created 0700 and used only if it is ours and
+private (else a private temporary folder for this process). The machine is a file
+``cx_<key>.py`` (key: sha256 of its source, Python, numba and llvmlite versions and the platform)
+holding exactly :data:`cxsystems.engine.vm.SOURCE` (compared byte for byte before use, rewritten
+atomically otherwise), plus numba's cached machine code in ``__pycache__``, whose files' sha256
+sums are listed in ``cx_<key>.json``: numba's files (pickles) are loaded only when they match that
+list, else deleted and recompiled. The source is executed from this package's text, never from
+the file nor a ``.pyc``. (Someone who can write as this user could rewrite the list too: the
+private folder is what keeps others out; the list keeps out stale or swapped files.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CxError, UnsupportedConstruct
+from . import vm
+from .bytecode import Bytecode, assemble
+from .data import data_series_at
+from .result import EngineResult
+from .run import closure as _closure
+from .run import time_grid
+
+BACKENDS = ("auto", "compiled", "numpy")
+#: Seconds the machine's compilation takes (once per installation; measured 20-45 s on 2 cores) and
+#: its cached load in a new process (measured 0.3-1 s, numba's import included): the rent-or-buy
+#: thresholds of ``auto``.
+COMPILE_COST = 40.0
+LOAD_COST = 0.5
+#: Worlds per block: the machine runs each instruction over a block (one block per thread).
+BLOCK = 256
+
+_LOADED: dict[str, dict] = {}  # key -> {"serial", "parallel", "how", "seconds"}
+_LOAD_LOCK = threading.Lock()
+_PARALLEL_LOCK = threading.Lock()  # numba's default threading layer runs one parallel call at a time
+_PRIVATE_TMP: list = []
+
+
+def numba_available() -> bool:
+    """True if numba is installed (the compiled backend's only extra requirement); not imported here."""
+    import importlib.util
+
+    return importlib.util.find_spec("numba") is not None
+
+
+def default_backend() -> str:
+    """The backend of ``backend=None``: ``CXSYSTEMS_BACKEND`` if set, else ``"auto"``."""
+    value = os.environ.get("CXSYSTEMS_BACKEND", "auto").strip().lower() or "auto"
+    if value not in BACKENDS:
+        raise CxError(f"CXSYSTEMS_BACKEND={value!r}: choose from {', '.join(BACKENDS)}")
+    return value
+
+
+# ------------------------------------------------------------------------------------ the cache
+
+
+def cache_root() -> Path:
+    """Where kernels are cached (see the module's docstring); not created here."""
+    env = os.environ.get("CXSYSTEMS_CACHE_DIR")
+    if env:
+        return Path(env).expanduser() / "compiled"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "cxsystems" / "compiled"
+
+
+def _private(path: Path) -> bool:
+    """True if ``path`` is a directory owned by this user that nobody else can write or read."""
+    try:
+        st = path.lstat()
+    except OSError:
+        return False
+    import stat
+
+    return (stat.S_ISDIR(st.st_mode) and (not hasattr(os, "getuid") or st.st_uid == os.getuid())
+            and not st.st_mode & 0o077)
+
+
+def _cache_dir() -> tuple[Path, bool]:
+    """The folder kernels live in and whether it persists (False: a private temporary folder,
+    used when the cache folder cannot be created private)."""
+    root = cache_root()
+    try:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError:
+        pass
+    if _private(root):
+        return root, True
+    if not _PRIVATE_TMP:
+        import atexit
+        import shutil
+
+        _PRIVATE_TMP.append(Path(tempfile.mkdtemp(prefix="cxsystems-compiled-")))  # 0700
+        atexit.register(shutil.rmtree, _PRIVATE_TMP[0], True)
+    return _PRIVATE_TMP[0], False
+
+
+def cache_key() -> str:
+    """The machine's name in the cache: its source and everything that shapes its machine code."""
+    import llvmlite
+    import numba
+
+    parts = [hashlib.sha256(vm.SOURCE.encode()).hexdigest(), sys.version, numba.__version__,
+             llvmlite.__version__, platform.machine(), platform.system()]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:40]
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _numba_files(folder: Path, stem: str) -> list[Path]:
+    pycache = folder / "__pycache__"
+    if not pycache.is_dir():
+        return []
+    return sorted(p for p in pycache.iterdir() if p.name.startswith(stem + "."))
+
+
+def _purge(folder: Path, stem: str) -> None:
+    for p in _numba_files(folder, stem) + [folder / f"{stem}.json"]:
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _verified(folder: Path, stem: str, source: bytes) -> bool:
+    """True if the source file holds exactly ``source`` and numba's files match the manifest."""
+    manifest = folder / f"{stem}.json"
+    try:
+        listed = json.loads(manifest.read_text(encoding="utf-8"))
+        files = {p.name: p for p in _numba_files(folder, stem)}
+        if listed.get("source") != hashlib.sha256(source).hexdigest() or set(listed["files"]) != set(files):
+            return False
+        return all(_sha(files[name]) == digest for name, digest in listed["files"].items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def kernel_path() -> Path:
+    """The machine's source file in the cache (it may not exist yet)."""
+    folder, _ = _cache_dir()
+    return folder / f"cx_{cache_key()}.py"
+
+
+def is_cached() -> bool:
+    """True if the machine is loaded in this process or its verified files are in the cache."""
+    key = cache_key()
+    if key in _LOADED:
+        return True
+    folder, persistent = _cache_dir()
+    stem = f"cx_{key}"
+    data = vm.SOURCE.encode()
+    try:
+        return persistent and (folder / f"{stem}.py").read_bytes() == data and _verified(folder, stem, data)
+    except OSError:
+        return False
+
+
+def load() -> dict:
+    """The machine's kernels, loaded once per process: from the verified cache, else compiled (and
+    cached). Returns ``{"serial", "parallel", "how" ("cache"|"compiled"), "seconds"}``."""
+    key = cache_key()
+    got = _LOADED.get(key)
+    if got is not None:
+        return got
+    with _LOAD_LOCK:
+        got = _LOADED.get(key)
+        if got is not None:
+            return got
+        t0 = time.perf_counter()
+        folder, persistent = _cache_dir()
+        stem = f"cx_{key}"
+        src = folder / f"{stem}.py"
+        data = vm.SOURCE.encode()
+        try:
+            same = src.read_bytes() == data
+        except OSError:
+            same = False
+        if not same:
+            _purge(folder, stem)
+            _atomic_write(src, data)
+        elif not _verified(folder, stem, data):
+            _purge(folder, stem)  # unlisted or changed machine code is never loaded
+        use_disk = persistent and "NUMBA_CACHE_DIR" not in os.environ  # else numba caches elsewhere
+        module = types.ModuleType(stem)  # numba's cached code finds its globals by module name
+        module.__file__ = str(src)
+        module._CACHE = use_disk
+        sys.modules[stem] = module
+        code = compile(vm.SOURCE, str(src), "exec")  # this package's text, never a file's or a .pyc
+        exec(code, module.__dict__)  # noqa: S102 - the machine's static source (cxsystems.engine.vm)
+        ns = module.__dict__
+        serial, parallel = ns["kernel_serial"], ns["kernel_parallel"]
+        hits = sum(sum(f.stats.cache_hits.values()) for f in (serial, parallel))
+        how = "cache" if hits == 2 else "compiled"
+        if use_disk and how == "compiled":  # list the machine code numba just wrote
+            files = {p.name: _sha(p) for p in _numba_files(folder, stem)}
+            listed = {"source": hashlib.sha256(data).hexdigest(), "files": files}
+            _atomic_write(folder / f"{stem}.json", json.dumps(listed, indent=1, sort_keys=True).encode())
+        got = {"serial": serial, "parallel": parallel, "how": how, "seconds": time.perf_counter() - t0,
+               "pid": os.getpid()}
+        _LOADED[key] = got
+        return got
+
+
+# --------------------------------------------------------------------------------------- runs
+
+
+def bytecode_of(cm) -> Bytecode:
+    """The instructions of ``cm``, assembled once and kept on it.
+
+    Raises:
+        UnsupportedConstruct: the compiled backend does not run this model.
+    """
+    got = cm.__dict__.get("_cx_bytecode")
+    if got is None:
+        try:
+            got = assemble(cm)
+        except UnsupportedConstruct as exc:
+            got = exc
+        cm.__dict__["_cx_bytecode"] = got
+    if isinstance(got, UnsupportedConstruct):
+        raise got
+    return got
+
+
+def _estimate_numpy_seconds(cm, n_steps: int, n_worlds: int, vector: bool) -> float:
+    """About how long the numpy engine takes (measured on cx_service: 64 ns per evaluated slot and
+    step for one run; 1 us + 0.8 ns per world for the vector flavour)."""
+    per = 6.4e-8 if not vector else 1e-6 + 8e-10 * n_worlds
+    return n_steps * max(1, len(cm.step_order)) * per
+
+
+def choose(cm, backend: str, n_steps: int, n_worlds: int, vector: bool, method: str):
+    """``(bytecode or None, note)``: what the compiled backend runs for this call, or None for numpy.
+    Cheap when the answer is numpy: numba is not even imported."""
+    if backend == "numpy":
+        return None, "numpy: asked for"
+    if method != "euler":
+        if backend == "compiled":
+            raise UnsupportedConstruct(f"the compiled backend integrates with Euler only, not {method}")
+        return None, f"numpy: the compiled backend integrates with Euler only, not {method}"
+    if backend == "compiled":
+        if not numba_available():
+            raise UnsupportedConstruct("the compiled backend needs numba (pip install numba)")
+        return bytecode_of(cm), "compiled: asked for"
+    loaded = bool(_LOADED)
+    spent = cm.__dict__.get("_cx_numpy_seconds", 0.0)
+    need = _estimate_numpy_seconds(cm, n_steps, n_worlds, vector)
+    if not loaded and spent + need < LOAD_COST:
+        return None, "numpy: too little work to load the compiled machine"
+    if not numba_available():
+        return None, "numpy: numba is not installed"
+    try:
+        code = bytecode_of(cm)
+    except UnsupportedConstruct as exc:
+        return None, f"numpy: {exc.reason}"
+    if not loaded and spent + need < COMPILE_COST and not is_cached():
+        return None, "numpy: too little work yet to compile the machine"
+    return code, "compiled"
+
+
+def note_numpy_time(cm, seconds: float) -> None:
+    """Count time the numpy engine spent on ``cm`` (the rent of the rent-or-buy rule)."""
+    cm.__dict__["_cx_numpy_seconds"] = cm.__dict__.get("_cx_numpy_seconds", 0.0) + seconds
+
+
+def _program(code: Bytecode, slots, include) -> np.ndarray:
+    parts = [c for s, c, _ in slots if include(s)]
+    return np.concatenate(parts) if parts else np.zeros((0, 6), dtype=np.int64)
+
+
+def run(cm, code: Bytecode, ctl: dict, settings: dict, n_worlds: int, capture: list, names: list):
+    """One call on the compiled backend: an :class:`EngineResult` (variables, times, worlds), or
+    None when a world divided by zero (or met another error): the caller reruns it on numpy."""
+    kernels = load()
+    memo = cm.__dict__.setdefault("_cx_memo", {})
+    if len(memo) > 64:  # many different calls: keep the memo small
+        memo.clear()
+    key = ("grid", ctl["initial_time"], ctl["final_time"], ctl["time_step"], ctl["saveper"])
+    if key not in memo:
+        times, saved, rounded = time_grid(ctl)
+        memo[key] = (np.asarray(times, dtype=float), np.asarray(saved, dtype=np.uint8), np.asarray(rounded))
+    TIMES, SAVED, ROUNDED = memo[key]
+    els = cm.ir.elements
+    PB = np.empty((len(code.param_slots), n_worlds))
+    SP, SF, SV, stepped = [], [], [], {}
+    for j, slot in enumerate(code.param_slots.tolist()):
+        s = settings.get(slot)
+        PB[j] = els[slot].expr.value if s is None else s.base
+        for from_week, value in (s.steps if s is not None else ()):
+            SP.append(j)
+            SF.append(from_week)
+            SV.append(value)
+            stepped[slot] = j
+    key = ("plan", frozenset(stepped), tuple(capture))
+    if key not in memo:  # the numpy engine's plan for this run: what each step evaluates
+        dyn = cm.dynamic_slots(stepped.__contains__)
+        wanted = _closure(set(capture), cm.step_deps)
+        memo[key] = (_program(code, code.steps, lambda s: s in code.always or (s in dyn and s in code.critical)),
+                     _program(code, code.steps, lambda s: s not in code.critical and s in dyn and s in wanted))
+    crit, save = memo[key]
+    DATA = np.zeros((max(1, len(code.data)), len(TIMES)))
+    for i, e in enumerate(code.data):  # read at each step time, as the numpy engine reads it
+        at = data_series_at(e.table.x, e.table.y, e.mode)
+        DATA[i] = [at(t) for t in TIMES.tolist()]
+    CTL = np.array([ctl["initial_time"], ctl["final_time"], ctl["time_step"], ctl["saveper"]], dtype=float)
+    TX, TY, TS = code.tables
+    block = BLOCK if n_worlds >= BLOCK else n_worlds
+    n_blocks = -(-n_worlds // block)
+    OUT = np.empty((len(capture), len(ROUNDED), n_worlds))
+    ERR = np.zeros(n_blocks, dtype=np.int64)
+    args = (block, code.n_values, PB, code.param_slots, np.array(sorted(stepped.values()), dtype=np.int64),
+            np.asarray(SP, dtype=np.int64), np.asarray(SF, dtype=float), np.asarray(SV, dtype=float),
+            code.const_slots, code.const_values, code.time_slot, code.control_slots, CTL, code.data_slots, DATA,
+            TIMES, SAVED, TX, TY, TS,
+            code.init, crit, save, code.update, np.asarray(capture, dtype=np.int64), OUT, ERR)
+    # threads: not in a forked child (some threading layers are not fork-safe), one call at a time
+    if n_blocks > 1 and kernels["pid"] == os.getpid() and _PARALLEL_LOCK.acquire(blocking=False):
+        try:
+            kernels["parallel"](*args)
+        finally:
+            _PARALLEL_LOCK.release()
+    else:
+        kernels["serial"](*args)
+    if ERR.any():
+        return None
+    return EngineResult(names=list(names), times=ROUNDED.copy(), values=OUT)
+
+
+__all__ = ["BACKENDS", "default_backend", "choose", "run", "load", "bytecode_of", "cache_root",
+           "kernel_path", "is_cached", "numba_available", "note_numpy_time"]

@@ -1,0 +1,393 @@
+"""The compiled backend (engine.bytecode + engine.vm + engine.compiled) against the numpy engine:
+every bundled model and every peer-suite model it runs (1e-12 relative), scenario steps, arrays of
+worlds, division by zero, the backend choice, and the on-disk cache (a second process loads it; a
+tampered file is never executed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cxsystems as cx
+from cxsystems.engine import compile_model
+from cxsystems.engine import compiled as C
+from cxsystems.engine.bytecode import OP, assemble
+from cxsystems.errors import CxError, UnsupportedConstruct
+from cxsystems.model.scenarios import Change
+
+ROOT = Path(__file__).resolve().parents[2]
+SUITE = Path(os.environ.get("CXSYSTEMS_PEER_SUITE", ROOT.parent / "shared" / "peer-models" / "sdxorg-test-models"))
+RTOL, ATOL = 1e-12, 1e-300
+
+
+def same(a, b, what=""):
+    """Equal within 1e-12 relative (NaN equals NaN, infinities equal themselves)."""
+    assert a.names == b.names and np.array_equal(a.times, b.times), what
+    np.testing.assert_allclose(b.values, a.values, rtol=RTOL, atol=ATOL, equal_nan=True, err_msg=what)
+
+
+def both(cm, *args, **kw):
+    a = cm.run(*args, backend="numpy", **kw)
+    b = cm.run(*args, backend="compiled", **kw)
+    assert cm.backend_note.startswith("compiled"), cm.backend_note
+    return a, b
+
+
+@pytest.fixture(scope="module")
+def machine():
+    """The virtual machine, compiled or loaded once (it is the same for every model)."""
+    return C.load()
+
+
+def _write(tmp_path, body: str, final: float = 10, dt: float = 0.5) -> Path:
+    path = tmp_path / "m.mdl"
+    path.write_text("{UTF-8}\n" + body + f"""
+FINAL TIME = {final}
+	~	Week
+	~	|
+INITIAL TIME = 0
+	~	Week
+	~	|
+SAVEPER = 1
+	~	Week
+	~	|
+TIME STEP = {dt}
+	~	Week
+	~	|
+""", encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------------------------------------ equality
+
+
+@pytest.mark.parametrize("name", ["cx_service", "capability_trap"])
+def test_every_bundled_model_and_scenario_agrees(name, machine):
+    model = cx.load_model(name)
+    cm = compile_model(model)
+    for scen in model.scenarios.values():
+        a, b = both(cm, scen.changes)
+        same(a, b, f"{name}/{scen.name}")
+        assert np.isfinite(a.values).all()
+    if name == "cx_service":  # bit for bit: sqrt and lookups are the C library's and numpy.interp's
+        a, b = both(cm, model.scenarios["bridge"].changes)
+        assert np.array_equal(a.values, b.values)
+
+
+def test_scenario_steps_and_control_overrides(machine):
+    model = cx.load_model("cx_service")
+    cm = compile_model(model)
+    p = model.parameters["Hiring Delay"]
+    v1, v2 = p.min, p.max
+    assert v1 < p.value < v2
+    changes = [Change(p.name, v1, 20.0), Change(p.name, v2, 60.5)]
+    a, b = both(cm, changes, final_time=80, saveper=0.5, variables=["Customers", "Wait Time"])
+    same(a, b, "steps")
+    assert a.values.shape == (2, 161, 1)
+    # the step is felt: differs from the baseline after week 20 only
+    base = cm.run(backend="compiled", final_time=80, saveper=0.5, variables=["Customers", "Wait Time"])
+    moved = ~np.isclose(base.values, b.values, rtol=1e-9)
+    assert not moved[:, :41].any() and moved.any()
+
+
+def test_arrays_of_worlds_agree_and_each_world_equals_its_own_run(machine):
+    model = cx.load_model("cx_service")
+    cm = compile_model(model)
+    rng = np.random.default_rng(3)
+    names = [p for p in ("Hiring Delay", "Reference Churn Rate", "Normal Handle Time") if p in model.parameters]
+    params = {p: rng.uniform(model.parameters[p].min, model.parameters[p].max, 700) for p in names}
+    rec = ["Customers", "Ticket Backlog", "Cumulative Profit"]
+    changes = model.scenarios["bridge"].changes
+    a, b = both(cm, changes, params=params, variables=rec)
+    same(a, b, "ensemble")
+    assert b.values.shape[2] == 700 and len(set(b.values[0, -1].round(6))) > 600  # the worlds differ
+    for i in (0, 255, 256, 699):  # block edges of the machine
+        one = cm.run(changes, params={p: v[i] for p, v in params.items()}, variables=rec, backend="compiled")
+        np.testing.assert_allclose(one.values[:, :, 0], b.values[:, :, i], rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.skipif(not SUITE.is_dir(), reason=f"peer suite not found at {SUITE}")
+def test_peer_suite_models_agree(machine, peer_suite):
+    ps = peer_suite
+    ran, refused = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for path in ps.model_files(SUITE, "vensim"):
+            rel = path.relative_to(SUITE).as_posix()
+            if ps.canonical_output(path) is None:
+                continue
+            try:
+                model = cx.load_model(path, data_files=ps.DATA_FILES.get(rel))
+                cm = compile_model(model)
+                a = cm.run(backend="numpy")
+            except CxError:
+                continue  # the numpy engine does not run it: nothing to compare
+            try:
+                b = cm.run(backend="compiled")
+            except UnsupportedConstruct as exc:
+                refused.append((rel, exc.reason))
+                continue
+            same(a, b, rel)
+            ran.append(rel)
+    assert len(ran) >= 130, (len(ran), refused)
+
+
+# ------------------------------------------------------------------------- arithmetic rules
+
+
+def test_edge_arithmetic_follows_the_scalar_kernels(tmp_path, machine):
+    body = """
+x = Time - 3
+	~	Dmnl
+	~	|
+p = x ^ (-1)
+	~	Dmnl
+	~	|
+q = (x - 1e+300) ^ 3
+	~	Dmnl
+	~	|
+r = INTEGER(-0.5 * x / (ABS(x) + 1))
+	~	Dmnl
+	~	|
+s = MIN(x, 1) + MAX(x, 2) + MODULO(Time, 3) + QUANTUM(Time, 0.7) + XIDZ(1, x, 5) + ZIDZ(2, x)
+	~	Dmnl
+	~	|
+u = PULSE TRAIN(1, 0.5, 3, 8) + PULSE(2, 1) + RAMP(2, 1, 6) + STEP(3, 4) + POWER(x, 0.5)
+	~	Dmnl
+	~	|
+v = LN(x) + EXP(x) + SQRT(x) + SIN(x) + ARCTAN(x) + LOG(Time + 2, 3)
+	~	Dmnl
+	~	|
+w = IF THEN ELSE(x > 0 :AND: x < 5, 1, IF THEN ELSE(:NOT: (x = 0) :OR: x > 9, 2, 3))
+	~	Dmnl
+	~	|
+"""
+    cm = compile_model(cx.load_model(_write(tmp_path, body)))
+    a, b = both(cm)
+    same(a, b, "edges")
+    p = b.values[b.names.index("p"), :, 0]
+    assert p[3] == np.inf  # 0 ^ -1 is +inf (Python's rule), not a division error
+    q = b.values[b.names.index("q"), :, 0]
+    assert np.all(q[:5] == np.inf)  # overflow of a negative base is +inf, as the numpy engine's
+
+
+def test_division_by_zero_scalar_raises_vector_marks_its_worlds(tmp_path, machine):
+    body = """
+d = 4
+	~	Dmnl [0, 10]
+	~	|
+g = IF THEN ELSE(d > 0, 10 / d, 0)
+	~	Dmnl
+	~	|
+y = 1 / (d + 1 - Time)
+	~	Dmnl
+	~	|
+"""
+    model = cx.load_model(_write(tmp_path, body))
+    cm = compile_model(model)
+    with pytest.raises(CxError, match=r"division by zero in 'y' at time 5"):
+        cm.run(backend="compiled")
+    assert "divided by zero" in cm.backend_note
+    # the guarded branch divides only where its condition holds: no fallback
+    a, b = both(cm, params={"d": 0.0}, final_time=0.5)
+    same(a, b, "guarded division")
+    assert b.values[b.names.index("g"), 0, 0] == 0.0
+    worlds = np.array([4.0, 2.5, 7.0, 0.0])
+    a = cm.run(params={"d": worlds}, backend="numpy")
+    b = cm.run(params={"d": worlds}, backend="compiled")
+    same(a, b, "vector division")
+    y = b.values[b.names.index("y")]  # (time, world): inf where Time = d + 1, in that world only
+    assert np.isinf(y[5, 0]) and np.isinf(y[8, 2]) and np.isinf(y[1, 3])
+    assert np.isfinite(y[:, 1]).all() and np.isinf(y).sum() == 3
+
+
+def test_delay_orders_lowered_per_world(tmp_path, machine):
+    body = """
+dt delay = 1
+	~	Week [0.1, 20]
+	~	|
+In = 10 + STEP(5, 2)
+	~	Dmnl
+	~	|
+Out3 = DELAY3(In, dt delay)
+	~	Dmnl
+	~	|
+Sm = SMOOTH3I(In, dt delay, 4)
+	~	Dmnl
+	~	|
+Tr = TREND(In, dt delay, 0.1) + FORECAST(In, dt delay, 2)
+	~	Dmnl
+	~	|
+Dn = DELAY N(In, dt delay + Time / 10, 5, 3)
+	~	Dmnl
+	~	|
+"""
+    cm = compile_model(cx.load_model(_write(tmp_path, body)))
+    worlds = np.array([0.6, 1.2, 5.0, 0.2])  # orders 1, 2, 3 with TIME STEP 0.5; 0.2 is too short
+    with pytest.raises(CxError, match="shorter than TIME STEP"):
+        cm.run(params={"dt delay": worlds}, backend="compiled")
+    a, b = both(cm, params={"dt delay": worlds[:3]})
+    same(a, b, "delays")
+    dn = b.values[b.names.index("Dn")]
+    assert dn[0].tolist() == [5.0, 5.0, 5.0] and len(set(dn[-1].round(9))) == 3  # per-world orders
+    for i, d in enumerate(worlds[:3]):  # each world alone: the order PySD would use for it
+        one = cm.run(params={"dt delay": d}, backend="compiled")
+        np.testing.assert_allclose(one.values[:, :, 0], b.values[:, :, i], rtol=RTOL, atol=ATOL)
+
+
+def test_a_flow_that_is_another_stock_is_read_before_the_update(tmp_path, machine):
+    body = """
+S0 = INTEG(1, 0)
+	~	Dmnl
+	~	|
+S8 = INTEG(S0, 0)
+	~	Dmnl
+	~	|
+Sm = SMOOTH(Time, 2)
+	~	Dmnl
+	~	|
+S7 = INTEG(Sm, 0)
+	~	Dmnl
+	~	|
+"""
+    cm = compile_model(cx.load_model(_write(tmp_path, body, final=5)))
+    a, b = both(cm)
+    same(a, b, "flows")
+    s8 = b.values[b.names.index("S8"), :, 0]
+    assert s8.tolist() == [0.0, 0.25, 1.5, 3.75, 7.0, 11.25]  # sum of S0 = 0, 0.5, 1, ... times 0.5
+
+
+# ------------------------------------------------------------------------------- the choice
+
+
+def test_unsupported_models_fall_back_and_compiled_refuses(tmp_path, machine):
+    body = """
+Out = DELAY FIXED(Time, 2, 0)
+	~	Dmnl
+	~	|
+"""
+    cm = compile_model(cx.load_model(_write(tmp_path, body)))
+    with pytest.raises(UnsupportedConstruct, match="DELAY FIXED"):
+        cm.run(backend="compiled")
+    res = cm.run(backend="auto")
+    assert cm.backend_note.startswith("numpy: ") and "DELAY FIXED" in cm.backend_note
+    assert res.values[0, 4, 0] == 2.0  # Time 4 delayed by 2
+    with pytest.raises(UnsupportedConstruct, match="Euler only"):
+        compile_model(cx.load_model("capability_trap")).run(method="rk4", backend="compiled")
+    with pytest.raises(CxError, match="unknown backend"):
+        cm.run(backend="fast")
+
+
+def test_auto_pays_for_the_machine_only_when_the_work_does(monkeypatch, machine):
+    cm = compile_model(cx.load_model("cx_service"))
+    monkeypatch.setattr(C, "_LOADED", {})
+    monkeypatch.setattr(C, "is_cached", lambda: False)
+    cm.__dict__["_cx_numpy_seconds"] = 0.0
+    code, note = C.choose(cm, "auto", 1249, 1, False, "euler")
+    assert code is None and "too little work" in note  # one run: about 15 ms on numpy
+    code, note = C.choose(cm, "auto", 1249, 20000, True, "euler")
+    assert code is None and "compile" in note  # seconds on numpy: less than a cold compile
+    monkeypatch.setattr(C, "is_cached", lambda: True)
+    code, note = C.choose(cm, "auto", 1249, 20000, True, "euler")
+    assert code is not None and note == "compiled"  # but more than a cached load
+    monkeypatch.setattr(C, "is_cached", lambda: False)
+    cm.__dict__["_cx_numpy_seconds"] = C.COMPILE_COST + 1  # rent paid: buy
+    assert C.choose(cm, "auto", 1249, 1, False, "euler")[0] is not None
+    monkeypatch.setenv("CXSYSTEMS_BACKEND", "numpy")
+    cm.run(variables=["Customers"])
+    assert cm.backend_note == "numpy: asked for"
+
+
+def test_simulate_engine_compiled(machine):
+    model = cx.load_model("capability_trap")
+    a = cx.simulate(model, engine="numpy")
+    b = cx.simulate(model, engine="compiled")
+    np.testing.assert_allclose(b.to_numpy(), a.to_numpy(), rtol=RTOL, atol=ATOL)
+    assert list(a.columns) == list(b.columns)
+
+
+def test_the_model_is_data_for_one_fixed_machine(machine):
+    code = assemble(compile_model(cx.load_model("cx_service")))
+    assert code.init.dtype == np.int64 and code.update.dtype == np.int64
+    ops = np.concatenate([code.init[:, 0], code.update[:, 0]] + [c[:, 0] for _, c, _ in code.steps])
+    assert set(ops.tolist()) <= set(OP.values())
+    code_all = np.concatenate([code.init, code.update] + [c for _, c, _ in code.steps])
+    dst = code_all[:, 1]  # every instruction writes a row of the value table
+    assert dst.min() >= 0 and dst.max() < code.n_values
+    assert code_all[:, 2:].min() >= -1  # operands: rows, table offsets, orders, or none (-1)
+
+
+# ------------------------------------------------------------------------------------ cache
+
+_PROBE = """
+import json, time
+t = time.perf_counter()
+from cxsystems.engine import compiled as C
+got = C.load()
+print(json.dumps({"how": got["how"], "seconds": time.perf_counter() - t}))
+"""
+
+
+def _probe(cache: Path) -> dict:
+    env = dict(os.environ, CXSYSTEMS_CACHE_DIR=str(cache))
+    env.pop("NUMBA_CACHE_DIR", None)
+    out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, env=env,
+                         timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture()
+def cache_copy(tmp_path, machine):
+    """A copy of the machine's verified cache folder in a private temporary folder."""
+    src = C.cache_root()
+    if "NUMBA_CACHE_DIR" in os.environ or not (src / f"cx_{C.cache_key()}.json").exists():
+        pytest.skip("the machine is not cached on disk here")
+    dst = tmp_path / "cache"
+    dst.mkdir(mode=0o700)
+    shutil.copytree(src, dst / "compiled")
+    (dst / "compiled").chmod(0o700)
+    return dst
+
+
+def test_a_second_process_loads_the_cached_machine(cache_copy):
+    got = _probe(cache_copy)
+    assert got["how"] == "cache", got
+    assert got["seconds"] < 3.0, got  # measured about 0.3 s (the import of numba included)
+
+
+def test_a_tampered_cache_file_is_never_executed(cache_copy, tmp_path):
+    folder = cache_copy / "compiled"
+    index = sorted((folder / "__pycache__").glob(f"cx_{C.cache_key()}.*.nbi"))
+    assert index
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    index[0].write_bytes(pickle.dumps(Payload()))  # numba unpickles an index's first object
+    got = _probe(cache_copy)
+    assert not marker.exists()
+    assert got["how"] == "compiled"  # the machine was rebuilt from this package's source
+    # and the rebuilt files are listed again: a third process loads them
+    assert _probe(cache_copy)["how"] == "cache"
+
+
+def test_a_cache_folder_others_can_write_is_not_used(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    (shared / "compiled").mkdir(parents=True)
+    (shared / "compiled").chmod(0o777)
+    monkeypatch.setenv("CXSYSTEMS_CACHE_DIR", str(shared))
+    folder, persistent = C._cache_dir()
+    assert not persistent and folder != shared / "compiled"
+    assert not folder.stat().st_mode & 0o077
