@@ -12,14 +12,22 @@ length, then by their variable names, so ids are deterministic. Human names come
     name = "hire to cover"
     polarity = "B"            # optional: the expected polarity, checked
     variables = ["Ticket Backlog", "Staffing Workload", "Required Agents", ...]
+
+The cycles of a causal structure (its edge set and stocks) are enumerated once and memoised, and
+so are the loops built from them for the same link signs and names (a few structures are kept).
 """
 
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import chain
 from pathlib import Path
-from typing import Iterable
+from types import MappingProxyType
+from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -163,12 +171,45 @@ def loop_names_for_model(model) -> tuple[LoopName, ...]:
 
 
 # --------------------------------------------------------------------------- enumeration
-def _canonical(cycle: list[str], stocks: set[str]) -> tuple[str, ...]:
+#: Cycle sets memoised by :func:`_all_cycles` (keyed by the graph's causal edges, stocks and limit).
+CYCLES_MEMO_SIZE = 8
+
+
+def _name_key(v: str) -> tuple[str, str]:
+    """The alphabetical order of variable names (case-insensitive, then exact)."""
+    return (v.lower(), v)
+
+
+def _canonical(cycle: list[str], stocks: set[str] | frozenset[str]) -> tuple[str, ...]:
     """Rotate a cycle to start at its alphabetically first stock (or first variable)."""
     pool = [v for v in cycle if v in stocks] or cycle
-    first = min(pool, key=lambda v: (v.lower(), v))
+    first = min(pool, key=_name_key)
     i = cycle.index(first)
     return tuple(cycle[i:] + cycle[:i])
+
+
+def _id_order(cycles) -> list[tuple[str, ...]]:
+    """Canonical cycles in id order: by length, then by their variable names (case-insensitive;
+    the exact names break ties). The names are compared by their ranks in those two orders."""
+    names = {v for c in cycles for v in c}
+    lowers = sorted({v.lower() for v in names})
+    lower = dict(zip(lowers, range(len(lowers))))
+    by_lower = {v: lower[v.lower()] for v in names}
+    exact = {v: i for i, v in enumerate(sorted(names))}
+    return sorted(cycles, key=lambda c: (len(c), tuple(map(by_lower.__getitem__, c)), tuple(map(exact.__getitem__, c))))
+
+
+def _canonical_order(cycles, stocks: frozenset[str]) -> list[tuple[str, ...]]:
+    """The distinct cycles, each rotated as :func:`_canonical` rotates it, in id order
+    (:func:`_id_order`): the first variable is found by its rank (stocks before the others, each
+    alphabetically)."""
+    names = sorted({v for c in cycles for v in c}, key=_name_key)
+    rank = {v: i + (0 if v in stocks else len(names)) for i, v in enumerate(names)}
+    canon = set()
+    for c in cycles:
+        i = c.index(min(c, key=rank.__getitem__))
+        canon.add(tuple(c[i:]) + tuple(c[:i]))
+    return _id_order(canon)
 
 
 def _enumerate(g, max_length: int | None, limit: int, through: str | None) -> list[list[str]] | None:
@@ -208,36 +249,194 @@ def _enumerate(g, max_length: int | None, limit: int, through: str | None) -> li
     return out
 
 
-def _loop_polarity(graph: CausalGraph, links: list[tuple[str, str]]) -> tuple[str, str, tuple]:
-    """``(polarity, description, segments)`` of a loop from its link signs."""
-    edges = [graph.edges[l] for l in links]
-    bad = [e for e in edges if e.polarity in ("?", "0")]
-    if bad:
-        e = bad[0]
-        what = "has no measured effect" if e.polarity == "0" else "has unknown polarity"
-        return "?", f"unknown: link {e.source} -> {e.target} {what}", ()
-    if not any(e.polarity == "mixed" for e in edges):
-        neg = sum(e.polarity == "-" for e in edges)
-        p = "B" if neg % 2 else "R"
-        return p, p, ()
-    times = np.asarray(graph.times, dtype=float)
-    if times.size == 0:
-        return "?", "unknown: a link changes sign and no run times are known", ()
-    signs = np.ones(times.size)
-    for e in edges:
-        if e.polarity == "-":
-            signs = -signs
-        elif e.polarity == "mixed":
-            signs = signs * np.array([1.0 if e.sign_at(t) == "+" else -1.0 for t in times])
-    from .graph import sign_segments
+@dataclass(frozen=True, eq=False)
+class _Cycles:
+    """The feedback loops of a causal structure, independent of link polarities: the cycles
+    (canonical, in id order), the structure's links (``edges``, sorted), each cycle's links as
+    indices into ``edges`` (``flat``, the cycle ``i`` at ``flat[starts[i]:starts[i + 1]]``), and
+    the cycles by their set of normalised variable names (how loop names match)."""
 
-    segs = sign_segments(times, signs)
-    segs = tuple((a, b, "R" if s == "+" else "B") for a, b, s in segs)
-    kinds = {s for _, _, s in segs}
-    if len(kinds) == 1:
-        k = kinds.pop()
-        return k, k, ()
-    return "mixed", segments_text(segs), segs
+    cycles: tuple[tuple[str, ...], ...]
+    edges: tuple[tuple[str, str], ...]
+    flat: np.ndarray
+    starts: np.ndarray
+    by_key: Mapping[frozenset[str], tuple[int, ...]]
+
+    @classmethod
+    def of(cls, canon: list[tuple[str, ...]]) -> "_Cycles":
+        names = sorted({v for c in canon for v in c})
+        pos = {v: i for i, v in enumerate(names)}
+        lengths = np.fromiter(map(len, canon), dtype=np.int64, count=len(canon))
+        starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        src = np.fromiter(map(pos.__getitem__, chain.from_iterable(canon)), dtype=np.int64, count=int(starts[-1]))
+        tgt = np.roll(src, -1)  # the next variable; the last of each cycle goes back to its first
+        tgt[starts[1:] - 1] = src[starts[:-1]]
+        codes, flat = np.unique(src * max(1, len(names)) + tgt, return_inverse=True)
+        edges = tuple((names[c // len(names)], names[c % len(names)]) for c in codes.tolist())
+        normed = {v: _norm(v) for v in names}
+        by_key: dict[frozenset[str], tuple[int, ...]] = {}
+        for i, c in enumerate(canon):
+            key = frozenset(map(normed.__getitem__, c))
+            by_key[key] = by_key.get(key, ()) + (i,)
+        flat = flat.reshape(-1).astype(np.int64)
+        for a in (flat, starts):
+            a.setflags(write=False)
+        return cls(tuple(canon), edges, flat, starts, MappingProxyType(by_key))
+
+    def counts(self, per_edge: np.ndarray) -> np.ndarray:
+        """For a number per edge (of :attr:`edges`), its sum over each cycle's links."""
+        if not self.cycles:
+            return np.zeros(0, dtype=per_edge.dtype)
+        return np.add.reduceat(per_edge[self.flat], self.starts[:-1])
+
+
+@lru_cache(maxsize=CYCLES_MEMO_SIZE)
+def _all_cycles(edges: frozenset[tuple[str, str]], stocks: frozenset[str], limit: int) -> _Cycles | None:
+    """Every feedback loop of the digraph with these causal ``edges`` (:class:`_Cycles`: the
+    cycles canonical by :func:`_canonical`, in id order by :func:`_id_order`); ``None`` if there
+    are more than ``limit``.
+
+    The answer depends on nothing but the arguments (the edge set, the stocks, the limit), all
+    immutable: it is memoised (at most :data:`CYCLES_MEMO_SIZE` structures), so a model's loops are
+    enumerated once however many runs (scenarios, parameters) are analysed. Link polarities,
+    which may be measured along a run, are not part of it."""
+    import networkx as nx
+
+    g = nx.DiGraph()
+    g.add_edges_from(sorted(edges))
+    cycles = _enumerate(g, None, limit, None)
+    if cycles is None:
+        return None
+    return _Cycles.of(_canonical_order(cycles, stocks))
+
+
+class _Polarity:
+    """A loop's polarity from its links' signs (see :func:`_loop_polarity`), remembering each
+    ``mixed`` link's sign at the run's times (``graph.times``) across the loops of one graph."""
+
+    def __init__(self, graph: CausalGraph):
+        self.graph = graph
+        self._times: np.ndarray | None = None
+        self._signs: dict[tuple[str, str], np.ndarray] = {}
+
+    def __call__(self, links) -> tuple[str, str, tuple]:
+        edges = self.graph.edges
+        pols = [edges[link].polarity for link in links]
+        if "?" in pols or "0" in pols:
+            e = next(edges[link] for link, p in zip(links, pols) if p in ("?", "0"))
+            what = "has no measured effect" if e.polarity == "0" else "has unknown polarity"
+            return "?", f"unknown: link {e.source} -> {e.target} {what}", ()
+        if "mixed" not in pols:
+            p = "B" if pols.count("-") % 2 else "R"
+            return p, p, ()
+        if self._times is None:
+            self._times = np.asarray(self.graph.times, dtype=float)
+        times = self._times
+        if times.size == 0:
+            return "?", "unknown: a link changes sign and no run times are known", ()
+        signs = np.full(times.size, -1.0 if pols.count("-") % 2 else 1.0)
+        for link, p in zip(links, pols):
+            if p == "mixed":
+                signs = signs * self._mixed(link, times)
+        from .graph import sign_segments
+
+        segs = sign_segments(times, signs)
+        segs = tuple((a, b, "R" if s == "+" else "B") for a, b, s in segs)
+        kinds = {s for _, _, s in segs}
+        if len(kinds) == 1:
+            k = kinds.pop()
+            return k, k, ()
+        return "mixed", segments_text(segs), segs
+
+    def _mixed(self, link: tuple[str, str], times: np.ndarray) -> np.ndarray:
+        """The sign (+1/-1) of a ``mixed`` link at each of ``times``."""
+        out = self._signs.get(link)
+        if out is None:
+            e = self.graph.edges[link]
+            out = np.array([1.0 if e.sign_at(t) == "+" else -1.0 for t in times])
+            self._signs[link] = out
+        return out
+
+
+def _loop_polarity(graph: CausalGraph, links: list[tuple[str, str]]) -> tuple[str, str, tuple]:
+    """``(polarity, description, segments)`` of a loop from its link signs: ``R`` for an even
+    number of ``-`` links, else ``B``; with a ``mixed`` link, the product at every time of the run
+    (``mixed`` and its segments if it changes); ``?`` (naming the link) for a link of unknown
+    polarity or no measured effect."""
+    return _Polarity(graph)(links)
+
+
+def _loops(graph: CausalGraph, cycles: _Cycles) -> list[Loop]:
+    """The :class:`Loop` of each cycle, in order: polarity from the graph's link signs, id
+    (``R1``, ``B1``, ``U1``... numbered in cycle order), delays and name."""
+    edges = [graph.edges[k] for k in cycles.edges]
+    pols = [e.polarity for e in edges]
+    odd = cycles.counts(np.array([p == "-" for p in pols], dtype=np.int64)) % 2 == 1
+    special = cycles.counts(np.array([p in ("?", "0", "mixed") for p in pols], dtype=np.int64)) > 0
+    delays = cycles.counts(np.array([bool(e.delayed) for e in edges], dtype=np.int64)).tolist()
+    named: dict[int, LoopName] = {}
+    for ln in {ln.key: ln for ln in graph.loop_names}.values():
+        for i in cycles.by_key.get(ln.key, ()):
+            named[i] = ln
+    polarity = _Polarity(graph)
+    counter = {"R": 0, "B": 0}
+    out = []
+    signs = list(map(pols.__getitem__, cycles.flat.tolist()))
+    bounds = cycles.starts.tolist()
+    for i, cyc in enumerate(cycles.cycles):
+        segs: tuple = ()
+        if special[i]:
+            pol, desc, segs = polarity(tuple(zip(cyc, cyc[1:] + cyc[:1])))
+        else:
+            pol = desc = "B" if odd[i] else "R"
+        if pol == "mixed":
+            dur = {"R": 0.0, "B": 0.0}
+            for a, b, s in segs:
+                dur[s] += b - a
+            letter = "R" if dur["R"] >= dur["B"] else "B"
+        elif pol == "?":
+            letter = "U"
+            counter.setdefault("U", 0)
+        else:
+            letter = pol
+        counter[letter] += 1
+        ln = named.get(i)
+        out.append(Loop(f"{letter}{counter[letter]}", pol, desc, cyc, tuple(signs[bounds[i]:bounds[i + 1]]), delays[i],
+                        ln.name if ln else "", ln.polarity if ln else "", segs))
+    return out
+
+
+#: Loop lists memoised by :func:`_loops_memoised`.
+LOOPS_MEMO_SIZE = 8
+_LOOPS_MEMO: OrderedDict = OrderedDict()
+_LOOPS_LOCK = threading.Lock()
+
+
+def _loops_memoised(graph: CausalGraph, cycles: _Cycles) -> list[Loop]:
+    """:func:`_loops`, memoised by everything it reads: the cycles, each of their links'
+    polarity, delay and sign segments, the run's times when a link's sign changes, and the loop
+    names. Two graphs that agree on all of these get the same (immutable) loops; any difference
+    (a link measured with another sign along another run) gives new ones. At most
+    :data:`LOOPS_MEMO_SIZE` lists are kept."""
+    edges = [graph.edges[k] for k in cycles.edges]
+    states = tuple((e.polarity, bool(e.delayed), e.segments) for e in edges)
+    times = tuple(graph.times) if any(e.polarity == "mixed" for e in edges) else None
+    key = (cycles, states, times, tuple(graph.loop_names))
+    try:
+        hash(key)
+    except TypeError:  # loop names of another kind: not memoised
+        return _loops(graph, cycles)
+    with _LOOPS_LOCK:
+        loops = _LOOPS_MEMO.get(key)
+        if loops is not None:
+            _LOOPS_MEMO.move_to_end(key)
+    if loops is None:
+        loops = tuple(_loops(graph, cycles))
+        with _LOOPS_LOCK:
+            _LOOPS_MEMO[key] = loops
+            while len(_LOOPS_MEMO) > LOOPS_MEMO_SIZE:
+                _LOOPS_MEMO.popitem(last=False)
+    return list(loops)
 
 
 def find_loops(
@@ -267,48 +466,24 @@ def find_loops(
         raise CxError(f"loop limit must be a positive whole number, got {limit!r}")
     if through is not None:
         through = graph.node_name(through, "--through")
-    g = graph.digraph()
     notes: list[str] = []
-    cycles = _enumerate(g, None, limit, None)
+    stocks = frozenset(n for n, node in graph.nodes.items() if node.kind == "stock")
+    structure = _all_cycles(frozenset((e.source, e.target) for e in graph.causal_edges()), stocks, limit)
     local = False
-    if cycles is None:
+    if structure is None:
         if through is None and max_length is None:
             raise CxError(
                 f"{graph.name} has more than {limit} feedback loops: too many to list; "
                 "select with --through VAR and/or --max-length N (or raise the limit)")
-        cycles = _enumerate(g, max_length, limit, through)
+        cycles = _enumerate(graph.digraph(), max_length, limit, through)
         if cycles is None:
             raise CxError(
                 f"{graph.name}: more than {limit} feedback loops even in this selection; "
                 "use a smaller --max-length or another --through variable")
         local = True
         notes.append(f"{graph.name} has more than {limit} loops; ids are numbered within this selection")
-    stocks = {n for n, node in graph.nodes.items() if node.kind == "stock"}
-    canon = sorted({_canonical(c, stocks) for c in cycles},
-                   key=lambda c: (len(c), tuple(v.lower() for v in c)))
-    names = {ln.key: ln for ln in graph.loop_names}
-    loops = []
-    counter = {"R": 0, "B": 0}
-    for cyc in canon:
-        links = [(cyc[i], cyc[(i + 1) % len(cyc)]) for i in range(len(cyc))]
-        pol, desc, segs = _loop_polarity(graph, links)
-        if pol == "mixed":
-            dur = {"R": 0.0, "B": 0.0}
-            for a, b, s in segs:
-                dur[s] += b - a
-            letter = "R" if dur["R"] >= dur["B"] else "B"
-        elif pol == "?":
-            letter = "U"
-            counter.setdefault("U", 0)
-        else:
-            letter = pol
-        counter[letter] += 1
-        key = frozenset(_norm(v) for v in cyc)
-        ln = names.get(key)
-        delays = sum(graph.edges[l].delayed for l in links)
-        loops.append(Loop(f"{letter}{counter[letter]}", pol, desc, cyc,
-                          tuple(graph.edges[l].polarity for l in links), delays,
-                          ln.name if ln else "", ln.polarity if ln else "", segs))
+        structure = _Cycles.of(_canonical_order(cycles, stocks))
+    loops = _loops_memoised(graph, structure)
     total = len(loops)
     if not local:
         sel = loops

@@ -325,3 +325,173 @@ def test_cli_ensemble(cli):
                                 "mean_relative"]
     assert df["dominant_share"].between(0, 1).all() and "hire to cover" in set(df["name"])
     assert cli("dominance", "--n", "0").code == 2
+
+
+# ------------------------------------------------------------------------ shared products and memos
+from cxsystems.analysis import dominance as D  # noqa: E402
+from cxsystems.causal import loops as L  # noqa: E402
+from cxsystems.causal.graph import graph_from_links  # noqa: E402
+
+
+def naive_products(loops, link_scores, n):
+    """Each loop's link scores multiplied one after the other, around the loop (a zero score as
+    +0: a loop score 0 has the sign of its number of negative links, as exp(sum of logs) gave)."""
+    out = np.ones((len(loops), n))
+    with np.errstate(all="ignore"):
+        for i, lp in enumerate(loops):
+            for link in lp.links():
+                out[i] = out[i] * (link_scores.get(link, np.full(n, np.nan)) + 0.0)
+    return out
+
+
+def three_sector_model(tmp_path, name="sectors"):
+    # three stocks, each feeding the others' flows: 8 loops that share most of their links
+    eqs = {"A": "INTEG(fa, 10)", "B": "INTEG(fb, 20)", "C": "INTEG(fc, 5)",
+           "fa": "0.05 * B - 0.02 * A + 0.01 * C * (1 - A / 100)",
+           "fb": "0.03 * C - 0.04 * B + 0.002 * A * B / 50",
+           "fc": "0.02 * A - 0.01 * C + 0.001 * B * Time",
+           "w": "0.3"}
+    return write_model(tmp_path, name, eqs, 12, 0.25)
+
+
+def test_shared_products_equal_naive_products(tmp_path):
+    r = cx.dominance(three_sector_model(tmp_path))
+    assert len(r.loop_list) >= 6
+    naive = naive_products(r.loop_list, r.link_scores, r.times.size)
+    assert np.any(naive < 0) and np.any(naive > 0)
+    np.testing.assert_allclose(r.loop_scores, naive, rtol=1e-14, atol=0)
+    assert np.array_equal(np.signbit(r.loop_scores), np.signbit(naive))
+
+
+def products_of(cycles, table):
+    loops = [L.Loop(f"R{i + 1}", "R", "R", c, ("+",) * len(c), 0) for i, c in enumerate(cycles)]
+    prod = D._LoopProducts.of(tuple(lp.variables for lp in loops))
+    scores = {k: table[k] for k in table}
+    n = len(next(iter(table.values())))
+    return prod, prod.products(prod.table(scores, n)), naive_products(loops, scores, n)
+
+
+def test_products_keep_nan_zero_signs_and_self_loops():
+    cycles = [("a",), ("a", "b"), ("a", "b", "c"), ("b", "c"), ("a", "c", "b")]
+    table = {("a", "a"): np.array([2.0, -1.0, 0.5, 3.0]), ("a", "b"): np.array([-2.0, 0.0, -0.0, 1.0]),
+             ("b", "a"): np.array([0.5, 4.0, -3.0, np.nan]), ("b", "c"): np.array([1.5, -2.0, 2.0, 1.0]),
+             ("c", "a"): np.array([-1.0, 1.0, 1.0, 1.0]), ("c", "b"): np.array([3.0, 3.0, -1.0, 2.0])}
+    # ("a", "c") is on a loop but has no score: that loop's score is NaN, as a link not scored
+    prod, got, want = products_of(cycles, table)
+    assert prod.keys == tuple(sorted(prod.keys)) and ("a", "c") in prod.keys
+    np.testing.assert_array_equal(got[:4], want[:4])
+    assert np.isnan(got[4]).all()
+    assert got[:4, 0].tolist() == [2.0, -1.0, 3.0, 4.5] and got[:4, 1].tolist() == [-1.0, 0.0, 0.0, -6.0]
+    assert np.signbit(got[2, 1])  # 0 * -2 * 1: -0 (one negative link)
+    assert got[1, 1] == 0.0 and not np.signbit(got[1, 1])  # 0 * 4: +0
+    assert got[1, 2] == 0.0 and np.signbit(got[1, 2])  # -0 as +0, times -3: -0 (one negative link)
+    assert np.isnan(got[1, 3])
+
+
+def test_products_never_overflow_in_between():
+    # 1e200 * 1e200 * 1e-200 * 1e-200 = 1: formed directly the partial product would overflow;
+    # such intervals are scored as exp(sum of logs), as before
+    cycles = [("a", "b", "c", "d")]
+    big = np.array([1e200, 2.0, 1e-300])
+    table = {("a", "b"): big, ("b", "c"): big, ("c", "d"): 1 / big, ("d", "a"): -1 / big}
+    prod, got, _ = products_of(cycles, table)
+    assert prod._risky(prod.table(table, 3)).tolist() == [True, False, True]
+    np.testing.assert_allclose(got[0], [-1.0, -1.0, -1.0], rtol=1e-12)
+
+
+def test_relative_by_partition():
+    scores = np.array([[1.0, 0.0, -2.0], [-3.0, 0.0, np.nan], [4.0, 1.0, 1.0], [0.0, 0.0, 0.0], [-1.0, 2.0, 0.0]])
+    part = np.array([1, 1, 2, 3, 2])
+    rel = D._relative(scores, part)
+    np.testing.assert_allclose(rel[0], [0.25, 0.0, -1.0])
+    np.testing.assert_allclose(rel[1, :2], [-0.75, 0.0])
+    assert np.isnan(rel[1, 2])
+    np.testing.assert_allclose(rel[2], [0.8, 1 / 3, 1.0])
+    np.testing.assert_allclose(rel[4], [-0.2, 2 / 3, 0.0])
+    assert np.all(rel[3] == 0)
+
+
+def test_top_sorted_equals_a_full_sort():
+    rng = np.random.default_rng(4)
+    a = np.round(rng.random((300, 150)), 2)  # many ties
+    for k in (1, 64, 300):
+        np.testing.assert_array_equal(D._top_sorted(a, k, block=7), np.sort(a, axis=0)[::-1][:k])
+
+
+def test_structure_memoised_numbers_anew(tmp_path):
+    # a second call reuses the loops and the products' structure (memo hits) and gives the same
+    # numbers; other parameters reuse them too and give the new numbers
+    m = write_model(tmp_path, "bdm", {"Population": "INTEG(births - deaths, 100)",
+                                      "births": "Population * birth rate", "birth rate": "0.1",
+                                      "deaths": "Population / lifetime", "lifetime": "20"}, 4, 1)
+    first = cx.dominance(m, outcome="Population")
+    cycles, products = L._all_cycles.cache_info().hits, D._products.cache_info().hits
+    again = cx.dominance(m, outcome="Population")
+    assert L._all_cycles.cache_info().hits > cycles and D._products.cache_info().hits > products
+    np.testing.assert_array_equal(again.loop_scores, first.loop_scores)
+    np.testing.assert_array_equal(again.relative, first.relative)
+    other = cx.dominance(m, outcome="Population", params={"lifetime": 5})
+    ids = [lp.id for lp in other.loop_list]
+    np.testing.assert_allclose(other.loop_scores[ids.index("R1")], 1.0, atol=TOL)
+    np.testing.assert_allclose(other.loop_scores[ids.index("B1")], -2.0, atol=TOL)
+    np.testing.assert_allclose(first.loop_scores[ids.index("R1")], 2.0, atol=TOL)
+    np.testing.assert_allclose(other.relative[ids.index("B1")], -2 / 3, atol=TOL)
+
+
+def test_loop_memo_keeps_polarities_and_structure_apart():
+    links = [("x", "y", "+", False), ("y", "x", "+", True), ("y", "z", "+", False), ("z", "y", "-", True)]
+    one = L.find_loops(graph_from_links("g", links, kinds={"x": "stock", "z": "stock"}))
+    flipped = [(s, t, "-" if (s, t) == ("y", "x") else p, d) for s, t, p, d in links]
+    two = L.find_loops(graph_from_links("g", flipped, kinds={"x": "stock", "z": "stock"}))
+    assert [(lp.id, lp.variables) for lp in one] == [("R1", ("x", "y")), ("B1", ("z", "y"))]
+    assert [(lp.id, lp.variables) for lp in two] == [("B1", ("x", "y")), ("B2", ("z", "y"))]
+    three = L.find_loops(graph_from_links("g", links + [("x", "z", "+", False)], kinds={"x": "stock", "z": "stock"}))
+    assert [lp.variables for lp in three] == [("x", "y"), ("z", "y"), ("x", "z", "y")]
+    assert [lp.variables for lp in L.find_loops(graph_from_links("g", links, kinds={"y": "stock"}))] == \
+        [("y", "x"), ("y", "z")]  # other stocks, other canonical rotation
+
+
+def test_cx_service_second_call_same_numbers(service):
+    again = cx.dominance(cx.load_model("cx_service"), outcome="Ticket Backlog")
+    assert [lp.id for lp in again.loop_list] == [lp.id for lp in service.loop_list]
+    np.testing.assert_array_equal(again.loop_scores, service.loop_scores)
+    np.testing.assert_array_equal(again.relative, service.relative)
+    pd.testing.assert_frame_equal(again.dominant_periods, service.dominant_periods)
+    naive = naive_products(service.loop_list[::500], service.link_scores, service.times.size)
+    np.testing.assert_allclose(service.loop_scores[::500], naive, rtol=1e-13, atol=0)
+
+
+def test_loop_memo_follows_measured_signs():
+    # the same structure with a link whose sign changes at another time: other loop polarities
+    from cxsystems.causal.graph import CausalGraph, Edge, Node
+
+    def graph(change_at: float):
+        edges = {("x", "y"): Edge("x", "y", "+"), ("y", "x"): Edge("y", "x", "+", delayed=True),
+                 ("y", "z"): Edge("y", "z", "mixed", segments=((0.0, change_at, "+"), (change_at, 10.0, "-"))),
+                 ("z", "y"): Edge("z", "y", "+", delayed=True)}
+        nodes = {v: Node(v, "stock" if v != "y" else "auxiliary") for v in "xyz"}
+        return CausalGraph("g", nodes, edges, times=tuple(float(t) for t in range(11)))
+
+    early, late = L.find_loops(graph(3.0)), L.find_loops(graph(7.0))
+    assert [(lp.id, lp.description) for lp in early] == [("R1", "R"), ("B1", "R until week 3, then B")]
+    assert [(lp.id, lp.description) for lp in late] == [("R1", "R"), ("R2", "R until week 7, then B")]
+    assert [lp.as_dict() for lp in L.find_loops(graph(3.0))] == [lp.as_dict() for lp in early]
+
+
+def test_dominant_sets_equal_a_full_sort():
+    # the strongest 64 settle most intervals; ties, NaN, zero columns and shares never reached
+    # fall back to the full stable sort: the sets are the same
+    rng = np.random.default_rng(7)
+    for trial in range(60):
+        loops, cols = int(rng.integers(1, 140)), int(rng.integers(1, 90))
+        x = rng.random((loops, cols)) ** int(rng.integers(1, 8))
+        if trial % 3 == 0:
+            x = np.round(x * 4) / 10  # many ties
+        x[rng.random(x.shape) < 0.1] = np.nan
+        x[:, ::9] = 0.0
+        x = x / np.maximum(np.nansum(x, axis=0), 1e-300) * rng.uniform(0.3, 1.2, cols)  # some below 50%
+        x *= np.where(rng.random((loops, 1)) < 0.5, -1.0, 1.0)
+        for share in (0.5, 0.8):
+            full = D._dominant_sets_sorted(np.nan_to_num(np.abs(x)), share)
+            assert D.dominant_sets(x, share) == full
+    assert D.dominant_sets(np.array([[0.3, 0.0], [-0.3, 0.0], [0.4, 0.0]])) == [(0, 2), ()]
