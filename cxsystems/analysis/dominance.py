@@ -3,7 +3,9 @@
 Follows Schoenberg, Davidsen & Eberlein (2020, *System Dynamics Review* 36(2)) with the corrected
 flow-to-stock link score of Schoenberg, Hayward & Eberlein (2023, SDR 39(2)). The model is read
 through the engine's IR (``compile_model(model).ir``: each variable's whole equation, see
-:mod:`cxsystems.engine.equations`) and simulated by the numpy engine, saving every TIME STEP. For the
+:mod:`cxsystems.engine.equations`; the expression each link's score evaluates is the IR's LTM
+augmentation, :mod:`cxsystems.engine.ltm`, which the workshop's JavaScript reads too) and simulated by
+the engine, saving every TIME STEP. For the
 interval ``[t, t+dt]``:
 
 * **Link score** of a link ``x -> z`` into an auxiliary or flow ``z``::
@@ -74,7 +76,8 @@ from ..causal.build import model_graph
 from ..causal.loops import Loop, find_loops
 from ..engine import compile_model
 from ..engine import equations as E
-from ..engine.ir import Op, Ref, norm_name
+from ..engine.ir import norm_name
+from ..engine.ltm import ltm_links
 from ..errors import CxError, UnsupportedConstruct
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -92,22 +95,6 @@ SCORE_COLUMNS = ["time", "loop", "name", "polarity", "score", "relative_score"]
 
 
 # --------------------------------------------------------------------------- link scores
-def rate_expression(ir, slot: int):
-    """``(expression, how)``: what a link into ``slot`` changes: the equation of an auxiliary or
-    flow, a stock's net flow, a first-order SMOOTH's internal flow, a DELAY's (or higher SMOOTH's)
-    input; ``(None, why)`` for INITIAL and constructs that hold no link."""
-    e = E.equation(ir, slot)
-    if not isinstance(e, E.StatefulExpr):
-        return e, "auxiliary"
-    if e.kind == "integ":
-        return e.arg("flow"), "stock"
-    if e.kind == "smooth" and e.order == 1:
-        return Op("/", (Op("-", (e.arg("input"), Ref(slot))), e.arg("time"))), "smooth"
-    if e.kind in ("smooth", "delay", "delayn", "delay_fixed", "trend", "forecast"):
-        return e.arg("input"), "composite"
-    return None, f"{e.kind} holds no causal link"
-
-
 def link_score(delta_x_z: np.ndarray, delta_z: np.ndarray, delta_x: np.ndarray) -> np.ndarray:
     """``|Δx z / Δz| * sign(Δx z / Δx)``, 0 where ``Δz`` or ``Δx`` is 0 (element-wise)."""
     with np.errstate(all="ignore"):
@@ -127,11 +114,13 @@ def _link_scores(ir, now: Mapping[int, np.ndarray], nxt: Mapping[int, np.ndarray
     by_target: dict[str, list[str]] = {}
     for src, tgt in edges:
         by_target.setdefault(tgt, []).append(src)
+    # the IR's LTM augmentation (engine.ltm): one rate expression per target, as the JavaScript backend reads it
+    rates = {tgt: (lk.rate, lk.how) for tgt, lk in
+             zip(by_target, ltm_links(ir, [(slot_of.get(t), slot_of.get(t)) for t in by_target]))}
     out: dict[tuple[str, str], np.ndarray] = {}
     notes: list[str] = []
     for tgt, sources in by_target.items():
-        slot = slot_of.get(tgt)
-        rate, how = rate_expression(ir, slot) if slot is not None else (None, "no slot")
+        rate, how = rates[tgt]
         ev = None
         if rate is not None:
             try:

@@ -1,8 +1,9 @@
 """Loops That Matter in JavaScript: link and loop scores computed by the model's JavaScript twin.
 
 The numpy path (:mod:`cxsystems.analysis.dominance`) scores a link ``x -> z`` from the *rate
-expression* of ``z`` (the IR expression the link changes: an auxiliary's or flow's equation, a
-stock's net flow, a SMOOTH's internal flow, a DELAY's input), evaluated over the run saved at every
+expression* of ``z`` (:mod:`cxsystems.engine.ltm`, the IR's LTM augmentation: the IR expression the
+link changes, an auxiliary's or flow's equation, a stock's net flow, a SMOOTH's internal flow, a
+DELAY's input), evaluated over the run saved at every
 TIME STEP: at ``t`` (every input at ``t``), at ``t + dt`` (every input at ``t + dt``) and ceteris
 paribus (only ``x`` at ``t + dt``, every other input and TIME at ``t``); then::
 
@@ -13,9 +14,9 @@ expressions with the JavaScript backend's own expression writer (:class:`~cxsyst
 ``_ExprWriter``: only slot indices, numbers and helper names reach the code, never model text),
 one function ``(V, t)`` per target, and :data:`RUNTIME` (model-independent) runs the model keeping
 every TIME STEP's value table (``simulate``'s ``trace`` option) and scores the links and loops the
-caller asks for. The engine layer knows nothing of loops or graphs: the caller (the workshop page,
-through :mod:`cxsystems.analysis.dominance`) hands down ``(source slot, target slot, rate
-expression)`` triples and loops as lists of link indices.
+caller asks for. The engine layer knows nothing of loops or graphs: the caller (the workshop page)
+hands down the :class:`~cxsystems.engine.ltm.LtmLink` records of :func:`cxsystems.engine.ltm.ltm_links`
+(the same ones the numpy path evaluates) and loops as lists of link indices.
 
 A link is *not scored* (NaN, as the numpy path leaves it) when its rate expression is ``None`` or
 holds what the numpy evaluator refuses: a stateful construct inside the equation, a data series, a
@@ -26,23 +27,13 @@ numpy evaluator's draws are not the JavaScript engine's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 from ..errors import CxError, UnsupportedConstruct
 from .equations import StatefulExpr, children
 from .ir import BUILTINS, RANDOM_BUILTINS, Call, Const, Control, Lookup, Op, Ref, TimeRef
+from .ltm import LtmLink
 from .run import check_time_grid, time_grid
-
-
-@dataclass(frozen=True)
-class LtmLink:
-    """One causal link to score: ``source`` and ``target`` slots and the target's rate expression
-    (``None``: the link is not scored)."""
-
-    source: int
-    target: int
-    rate: object | None
 
 
 def scorable(rate, recorded) -> bool:

@@ -259,18 +259,17 @@ def dominance_parts(model, graph, loops, markers) -> tuple[list | None, dict | N
     """What the page needs to score the drawn loops live (Loops That Matter, in JavaScript):
     ``(links, settings)`` or ``(None, None)`` when there is nothing to follow.
 
-    ``links`` are :class:`~cxsystems.engine.jsltm.LtmLink` for every causal link of ``graph``
-    (source and target slots and the target's rate expression,
-    :func:`cxsystems.analysis.dominance.rate_expression`: the numpy path's expression). ``settings``
+    ``links`` are :class:`~cxsystems.engine.ltm.LtmLink` for every causal link of ``graph``
+    (:func:`cxsystems.engine.ltm.ltm_links`: source and target slots and the target's rate
+    expression, the ones the numpy path evaluates). ``settings``
     name the focus outcome (:func:`focus_outcome`) and the drawn loops of its cycle partition (id,
     name, polarity, variables in causal order, ``drawn``: those on the diagram, ``links``: positions
     in the settings' ``links``, the indices of the links the page scores), and the phases of the run."""
     import networkx as nx
 
-    from ..analysis.dominance import rate_expression
     from ..engine import compile_model
     from ..engine.ir import norm_name
-    from ..engine.jsltm import LtmLink
+    from ..engine.ltm import ltm_links
 
     outcome = focus_outcome(model)
     if outcome is None:
@@ -285,11 +284,7 @@ def dominance_parts(model, graph, loops, markers) -> tuple[list | None, dict | N
         return None, None
     ir = cm.ir
     edges = [(e.source, e.target) for e in graph.causal_edges()]
-    links = []
-    for src, tgt in edges:
-        s, t = ir.by_name.get(norm_name(src)), ir.by_name.get(norm_name(tgt))
-        rate = rate_expression(ir, t)[0] if s is not None and t is not None else None
-        links.append(LtmLink(-1 if s is None else s, -1 if t is None else t, rate))
+    links = list(ltm_links(ir, [(ir.by_name.get(norm_name(s)), ir.by_name.get(norm_name(t))) for s, t in edges]))
     index = {e: i for i, e in enumerate(edges)}
     by_id = {lp.id: lp for lp in loops}
     drawn, used = [], []

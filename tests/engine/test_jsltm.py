@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 
 import cxsystems as cx
-from cxsystems.analysis.dominance import rate_expression
 from cxsystems.causal import model_graph
 from cxsystems.engine import compile_model
 from cxsystems.engine.ir import Call, Const, Ref, norm_name
 from cxsystems.engine.jsgen import _guard, model_to_js
-from cxsystems.engine.jsltm import LtmLink, scorable
+from cxsystems.engine.jsltm import scorable
+from cxsystems.engine.ltm import LtmLink, ltm_links
 from cxsystems.errors import UnsupportedConstruct
 
 NODE = shutil.which("node") or "/usr/bin/node"
@@ -62,15 +62,12 @@ def write_model(tmp_path, name: str, equations: dict[str, str], final: float = 1
     return cx.load_model(path)
 
 
-def ltm_links(model) -> tuple[list[tuple[str, str]], list[LtmLink]]:
-    """Every causal link of the model's graph with its slots and the numpy path's rate expression."""
+def model_links(model) -> tuple[list[tuple[str, str]], list[LtmLink]]:
+    """Every causal link of the model's graph with its slots and rate expression (engine.ltm: what
+    the numpy path evaluates)."""
     ir = compile_model(model).ir
     edges = [(e.source, e.target) for e in model_graph(model).causal_edges()]
-    links = []
-    for src, tgt in edges:
-        s, t = ir.by_name[norm_name(src)], ir.by_name[norm_name(tgt)]
-        links.append(LtmLink(s, t, rate_expression(ir, t)[0]))
-    return edges, links
+    return edges, list(ltm_links(ir, [(ir.by_name[norm_name(s)], ir.by_name[norm_name(t)]) for s, t in edges]))
 
 
 def run_node(js: str, runs: list, tmp_path: Path) -> list:
@@ -103,7 +100,7 @@ def leading(scores: np.ndarray) -> list[int]:
 
 
 def js_with_ltm(model) -> tuple[str, list, list]:
-    edges, links = ltm_links(model)
+    edges, links = model_links(model)
     js = model_to_js(model, ltm=links)
     return js, edges, links
 
