@@ -384,6 +384,32 @@ class DominanceResult:
                                  share=share))
         return pd.DataFrame(rows, columns=["partition", "start", "end", "loops", "names", "polarity", "share"])
 
+    def leading(self, bounds, loops) -> pd.DataFrame:
+        """Which of ``loops`` (ids or names, in that order: the loops on a diagram) drives most, per
+        phase ``[a, b)`` of ``bounds`` (weeks of the interval starts). At each interval the loop with
+        the largest absolute loop score *leads* (the first on a tie; none where every score is 0 or
+        not scored): dividing by its partition's total would not change that order, so no share of
+        every loop is needed (the workshop page computes the same live). Per phase, the loop leading
+        most often (the first on a tie) and ``share``, the fraction of the phase's intervals it leads.
+        Columns ``start, end, loop, name, polarity, share`` (``loop`` ``""`` when none leads)."""
+        idx = self._indices(loops)
+        a = np.nan_to_num(np.abs(self.loop_scores[idx]))
+        best = np.argmax(a, axis=0)
+        lead = np.where(a[best, np.arange(a.shape[1])] > 0, best, -1)
+        rows = []
+        for lo, hi in bounds:
+            sel = (self.times >= lo) & (self.times < hi)
+            if not sel.any():
+                raise CxError(f"phase [{lo:g}, {hi:g}) holds no time of the run")
+            led = lead[sel]
+            counts = np.bincount(led[led >= 0], minlength=len(idx))
+            k = int(np.argmax(counts))
+            lp = self.loop_list[idx[k]] if counts[k] > 0 else None
+            rows.append(dict(start=float(lo), end=float(hi), loop=lp.id if lp else "", name=lp.name if lp else "",
+                             polarity=lp.description if lp else "",
+                             share=float(counts[k] / sel.sum()) if lp else 0.0))
+        return pd.DataFrame(rows, columns=["start", "end", "loop", "name", "polarity", "share"])
+
     def phases(self, bounds, loops=None) -> pd.DataFrame:
         """Per loop (ids or names; default: :meth:`top`) and phase ``[a, b)`` of ``bounds``
         (``[(a, b), ...]`` in weeks of the interval starts): ``mean_relative`` (the loop's mean

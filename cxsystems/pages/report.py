@@ -472,15 +472,21 @@ WHY_PHASES = 4
 
 
 def dominance_table(model: "Model", scenarios: list[str], titles: Mapping[str, str]) -> str:
-    """Which named loop drove the first stock outcome in each phase of the run, per scenario (Loops
-    That Matter, :func:`cxsystems.analysis.dominance.dominance`): the named loop most often in the
-    dominant set, with that share of the phase. ``""`` when the model has no named loop or stock
-    outcome, or the engine cannot score it."""
+    """Which loop of the causal loop diagram drove the first stock outcome in each phase of the run,
+    per scenario (Loops That Matter, :meth:`cxsystems.analysis.dominance.DominanceResult.leading`):
+    the drawn loop with the largest loop score most often, with that share of the phase: the reading
+    the workshop page highlights live. ``""`` when the model has no stock outcome, no drawn loop
+    through it, or the engine cannot score it."""
     from ..analysis.dominance import dominance
     from ..errors import UnsupportedConstruct
+    from ..plotting.diagrams import model_diagram
 
     outcome = next((o.variable for o in model.outcomes if o.variable in model.stocks), None)
     if outcome is None:
+        return ""
+    try:
+        drawn = [m.name for m in model_diagram(model).markers if m.name]
+    except CxError:
         return ""
     t0, t1 = float(model.initial_time), float(model.final_time)
     edges = [t0 + (t1 - t0) * k / WHY_PHASES for k in range(WHY_PHASES + 1)]
@@ -491,25 +497,22 @@ def dominance_table(model: "Model", scenarios: list[str], titles: Mapping[str, s
             res = dominance(model, scenario=scen, outcome=outcome)
         except (CxError, UnsupportedConstruct):
             return ""
-        named = [lp for lp, nm in zip(res.loops["loop"], res.loops["name"]) if nm]
-        if not named:
+        part = res.partition_of_outcome(outcome)
+        part_of = {lp.name: res.partition[i] for i, lp in enumerate(res.loop_list) if lp.name}
+        loops = [n for n in drawn if part_of.get(n) == part]
+        if not loops:
             return ""
-        ph = res.phases(phases, loops=named)
-        col = []
-        for a, _ in phases:
-            rows = ph[ph["start"] == a].sort_values("dominant_share", ascending=False)
-            best = rows.iloc[0] if len(rows) else None
-            col.append(f"{esc(best['name'])} ({esc(best['polarity'])}), {_pct(float(best['dominant_share']))}"
-                       if best is not None and best["dominant_share"] > 0 else "none of the named loops")
-        cells[scen] = col
+        cells[scen] = [f"{esc(r.name)} ({esc(r.polarity)}), {_pct(r.share)}" if r.loop else "none of the drawn loops"
+                       for r in res.leading(phases, loops).itertuples()]
     one, many = time_words(model.time_unit)
     head = "".join(f"<th>{esc(titles.get(s, s))}</th>" for s in scenarios)
     body = "".join(f"<tr><td>{esc(many.capitalize())} {a:g}\u2013{b:g}</td>"
                    + "".join(f"<td>{cells[s][i]}</td>" for s in scenarios) + "</tr>"
                    for i, (a, b) in enumerate(phases))
-    return (f"<h3>Which loop drove {esc(outcome.lower())}, phase by phase</h3><p>The named loop most often among "
-            f"the loops explaining half of the change in {esc(outcome.lower())}, with that share of the phase "
-            "(Loops That Matter; <code>cxsystems dominance</code>).</p>"
+    return (f"<h3>Which loop drove {esc(outcome.lower())}, phase by phase</h3><p>Of the loops in the diagram, "
+            f"the one moving {esc(outcome.lower())} most (the largest loop score, Loops That Matter) most often "
+            "in each phase, with that share of the phase; the workshop page highlights the same loop as its "
+            "sliders move (<code>cxsystems dominance</code> gives every loop's share).</p>"
             f"<table class=\"keep\"><thead><tr><th>Phase</th>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 

@@ -36,31 +36,23 @@ def opened(browser, page_file):  # noqa: F811 (the fixtures imported above)
 
 
 def expected(res, loops):
-    """The page's rule in numpy over ``cx.dominance``'s loop scores: at each interval the first of
-    the drawn ``loops`` (page order, matched by their links: ids may differ with measured signs)
-    with the largest |loop score| leads; the one leading most often (first on ties) over the run
-    and in each quarter, with that share."""
+    """The page's rule in Python: :meth:`DominanceResult.leading` over the drawn ``loops`` (page order,
+    matched by their links: ids may differ with measured signs), over the run and per quarter."""
     def links(vs):
         return set(zip(vs, vs[1:] + vs[:1]))
 
     rows = [next(i for i, lp in enumerate(res.loop_list) if set(lp.links()) == links(p["variables"]))
             for p in loops]
-    scores = res.loop_scores[rows]
-    a = np.nan_to_num(np.abs(scores))
-    best = np.argmax(a, axis=0)
-    lead = np.where(a[best, np.arange(a.shape[1])] > 0, best, -1)
-
-    def most(sel):
-        counts = np.array([np.sum(lead[sel] == k) for k in range(len(loops))])
-        if counts.max() == 0:
-            return None, 0.0
-        k = int(np.argmax(counts))
-        return loops[k]["id"], counts[k] / sel.sum()
-
+    ids = [res.loop_list[i].id for i in rows]
+    page_id = dict(zip(ids, (p["id"] for p in loops)))
     t0, t1 = res.times[0], res.times[-1] + res.dt
     cuts = [t0 + (t1 - t0) * k / DOMINANCE_PHASES for k in range(DOMINANCE_PHASES + 1)]
-    phases = [most((res.times >= a_) & (res.times < b_)) for a_, b_ in zip(cuts[:-1], cuts[1:])]
-    return scores, most(np.ones(res.times.size, dtype=bool)), phases
+
+    def read(table):
+        return [(page_id[r.loop], r.share) if r.loop else (None, 0.0) for r in table.itertuples()]
+
+    (whole,) = read(res.leading([(t0, t1)], ids))
+    return res.loop_scores[rows], whole, read(res.leading(list(zip(cuts[:-1], cuts[1:])), ids))
 
 
 def pct(x: float) -> str:
