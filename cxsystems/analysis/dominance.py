@@ -49,8 +49,9 @@ Every loop is scored when there are at most ``max_loops`` (``method = "all loops
 only the named loops and the strongest others by a cheap bound (the product of the peak absolute
 scores of their links) are scored, ``max_loops`` in all (``method = "named and strongest by
 bound"``): relative scores are then shares of the scored loops only. Loops are enumerated by
-:func:`~cxsystems.causal.find_loops` (refused beyond its own limit of 20,000 loops); strongest-path
-loop discovery (Eberlein & Schoenberg 2020) is not implemented.
+:func:`~cxsystems.causal.find_loops`; beyond its own limit of 20,000 loops (or with
+``strongest_paths=True``) they are found by strongest-path search after Eberlein & Schoenberg 2020
+(:func:`strongest_path_loops`, ``method = "strongest paths"``), and ``notes`` say which method ran.
 
 **Speed**: what depends only on the model's structure is memoised by that structure: the cycles
 of the causal graph (keyed by its edge set and stocks, in :mod:`cxsystems.causal.loops`; the loops'
