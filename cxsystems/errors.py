@@ -24,12 +24,13 @@ class UnsupportedConstruct(CxError):
     with an :class:`EngineNotice`; ``engine="numpy"`` refuses instead.
 
     ``reason`` names the construct (``"'x' calls ACTIVE INITIAL, which the engine does not
-    support"``); the message is ``"engine: <reason>; use engine='pysd'"``.
+    support"``); the message is ``"engine: <reason>; <advice>"``, the advice by default
+    ``"use engine='pysd'"`` (the compiled backend's refusals point to the numpy engine instead).
     """
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, advice: str = "use engine='pysd'"):
         self.reason = " ".join(str(reason).split())
-        super().__init__(f"engine: {self.reason}; use engine='pysd'")
+        super().__init__(f"engine: {self.reason}; {advice}")
 
 
 class Notice(UserWarning):

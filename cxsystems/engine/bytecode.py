@@ -48,7 +48,7 @@ from .ir import (
 from .kernels import ScalarTable
 from .run import closure as _closure
 
-#: Opcodes (the machine's ``if`` chain tests them in this order).
+#: Opcodes: an instruction's first column (:mod:`cxsystems.engine.vm` dispatches on them).
 OPS = ("COPY ADD SUB MUL DIV NEG SPOW NPOW EQ NE LT LE GT GE AND OR NOT SELECT GUARDT GUARDF MIN MAX "
        "ABS EXP LN SQRT SIN COS TAN ASIN ACOS ATAN SINH COSH TANH LOG INT QUANTUM MODULO XIDZ ZIDZ "
        "STEP RAMP2 RAMP3 PULSE PULSE1 PTRAIN LOOKUP DLOW PICK EULER CLIP").split()
@@ -64,6 +64,9 @@ _BINARY = {"min": "MIN", "max": "MAX", "power": "NPOW", "quantum": "QUANTUM", "m
 #: Stateful kinds the machine runs.
 STATEFULS = ("integ", "smooth", "delay", "delayn", "trend", "forecast", "initial", "active_initial",
              "sample_if_true")
+
+#: What a refusal of the compiled backend advises: the numpy engine runs every such model.
+NUMPY_ADVICE = "the numpy engine runs it (backend='numpy', or engine='numpy')"
 
 
 @dataclass(frozen=True)
@@ -122,9 +125,9 @@ def _order(st) -> int:
         v = float(o.value)
         if v == int(v) and v >= 1:
             return int(v)
-        raise UnsupportedConstruct(f"{st.owner!r}: order {v:g} is not a whole number >= 1")
+        raise UnsupportedConstruct(f"{st.owner!r}: order {v:g} is not a whole number >= 1", NUMPY_ADVICE)
     raise UnsupportedConstruct(f"{st.owner!r}: an order read from a variable; the compiled backend needs a "
-                               "literal order")
+                               "literal order", NUMPY_ADVICE)
 
 
 class _Assembler:
@@ -132,10 +135,10 @@ class _Assembler:
         self.cm, self.els = cm, cm.ir.elements
         if cm.control_slots:
             keys = ", ".join(k.replace("_", " ").upper() for k in cm.control_slots)
-            raise UnsupportedConstruct(f"{keys} change(s) in time; the compiled backend runs fixed time settings")
+            raise UnsupportedConstruct(f"{keys} change(s) in time; the compiled backend runs fixed time settings", NUMPY_ADVICE)
         if cm.random_sites:
             owner = next(iter(cm.random_sites.values()))[1]
-            raise UnsupportedConstruct(f"{owner!r} draws random numbers; the compiled backend does not yet")
+            raise UnsupportedConstruct(f"{owner!r} draws random numbers; the compiled backend does not yet", NUMPY_ADVICE)
         self.n = cm.n_slots  # permanent rows allocated so far
         self.consts: dict = {}
         self.time_slot = self._perm()
@@ -153,7 +156,7 @@ class _Assembler:
         for st in self.states:
             if st.kind not in STATEFULS:
                 name = VENSIM_NAMES.get(st.kind, st.kind.upper())
-                raise UnsupportedConstruct(f"{st.owner!r} uses {name}, which the compiled backend does not run yet")
+                raise UnsupportedConstruct(f"{st.owner!r} uses {name}, which the compiled backend does not run yet", NUMPY_ADVICE)
             self.info[id(st)] = self._layout(st)
 
     # ------------------------------------------------------------------------------- rows
@@ -229,12 +232,12 @@ class _Assembler:
             if e.op == "not":
                 return self.emit("NOT", out, self.expr(e.args[0], owner, guard))
             if e.op not in _ARITH:
-                raise UnsupportedConstruct(f"{owner!r} uses operator {e.op!r}, which the compiled backend does not run")
+                raise UnsupportedConstruct(f"{owner!r} uses operator {e.op!r}, which the compiled backend does not run", NUMPY_ADVICE)
             a, b = (self.expr(x, owner, guard) for x in e.args)
             return self.emit(_ARITH[e.op], out, a, b, guard if e.op == "/" else -1)
         if isinstance(e, Call):
             return self._call(e, owner, guard, out)
-        raise UnsupportedConstruct(f"{owner!r} uses {type(e).__name__}, which the compiled backend does not run")
+        raise UnsupportedConstruct(f"{owner!r} uses {type(e).__name__}, which the compiled backend does not run", NUMPY_ADVICE)
 
     def _leaf(self, e) -> int:
         if isinstance(e, Const):
@@ -263,7 +266,7 @@ class _Assembler:
         fn = e.fn
         if fn in RANDOM_BUILTINS:
             raise UnsupportedConstruct(f"{owner!r} calls {VENSIM_NAMES[fn]}: the compiled backend does not draw "
-                                       "random numbers yet")
+                                       "random numbers yet", NUMPY_ADVICE)
         if fn == "if_then_else":
             c = self.expr(e.args[0], owner, guard)
             gt = gf = guard
@@ -296,7 +299,7 @@ class _Assembler:
         if fn == "pulse_train":
             return self.emit("PTRAIN", out, *args)
         name = VENSIM_NAMES.get(fn, fn.upper())
-        raise UnsupportedConstruct(f"{owner!r} calls {name}, which the compiled backend does not run yet")
+        raise UnsupportedConstruct(f"{owner!r} calls {name}, which the compiled backend does not run yet", NUMPY_ADVICE)
 
     def statement(self, fn) -> np.ndarray:
         """The instructions ``fn()`` emits, temporaries counted afresh."""

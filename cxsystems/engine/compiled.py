@@ -1,8 +1,12 @@
 """The compiled backend: a model's instructions (:mod:`cxsystems.engine.bytecode`) run by a virtual
 machine compiled with numba (:mod:`cxsystems.engine.vm`), cached on disk, with the numpy engine's
 semantics. The machine is the same for every model: it is compiled once per installation (about
-20-45 s on 2 cores) and loaded from the cache afterwards (about 0.3-1 s per process); a model only
-costs its assembly into instructions (about 2 ms for cx_service).
+2.5-3 s on 2 cores, numba's start included) and loaded from the cache afterwards (about 0.3-0.4 s
+in a new process, of which numba's import and first-use set-up take all but about 0.01 s); a model
+only costs its assembly into instructions (about 2 ms for cx_service). The machine is one function
+(:mod:`cxsystems.engine.vm` says why) that releases the GIL: a call over several blocks of worlds
+runs them on one thread per core, each block in one thread, so the numbers do not depend on the
+threads.
 
 Which backend runs a call (``CompiledModel.run(..., backend=)``):
 
@@ -52,24 +56,23 @@ import numpy as np
 
 from ..errors import CxError, UnsupportedConstruct
 from . import vm
-from .bytecode import Bytecode, assemble
+from .bytecode import NUMPY_ADVICE, Bytecode, assemble
 from .data import data_series_at
 from .result import EngineResult
 from .run import closure as _closure
 from .run import time_grid
 
 BACKENDS = ("auto", "compiled", "numpy")
-#: Seconds the machine's compilation takes (once per installation; measured 20-45 s on 2 cores) and
-#: its cached load in a new process (measured 0.3-1 s, numba's import included): the rent-or-buy
-#: thresholds of ``auto``.
-COMPILE_COST = 40.0
-LOAD_COST = 0.5
-#: Worlds per block: the machine runs each instruction over a block (one block per thread).
+#: Seconds the machine's compilation takes (once per installation; measured 2.5-3.1 s in a new
+#: process on 2 shared cores, numba's import included) and its cached load in a new process
+#: (measured 0.31-0.38 s, numba's import and set-up included): the rent-or-buy thresholds of ``auto``.
+COMPILE_COST = 3.0
+LOAD_COST = 0.4
+#: Worlds per block: the machine runs each instruction over a block (a thread runs whole blocks).
 BLOCK = 256
 
-_LOADED: dict[str, dict] = {}  # key -> {"serial", "parallel", "how", "seconds"}
+_LOADED: dict[str, dict] = {}  # key -> {"kernel", "how", "seconds", "pid"}
 _LOAD_LOCK = threading.Lock()
-_PARALLEL_LOCK = threading.Lock()  # numba's default threading layer runs one parallel call at a time
 _PRIVATE_TMP: list = []
 
 
@@ -210,7 +213,7 @@ def is_cached() -> bool:
 
 def load() -> dict:
     """The machine's kernels, loaded once per process: from the verified cache, else compiled (and
-    cached). Returns ``{"serial", "parallel", "how" ("cache"|"compiled"), "seconds"}``."""
+    cached). Returns ``{"kernel", "how" ("cache"|"compiled"), "seconds", "pid"}``."""
     key = cache_key()
     got = _LOADED.get(key)
     if got is not None:
@@ -240,16 +243,13 @@ def load() -> dict:
         sys.modules[stem] = module
         code = compile(vm.SOURCE, str(src), "exec")  # this package's text, never a file's or a .pyc
         exec(code, module.__dict__)  # noqa: S102 - the machine's static source (cxsystems.engine.vm)
-        ns = module.__dict__
-        serial, parallel = ns["kernel_serial"], ns["kernel_parallel"]
-        hits = sum(sum(f.stats.cache_hits.values()) for f in (serial, parallel))
-        how = "cache" if hits == 2 else "compiled"
+        kernel = module.__dict__["kernel"]
+        how = "cache" if sum(kernel.stats.cache_hits.values()) == 1 else "compiled"
         if use_disk and how == "compiled":  # list the machine code numba just wrote
             files = {p.name: _sha(p) for p in _numba_files(folder, stem)}
             listed = {"source": hashlib.sha256(data).hexdigest(), "files": files}
             _atomic_write(folder / f"{stem}.json", json.dumps(listed, indent=1, sort_keys=True).encode())
-        got = {"serial": serial, "parallel": parallel, "how": how, "seconds": time.perf_counter() - t0,
-               "pid": os.getpid()}
+        got = {"kernel": kernel, "how": how, "seconds": time.perf_counter() - t0, "pid": os.getpid()}
         _LOADED[key] = got
         return got
 
@@ -289,11 +289,11 @@ def choose(cm, backend: str, n_steps: int, n_worlds: int, vector: bool, method: 
         return None, "numpy: asked for"
     if method != "euler":
         if backend == "compiled":
-            raise UnsupportedConstruct(f"the compiled backend integrates with Euler only, not {method}")
+            raise UnsupportedConstruct(f"the compiled backend integrates with Euler only, not {method}", NUMPY_ADVICE)
         return None, f"numpy: the compiled backend integrates with Euler only, not {method}"
     if backend == "compiled":
         if not numba_available():
-            raise UnsupportedConstruct("the compiled backend needs numba (pip install numba)")
+            raise UnsupportedConstruct("the compiled backend needs numba (pip install numba)", NUMPY_ADVICE)
         return bytecode_of(cm), "compiled: asked for"
     loaded = bool(_LOADED)
     spent = cm.__dict__.get("_cx_numpy_seconds", 0.0)
@@ -319,6 +319,28 @@ def note_numpy_time(cm, seconds: float) -> None:
 def _program(code: Bytecode, slots, include) -> np.ndarray:
     parts = [c for s, c, _ in slots if include(s)]
     return np.concatenate(parts) if parts else np.zeros((0, 6), dtype=np.int64)
+
+
+def _threads(n_blocks: int, pid: int) -> int:
+    """Threads for a call of ``n_blocks`` blocks: one per core (at most one per block), and one in
+    a forked worker process (its siblings already use the cores)."""
+    if n_blocks < 2 or pid != os.getpid():
+        return 1
+    return max(1, min(n_blocks, os.cpu_count() or 1))
+
+
+def _run_blocks(kernel, n_blocks: int, args: tuple, n: int) -> None:
+    """Run every block on ``n`` threads, each a contiguous range of blocks (the kernel releases the
+    GIL; a block writes only its own worlds of ``OUT`` and its own entry of ``ERR``)."""
+    if n <= 1:
+        kernel(0, n_blocks, *args)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    cuts = [n_blocks * i // n for i in range(n + 1)]
+    with ThreadPoolExecutor(n, thread_name_prefix="cxsystems-vm") as pool:
+        for f in [pool.submit(kernel, cuts[i], cuts[i + 1], *args) for i in range(n)]:
+            f.result()
 
 
 def run(cm, code: Bytecode, ctl: dict, settings: dict, n_worlds: int, capture: list, names: list):
@@ -361,19 +383,13 @@ def run(cm, code: Bytecode, ctl: dict, settings: dict, n_worlds: int, capture: l
     n_blocks = -(-n_worlds // block)
     OUT = np.empty((len(capture), len(ROUNDED), n_worlds))
     ERR = np.zeros(n_blocks, dtype=np.int64)
-    args = (block, code.n_values, PB, code.param_slots, np.array(sorted(stepped.values()), dtype=np.int64),
+    c = np.ascontiguousarray
+    args = (block, code.n_values, PB, c(code.param_slots), np.array(sorted(stepped.values()), dtype=np.int64),
             np.asarray(SP, dtype=np.int64), np.asarray(SF, dtype=float), np.asarray(SV, dtype=float),
-            code.const_slots, code.const_values, code.time_slot, code.control_slots, CTL, code.data_slots, DATA,
-            TIMES, SAVED, TX, TY, TS,
-            code.init, crit, save, code.update, np.asarray(capture, dtype=np.int64), OUT, ERR)
-    # threads: not in a forked child (some threading layers are not fork-safe), one call at a time
-    if n_blocks > 1 and kernels["pid"] == os.getpid() and _PARALLEL_LOCK.acquire(blocking=False):
-        try:
-            kernels["parallel"](*args)
-        finally:
-            _PARALLEL_LOCK.release()
-    else:
-        kernels["serial"](*args)
+            c(code.const_slots), c(code.const_values), code.time_slot, c(code.control_slots), CTL,
+            c(code.data_slots), DATA, TIMES, SAVED, c(TX), c(TY), c(TS),
+            c(code.init), c(crit), c(save), c(code.update), np.asarray(capture, dtype=np.int64), OUT, ERR)
+    _run_blocks(kernels["kernel"], n_blocks, args, _threads(n_blocks, kernels["pid"]))
     if ERR.any():
         return None
     return EngineResult(names=list(names), times=ROUNDED.copy(), values=OUT)
