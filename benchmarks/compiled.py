@@ -5,7 +5,11 @@ compile of its virtual machine (a fresh process with an empty cache folder), its
 second fresh process), a model's assembly into instructions, the first run in this process
 (load included) and a warm run; a 10,000-world engine ensemble and a 10,000-world ``ensemble()``
 (one scenario, metrics and bands included) on both backends; pysimlin's one run if ``pysimlin`` is
-installed (an optional comparison, never a dependency); and the ratios.
+installed (an optional comparison, never a dependency); PySD's one run (pysd-fast, as
+``cx.simulate(engine="pysd-fast")`` runs it; ``--stock`` adds stock PySD, 20-35 s); then the same
+for a subscripted model of the peer suite (default the 351-town Population sample, found as
+``benchmarks/subscripted.py`` finds it; skipped when the suite is missing): one run on each
+engine and a ``--sub-n``-world engine ensemble on both backends; and the ratios.
 
     python benchmarks/compiled.py                  # everything (the cold compile takes ~3 s)
     python benchmarks/compiled.py --skip-cold      # no cold compile
@@ -30,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from _timing import best_of  # noqa: E402  (benchmarks/, the script's own folder)
+from subscripted import DEFAULT_MODEL, draw_params, peer_suite  # noqa: E402  (benchmarks/)
 
 import cxsystems as cx  # noqa: E402
 from cxsystems.engine import compile_model  # noqa: E402
@@ -60,14 +65,58 @@ def _load_in_fresh_process(cache: Path) -> dict:
 
 
 def _pysimlin_one_run(path: Path, repeat: int):
+    """pysimlin's best time for one run, ``None`` when it is not installed, or the one-line reason
+    it cannot run the model (a string)."""
     try:
         import simlin
     except ImportError:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m = simlin.load(str(path))
-        return best_of(lambda: m.simulate().run_to_end(), repeat)[0]
+        try:
+            m = simlin.load(str(path))
+            return best_of(lambda: m.simulate().run_to_end(), repeat)[0]
+        except Exception as exc:  # noqa: BLE001 - an optional peer; its own error types
+            return " ".join(str(exc).split())[:160]
+
+
+def _pysd_one_run(model, scenario, stock: bool, repeat: int) -> float:
+    """PySD's time for one run as :func:`cxsystems.simulate` does it (module loading included)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return best_of(lambda: cx.simulate(model, scenario, engine="pysd" if stock else "pysd-fast"), repeat)[0]
+
+
+def _subscripted(path: Path, n: int, seed: int, repeat: int, row) -> dict:
+    """One run on every engine and an ``n``-world engine ensemble on both backends of a subscripted
+    model; ``{name: seconds}``."""
+    model = cx.load_model(path)
+    cm = compile_model(model)
+    print(f"model {model.name} (peer suite, subscripted): {cm.n_slots:,} slots, "
+          f"{(model.final_time - model.initial_time) / model.time_step:g} steps")
+    cm.run(backend="compiled")
+    out = {}
+    out["numpy"], a = best_of(lambda: cm.run(backend="numpy"), 5)
+    out["compiled"], b = best_of(lambda: cm.run(backend="compiled"), 20)
+    np.testing.assert_allclose(b.values, a.values, rtol=1e-12, atol=1e-300)
+    row("  numpy: one run", out["numpy"])
+    row("  compiled: one run (warm)", out["compiled"])
+    simlin = _pysimlin_one_run(path, 5)
+    if isinstance(simlin, str):
+        print(f"    pysimlin: cannot run this model ({simlin})")
+    elif simlin is not None:
+        out["pysimlin"] = simlin
+        row("  pysimlin: one run", simlin)
+    out["pysd-fast"] = _pysd_one_run(model, None, False, 3)
+    row("  PySD (pysd-fast): one run", out["pysd-fast"], "(module load included, as cx.simulate runs it)")
+    varied = [k for k, p in model.parameters.items() if p.value != 0]
+    params = draw_params(model, varied, n, seed)
+    out["ens numpy"], en = best_of(lambda: cm.run(params=params, backend="numpy"), repeat)
+    out["ens compiled"], ec = best_of(lambda: cm.run(params=params, backend="compiled"), repeat)
+    np.testing.assert_allclose(ec.values, en.values, rtol=1e-12, atol=1e-300)
+    row(f"  numpy: {n:,}-world engine ensemble", out["ens numpy"])
+    row(f"  compiled: {n:,}-world engine ensemble", out["ens compiled"])
+    return out
 
 
 def main(argv=None) -> int:
@@ -77,6 +126,10 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="repeats of the ensemble timings (best is shown)")
     ap.add_argument("--skip-cold", action="store_true", help="do not time the cold compile (~3 s)")
     ap.add_argument("--seed", type=int, default=2024)
+    ap.add_argument("--stock", action="store_true", help="also time stock PySD's one run (20-35 s)")
+    ap.add_argument("--subscripted", type=Path, default=None, metavar="PATH",
+                    help="the subscripted model (default: the peer suite's 351-town Population sample)")
+    ap.add_argument("--sub-n", type=int, default=1000, help="worlds of the subscripted model's ensembles")
     args = ap.parse_args(argv)
 
     model = cx.load_model(args.model)
@@ -118,8 +171,16 @@ def main(argv=None) -> int:
     t_simlin = _pysimlin_one_run(model.path, 20)
     if t_simlin is None:
         print("  pysimlin: not installed (pip install pysimlin to compare); skipped")
+    elif isinstance(t_simlin, str):
+        print(f"  pysimlin: cannot run this model ({t_simlin})")
+        t_simlin = None
     else:
         row("pysimlin: one run (simulate + run_to_end)", t_simlin)
+    t_pysd = _pysd_one_run(model, scenario.name, False, 3)
+    row("PySD (pysd-fast): one run", t_pysd, "(module load included, as cx.simulate runs it)")
+    t_stock = _pysd_one_run(model, scenario.name, True, 1) if args.stock else None
+    if t_stock is not None:
+        row("PySD (stock): one run", t_stock)
 
     rng = np.random.default_rng(args.seed)
     present = [p for p in SAMPLED if p in model.parameters]
@@ -148,6 +209,11 @@ def main(argv=None) -> int:
     row(f"numpy: ensemble() of {args.n:,} worlds, one scenario", t_api_n, "(metrics and bands included)")
     row(f"compiled: ensemble() of {args.n:,} worlds, one scenario", t_api_c, "(target 1 s for 10,000)")
 
+    sub_path = args.subscripted or peer_suite() / DEFAULT_MODEL
+    sub = _subscripted(sub_path, args.sub_n, args.seed, args.repeat, row) if sub_path.is_file() else None
+    if sub is None:
+        print(f"  subscripted model: {sub_path} not found (the peer suite is missing); skipped")
+
     print("ratios:")
     print(f"  numpy / compiled, one run                {t_numpy / t_comp:8.1f}x")
     if t_simlin is not None:
@@ -155,6 +221,15 @@ def main(argv=None) -> int:
         print(f"  pysimlin x {args.n:,} serial / compiled ensemble {t_simlin * args.n / t_ens_c:8.1f}x")
     print(f"  numpy / compiled, engine ensemble        {t_ens_n / t_ens_c:8.1f}x")
     print(f"  numpy / compiled, ensemble()             {t_api_n / t_api_c:8.1f}x")
+    print(f"  PySD (pysd-fast) / compiled, one run     {t_pysd / t_comp:8.1f}x")
+    if t_stock is not None:
+        print(f"  PySD (stock) / compiled, one run         {t_stock / t_comp:8.0f}x")
+    if sub is not None:
+        print(f"  subscripted: numpy / compiled, one run   {sub['numpy'] / sub['compiled']:8.1f}x")
+        if "pysimlin" in sub:
+            print(f"  subscripted: pysimlin / compiled, one run {sub['pysimlin'] / sub['compiled']:7.2f}x")
+        print(f"  subscripted: pysd-fast / compiled, one run {sub['pysd-fast'] / sub['compiled']:6.1f}x")
+        print(f"  subscripted: numpy / compiled, {args.sub_n:,}-world ensemble {sub['ens numpy'] / sub['ens compiled']:6.1f}x")
     return 0
 
 
