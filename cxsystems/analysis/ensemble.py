@@ -9,7 +9,7 @@
     res = ensemble(model, n=2000, seed=0)     # 2,000 worlds x 7 scenarios
     res.runs                                  # one row per scenario and run: sampled parameters, metrics
     res.bands                                 # xarray: (scenario, quantile, time) per outcome
-    res.trajectories                          # xarray: (scenario, run, time), kept when small enough
+    res.trajectories                          # xarray: (scenario, run, time), when asked or free
     robustness(res)                           # share of runs each scenario beats each other one
     regret(res)                               # how far each scenario falls short of the best, per run
     verdicts(res)                             # "structural_prevention beats reactive_hiring on ..."
@@ -17,12 +17,13 @@
 The worlds are drawn once by Latin hypercube from the model's ``[uncertain]`` parameters
 (:mod:`cxsystems.model.uncertain`); every scenario then runs on exactly those worlds, so differences
 between scenarios are differences of policy, not of luck. Runs are split into fixed chunks of
-``chunk_size`` worlds, each simulated for every scenario in one vectorised engine pass; only the
-per-run metrics, the trajectories of the band runs and (if asked) all trajectories are kept, so
-memory stays bounded for 100,000 runs. Chunks run in this process, over ``workers`` processes, or on
-any executor with ``submit`` (a :class:`concurrent.futures.Executor` or a ``dask.distributed.Client``);
-chunk boundaries never depend on how chunks are run, so the same seed gives identical numbers every
-way.
+``chunk_size`` worlds, each simulated for every scenario in one vectorised engine pass and written
+straight into arrays allocated once; only the per-run metrics, the trajectories of the band runs
+and (when asked, or when they cost nothing) all trajectories are kept, so memory stays bounded for
+100,000 runs and the time stays close to the engine's own. Chunks run in this process, over
+``workers`` processes, or on any executor with ``submit`` (a :class:`concurrent.futures.Executor`
+or a ``dask.distributed.Client``); chunk boundaries never depend on how chunks are run, so the same
+seed gives identical numbers every way.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from ..model.scenarios import Scenario, select_scenarios
 from ..model.specs import MetricSpec
 from ..model.uncertain import Uncertain, check_seed, sample
 from ..names import match
-from .metrics import metric_values
+from .metrics import metric_table
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -80,7 +81,8 @@ class EnsembleResult:
         bands: :class:`xarray.Dataset`, one variable per recorded outcome, dims
             (scenario, quantile, time); ``attrs["band_runs"]`` says how many runs it summarises.
         trajectories: :class:`xarray.Dataset` with dims (scenario, run, time) per recorded
-            variable, or ``None`` when not kept.
+            variable (views of the runs as the engine wrote them), or ``None`` when not kept
+            (see :func:`ensemble`'s ``trajectories``).
         seed, n: the seed and the number of runs (worlds).
         headline, versus: the model's headline metric and head-to-head pairs (for verdicts).
         tail_risks: the model's tail risks (:class:`~cxsystems.model.specs.TailRisk`).
@@ -240,6 +242,7 @@ class _Chunk:
     stop: int
     params: Mapping[str, np.ndarray]
     band_local: np.ndarray  # indices (within the chunk) of runs that feed the bands
+    band_start: int = 0  # how many band runs come before this chunk
 
 
 @dataclass(frozen=True)
@@ -248,34 +251,78 @@ class _Job:
 
     changes: tuple[tuple, ...]  # per scenario: its Change objects
     metric_vars: tuple[tuple[str, str], ...]  # (variable, how) per metric
-    recorded: tuple[str, ...]  # variables the engine records
+    recorded: tuple[str, ...]  # variables the engine records: the band variables first
     band_vars: tuple[str, ...]
     keep_all: bool
     seed: int = 0  # the random functions' seed; world i of the ensemble draws its own stream
 
 
-def _run_chunk(cm, job: _Job, chunk: _Chunk):
-    """Simulate one chunk for every scenario; returns (index, metrics, band trajectories, all)."""
-    n_s, n_c = len(job.changes), chunk.stop - chunk.start
-    metrics = np.empty((n_s, len(job.metric_vars), n_c))
-    bands = full = None
+class _Store:
+    """Where chunks write their results, allocated once: the per-run metrics (scenario, metric,
+    run) and the trajectories (scenario, variable, time, run) of every run (``keep_all``) or of the
+    band runs only; the trajectories' array waits for the first chunk's saved times."""
+
+    def __init__(self, n_scenarios: int, n_metrics: int, n_band_vars: int, n_runs: int, n_band_runs: int,
+                 keep_all: bool):
+        self.metrics = np.empty((n_scenarios, n_metrics, n_runs))
+        self.lead = (n_scenarios, n_band_vars)
+        self.width = n_runs if keep_all else n_band_runs
+        self.times: np.ndarray | None = None
+        self.traj: np.ndarray | None = None
+
+    def trajectories(self, times: np.ndarray) -> np.ndarray:
+        """The trajectories' array, allocated for ``times`` on the first call."""
+        if self.times is None:
+            self.times = times
+            self.traj = np.empty((*self.lead, len(times), self.width))
+        elif len(times) != len(self.times):
+            raise CxError(f"the worlds of this ensemble save different times ({len(self.times)} and "
+                          f"{len(times)} points): an ensemble needs one time grid for every world")
+        return self.traj
+
+
+def _picker(index: np.ndarray):
+    """``index`` (increasing positions) as a slice when evenly spaced (a view, no copy), else itself."""
+    if len(index) == 0:
+        return slice(0, 0)
+    first = int(index[0])
+    step = int(index[1] - first) if len(index) > 1 else 1
+    if step > 0 and np.array_equal(index, first + step * np.arange(len(index))):
+        return slice(first, int(index[-1]) + 1, step)
+    return index
+
+
+def _fill(cm, job: _Job, chunk: _Chunk, store: _Store, at: int, band_at: int) -> None:
+    """Simulate one chunk for every scenario, writing its metrics to runs ``at`` onwards of ``store``
+    and its trajectories to runs ``at`` (every run kept) or band runs ``band_at`` onwards."""
+    n_c, n_b = chunk.stop - chunk.start, len(job.band_vars)
     pos = {name: j for j, name in enumerate(job.recorded)}
-    idx = [pos[v] for v in job.band_vars]
+    groups: dict[str, list[int]] = {}  # variable -> its metrics, so a variable is transposed once
+    for k, (var, _) in enumerate(job.metric_vars):
+        groups.setdefault(var, []).append(k)
+    pick, n_band = _picker(chunk.band_local), len(chunk.band_local)
     for s, changes in enumerate(job.changes):
         # Every scenario sees the same random draws in world i (common random numbers), whatever the chunks.
         res = cm.run(changes, params=dict(chunk.params), variables=list(job.recorded), vector=True,
                      seed=job.seed, first_world=chunk.start)
-        values = res.values  # (variable, time, run)
-        for k, (var, how) in enumerate(job.metric_vars):
-            metrics[s, k] = metric_values(res.times, values[pos[var]], how)
-        if bands is None:
-            bands = np.empty((n_s, len(idx), len(res.times), len(chunk.band_local)))
-            if job.keep_all:
-                full = np.empty((n_s, len(idx), len(res.times), n_c))
-        bands[s] = values[idx][:, :, chunk.band_local]
+        values = res.values  # (variable, time, run); the band variables come first
+        traj = store.trajectories(res.times)
+        for var, ks in groups.items():
+            table = metric_table(res.times, values[pos[var]], [job.metric_vars[k][1] for k in ks])
+            for row, k in zip(table, ks):
+                store.metrics[s, k, at:at + n_c] = row
         if job.keep_all:
-            full[s] = values[idx]
-    return chunk.index, metrics, bands, full, res.times
+            traj[s, :, :, at:at + n_c] = values[:n_b]
+        elif n_band:
+            traj[s, :, :, band_at:band_at + n_band] = values[:n_b, :, pick]
+
+
+def _run_chunk(cm, job: _Job, chunk: _Chunk):
+    """One chunk on its own (in a worker): ``(index, metrics, trajectories, times)`` of its runs."""
+    store = _Store(len(job.changes), len(job.metric_vars), len(job.band_vars), chunk.stop - chunk.start,
+                   len(chunk.band_local), job.keep_all)
+    _fill(cm, job, chunk, store, 0, 0)
+    return chunk.index, store.metrics, store.traj, store.times
 
 
 _WORKER_MODEL = None
@@ -317,8 +364,12 @@ def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = 
         seed: seed of the Latin hypercube; the same seed gives the same worlds and numbers.
         variables: variables to keep bands (and trajectories) of; default the key outcomes.
         uncertain: override the model's ``[uncertain]`` parameters.
-        trajectories: keep every trajectory (scenario x run x time per variable); ``None`` keeps
-            them when they fit in 256 MiB, else only bands and metrics.
+        trajectories: keep every trajectory (scenario x run x time per variable): ``True`` keeps
+            them, ``False`` streams (each chunk's runs are reduced to metrics and band runs, then
+            dropped). ``None`` (the default) keeps them only when that costs nothing: every run
+            already feeds the bands (``n <= band_runs``) and they take at most 256 MiB. Nothing in
+            cxsystems reads them (robustness, regret, tail risks, verdicts, charts and reports use
+            the metrics and bands), so pass ``True`` to look at individual runs of a large ensemble.
         workers: split the chunks over this many processes (``None``/1: in this process).
         executor: run chunks with ``executor.submit`` (a ``concurrent.futures`` executor or a
             ``dask.distributed.Client``); excludes ``workers``.
@@ -387,10 +438,9 @@ def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = 
         raise CxError(f"{model.path}: ensembles run every world at once on the numpy engine, which does "
                       f"not run this model yet ({exc.reason}); single runs (compare, run, report) fall "
                       "back to PySD") from None
-    times_probe = cm.run(variables=[recorded[0]]).times
-    n_t = len(times_probe)
+    n_t = _saved_times(cm, model, recorded[0])
     if trajectories is None:
-        trajectories = len(names) * len(band_vars) * n_t * n * 8 <= AUTO_TRAJECTORY_BYTES
+        trajectories = n <= band_runs and len(names) * len(band_vars) * n_t * n * 8 <= AUTO_TRAJECTORY_BYTES
     check_seed(seed)
     check_memory(memory_estimate(n, len(names), len(unc) + len(drawn), len(metric_specs), len(recorded), len(band_vars),
                                  n_t, bool(trajectories), chunk_size, band_runs),
@@ -408,21 +458,21 @@ def ensemble(model: "Model", scenarios: Iterable[str | Scenario] | str | None = 
     chunks = []
     for i, start in enumerate(range(0, n, chunk_size)):
         stop = min(start + chunk_size, n)
-        local = band_idx[(band_idx >= start) & (band_idx < stop)] - start
-        chunks.append(_Chunk(i, start, stop, {p: v[start:stop] for p, v in samples.items()}, local))
+        inside = (band_idx >= start) & (band_idx < stop)
+        chunks.append(_Chunk(i, start, stop, {p: v[start:stop] for p, v in samples.items()},
+                             band_idx[inside] - start, int(np.count_nonzero(band_idx < start))))
+    store = _Store(len(names), len(metric_specs), len(band_vars), n, len(band_idx), bool(trajectories))
 
-    outputs = _execute(cm, job, chunks, workers, executor, progress, n)
+    _execute(cm, job, chunks, workers, executor, progress, n, store)
 
-    per_run = np.concatenate([o[1] for o in outputs], axis=2)
+    per_run = store.metrics
     if not allow_nonfinite:
         _refuse_nonfinite(per_run, names, metric_specs, samples, model)
-    band_data = np.concatenate([o[2] for o in outputs], axis=3)
-    times = outputs[0][4]
-    bands = _bands(band_data, names, band_vars, times, len(band_idx), model)
-    traj = None
-    if trajectories:
-        full = np.concatenate([o[3] for o in outputs], axis=3)
-        traj = _trajectory_dataset(full, names, band_vars, times, model)
+    times, kept = store.times, store.traj
+    band_data = kept if not trajectories or len(band_idx) == n else kept[..., band_idx]
+    # sorted in place unless the band runs are the kept trajectories themselves
+    bands = _bands(band_data, names, band_vars, times, len(band_idx), model, band_data is not kept or not trajectories)
+    traj = _trajectory_dataset(kept, names, band_vars, times, model) if trajectories else None
     return EnsembleResult(model.name, names, model.baseline if model.baseline in names else names[0],
                           unc, samples, metric_specs, per_run, times, bands, traj, seed, n,
                           analysis.headline, tuple(p for p in analysis.versus if p[0] in names and p[1] in names),
@@ -450,18 +500,35 @@ def _calibration(model: "Model", calibration: Any):
     return cal
 
 
+def _saved_times(cm, model: "Model", probe: str) -> int:
+    """How many times a run of ``model`` saves: counted on its time grid when the time settings are
+    numbers (no run needed), else from one run (time settings that change in time)."""
+    from ..engine.run import check_time_grid, time_grid
+
+    if cm.control_slots:
+        return len(cm.run(variables=[probe]).times)
+    ctl = dict(initial_time=float(model.initial_time), final_time=float(model.final_time),
+               time_step=float(model.time_step), saveper=float(model.saveper))
+    check_time_grid(ctl, where=str(getattr(model, "path", model.name)))
+    return len(time_grid(ctl)[2])
+
+
 def memory_estimate(n: int, n_scenarios: int, n_uncertain: int, n_metrics: int, n_recorded: int,
                     n_band_vars: int, n_times: int, trajectories: bool, chunk_size: int = DEFAULT_CHUNK,
                     band_runs: int = DEFAULT_BAND_RUNS) -> float:
     """Bytes an ensemble plans to hold at its peak: the sampled worlds, the per-run metrics and the
-    table of runs built from them (written as ``runs.csv``), the band runs and their quantiles, one
-    chunk's trajectories, and every trajectory when ``trajectories`` is set."""
+    table of runs built from them (written as ``runs.csv``), the trajectories held (every run's when
+    ``trajectories`` is set, else the band runs', which the quantiles then sort in place), with
+    ``trajectories`` the band runs' copy that the quantiles sort, the quantiles, and one chunk's
+    engine output and its copies."""
+    band_n = min(n, band_runs)
     per_run = n * n_uncertain + n_scenarios * n_metrics * n
     runs_table = n * n_scenarios * (3 + n_uncertain + n_metrics) * 2
-    bands = n_scenarios * n_band_vars * n_times * (min(n, band_runs) + 5)
+    held = n if trajectories else band_n
+    sorted_copy = band_n if trajectories else 0
+    bands = n_scenarios * n_band_vars * n_times * (held + sorted_copy + len(QUANTILES))
     chunk = min(n, chunk_size) * n_recorded * n_times * 2
-    full = n_scenarios * n_band_vars * n_times * n * 2 if trajectories else 0
-    return 8.0 * (per_run + runs_table + bands + chunk + full)
+    return 8.0 * (per_run + runs_table + bands + chunk)
 
 
 def _refuse_nonfinite(values: np.ndarray, names, metrics, samples, model) -> None:
@@ -478,15 +545,21 @@ def _refuse_nonfinite(values: np.ndarray, names, metrics, samples, model) -> Non
                   "(allow_nonfinite=True, --allow-nonfinite), which then count as neither better nor worse")
 
 
-def _execute(cm, job: _Job, chunks: list[_Chunk], workers, executor, progress, n: int) -> list:
-    """Run every chunk and return the outputs in chunk order (however they were run)."""
+def _execute(cm, job: _Job, chunks: list[_Chunk], workers, executor, progress, n: int, store: _Store) -> None:
+    """Run every chunk, its results written into ``store`` (in this process, straight into it; from
+    workers, copied in as they arrive), however the chunks are run."""
     done = 0
-    out: dict[int, tuple] = {}
 
-    def collect(result):
+    def collect(chunk: _Chunk, result=None) -> None:
         nonlocal done
-        out[result[0]] = result
-        done += chunks[result[0]].stop - chunks[result[0]].start
+        if result is not None:  # a worker's chunk: copy it to its place
+            _, metrics, traj, times = result
+            store.metrics[:, :, chunk.start:chunk.stop] = metrics
+            if job.keep_all:
+                store.trajectories(times)[..., chunk.start:chunk.stop] = traj
+            else:
+                store.trajectories(times)[..., chunk.band_start:chunk.band_start + len(chunk.band_local)] = traj
+        done += chunk.stop - chunk.start
         if progress is not None:
             progress(done, n)
 
@@ -496,7 +569,8 @@ def _execute(cm, job: _Job, chunks: list[_Chunk], workers, executor, progress, n
             cm_ref = executor.scatter(cm, broadcast=True)
         futures = [executor.submit(_run_chunk, cm_ref, job, c) for c in chunks]
         for f in _as_completed(executor, futures):
-            collect(f.result())
+            result = f.result()
+            collect(chunks[result[0]], result)
     elif workers and workers > 1:
         import multiprocessing
 
@@ -507,11 +581,12 @@ def _execute(cm, job: _Job, chunks: list[_Chunk], workers, executor, progress, n
             from concurrent.futures import as_completed
 
             for f in as_completed(futures):
-                collect(f.result())
+                result = f.result()
+                collect(chunks[result[0]], result)
     else:
         for c in chunks:
-            collect(_run_chunk(cm, job, c))
-    return [out[i] for i in range(len(chunks))]
+            _fill(cm, job, c, store, c.start, c.band_start)
+            collect(c)
 
 
 _DASK_ADDRESS = re.compile(r"^(?:(?:tcp|tls)://)?(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})/?$")
@@ -571,13 +646,18 @@ def _as_completed(executor, futures):
     return as_completed(futures)
 
 
-def quantiles(data: np.ndarray, qs: Sequence[float]) -> np.ndarray:
+def quantiles(data: np.ndarray, qs: Sequence[float], *, overwrite: bool = False) -> np.ndarray:
     """``np.quantile(data, qs, axis=-1)`` (the default linear method), equal to it bit for bit, from
     one sort of the last axis (several times faster than numpy's selection of every quantile's two
-    neighbours for thousands of runs); slices holding NaN go to ``np.quantile`` itself."""
+    neighbours for thousands of runs); slices holding NaN go to ``np.quantile`` itself. With
+    ``overwrite``, ``data`` is sorted in place (no copy; it is left sorted along its last axis)."""
     if data.shape[-1] == 0 or np.isnan(data).any():
         return np.quantile(data, qs, axis=-1)
-    ordered = np.sort(data, axis=-1)
+    if overwrite:
+        data.sort(axis=-1)
+        ordered = data
+    else:
+        ordered = np.sort(data, axis=-1)
     n = ordered.shape[-1]
     out = np.empty((len(qs),) + ordered.shape[:-1])
     for k, q in enumerate(qs):
@@ -591,11 +671,12 @@ def quantiles(data: np.ndarray, qs: Sequence[float]) -> np.ndarray:
     return out
 
 
-def _bands(data: np.ndarray, names, band_vars, times, band_n: int, model) -> "xr.Dataset":
-    """Quantile bands from band trajectories ``data`` (scenario, variable, time, run)."""
+def _bands(data: np.ndarray, names, band_vars, times, band_n: int, model, overwrite: bool) -> "xr.Dataset":
+    """Quantile bands from band trajectories ``data`` (scenario, variable, time, run); with
+    ``overwrite`` the quantiles sort ``data`` in place."""
     import xarray as xr
 
-    q = quantiles(data, QUANTILES)  # (quantile, scenario, variable, time)
+    q = quantiles(data, QUANTILES, overwrite=overwrite)  # (quantile, scenario, variable, time)
     q = np.moveaxis(q, 0, 2)  # (scenario, variable, quantile, time)
     coords = {"scenario": list(names), "quantile": list(QUANTILES), "time": times}
     ds = xr.Dataset({v: (("scenario", "quantile", "time"), q[:, j]) for j, v in enumerate(band_vars)},
@@ -607,10 +688,12 @@ def _bands(data: np.ndarray, names, band_vars, times, band_n: int, model) -> "xr
 
 
 def _trajectory_dataset(full: np.ndarray, names, band_vars, times, model) -> "xr.Dataset":
+    """Every trajectory ``full`` (scenario, variable, time, run) as a dataset (scenario, run, time)."""
     import xarray as xr
 
     coords = {"scenario": list(names), "run": np.arange(full.shape[3]), "time": times}
-    ds = xr.Dataset({v: (("scenario", "run", "time"), np.ascontiguousarray(np.swapaxes(full[:, j], 1, 2)))
+    # (scenario, run, time) views of the runs as the engine wrote them: no copy
+    ds = xr.Dataset({v: (("scenario", "run", "time"), np.swapaxes(full[:, j], 1, 2))
                      for j, v in enumerate(band_vars)}, coords=coords)
     for v in band_vars:
         ds[v].attrs["units"] = model.units.get(v, "")

@@ -90,21 +90,40 @@ def metric_value(times, values, how: str) -> float:
 def metric_values(times: np.ndarray, values: np.ndarray, how: str) -> np.ndarray:
     """:func:`metric_value` of many runs at once, unchecked: ``values`` (times, runs) -> (runs,).
 
-    Each run is made contiguous so its sums are numpy's pairwise sums of one 1-D run: the result
-    of a run does not depend on how many runs come with it.
+    Each run is reduced contiguous, on its own (numpy's pairwise sums, and its order of comparing,
+    for one 1-D run): the result of a run does not depend on how many runs come with it, to the bit.
     """
-    v = np.ascontiguousarray(np.asarray(values, dtype=float).T)
-    if how == "final":
-        return v[:, -1].copy()
-    if how == "mean":
-        return v.mean(axis=1)
-    if how == "max":
-        return v.max(axis=1)
-    if how == "min":
-        return v.min(axis=1)
-    if v.shape[1] < 2:
-        return np.zeros(v.shape[0])
-    return _trapezoid(v, times, axis=1)
+    return metric_table(times, values, (how,))[0]
+
+
+def metric_table(times: np.ndarray, values: np.ndarray, hows: Sequence[str]) -> np.ndarray:
+    """:func:`metric_values` of several metrics of one variable, unchecked: ``values`` (times, runs)
+    -> (len(hows), runs), the same numbers bit for bit.
+
+    ``final`` reads the last saved time in place; the other metrics share one transposed copy of
+    the runs (made once, and only when one of them is asked).
+    """
+    values = np.asarray(values, dtype=float)
+    out = np.empty((len(hows), values.shape[1]))
+    rows = None  # (runs, times), each run contiguous
+    for k, how in enumerate(hows):
+        if how == "final":
+            out[k] = values[-1]
+            continue
+        if how == "integral" and values.shape[0] < 2:
+            out[k] = 0.0
+            continue
+        if rows is None:
+            rows = np.ascontiguousarray(values.T)
+        if how == "mean":
+            out[k] = rows.mean(axis=1)
+        elif how == "max":
+            out[k] = rows.max(axis=1)
+        elif how == "min":
+            out[k] = rows.min(axis=1)
+        else:
+            out[k] = _trapezoid(rows, times, axis=1)
+    return out
 
 
 def scenario_metrics(df: pd.DataFrame, specs: Sequence[MetricSpec]) -> dict[str, float]:

@@ -4,6 +4,7 @@ identical numbers in-process, over worker processes and on a real local Dask clu
 from __future__ import annotations
 
 import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,9 @@ import pytest
 
 import cxsystems as cx
 from cxsystems import CxError
-from cxsystems.analysis.ensemble import QUANTILES, ensemble, quantiles
-from cxsystems.analysis.metrics import scenario_metrics
+from cxsystems.analysis import ensemble as ensemble_module
+from cxsystems.analysis.ensemble import QUANTILES, ensemble, memory_estimate, quantiles
+from cxsystems.analysis.metrics import METRIC_KINDS, metric_table, metric_values, scenario_metrics
 from cxsystems.analysis.robustness import (
     most_often_best,
     regret,
@@ -20,6 +22,7 @@ from cxsystems.analysis.robustness import (
     verdict,
     verdicts,
 )
+from cxsystems.limits import MEMORY_ENV
 
 SCEN = ["baseline", "reactive_hiring", "structural_prevention"]
 
@@ -140,19 +143,29 @@ def test_prevention_beats_hiring_on_profit_in_most_worlds(model):
 
 
 def _assert_identical(a, b):
-    assert np.array_equal(a.metric_values, b.metric_values)
+    """Same metrics, bands and trajectories, bit for bit (signed zeros and NaN payloads included)."""
+    assert a.metric_values.tobytes() == b.metric_values.tobytes()
     assert a.bands.identical(b.bands)
+    for v in a.bands.data_vars:
+        assert a.bands[v].values.tobytes() == b.bands[v].values.tobytes()
     assert a.runs.equals(b.runs)
+    assert (a.trajectories is None) == (b.trajectories is None)
+    if a.trajectories is not None:
+        assert a.trajectories.identical(b.trajectories)
 
 
 def test_same_numbers_in_process_over_two_workers_and_on_dask(model):
     from dask.distributed import Client, LocalCluster
 
-    kw = dict(scenarios=["reactive_hiring"], n=300, seed=5, chunk_size=75, trajectories=False)
+    # 120 band runs out of 300, unevenly spaced, crossing the chunks' boundaries
+    kw = dict(scenarios=["reactive_hiring"], n=300, seed=5, chunk_size=75, band_runs=120, trajectories=False)
     here = ensemble(model, **kw)
     assert here.scenarios == ("baseline", "reactive_hiring")  # the baseline always runs
-    two = ensemble(model, workers=2, **kw)
-    _assert_identical(here, two)
+    assert here.bands.attrs["band_runs"] == 120 and here.trajectories is None
+    two = ensemble(model, workers=2, **{**kw, "trajectories": True})
+    assert two.trajectories["Wait Time"].shape == (2, 300, 157)
+    _assert_identical(ensemble(model, **{**kw, "trajectories": True}), two)
+    _assert_identical(here, replace(two, trajectories=None))  # kept or streamed: the same numbers
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
         on_dask = ensemble(model, executor=client, **kw)
@@ -187,6 +200,124 @@ def test_memory_stays_bounded_as_runs_grow(capability_trap):
     all_kept = 16000 * n_t * 8 * len(trap.analysis.outcomes)  # bytes to keep every trajectory
     assert big < small + 0.25 * all_kept  # growth is per-run metrics, not trajectories
     assert big < 1.5 * small
+
+
+def test_streaming_and_keeping_give_the_same_numbers(model):
+    """Trajectories kept or streamed, bands from every run or from a spread subset (evenly spaced
+    or not), in chunks or whole: the same metrics and bands, bit for bit, and the bands are the
+    quantiles of the kept trajectories' band runs."""
+    for band_runs, chunk, spread in ((45, 40, "even"), (40, 25, "uneven"), (500, 40, "all")):
+        kw = dict(n=90, seed=4, band_runs=band_runs, chunk_size=chunk)
+        kept = ensemble(model, ["reactive_hiring"], trajectories=True, **kw)
+        streamed = ensemble(model, ["reactive_hiring"], trajectories=False, **kw)
+        whole = ensemble(model, ["reactive_hiring"], trajectories=False, **{**kw, "chunk_size": 90})
+        assert kept.trajectories["Wait Time"].shape == (2, 90, 157) and streamed.trajectories is None
+        _assert_identical(replace(kept, trajectories=None), streamed)
+        _assert_identical(streamed, whole)
+        idx = np.unique(np.floor(np.arange(min(band_runs, 90)) * (90 / min(band_runs, 90))).astype(int))
+        assert {"even": len(set(np.diff(idx))) == 1 and len(idx) < 90, "uneven": len(set(np.diff(idx))) > 1,
+                "all": len(idx) == 90}[spread]
+        assert kept.bands.attrs["band_runs"] == len(idx)
+        for v in kept.variables:
+            runs = kept.trajectories[v].values[:, idx]  # (scenario, band run, time)
+            np.testing.assert_array_equal(kept.bands[v].values, np.moveaxis(np.quantile(runs, QUANTILES, axis=1), 0, 1))
+
+
+def test_trajectories_are_kept_by_default_only_when_they_cost_nothing(model, monkeypatch):
+    """``trajectories=None`` keeps them when every run feeds the bands anyway (``n <= band_runs``)
+    and they fit in 256 MiB; otherwise the ensemble streams (nothing in cxsystems reads them);
+    ``True`` keeps them whatever the size."""
+    every = ensemble(model, ["baseline"], n=50, seed=1, band_runs=50)
+    assert every.trajectories["Wait Time"].shape == (1, 50, 157)
+    spread = ensemble(model, ["baseline"], n=50, seed=1, band_runs=20)  # bands from 20 of the 50 runs
+    assert spread.trajectories is None and spread.bands.attrs["band_runs"] == 20
+    asked = ensemble(model, ["baseline"], n=50, seed=1, band_runs=20, trajectories=True)
+    for v in asked.variables:  # every run, the same numbers as when every run fed the bands
+        assert asked.trajectories[v].values.tobytes() == every.trajectories[v].values.tobytes()
+    _assert_identical(replace(asked, trajectories=None), spread)
+    assert robustness(spread).equals(robustness(asked)) and regret(spread).equals(regret(asked))
+    assert ensemble(model, ["baseline"], n=50, seed=1, trajectories=False).trajectories is None
+    size = 50 * len(every.variables) * 157 * 8  # bytes of every trajectory
+    monkeypatch.setattr(ensemble_module, "AUTO_TRAJECTORY_BYTES", size)
+    assert ensemble(model, ["baseline"], n=50, seed=1).trajectories is not None
+    monkeypatch.setattr(ensemble_module, "AUTO_TRAJECTORY_BYTES", size - 1)
+    assert ensemble(model, ["baseline"], n=50, seed=1).trajectories is None
+
+
+def test_metric_table_equals_each_run_on_its_own_bit_for_bit():
+    """The metrics of many runs at once (one transposed copy per variable) are each run's own
+    numbers, bit for bit: NaN, infinities, ties, zeros of both signs and one saved time too."""
+    rng = np.random.default_rng(7)
+    for n_t in (157, 9, 1):
+        times = np.cumsum(rng.uniform(0.5, 1.5, n_t))
+        values = rng.standard_normal((n_t, 40)) * 1e4
+        values[:, 3] = values[:, 4]  # a tie
+        values[0, 5] = np.nan
+        values[-1, 6] = np.inf
+        values[:, 7] = -0.0
+        for r in range(8, 30):  # the largest value is a zero, of either sign, here and there
+            values[:, r] = -np.abs(values[:, r])
+            at = rng.choice(n_t, min(n_t, 5), replace=False)
+            values[at, r] = rng.choice([0.0, -0.0], len(at))
+        table = metric_table(times, values, METRIC_KINDS)
+        assert table.shape == (len(METRIC_KINDS), 40)
+        for k, how in enumerate(METRIC_KINDS):
+            alone = np.concatenate([metric_values(times, values[:, [r]], how) for r in range(40)])
+            rows = np.ascontiguousarray(values.T)  # each run contiguous: the rule metric_values states
+            expected = {"final": rows[:, -1], "mean": rows.mean(axis=1), "max": rows.max(axis=1),
+                        "min": rows.min(axis=1),
+                        "integral": np.trapezoid(rows, times, axis=1) if n_t > 1 else np.zeros(40)}[how]
+            assert table[k].tobytes() == alone.tobytes() == expected.tobytes(), how
+            assert metric_values(times, values, how).tobytes() == table[k].tobytes()
+
+
+def _traced_peak(fn):
+    """``(fn(), peak traced bytes)``; call ``fn`` once untraced first, so that one-time costs (the
+    model's compilation, the compiled machine's load) are not counted as the ensemble's."""
+    fn()
+    tracemalloc.start()
+    try:
+        out = fn()
+        return out, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _ensemble_and_runs(*args, **kw):
+    """An ensemble and its table of runs (what ``.save`` writes): what the memory estimate covers."""
+    res = ensemble(*args, **kw)
+    assert len(res.runs) == len(res.scenarios) * res.n
+    return res
+
+
+def test_memory_estimate_is_honest_for_100000_worlds(tmp_path, monkeypatch):
+    """The estimate the memory check uses covers the measured peak of a 100,000-world ensemble and
+    its table of runs (and is not inflated: the peak reaches half of it), and the check refuses the
+    same ensemble, before running it, under a limit below the estimate."""
+    (tmp_path / "small.mdl").write_text(RANDOM_MODEL.replace("RANDOM UNIFORM(0, Ceiling, 0)", "Ceiling"),
+                                        encoding="utf-8")
+    (tmp_path / "small.scenarios.toml").write_text(RANDOM_SCENARIOS, encoding="utf-8")
+    small = cx.load_model(tmp_path / "small.mdl")
+    n = 100_000
+    res, peak = _traced_peak(lambda: _ensemble_and_runs(small, n=n, seed=0))
+    assert res.trajectories is None and res.bands.attrs["band_runs"] == 5000
+    estimate = memory_estimate(n, 1, len(res.samples), len(res.metrics), 1, 1, len(res.times), False)
+    assert 0.5 * estimate <= peak <= estimate
+    monkeypatch.setenv(MEMORY_ENV, str(estimate / 2**20 * 0.9))
+    with pytest.raises(CxError, match=r"n = 100,000 runs x 1 scenarios needs about .* more than the limit"):
+        ensemble(small, n=n, seed=0)
+
+
+def test_memory_estimate_covers_kept_trajectories(model):
+    """With every trajectory kept (and the bands' runs taken from them) the estimate still covers
+    the measured peak of the ensemble and its table of runs."""
+    kw = dict(n=3000, seed=0, chunk_size=1000, band_runs=1000, trajectories=True)
+    res, peak = _traced_peak(lambda: _ensemble_and_runs(model, ["reactive_hiring"], **kw))
+    assert res.trajectories["Wait Time"].shape == (2, 3000, 157)
+    recorded = dict.fromkeys([*res.variables, *(m.variable for m in res.metrics)])
+    estimate = memory_estimate(3000, 2, len(res.samples), len(res.metrics), len(recorded), len(res.variables),
+                               157, True, 1000, 1000)
+    assert 0.5 * estimate <= peak <= estimate
 
 
 def test_bad_requests_are_refused(model):
@@ -279,5 +410,8 @@ def test_band_quantiles_equal_numpy_bit_for_bit(shape):
         data[..., ::7] = data[..., 3:4]  # ties
     for qs in (QUANTILES, (0.0, 0.1, 0.333, 0.5, 0.999, 1.0)):
         np.testing.assert_array_equal(quantiles(data, qs), np.quantile(data, qs, axis=-1))
+        scratch = data.copy()  # sorted in place: the same quantiles, and the data left sorted
+        np.testing.assert_array_equal(quantiles(scratch, qs, overwrite=True), np.quantile(data, qs, axis=-1))
+        np.testing.assert_array_equal(scratch, np.sort(data, axis=-1))
     data[..., 0, 0] = np.nan
     np.testing.assert_array_equal(quantiles(data, QUANTILES), np.quantile(data, QUANTILES, axis=-1))
