@@ -199,7 +199,8 @@ def main(argv=None) -> int:
     def api(backend):
         os.environ["CXSYSTEMS_BACKEND"] = backend
         try:
-            return ensemble(model, [scenario.name], n=args.n, seed=args.seed, trajectories=False)
+            # one scenario: the baseline alone (asking for another adds the baseline to it)
+            return ensemble(model, [model.baseline], n=args.n, seed=args.seed, trajectories=False)
         finally:
             os.environ.pop("CXSYSTEMS_BACKEND", None)
 

@@ -330,16 +330,25 @@ def _threads(n_blocks: int, pid: int) -> int:
 
 
 def _run_blocks(kernel, n_blocks: int, args: tuple, n: int) -> None:
-    """Run every block on ``n`` threads, each a contiguous range of blocks (the kernel releases the
-    GIL; a block writes only its own worlds of ``OUT`` and its own entry of ``ERR``)."""
+    """Run every block on ``n`` threads, which take contiguous ranges of a few blocks in turn from a
+    shared counter, so a thread slowed by other work on the machine does not leave the others idle
+    (the kernel releases the GIL; a block writes only its own worlds of ``OUT`` and its own entry of
+    ``ERR``, so the numbers do not depend on which thread ran it)."""
     if n <= 1:
         kernel(0, n_blocks, *args)
         return
+    import itertools
     from concurrent.futures import ThreadPoolExecutor
 
-    cuts = [n_blocks * i // n for i in range(n + 1)]
+    step = max(1, n_blocks // (4 * n))
+    turns = itertools.count()  # next() is atomic under the GIL
+
+    def work() -> None:
+        while (start := next(turns) * step) < n_blocks:
+            kernel(start, min(start + step, n_blocks), *args)
+
     with ThreadPoolExecutor(n, thread_name_prefix="cxsystems-vm") as pool:
-        for f in [pool.submit(kernel, cuts[i], cuts[i + 1], *args) for i in range(n)]:
+        for f in [pool.submit(work) for _ in range(n)]:
             f.result()
 
 
