@@ -55,6 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CxError, UnsupportedConstruct
+from ..files import atomic_write
 from . import vm
 from .bytecode import NUMPY_ADVICE, Bytecode, assemble
 from .data import data_series_at
@@ -150,17 +151,8 @@ def _sha(path: Path) -> str:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_write(path, "wb") as fh:  # the private folder keeps others out
+        fh.write(data)
 
 
 def _numba_files(folder: Path, stem: str) -> list[Path]:
