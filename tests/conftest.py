@@ -222,3 +222,13 @@ def js_equals_numpy(model, tmp_path: Path, params=({},), *, atol: float = 1e-14)
         for j, name in enumerate(res.names):
             np.testing.assert_allclose(np.array(got[name], dtype=float), res.values[j, :, 0],
                                        rtol=1e-12, atol=atol, err_msg=name)
+
+
+def write_mdl(tmp_path: Path, body: str, *, final: float = 10, dt: float = 0.5, name: str = "m.mdl") -> Path:
+    """A Vensim model file in ``tmp_path``: the equations ``body`` and the control section (weeks,
+    INITIAL TIME 0, SAVEPER 1, FINAL TIME ``final``, TIME STEP ``dt``)."""
+    control = "".join(f"\n{k} = {v}\n\t~\tWeek\n\t~\t|" for k, v in
+                      (("FINAL TIME", final), ("INITIAL TIME", 0), ("SAVEPER", 1), ("TIME STEP", dt))) + "\n"
+    path = tmp_path / name
+    path.write_text("{UTF-8}\n" + body + control, encoding="utf-8")
+    return path

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_mdl
 
 import cxsystems as cx
 from cxsystems.engine import compile_model
@@ -46,25 +47,6 @@ def both(cm, *args, **kw):
 def machine():
     """The virtual machine, compiled or loaded once (it is the same for every model)."""
     return C.load()
-
-
-def _write(tmp_path, body: str, final: float = 10, dt: float = 0.5) -> Path:
-    path = tmp_path / "m.mdl"
-    path.write_text("{UTF-8}\n" + body + f"""
-FINAL TIME = {final}
-	~	Week
-	~	|
-INITIAL TIME = 0
-	~	Week
-	~	|
-SAVEPER = 1
-	~	Week
-	~	|
-TIME STEP = {dt}
-	~	Week
-	~	|
-""", encoding="utf-8")
-    return path
 
 
 # ------------------------------------------------------------------------------ equality
@@ -171,7 +153,7 @@ w = IF THEN ELSE(x > 0 :AND: x < 5, 1, IF THEN ELSE(:NOT: (x = 0) :OR: x > 9, 2,
 	~	Dmnl
 	~	|
 """
-    cm = compile_model(cx.load_model(_write(tmp_path, body)))
+    cm = compile_model(cx.load_model(write_mdl(tmp_path, body)))
     a, b = both(cm)
     same(a, b, "edges")
     p = b.values[b.names.index("p"), :, 0]
@@ -200,7 +182,7 @@ h = IF THEN ELSE(x < 0.05 :AND: x > -0.05, 0, 1 / x) + XIDZ(1, x, 7) + POWER(ABS
 	~	Dmnl
 	~	|
 """
-    cm = compile_model(cx.load_model(_write(tmp_path, body)))
+    cm = compile_model(cx.load_model(write_mdl(tmp_path, body)))
     a, b = both(cm)
     same(a, b, "one run")
     g = b.values[b.names.index("g"), :, 0]
@@ -243,7 +225,7 @@ y = 1 / (d + 1 - Time)
 	~	Dmnl
 	~	|
 """
-    model = cx.load_model(_write(tmp_path, body))
+    model = cx.load_model(write_mdl(tmp_path, body))
     cm = compile_model(model)
     with pytest.raises(CxError, match=r"division by zero in 'y' at time 5"):
         cm.run(backend="compiled")
@@ -282,7 +264,7 @@ Dn = DELAY N(In, dt delay + Time / 10, 5, 3)
 	~	Dmnl
 	~	|
 """
-    cm = compile_model(cx.load_model(_write(tmp_path, body)))
+    cm = compile_model(cx.load_model(write_mdl(tmp_path, body)))
     worlds = np.array([0.6, 1.2, 5.0, 0.2])  # orders 1, 2, 3 with TIME STEP 0.5; 0.2 is too short
     with pytest.raises(CxError, match="shorter than TIME STEP"):
         cm.run(params={"dt delay": worlds}, backend="compiled")
@@ -310,7 +292,7 @@ S7 = INTEG(Sm, 0)
 	~	Dmnl
 	~	|
 """
-    cm = compile_model(cx.load_model(_write(tmp_path, body, final=5)))
+    cm = compile_model(cx.load_model(write_mdl(tmp_path, body, final=5)))
     a, b = both(cm)
     same(a, b, "flows")
     s8 = b.values[b.names.index("S8"), :, 0]
@@ -326,7 +308,7 @@ Out = DELAY FIXED(Time, 2, 0)
 	~	Dmnl
 	~	|
 """
-    cm = compile_model(cx.load_model(_write(tmp_path, body)))
+    cm = compile_model(cx.load_model(write_mdl(tmp_path, body)))
     with pytest.raises(UnsupportedConstruct, match="DELAY FIXED"):
         cm.run(backend="compiled")
     res = cm.run(backend="auto")

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_mdl
 
 import cxsystems as cx
 from cxsystems.engine import EngineResult, compile_model
@@ -20,24 +21,6 @@ def statefuls():
     return cx.load_model(MODELS_DIR / "engine_statefuls.mdl")
 
 
-def _write(tmp_path, body: str, name: str = "m.mdl") -> Path:
-    control = """
-FINAL TIME = 10
-	~	Week
-	~	|
-INITIAL TIME = 0
-	~	Week
-	~	|
-SAVEPER = 1
-	~	Week
-	~	|
-TIME STEP = 0.5
-	~	Week
-	~	|
-"""
-    path = tmp_path / name
-    path.write_text("{UTF-8}\n" + body + control, encoding="utf-8")
-    return path
 
 
 # ------------------------------------------------------------------------------- ensembles
@@ -182,7 +165,7 @@ def test_rk4_ensemble_equals_rk4_single_runs(cx_service):
     ("VECTOR SELECT(1, 1, 1, 1, 1)", "VECTOR SELECT"),
 ])
 def test_unsupported_constructs_are_refused_with_name_and_variable(tmp_path, equation, construct):
-    path = _write(tmp_path, f"Culprit Variable=\n\t{equation}\n\t~\tDmnl\n\t~\t|\n")
+    path = write_mdl(tmp_path, f"Culprit Variable=\n\t{equation}\n\t~\tDmnl\n\t~\t|\n")
     model = cx.load_model(path)
     with pytest.raises(cx.CxError) as err:
         compile_model(model)
@@ -194,7 +177,7 @@ def test_subscripts_run_one_column_per_element(tmp_path):
     """(Subscripts in depth: tests/engine/test_subscripts.py.)"""
     body = ("Region:\n\tnorth, south\n\t~\t~\t|\n"
             "Demand[Region]=\n\t1, 2\n\t~\tDmnl\n\t~\t|\n")
-    model = cx.load_model(_write(tmp_path, body))
+    model = cx.load_model(write_mdl(tmp_path, body))
     df = compile_model(model).run(variables=["Demand"]).to_frame()
     assert list(df.columns) == ["Demand[north]", "Demand[south]"] and list(df.iloc[-1]) == [1.0, 2.0]
 
@@ -202,7 +185,7 @@ def test_subscripts_run_one_column_per_element(tmp_path):
 def test_algebraic_loop_is_refused_naming_its_members(tmp_path):
     body = ("Alpha=\n\tBeta + 1\n\t~\tDmnl\n\t~\t|\n"
             "Beta=\n\tAlpha * 2\n\t~\tDmnl\n\t~\t|\n")
-    model = cx.load_model(_write(tmp_path, body))
+    model = cx.load_model(write_mdl(tmp_path, body))
     with pytest.raises(cx.CxError, match=r"algebraic loop: (Alpha -> Beta -> Alpha|Beta -> Alpha -> Beta)"):
         compile_model(model)
 
@@ -210,7 +193,7 @@ def test_algebraic_loop_is_refused_naming_its_members(tmp_path):
 def test_circular_initialisation_is_refused(tmp_path):
     body = ("Stock A= INTEG(1, Stock B)\n\t~\tDmnl\n\t~\t|\n"
             "Stock B= INTEG(1, Stock A)\n\t~\tDmnl\n\t~\t|\n")
-    model = cx.load_model(_write(tmp_path, body))
+    model = cx.load_model(write_mdl(tmp_path, body))
     with pytest.raises(cx.CxError, match="circular initialisation"):
         compile_model(model)
 
@@ -218,7 +201,7 @@ def test_circular_initialisation_is_refused(tmp_path):
 def test_division_by_zero_names_the_variable_and_time(tmp_path):
     body = ("Denominator=\n\t3 - Time\n\t~\tDmnl\n\t~\t|\n"
             "Ratio=\n\t1 / Denominator\n\t~\tDmnl\n\t~\t|\n")
-    cm = compile_model(cx.load_model(_write(tmp_path, body)))
+    cm = compile_model(cx.load_model(write_mdl(tmp_path, body)))
     with pytest.raises(cx.CxError, match=r"division by zero in 'Ratio' at time 3"):
         cm.run()
 
@@ -317,7 +300,7 @@ Seed = 3
 def test_a_construct_the_engine_lacks_falls_back_to_pysd_with_a_notice(tmp_path):
     """A variable RANDOM seed: the default engine runs the model through PySD and says so in one line;
     engine='numpy' refuses it; the numbers are PySD's."""
-    model = cx.load_model(_write(tmp_path, ACTIVE_INITIAL))
+    model = cx.load_model(write_mdl(tmp_path, ACTIVE_INITIAL))
     with pytest.warns(cx.errors.EngineNotice, match=r"m: the numpy engine does not run this model "
                       r"\('Value': the seed of RANDOM UNIFORM.*simulated with PySD \(pysd-fast\)"):
         auto = cx.simulate(model)
@@ -331,7 +314,7 @@ def test_a_construct_the_engine_lacks_falls_back_to_pysd_with_a_notice(tmp_path)
 
 
 def test_the_cli_prints_the_fallback_as_one_note(tmp_path, cli):
-    path = _write(tmp_path, ACTIVE_INITIAL)
+    path = write_mdl(tmp_path, ACTIVE_INITIAL)
     r = cli("run", "--model", path, "--scenario", "baseline", "--out", tmp_path / "out.csv")
     assert r.code == 0, r.err
     notes = [ln for ln in r.err.splitlines() if ln.strip()]
@@ -342,7 +325,7 @@ def test_the_cli_prints_the_fallback_as_one_note(tmp_path, cli):
 def test_an_ensemble_of_such_a_model_is_refused_in_one_line(tmp_path):
     from cxsystems.analysis.ensemble import ensemble
 
-    path = _write(tmp_path, ACTIVE_INITIAL)
+    path = write_mdl(tmp_path, ACTIVE_INITIAL)
     (tmp_path / "m.scenarios.toml").write_text(
         '[scenarios.baseline]\ndescription = "as written"\n[metrics]\nend = { variable = "Stock" }\n'
         '[uncertain]\n"Flow" = { dist = "uniform", low = 0.5, high = 2 }\n', encoding="utf-8")
@@ -354,7 +337,7 @@ def test_an_ensemble_of_such_a_model_is_refused_in_one_line(tmp_path):
 def test_pysd_failures_are_one_line_errors(tmp_path):
     """A model PySD cannot run either (GET TIME VALUE relative to the start, in months) is a CxError
     naming the model and PySD's reason, not PySD's traceback."""
-    model = cx.load_model(_write(tmp_path, "x = GET TIME VALUE(1, 0, 3)\n\t~\tWeek\n\t~\t|\n"))
+    model = cx.load_model(write_mdl(tmp_path, "x = GET TIME VALUE(1, 0, 3)\n\t~\tWeek\n\t~\t|\n"))
     with pytest.raises(cx.CxError) as err:
         with pytest.warns(cx.errors.EngineNotice):
             cx.simulate(model)
@@ -370,7 +353,7 @@ def test_pysd_fast_keeps_pysds_answer_for_a_subscripted_lookup_argument(tmp_path
             "table(\n\t(0,0),(10,20))\n\t~\tDmnl\n\t~\t|\n"
             "x[dim] = 1, 4\n\t~\tDmnl\n\t~\t|\n"
             "y[dim] = table(x[dim] + Time)\n\t~\tDmnl\n\t~\t|\n")
-    model = cx.load_model(_write(tmp_path, body))
+    model = cx.load_model(write_mdl(tmp_path, body))
     fast = cx.simulate(model, engine="pysd-fast")
     ref = cx.simulate(model, engine="pysd")
     assert fast.equals(ref)
