@@ -495,9 +495,9 @@ def dominance_table(model: "Model", scenarios: list[str], titles: Mapping[str, s
     for scen in scenarios:
         try:
             res = dominance(model, scenario=scen, outcome=outcome)
+            part = res.partition_of_outcome(outcome)  # refused for an outcome on no loop
         except (CxError, UnsupportedConstruct):
             return ""
-        part = res.partition_of_outcome(outcome)
         part_of = {lp.name: res.partition[i] for i, lp in enumerate(res.loop_list) if lp.name}
         loops = [n for n in drawn if part_of.get(n) == part]
         if not loops:
