@@ -288,7 +288,7 @@ def choose(cm, backend: str, n_steps: int, n_worlds: int, vector: bool, method: 
             raise UnsupportedConstruct("the compiled backend needs numba (pip install numba)", NUMPY_ADVICE)
         return bytecode_of(cm), "compiled: asked for"
     loaded = bool(_LOADED)
-    spent = cm.__dict__.get("_cx_numpy_seconds", 0.0)
+    spent = cm.numpy_seconds
     need = _estimate_numpy_seconds(cm, n_steps, n_worlds, vector)
     if not loaded and spent + need < LOAD_COST:
         return None, "numpy: too little work to load the compiled machine"
@@ -301,11 +301,6 @@ def choose(cm, backend: str, n_steps: int, n_worlds: int, vector: bool, method: 
     if not loaded and spent + need < COMPILE_COST and not is_cached():
         return None, "numpy: too little work yet to compile the machine"
     return code, "compiled"
-
-
-def note_numpy_time(cm, seconds: float) -> None:
-    """Count time the numpy engine spent on ``cm`` (the rent of the rent-or-buy rule)."""
-    cm.__dict__["_cx_numpy_seconds"] = cm.__dict__.get("_cx_numpy_seconds", 0.0) + seconds
 
 
 def _program(code: Bytecode, slots, include) -> np.ndarray:
@@ -397,4 +392,4 @@ def run(cm, code: Bytecode, ctl: dict, settings: dict, n_worlds: int, capture: l
 
 
 __all__ = ["BACKENDS", "default_backend", "choose", "run", "load", "bytecode_of", "cache_root",
-           "kernel_path", "is_cached", "numba_available", "note_numpy_time"]
+           "kernel_path", "is_cached", "numba_available"]

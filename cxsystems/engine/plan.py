@@ -259,6 +259,8 @@ class CompiledModel:
         _check_dynamic_controls(self)
         #: which backend ran the last call, and why (:mod:`cxsystems.engine.compiled`)
         self.backend_note = ""
+        #: seconds the numpy engine has spent on this model (the compiled backend's rent-or-buy rule)
+        self.numpy_seconds = 0.0
 
     # ------------------------------------------------------------------------------- helpers
 
@@ -414,7 +416,7 @@ class CompiledModel:
         run = Run(self, ctl, settings, n_worlds, vector, method, seed, first_world,
                   controls=controls, fixed=fixed)
         result = run.simulate(capture, names)
-        _compiled.note_numpy_time(self, time.perf_counter() - started)
+        self.numpy_seconds += time.perf_counter() - started
         return result
 
 
