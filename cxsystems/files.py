@@ -105,12 +105,9 @@ def escape_cell(value: Any) -> Any:
     return value
 
 
-def write_csv(df, path: str | os.PathLike, *, index: bool = True) -> Path:
-    """Write a DataFrame as CSV, atomically, with formula-like text cells escaped (:func:`escape_cell`).
-
-    Raises:
-        OSError: the folder does not exist or is not writable (naming ``path``).
-    """
+def escaped(df, *, index: bool = True):
+    """A copy of a DataFrame with its formula-like text cells, column names and (with ``index``)
+    index labels escaped (:func:`escape_cell`), ready for ``to_csv``."""
     import pandas as pd
 
     safe = df.copy()
@@ -120,6 +117,16 @@ def write_csv(df, path: str | os.PathLike, *, index: bool = True) -> Path:
     if index and (safe.index.dtype == object or pd.api.types.is_string_dtype(safe.index.dtype)):
         safe.index = safe.index.map(escape_cell)
     safe.columns = [escape_cell(c) if isinstance(c, str) else c for c in safe.columns]
+    return safe
+
+
+def write_csv(df, path: str | os.PathLike, *, index: bool = True) -> Path:
+    """Write a DataFrame as CSV, atomically, with formula-like text cells escaped (:func:`escaped`).
+
+    Raises:
+        OSError: the folder does not exist or is not writable (naming ``path``).
+    """
+    safe = escaped(df, index=index)
     path = Path(path)
     with atomic_write(path, "w", encoding="utf-8", newline="") as fh:
         safe.to_csv(fh, index=index)

@@ -81,7 +81,7 @@ def run_dominance(args: argparse.Namespace) -> int:
     import json
 
     from ..analysis.dominance import dominance
-    from ..files import check_output_file, write_figure
+    from ..files import check_output_file, escaped
     from .common import load_with_overrides
 
     check_count(args.top, "--top", 0)
@@ -100,12 +100,7 @@ def run_dominance(args: argparse.Namespace) -> int:
     else:
         scores = res.scores_for(None if args.all_loops else ids, every=res.saveper)
         if args.format == "csv":
-            from ..files import escape_cell
-
-            safe = scores.copy()
-            for c in ("loop", "name", "polarity"):
-                safe[c] = safe[c].map(escape_cell)
-            text = safe.to_csv(index=False, lineterminator="\n")
+            text = escaped(scores, index=False).to_csv(index=False, lineterminator="\n")
         else:
             text = json.dumps(dict(model=res.model, scenario=res.scenario, outcome=res.outcome,
                                    method=res.method, time_label="start of [t, t+dt]", notes=list(res.notes),
@@ -113,15 +108,21 @@ def run_dominance(args: argparse.Namespace) -> int:
                                    dominant_periods=res.dominant_periods.to_dict("records"),
                                    scores=scores.to_dict("records")), indent=1) + "\n"
     if chart is not None:
-        import matplotlib.pyplot as plt
-
-        fig = res.plot(outcome, loops=ids)
-        try:
-            write_figure(fig, chart)
-        finally:
-            plt.close(fig)
+        _write_chart(res.plot(outcome, loops=ids), chart)
     _write(text, out)
     return 0
+
+
+def _write_chart(fig, chart) -> None:
+    """Write ``fig`` to ``chart`` and close it."""
+    import matplotlib.pyplot as plt
+
+    from ..files import write_figure
+
+    try:
+        write_figure(fig, chart)
+    finally:
+        plt.close(fig)
 
 
 def _write(text: str, out) -> None:
@@ -139,7 +140,7 @@ def _run_ensemble(args: argparse.Namespace, model, outcome: str, out, chart) -> 
     import json
 
     from ..analysis.dominance import dominance
-    from ..files import escape_cell, write_figure
+    from ..files import escaped
     from ..model.uncertain import check_seed
 
     check_seed(args.seed, "--seed")
@@ -156,22 +157,13 @@ def _run_ensemble(args: argparse.Namespace, model, outcome: str, out, chart) -> 
             "strongest: in which it has the largest share",
             *(f"note: {n}" for n in ens.notes)]) + "\n"
     elif args.format == "csv":
-        safe = ens.shares.copy()
-        for c in ("loop", "name", "polarity"):
-            safe[c] = safe[c].map(escape_cell)
-        text = safe.to_csv(index=False, lineterminator="\n")
+        text = escaped(ens.shares, index=False).to_csv(index=False, lineterminator="\n")
     else:
         text = json.dumps(dict(model=ens.one.model, scenario=ens.one.scenario, outcome=outcome, n=ens.n,
                                seed=ens.seed, sampled=list(ens.sampled), notes=list(ens.notes),
                                loops=ens.summary.to_dict("records"), shares=ens.shares.to_dict("records")),
                           indent=1) + "\n"
     if chart is not None:
-        import matplotlib.pyplot as plt
-
-        fig = ens.plot()
-        try:
-            write_figure(fig, chart)
-        finally:
-            plt.close(fig)
+        _write_chart(ens.plot(), chart)
     _write(text, out)
     return 0
