@@ -78,7 +78,7 @@ from ..causal.loops import Loop, find_loops
 from ..engine import compile_model
 from ..engine import equations as E
 from ..engine.ir import norm_name
-from ..engine.ltm import ltm_links
+from ..engine.ltm import rate_expression
 from ..errors import CxError, UnsupportedConstruct
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -116,8 +116,7 @@ def _link_scores(ir, now: Mapping[int, np.ndarray], nxt: Mapping[int, np.ndarray
     for src, tgt in edges:
         by_target.setdefault(tgt, []).append(src)
     # the IR's LTM augmentation (engine.ltm): one rate expression per target, as the JavaScript backend reads it
-    rates = {tgt: (lk.rate, lk.how) for tgt, lk in
-             zip(by_target, ltm_links(ir, [(slot_of.get(t), slot_of.get(t)) for t in by_target]))}
+    rates = {tgt: rate_expression(ir, slot_of[tgt]) if tgt in slot_of else (None, "no slot") for tgt in by_target}
     out: dict[tuple[str, str], np.ndarray] = {}
     notes: list[str] = []
     for tgt, sources in by_target.items():

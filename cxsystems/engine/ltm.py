@@ -3,11 +3,11 @@
 A link ``x -> z`` is scored from the *rate expression* of ``z`` (:func:`rate_expression`): the IR
 expression that the link changes (an auxiliary's or flow's equation, a stock's net flow, a
 first-order SMOOTH's internal flow, a DELAY's or higher-order SMOOTH's input), evaluated at ``t``,
-at ``t + dt`` and ceteris paribus (only ``x`` at ``t + dt``). :func:`ltm_links` gives, for the
-causal links of a model, these extra quantities as :class:`LtmLink` records (slots and IR
-expressions, no graph and no names): the one source from which the numpy path
-(:func:`cxsystems.analysis.dominance.dominance`, over one run or an ensemble's worlds) and the
-JavaScript backend (:mod:`cxsystems.engine.jsltm`, the workshop page) compute the same link scores.
+at ``t + dt`` and ceteris paribus (only ``x`` at ``t + dt``): the one source from which the numpy
+path (:func:`cxsystems.analysis.dominance.dominance`, over one run or an ensemble's worlds, per
+target) and the JavaScript backend (:mod:`cxsystems.engine.jsltm`, the workshop page) compute the
+same link scores. :func:`ltm_links` gives them per causal link as :class:`LtmLink` records (slots
+and IR expressions, no graph and no names), as the JavaScript backend takes them.
 """
 
 from __future__ import annotations
