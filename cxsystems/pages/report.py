@@ -471,22 +471,18 @@ def _titled(text: str, model: "Model") -> str:
 WHY_PHASES = 4
 
 
-def dominance_table(model: "Model", scenarios: list[str], titles: Mapping[str, str]) -> str:
-    """Which loop of the causal loop diagram drove the first stock outcome in each phase of the run,
-    per scenario (Loops That Matter, :meth:`cxsystems.analysis.dominance.DominanceResult.leading`):
-    the drawn loop with the largest loop score most often, with that share of the phase: the reading
-    the workshop page highlights live. ``""`` when the model has no stock outcome, no drawn loop
-    through it, or the engine cannot score it."""
+def dominance_table(model: "Model", scenarios: list[str], titles: Mapping[str, str], drawn: list[str]) -> str:
+    """Which loop of the causal loop diagram (``drawn``: the names of its marked loops) drove the first
+    stock outcome in each phase of the run, per scenario (Loops That Matter,
+    :meth:`cxsystems.analysis.dominance.DominanceResult.leading`): the drawn loop with the largest
+    loop score most often, with that share of the phase: the reading the workshop page highlights
+    live. ``""`` when the model has no stock outcome, no drawn loop through it, or the engine cannot
+    score it."""
     from ..analysis.dominance import dominance
     from ..errors import UnsupportedConstruct
-    from ..plotting.diagrams import model_diagram
 
     outcome = next((o.variable for o in model.outcomes if o.variable in model.stocks), None)
     if outcome is None:
-        return ""
-    try:
-        drawn = [m.name for m in model_diagram(model).markers if m.name]
-    except CxError:
         return ""
     t0, t1 = float(model.initial_time), float(model.final_time)
     edges = [t0 + (t1 - t0) * k / WHY_PHASES for k in range(WHY_PHASES + 1)]
@@ -516,19 +512,23 @@ def dominance_table(model: "Model", scenarios: list[str], titles: Mapping[str, s
             f"<table class=\"keep\"><thead><tr><th>Phase</th>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
-def loops_section(model: "Model", why: str = "") -> Section:
+def loops_section(model: "Model", why_scenarios: list[str] = (), titles: Mapping[str, str] | None = None) -> Section:
+    """The feedback loops: the main view's diagram, the named loops, and for ``why_scenarios`` (none:
+    no table) which drawn loop drove the first stock outcome, phase by phase (:func:`dominance_table`)."""
     from .. import causal
     from ..plotting.diagrams import figure as diagram_figure
     from ..plotting.diagrams import model_diagram
 
     graph = causal.model_graph(model)
     loops = causal.find_loops(graph)
+    drawn: list[str] = []
     parts = ["<p>Why the scenarios behave as they do: the feedback loops of the model. A <strong>reinforcing "
              "(R)</strong> loop amplifies change (vicious or virtuous circles); a <strong>balancing (B)</strong> "
              "loop counteracts it. Arrows marked <strong>+</strong> move in the same direction, "
              "<strong>\u2212</strong> in the opposite direction; a double bar marks a delay.</p>"]
     try:
         diagram = model_diagram(model, graph, loops)
+        drawn = [m.name for m in diagram.markers if m.name]
         fig = diagram_figure(diagram)
         parts.append(_figure(svg_inline(fig, diagram.title or f"{model.name} causal loop diagram"),
                              esc(diagram.title or model.name) + f": {len(diagram.graph.nodes)} key variables; "
@@ -547,6 +547,7 @@ def loops_section(model: "Model", why: str = "") -> Section:
         parts.append("<h3>The named loops</h3><table class=\"loops\"><thead><tr><th style=\"width:7%\">Loop</th>"
                      "<th style=\"width:19%\">Name</th><th style=\"width:12%\">Type</th><th>What it does</th></tr>"
                      "</thead><tbody>" + rows + "</tbody></table>")
+    why = dominance_table(model, list(why_scenarios), titles or {}, drawn) if why_scenarios and drawn else ""
     if why:
         parts.append(why)
     counts = loops.counts()
@@ -917,8 +918,8 @@ def build_report(model: "Model", *, n_runs: int = DEFAULT_RUNS, seed: int | None
         comparison_section(cmp),
         outcomes_section(cmp, hm, pair),
         summary_section(cmp, model, pair) if len(cmp.scenarios) > 1 else None,
-        loops_section(model, dominance_table(model, [cmp.baseline, *([focus.a] if focus is not None else [])],
-                                             titles) if len(cmp.scenarios) > 1 else ""),
+        loops_section(model, [cmp.baseline, *([focus.a] if focus is not None else [])] if len(cmp.scenarios) > 1
+                      else [], titles),
         robustness_section(model, res, reason, titles, pair, families),
         drivers_section(model, hm, focus, DRIVER_RUNS if n_runs > 0 else 0, seed, titles),
         calibration_section(cal) if cal is not None else None,
