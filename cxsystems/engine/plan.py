@@ -85,7 +85,7 @@ from .ir import (
     translate,
 )
 from .result import EngineResult
-from .run import Run, check_time_grid
+from .run import Run, check_time_grid, time_grid
 from .run import closure as _closure
 
 METHODS = ("euler", "rk4")
@@ -345,10 +345,15 @@ class CompiledModel:
     def run(self, changes=(), params: Mapping[str, object] | None = None, *, time_step=None,
             final_time=None, saveper=None, variables=None, method: str | None = None,
             vector: bool | None = None, seed: int = DEFAULT_SEED, first_world: int = 0,
-            backend: str | None = None) -> EngineResult:
+            backend: str | None = None, save_steps=None) -> EngineResult:
         """Simulate; see :func:`cxsystems.engine.compile_model` for the arguments (``method``:
         default the model's own, ``Model.integration``; ``backend``: see
-        :mod:`cxsystems.engine.compiled`, which one ran is in :attr:`backend_note`)."""
+        :mod:`cxsystems.engine.compiled`, which one ran is in :attr:`backend_note`).
+
+        ``save_steps``: save at exactly these time steps (increasing indices, 0 the initial time,
+        the last ``(FINAL TIME - INITIAL TIME) / TIME STEP``) instead of the SAVEPER times (loop
+        dominance keeps the two ends of each scored interval); fixed time settings only. The
+        compiled backend saves every step and keeps these (the same numbers)."""
         backend = _compiled.default_backend() if backend is None else backend
         if backend not in _compiled.BACKENDS:
             raise CxError(f"unknown backend {backend!r}: choose from {', '.join(_compiled.BACKENDS)}")
@@ -368,6 +373,8 @@ class CompiledModel:
             if not (math.isfinite(v) and v > 0):
                 raise CxError(f"{k} must be a positive number of weeks, got {v!r}")
         controls, fixed = self._controls(ctl, method)
+        if save_steps is not None:
+            save_steps = self._save_steps(save_steps, ctl, controls)
         if variables is None:
             names = list(self.variables)
         else:
@@ -402,11 +409,19 @@ class CompiledModel:
             n_steps = int((ctl["final_time"] - ctl["initial_time"]) / ctl["time_step"]) + 1
             program, note = _compiled.choose(self, backend, n_steps, n_worlds, vector, method)
             if program is not None:
-                result = _compiled.run(self, program, ctl, settings, n_worlds, capture, names)
+                every = ctl if save_steps is None else dict(ctl, saveper=ctl["time_step"])
+                result = _compiled.run(self, program, every, settings, n_worlds, capture, names)
+                if result is not None and save_steps is not None:
+                    result = _kept_steps(result, save_steps, every)
+                    if result is None and backend == "compiled":
+                        raise UnsupportedConstruct("the compiled backend cannot save these time steps "
+                                                   "(its grid misses some TIME STEPs)")
+                    note = "numpy: the compiled grid misses some TIME STEPs" if result is None else note
+                elif result is None:
+                    note = "numpy: a world divided by zero (the numpy engine's rules apply)"
                 if result is not None:
                     self.backend_note = note
                     return result
-                note = "numpy: a world divided by zero (the numpy engine's rules apply)"
         elif backend == "compiled":
             raise UnsupportedConstruct("the compiled backend runs fixed time settings only")
         else:
@@ -414,11 +429,23 @@ class CompiledModel:
         self.backend_note = note
         started = time.perf_counter()
         run = Run(self, ctl, settings, n_worlds, vector, method, seed, first_world,
-                  controls=controls, fixed=fixed)
+                  controls=controls, fixed=fixed, save_steps=save_steps)
         result = run.simulate(capture, names)
         self.numpy_seconds += time.perf_counter() - started
         return result
 
+    @staticmethod
+    def _save_steps(save_steps, ctl: dict, controls) -> np.ndarray:
+        """``save_steps`` checked: increasing whole numbers within the run's steps."""
+        if controls is not None:
+            raise UnsupportedConstruct("save_steps needs fixed time settings (TIME STEP, SAVEPER and FINAL TIME "
+                                       "that do not change in time)")
+        steps = np.asarray(save_steps)
+        last = len(time_grid(ctl)[0]) - 1
+        if (steps.ndim != 1 or steps.size == 0 or steps.dtype.kind not in "iu"
+                or np.any(np.diff(steps) <= 0) or steps[0] < 0 or steps[-1] > last):
+            raise CxError(f"save_steps must be increasing whole numbers from 0 to {last} (the run's time steps)")
+        return steps.astype(np.int64)
 
     def _controls(self, ctl: dict, method: str):
         """Where the run reads its time settings: ``(controls, fixed)``. ``controls`` is ``None``
@@ -461,6 +488,14 @@ class CompiledModel:
             keys = ", ".join(k.replace("_", " ").upper() for k in self.control_slots)
             raise UnsupportedConstruct(f"{keys} depend(s) on {name!r}, which differs between the worlds of "
                                        "the ensemble: they would need different time grids")
+
+
+def _kept_steps(result: EngineResult, steps: np.ndarray, every: dict) -> EngineResult | None:
+    """The ``steps`` of a result saved at every time step (``None`` if it did not save every step)."""
+    _, saved, _ = time_grid(every)
+    if not all(saved) or len(result.times) != len(saved):
+        return None
+    return EngineResult(names=result.names, times=np.asarray(result.times)[steps], values=result.values[:, steps, :])
 
 
 def dynamic_controls(model) -> tuple:

@@ -64,10 +64,11 @@ def check_time_grid(ctl, values_per_save: int = 1, where: str = "") -> tuple[int
     return steps, saved
 
 
-def time_grid(ctl):
+def time_grid(ctl, save_steps=None):
     """PySD's time loop: step times, which of them are saved, and the rounded saved times.
 
-    Call :func:`check_time_grid` first: this builds a list of every step time."""
+    ``save_steps`` (sorted step indices, 0 the initial time) saves exactly those steps instead of
+    the SAVEPER times. Call :func:`check_time_grid` first: this builds a list of every step time."""
     t0, tf, dt, sp = ctl["initial_time"], ctl["final_time"], ctl["time_step"], ctl["saveper"]
     prec = dt * 1e-5
     digits = -int(np.log10(dt * 1e-5))
@@ -84,6 +85,10 @@ def time_grid(ctl):
         t = t + dt
     times.append(t)  # the time after the last step (saved if on the grid)
     saved.append(in_return(t))
+    if save_steps is not None:
+        mask = np.zeros(len(times), dtype=bool)
+        mask[np.asarray(save_steps, dtype=np.int64)] = True
+        saved = mask.tolist()
     kept = np.array([tt for tt, s in zip(times, saved) if s], dtype=float)
     rounded = np.round(kept, digits).tolist()  # PySD's Time.round, element by element
     return times, saved, rounded
@@ -98,8 +103,9 @@ class Run:
     """
 
     def __init__(self, cm: CompiledModel, ctl, settings, n_runs, vector, method, seed=0, first_world=0,
-                 controls=None, fixed=None):
+                 controls=None, fixed=None, save_steps=None):
         self.cm, self.ctl, self.settings = cm, ctl, settings
+        self.save_steps = save_steps  # step indices saved instead of the SAVEPER times (fixed grid only)
         # time settings read from the model's equations (None: the fixed grid of ``ctl``) and
         # the slots of changing control variables given a value for the run
         self.controls, self.fixed = controls, dict(fixed or {})
@@ -518,7 +524,7 @@ class Run:
         return evaluate, derivatives
 
     def _simulate(self, capture, names):
-        times, saved, rounded = time_grid(self.ctl)
+        times, saved, rounded = time_grid(self.ctl, self.save_steps)
         self._initialise()
         self._build_step(capture)
         V, T, dt, step = self.V, self.T, self.dt, self.K

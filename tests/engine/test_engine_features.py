@@ -358,3 +358,31 @@ def test_pysd_fast_keeps_pysds_answer_for_a_subscripted_lookup_argument(tmp_path
     ref = cx.simulate(model, engine="pysd")
     assert fast.equals(ref)
     assert fast["y[b]"].iloc[0] == 8.0 and fast["y[a]"].loc[2.0] == 6.0
+
+
+# ------------------------------------------------------------------------------- save_steps
+@pytest.mark.parametrize("backend", ["numpy", "compiled"])
+def test_save_steps_keep_exactly_those_steps(cx_service, backend):
+    # loop dominance keeps the two ends of each scored interval: the same numbers as a run saving
+    # every TIME STEP, at those steps only; the compiled backend saves every step and keeps these
+    if backend == "compiled" and not cx.engine.compiled.numba_available():
+        pytest.skip("numba is not installed")
+    cm = compile_model(cx_service)
+    dt = float(cx_service.time_step)
+    every = cm.run(saveper=dt, backend="numpy")
+    steps = np.array([0, 1, 8, 9, 16, 17, len(every.times) - 1])
+    kept = cm.run(save_steps=steps, backend=backend)
+    assert kept.values.shape == (every.values.shape[0], steps.size, 1)
+    np.testing.assert_array_equal(kept.times, np.asarray(every.times)[steps])
+    np.testing.assert_array_equal(kept.values, every.values[:, steps, :])
+    assert kept.times.tolist() == [0.0, dt, 1.0, 1.0 + dt, 2.0, 2.0 + dt, float(cx_service.final_time)]
+    vec = cm.run(params={"Hiring Delay": np.array([4.0, 8.0])}, save_steps=steps, backend=backend)
+    full = cm.run(params={"Hiring Delay": np.array([4.0, 8.0])}, saveper=dt, backend="numpy")
+    np.testing.assert_array_equal(vec.values, full.values[:, steps, :])
+
+
+def test_save_steps_refused_with_the_range(cx_service):
+    cm = compile_model(cx_service)
+    for bad in ([], [3, 2], [0, 1249], [-1, 2], [0.5, 1]):
+        with pytest.raises(cx.CxError, match=r"save_steps must be increasing whole numbers from 0 to 1248"):
+            cm.run(save_steps=bad)
