@@ -289,9 +289,22 @@ def derivative_sign(e, var: str, ctx: SignContext, notes: set[str] | None = None
     """
     notes = notes if notes is not None else set()
     names = ctx.names
+    memo: dict[int, bool] = {}  # id(node) -> does it read var (the nodes live as long as e)
 
     def has(node) -> bool:
-        return var in reads(node, names)
+        key = id(node)
+        if key not in memo:
+            memo[key] = _reads_var(node)
+        return memo[key]
+
+    def _reads_var(node) -> bool:
+        if isinstance(node, Ref):
+            return names.variables.get(node.slot) == var
+        if isinstance(node, Lookup) and names.table(node.table) == var:
+            return True
+        if isinstance(node, StatefulExpr):
+            return any(has(sub) for _, sub in node.args)
+        return any(has(c) for c in children(node))
 
     def lookup(table: LookupTable, arg, what: str) -> str:
         shape = lookup_shape(table.x, table.y)

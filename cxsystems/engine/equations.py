@@ -168,8 +168,9 @@ class Evaluator:
 
     def __init__(self, e, ctx: EvalContext):
         self.n = n = len(ctx.time)
-        self._check(e, ctx)
-        V = {slot: np.asarray(v, dtype=float) for slot, v in ctx.env.items()}
+        reads: set[int] = set()
+        self._check(e, ctx, reads)
+        V = {slot: np.asarray(ctx.env[slot], dtype=float) for slot in reads}  # only what it reads
         V[_ZERO] = np.zeros(n)
         self.V = V
         builder = ClosureBuilder(V, [np.asarray(ctx.time, dtype=float)], dict(ctx.controls),
@@ -181,10 +182,12 @@ class Evaluator:
             raise Unsupported(f"{type(exc).__name__}: {exc}") from None
 
     @staticmethod
-    def _check(e, ctx: EvalContext) -> None:
+    def _check(e, ctx: EvalContext, reads: set[int]) -> None:
+        """Refuse what cannot be evaluated; collect the slots ``e`` reads into ``reads``."""
         if isinstance(e, Ref):
             if e.slot not in ctx.env:
                 raise Unsupported(f"no values for {ctx.names.get(e.slot, f'slot {e.slot}')}")
+            reads.add(e.slot)
         elif isinstance(e, Control):
             if e.name not in ctx.controls:
                 raise Unsupported(f"no value for {e.name}")
@@ -195,13 +198,14 @@ class Evaluator:
         elif not isinstance(e, (Const, TimeRef, Op, Call, Lookup)):
             raise Unsupported(type(e).__name__)
         for c in children(e):
-            Evaluator._check(c, ctx)
+            Evaluator._check(c, ctx, reads)
 
     def __call__(self, values: Mapping[int, np.ndarray] | None = None) -> np.ndarray:
         V = self.V
-        saved = {slot: V[slot] for slot in values or {}}
+        values = {slot: v for slot, v in (values or {}).items() if slot in V}  # a slot it does not read changes nothing
+        saved = {slot: V[slot] for slot in values}
         try:
-            V.update(values or {})
+            V.update(values)
             with np.errstate(all="ignore"):
                 out = self._fn()
         except (ArithmeticError, LookupError, TypeError, ValueError) as exc:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_mdl
 
 import cxsystems as cx
 from cxsystems.causal import model_graph
@@ -200,3 +201,29 @@ def test_unknown_variable_names_get_suggestions(logistic):
     assert g.node_name("room_to_grow") == "Room to Grow"
     with pytest.raises(cx.CxError, match="closest: 'Population'"):
         g.node_name("Populaton")
+
+
+def test_signs_the_structure_decides_are_reused_only_while_the_observed_signs_agree(tmp_path):
+    # d(a * b)/db has the sign of a, which the structure leaves open and the run decides: a second
+    # graph reuses the structure's signs (memo) only if a keeps its observed sign
+    from cxsystems.causal import build as B
+
+    path = write_mdl(tmp_path, "a = Time - 5\n\t~\t~\t|\nb = INTEG(z, 1)\n\t~\t~\t|\nz = a * b\n\t~\t~\t|\n",
+                     final=4)
+    m = cx.load_model(path)
+    run = simulate(m)
+    flipped = run.copy()
+    flipped["a"] = -flipped["a"]
+
+    def signs(g):
+        return {k: (e.polarity, e.reason) for k, e in g.edges.items()}
+
+    B._STRUCTURE_MEMO.clear()
+    first = signs(model_graph(m, trajectories=run))
+    assert first[("b", "z")] == ("-", "structure: 'a' observed <= 0 along the run")
+    again = signs(model_graph(m, trajectories=run))  # a memo hit
+    assert again == first and len(B._STRUCTURE_MEMO) == 1
+    other = signs(model_graph(m, trajectories=flipped))
+    assert other[("b", "z")] == ("+", "structure: 'a' observed >= 0 along the run")
+    B._STRUCTURE_MEMO.clear()
+    assert signs(model_graph(m, trajectories=flipped)) == other  # as without the memo
