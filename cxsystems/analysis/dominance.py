@@ -5,7 +5,9 @@ flow-to-stock link score of Schoenberg, Hayward & Eberlein (2023, SDR 39(2)). Th
 through the engine's IR (``compile_model(model).ir``: each variable's whole equation, see
 :mod:`cxsystems.engine.equations`; the expression each link's score evaluates is the IR's LTM
 augmentation, :mod:`cxsystems.engine.ltm`, which the workshop's JavaScript reads too) and simulated by
-the engine, saving every TIME STEP. For the
+the engine, saving every TIME STEP. Scores are computed for the intervals ``[t, t+dt]`` that start at
+the model's SAVEPER times, the times at which every other output of a run is reported (as Stella
+reports loop scores); ``every_step=True`` scores the interval starting at every TIME STEP. For the
 interval ``[t, t+dt]``:
 
 * **Link score** of a link ``x -> z`` into an auxiliary or flow ``z``::
@@ -41,8 +43,11 @@ run over the loops of the outcome's partition, at the model's SAVEPER times, and
 which it belongs to the dominant set or is the strongest loop, and its mean relative score.
 
 **Time label**: as in Stella, the score of the interval ``[t, t+dt]`` is labelled ``t``; the final
-time has no score. Scores use every TIME STEP; :attr:`DominanceResult.scores` gives every step,
-``save`` writes the model's SAVEPER times.
+time has no score. The scored times are the model's SAVEPER times (every ``round(SAVEPER / dt)``-th
+TIME STEP from the initial time, the grid of the ensembles too) or, with ``every_step=True``, every
+TIME STEP; a dominant period runs from its first scored time to the next scored time after its last.
+The causal graph whose links are scored (and its measured polarities) is read along the run at the
+SAVEPER times, as :func:`cxsystems.causal.model_graph` reads it for ``cxsystems loops``.
 
 Loops come from :func:`cxsystems.causal.find_loops` (stable ids, names from ``<model>.loops.toml``).
 Every loop is scored when there are at most ``max_loops`` (``method = "all loops"``); beyond that
@@ -78,7 +83,7 @@ from ..causal.loops import Loop, find_loops
 from ..engine import compile_model
 from ..engine import equations as E
 from ..engine.ir import norm_name
-from ..engine.ltm import rate_expression
+from ..engine.ltm import rate_expression, saved_steps, scored_steps
 from ..errors import CxError, UnsupportedConstruct
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -205,8 +210,9 @@ def _dominant_sets_sorted(a: np.ndarray, share: float) -> list[tuple[int, ...]]:
     return [() if total[j] <= 0 else tuple(sorted(order[: need[j], j].tolist())) for j in range(a.shape[1])]
 
 
-def _periods(times: np.ndarray, dt: float, sets: list[tuple[int, ...]], relative: np.ndarray) -> list[tuple]:
-    """``(start, end, set, mean share)`` of runs of equal dominant sets."""
+def _periods(times: np.ndarray, spacing: float, sets: list[tuple[int, ...]], relative: np.ndarray) -> list[tuple]:
+    """``(start, end, set, mean share)`` of runs of equal dominant sets (``end``: the last time of
+    the run plus ``spacing``, the next scored time)."""
     out = []
     i = 0
     n = len(sets)
@@ -216,7 +222,7 @@ def _periods(times: np.ndarray, dt: float, sets: list[tuple[int, ...]], relative
             j += 1
         s = sets[i]
         share = float(np.mean(np.abs(relative[list(s), i:j + 1]).sum(axis=0))) if s else 0.0
-        out.append((float(times[i]), float(times[j] + dt), s, share))
+        out.append((float(times[i]), float(times[j] + spacing), s, share))
         i = j + 1
     return out
 
@@ -232,17 +238,20 @@ class DominanceResult:
         outcome: the outcome whose partition :attr:`dominant_periods` reports (``None``: every
             partition).
         method: ``"all loops"`` or ``"named and strongest by bound"``.
-        times: the interval start times (every TIME STEP but the last time).
-        dt: the TIME STEP.
+        times: the scored interval start times (the SAVEPER times, or every TIME STEP, but the
+            final time).
+        dt: the TIME STEP (each scored interval is ``[t, t+dt]``).
         saveper: the model's SAVEPER (the times :meth:`save` writes).
         loop_list: the scored loops.
         partition: the cycle partition (1, 2, ...) of each loop.
         loop_scores: loops x intervals.
         relative: loops x intervals, relative loop scores.
         link_scores: ``{(source, target): scores over the intervals}``.
-        run: the run at every TIME STEP (index ``time``).
+        run: the run at the SAVEPER times (every TIME STEP with ``every_step``; index ``time``).
         partition_of: variable name -> its partition, for variables on a loop.
         notes: what the reader should know (links not scored, the method...).
+        every: the spacing of the scored times (SAVEPER, or dt with ``every_step=True``;
+            ``None``: dt).
     """
 
     model: str
@@ -260,6 +269,12 @@ class DominanceResult:
     run: pd.DataFrame
     partition_of: Mapping[str, int]
     notes: tuple[str, ...] = field(default=())
+    every: float | None = None
+
+    @property
+    def spacing(self) -> float:
+        """The time between two scored intervals' starts (:attr:`every`, default the TIME STEP)."""
+        return self.dt if self.every is None else float(self.every)
 
     # ---------------------------------------------------------------- tables
     @cached_property
@@ -280,17 +295,17 @@ class DominanceResult:
 
     @cached_property
     def scores(self) -> pd.DataFrame:
-        """Tidy scores of every loop at every interval: ``time, loop, name, polarity, score,
+        """Tidy scores of every loop at every scored interval: ``time, loop, name, polarity, score,
         relative_score`` (time = the start of the interval ``[t, t+dt]``)."""
         return self.scores_for(None)
 
     def scores_for(self, loops=None, *, every: float | None = None) -> pd.DataFrame:
         """Tidy scores (:attr:`scores`) of ``loops`` (ids or names; ``None``: all), at every
-        interval or, with ``every`` (weeks), at the times on that grid."""
+        scored interval or, with ``every`` (weeks), at the times on that grid."""
         idx = self._indices(loops)
         cols = np.arange(self.times.size)
-        if every is not None and every > self.dt:
-            k = max(1, int(round(every / self.dt)))
+        if every is not None and every > self.spacing:
+            k = max(1, int(round(every / self.spacing)))
             cols = cols[::k]
         nl, nt = len(idx), cols.size
         ids = [self.loop_list[i].id for i in idx]
@@ -376,7 +391,7 @@ class DominanceResult:
             idx = np.flatnonzero(self.partition == p)
             rel = self.relative[idx]
             sets = dominant_sets(rel)
-            for start, end, s, share in _periods(self.times, self.dt, sets, rel):
+            for start, end, s, share in _periods(self.times, self.spacing, sets, rel):
                 lps = [self.loop_list[idx[i]] for i in s]
                 pols = sorted({lp.id[0] for lp in lps})
                 rows.append(dict(partition=p, start=start, end=end, loops=" + ".join(lp.id for lp in lps),
@@ -796,7 +811,8 @@ def _relative(scores: np.ndarray, part: np.ndarray) -> np.ndarray:
 def dominance(model: "Model", scenario=None, outcome: str | None = None, *,
               params: Mapping[str, float] | None = None, max_loops: int = DEFAULT_MAX_LOOPS,
               n: int | None = None, seed: int = 0, top: int = 8,
-              strongest_paths: bool = False) -> "DominanceResult | DominanceEnsemble":
+              strongest_paths: bool = False, every_step: bool = False,
+              backend: str | None = None) -> "DominanceResult | DominanceEnsemble":
     """Loop dominance (Loops That Matter) of one run of ``model`` under ``scenario``.
 
     Args:
@@ -812,6 +828,11 @@ def dominance(model: "Model", scenario=None, outcome: str | None = None, *,
             one run (the model's own values) an ensemble reports.
         strongest_paths: find the loops by strongest-path search (:func:`strongest_path_loops`)
             instead of enumerating them all; used anyway when there are too many to enumerate.
+        every_step: score the interval starting at every TIME STEP, not only at the model's
+            SAVEPER times (one run only: an ensemble scores the SAVEPER times).
+        backend: the engine backend of the runs (``"auto"``, ``"compiled"`` or ``"numpy"``;
+            default ``CXSYSTEMS_BACKEND`` or ``"auto"``, see :mod:`cxsystems.engine.compiled`):
+            the numbers are the same, only the time differs.
 
     Raises:
         CxError: unknown scenario or outcome, a model the engine cannot run
@@ -829,8 +850,11 @@ def dominance(model: "Model", scenario=None, outcome: str | None = None, *,
     if n is not None:
         if outcome is None:
             raise CxError("a dominance ensemble (n=) needs an outcome")
-        one = dominance(model, scen, outcome, max_loops=max_loops, strongest_paths=strongest_paths)
-        return _ensemble(model, scen, one, n, seed, top)
+        if every_step:
+            raise CxError("a dominance ensemble scores the SAVEPER times: every_step is for one run")
+        one = dominance(model, scen, outcome, max_loops=max_loops, strongest_paths=strongest_paths,
+                        backend=backend)
+        return _ensemble(model, scen, one, n, seed, top, backend)
     try:
         cm = compile_model(model)
     except UnsupportedConstruct as exc:
@@ -840,20 +864,27 @@ def dominance(model: "Model", scenario=None, outcome: str | None = None, *,
     if not np.isfinite(dt) or cm.control_slots:
         raise UnsupportedConstruct(f"{model.name}: loop dominance needs fixed time settings (TIME STEP, "
                                    "SAVEPER and FINAL TIME that do not change in time)")
-    res = cm.run(changes=scen.changes, saveper=dt)
-    times_all = np.asarray(res.times, dtype=float)
-    if times_all.size < 2:
-        raise CxError(f"{model.name}: the run has a single time: nothing changes")
-    run = res.to_frame()
-    slot_of = {ir.elements[ir.by_name[norm_name(n)]].name: ir.by_name[norm_name(n)] for n in res.names}
-    now = {slot_of[n]: res.values[j, :-1, 0] for j, n in enumerate(res.names) if n in slot_of}
-    nxt = {slot_of[n]: res.values[j, 1:, 0] for j, n in enumerate(res.names) if n in slot_of}
     controls = dict(initial_time=float(model.initial_time), final_time=float(model.final_time),
                     time_step=dt, saveper=float(model.saveper))
+    starts = scored_steps(controls, every_step)
+    if starts.size == 0:
+        raise CxError(f"{model.name}: the run has a single time: nothing changes")
+    saved = saved_steps(controls)
+    # the run keeps the two ends of every scored interval and the SAVEPER times
+    keep = np.union1d(np.union1d(starts, starts + 1), saved)
+    res = cm.run(changes=scen.changes, backend=backend, save_steps=keep)
+    times_kept = np.asarray(res.times, dtype=float)
+    at, shown = np.searchsorted(keep, starts), np.searchsorted(keep, saved)
+    frame = res.to_frame()
+    run = frame if every_step else frame.iloc[shown]
+    slot_of = {ir.elements[ir.by_name[norm_name(n)]].name: ir.by_name[norm_name(n)] for n in res.names}
+    now = {slot_of[n]: res.values[j, at, 0] for j, n in enumerate(res.names) if n in slot_of}
+    nxt = {slot_of[n]: res.values[j, at + 1, 0] for j, n in enumerate(res.names) if n in slot_of}
 
-    graph = model_graph(model, trajectories=run, scenario=scen)
+    # the graph's measured polarities along the run at the SAVEPER times, as model_graph reads them itself
+    graph = model_graph(model, trajectories=frame.iloc[shown], scenario=scen)
     edges = [(e.source, e.target) for e in graph.causal_edges()]
-    link_scores, notes = _link_scores(ir, now, nxt, times_all[:-1], dt, controls, edges, slot_of)
+    link_scores, notes = _link_scores(ir, now, nxt, times_kept[at], dt, controls, edges, slot_of)
 
     loop_notes: tuple = ()
     try:
@@ -861,7 +892,7 @@ def dominance(model: "Model", scenario=None, outcome: str | None = None, *,
     except CxError:
         loopset = None  # too many loops to enumerate
     if loopset is None:
-        loops = strongest_path_loops(graph, link_scores, max(1, int(round(float(model.saveper) / dt))))
+        loops = strongest_path_loops(graph, link_scores, max(1, int(round(float(model.saveper) / dt))) if every_step else 1)
         method = "strongest paths"
         notes.append(f"loops found by strongest-path search at the SAVEPER times ({len(loops)} loops; "
                      "ids numbered within them); relative scores are shares of these")
@@ -883,14 +914,15 @@ def dominance(model: "Model", scenario=None, outcome: str | None = None, *,
     for k, comp in enumerate(c for c in comps if len(c) > 1 or any(dg.has_edge(v, v) for v in c)):
         for v in comp:
             comp_of[v] = k + 1
-    scores = _loop_scores(loops, link_scores, times_all.size - 1)
+    scores = _loop_scores(loops, link_scores, starts.size)
     part = np.array([comp_of.get(lp.variables[0], 0) for lp in loops], dtype=int)
     relative = _relative(scores, part)
     on_loops = _products(tuple(lp.variables for lp in loops)).variables if loops else ()
     partition_of = {v: comp_of[v] for v in on_loops if v in comp_of}
-    return DominanceResult(model.name, scen.name, outcome, method, times_all[:-1], dt, float(model.saveper),
+    return DominanceResult(model.name, scen.name, outcome, method, times_kept[at], dt, float(model.saveper),
                            tuple(loops), part, scores, relative, link_scores, run, partition_of,
-                           tuple(list(loop_notes) + notes))
+                           tuple(list(loop_notes) + notes),
+                           every=dt if every_step else float(model.saveper))
 
 
 # --------------------------------------------------------------------------- across worlds
@@ -1044,7 +1076,8 @@ def _world_summary(prod: _LoopProducts, link_scores, n: int, rows: list[int]):
     return top, total, mine, np.where(prod.negative_parity(table, rows), -1.0, 1.0)
 
 
-def _ensemble(model, scen, one: DominanceResult, n: int, seed: int, top: int) -> DominanceEnsemble:
+def _ensemble(model, scen, one: DominanceResult, n: int, seed: int, top: int,
+              backend: str | None = None) -> DominanceEnsemble:
     from ..model.uncertain import check_seed, sample
 
     check_seed(seed)
@@ -1064,7 +1097,6 @@ def _ensemble(model, scen, one: DominanceResult, n: int, seed: int, top: int) ->
     rows = [local[i] for i in reported]
     prod = _products(tuple(lp.variables for lp in loops))
     edges = list(prod.keys)
-    k = max(1, int(round(one.saveper / dt)))
     t_all = None
     dominant = strongest = mean_rel = None
     cut = 0
@@ -1074,9 +1106,10 @@ def _ensemble(model, scen, one: DominanceResult, n: int, seed: int, top: int) ->
     for begin in range(0, n, ENSEMBLE_RUN):
         end = min(n, begin + ENSEMBLE_RUN)
         params = {p: v[begin:end] for p, v in worlds.items()}
-        res = cm.run(changes=scen.changes, params=params, saveper=dt, vector=True, first_world=begin)
+        res = cm.run(changes=scen.changes, params=params, saveper=dt, vector=True, first_world=begin,
+                     backend=backend)
         times = np.asarray(res.times, dtype=float)
-        starts = np.arange(0, times.size - 1, k)
+        starts = scored_steps(controls)
         if t_all is None:
             t_all = times[starts]
             shape = (len(rows), starts.size)

@@ -80,7 +80,7 @@ ENGINES = {"limits to success": ("growing action", "performance"),
 
 Dominance = Callable[["Archetype", str], "bool | None"]
 
-#: Phase bounds are weeks; a phase shorter than this many TIME STEPs is not compared.
+#: Phase bounds are weeks; a phase holding fewer than this many scored intervals (SAVEPER times) is not compared.
 _MIN_PHASE_STEPS = 2
 
 
@@ -287,10 +287,10 @@ class Judge:
             runs = {s: self._ltm(s, symptom) for s in (self.model.baseline, scenario)}
         except CxError:
             return None
-        dt = runs[scenario].dt
-        better = (phases[k - 1].start_week, phases[k - 1].end_week + dt)
-        worse = (phases[k].start_week, phases[k].end_week + dt)
-        if min(better[1] - better[0], worse[1] - worse[0]) < _MIN_PHASE_STEPS * dt:
+        step = runs[scenario].spacing  # between two scored intervals
+        better = (phases[k - 1].start_week, phases[k - 1].end_week + step)
+        worse = (phases[k].start_week, phases[k].end_week + step)
+        if min(better[1] - better[0], worse[1] - worse[0]) < _MIN_PHASE_STEPS * step:
             return None
         want = frozenset(side.variables)
         share = {}

@@ -8,13 +8,14 @@ from .common import PARAMS_EPILOG, add_command, add_params_options, check_count,
 
 DESCRIPTION = """
 Loop dominance of one run (Loops That Matter: Schoenberg, Davidsen & Eberlein 2020, with the
-flow-to-stock link score of Schoenberg, Hayward & Eberlein 2023). Every causal link gets a score at
-each TIME STEP (the share of its target's change it explains, signed), every loop the product of its
-link scores, and each loop a relative score: its share of the absolute loop scores of its cycle
-partition. A loop or set of loops dominates while it explains at least 50%. The score of the interval
-[t, t+dt] is labelled t. --format table prints the loops (named first, then the strongest) and the
-dominant periods of the --outcome's partition; csv prints the scores at the model's SAVEPER times with
-the columns time,loop,name,polarity,score,relative_score (named and --top strongest loops of the
+flow-to-stock link score of Schoenberg, Hayward & Eberlein 2023). Every causal link gets a score for
+the interval [t, t+dt] starting at each of the model's SAVEPER times, as Stella reports them
+(--every-step: at every TIME STEP): the share of its target's change it explains, signed; every loop
+the product of its link scores, and each loop a relative score: its share of the absolute loop
+scores of its cycle partition. A loop or set of loops dominates while it explains at least 50%. The
+score of the interval [t, t+dt] is labelled t. --format table prints the loops (named first, then the
+strongest) and the dominant periods of the --outcome's partition; csv prints the scores at the
+model's SAVEPER times (every TIME STEP with --every-step) with the columns time,loop,name,polarity,score,relative_score (named and --top strongest loops of the
 outcome's partition, or every loop with --all-loops); json prints all of it. --chart writes the
 Stella-style chart (the outcome on top, the relative loop scores stacked below). With --n N the
 run is repeated in N worlds sampled from the model's [uncertain] parameters (Latin hypercube, --seed)
@@ -38,6 +39,8 @@ def register(subparsers) -> None:
                    help="an ensemble: N worlds sampled from the model's [uncertain] parameters; reports the "
                         "share of worlds in which each loop dominates the outcome")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampled worlds (default: 0)")
+    p.add_argument("--every-step", action="store_true",
+                   help="score the interval starting at every TIME STEP, not only at the SAVEPER times (one run)")
     p.add_argument("--format", default="table", choices=("table", "csv", "json"),
                    help="output format (default: table)")
     p.add_argument("--out", metavar="FILE", help="write the output to FILE instead of printing it")
@@ -89,16 +92,20 @@ def run_dominance(args: argparse.Namespace) -> int:
     chart = check_output_file(args.chart, "--chart") if args.chart else None
     if args.n is not None:
         check_count(args.n, "--n", 1)
+        if args.every_step:
+            from ..errors import CxError
+
+            raise CxError("--every-step is for one run: an ensemble (--n) scores the SAVEPER times")
     model, _, _ = load_with_overrides(args)
     outcome = _outcome(model, args.outcome)
     if args.n is not None:
         return _run_ensemble(args, model, outcome, out, chart)
-    res = dominance(model, args.scenario, outcome)
+    res = dominance(model, args.scenario, outcome, every_step=args.every_step)
     ids = res.top(args.top, outcome)
     if args.format == "table":
         text = _table_text(res, ids) + "\n"
     else:
-        scores = res.scores_for(None if args.all_loops else ids, every=res.saveper)
+        scores = res.scores_for(None if args.all_loops else ids, every=None if args.every_step else res.saveper)
         if args.format == "csv":
             text = escaped(scores, index=False).to_csv(index=False, lineterminator="\n")
         else:

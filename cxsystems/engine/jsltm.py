@@ -3,9 +3,10 @@
 The numpy path (:mod:`cxsystems.analysis.dominance`) scores a link ``x -> z`` from the *rate
 expression* of ``z`` (:mod:`cxsystems.engine.ltm`, the IR's LTM augmentation: the IR expression the
 link changes, an auxiliary's or flow's equation, a stock's net flow, a SMOOTH's internal flow, a
-DELAY's input), evaluated over the run saved at every
-TIME STEP: at ``t`` (every input at ``t``), at ``t + dt`` (every input at ``t + dt``) and ceteris
-paribus (only ``x`` at ``t + dt``, every other input and TIME at ``t``); then::
+DELAY's input), evaluated for the intervals ``[t, t+dt]`` that start at the model's SAVEPER times
+(:func:`cxsystems.engine.ltm.scored_steps`): at ``t`` (every input at ``t``), at ``t + dt`` (every
+input at ``t + dt``) and ceteris paribus (only ``x`` at ``t + dt``, every other input and TIME at
+``t``); then::
 
     LS(x -> z) = |Δx z / Δz| * sign(Δx z) * sign(Δx),   0 where Δz or Δx is 0
 
@@ -32,7 +33,7 @@ from typing import Sequence
 from ..errors import CxError, UnsupportedConstruct
 from .equations import StatefulExpr, children
 from .ir import BUILTINS, RANDOM_BUILTINS, Call, Const, Control, Lookup, Op, Ref, TimeRef
-from .ltm import LtmLink
+from .ltm import LtmLink, scored_steps
 from .run import check_time_grid, time_grid
 
 
@@ -68,8 +69,10 @@ def ltm_functions(writer, ctl: dict, links: Sequence[LtmLink], recorded) -> str:
         recorded: slots of the variables the engine records (the numpy path's values).
 
     Defines ``LTM_TIMES`` (every step's time as the numpy run saved at every TIME STEP labels
-    it), ``LTM_SRC``, ``LTM_TGT`` (slots), ``LTM_FN`` (index into ``LTM_RATES`` per link, -1 for a
-    link not scored) and ``LTM_RATES`` (one function ``(V, t)`` per target).
+    it), ``LTM_AT`` (the steps whose interval is scored: the SAVEPER times but the final time, as
+    the numpy path scores them), ``LTM_SRC``, ``LTM_TGT`` (slots), ``LTM_FN`` (index into
+    ``LTM_RATES`` per link, -1 for a link not scored) and ``LTM_RATES`` (one function ``(V, t)`` per
+    target).
 
     Raises:
         UnsupportedConstruct: a rate expression the JavaScript engine cannot write, or a time grid
@@ -99,6 +102,7 @@ def ltm_functions(writer, ctl: dict, links: Sequence[LtmLink], recorded) -> str:
     ints = lambda xs: "[" + ", ".join(str(int(x)) for x in xs) + "]"  # noqa: E731
     return "\n".join([
         "var LTM_TIMES = [" + ", ".join(repr(float(x)) for x in rounded) + "];",  # finite: repr round-trips
+        "var LTM_AT = " + ints(scored_steps(ctl)) + ";",
         "var LTM_SRC = " + ints(ln.source for ln in links) + ";",
         "var LTM_TGT = " + ints(ln.target for ln in links) + ";",
         "var LTM_FN = " + ints(idx) + ";",
@@ -114,9 +118,10 @@ function ltmRun(params, changes) {
   if (r.trace.length !== LTM_TIMES.length) fail("loop dominance: the run has " + r.trace.length + " steps, expected " + LTM_TIMES.length);
   return r.trace;
 }
-// Link scores over the intervals [t, t+dt] (labelled t) of the links `which` (indices; default all).
+// Link scores over the intervals [t, t+dt] (labelled t) starting at the steps LTM_AT, of the links
+// `which` (indices; default all).
 function linkScores(trace, which) {
-  var n = LTM_TIMES.length - 1, out = [], base = new Map(), after = new Map(), j, l, k;
+  var n = LTM_AT.length, out = [], base = new Map(), after = new Map(), j, l, k, i;
   if (which === undefined || which === null) { which = []; for (l = 0; l < LTM_SRC.length; l++) which.push(l); }
   for (k = 0; k < which.length; k++) {
     l = which[k];
@@ -127,14 +132,15 @@ function linkScores(trace, which) {
     var R = LTM_RATES[f], s = LTM_SRC[l];
     if (!base.has(f)) {
       var b = new Float64Array(n), a = new Float64Array(n);
-      for (j = 0; j < n; j++) { b[j] = R(trace[j], LTM_TIMES[j]); a[j] = R(trace[j + 1], LTM_TIMES[j] + DT); }
+      for (j = 0; j < n; j++) { i = LTM_AT[j]; b[j] = R(trace[i], LTM_TIMES[i]); a[j] = R(trace[i + 1], LTM_TIMES[i] + DT); }
       base.set(f, b); after.set(f, a);
     }
     var B = base.get(f), A = after.get(f);
     for (j = 0; j < n; j++) {
-      var V = trace[j], W = trace[j + 1], keep = V[s], dx = W[s] - keep, dz = A[j] - B[j];
+      i = LTM_AT[j];
+      var V = trace[i], W = trace[i + 1], keep = V[s], dx = W[s] - keep, dz = A[j] - B[j];
       V[s] = W[s];
-      var dxz = R(V, LTM_TIMES[j]) - B[j];
+      var dxz = R(V, LTM_TIMES[i]) - B[j];
       V[s] = keep;
       ls[j] = (dz === 0 || dx === 0) ? 0 : Math.abs(dxz / dz) * sgn(dxz) * sgn(dx);
     }
@@ -143,7 +149,7 @@ function linkScores(trace, which) {
 }
 // Loop scores: the product of each loop's link scores (a loop: indices into `scores`).
 function loopScores(scores, loops) {
-  var n = LTM_TIMES.length - 1;
+  var n = LTM_AT.length;
   return loops.map(function (links) {
     var out = new Float64Array(n), j, k;
     for (j = 0; j < n; j++) {
@@ -157,7 +163,7 @@ function loopScores(scores, loops) {
 // The leading loop of each interval: the first of `loops` with the largest |loop score| (NaN
 // counts as 0); -1 where every score is 0.
 function leading(scores) {
-  var n = LTM_TIMES.length - 1, out = new Int32Array(n), j, i;
+  var n = LTM_AT.length, out = new Int32Array(n), j, i;
   for (j = 0; j < n; j++) {
     var best = -1, top = 0;
     for (i = 0; i < scores.length; i++) {
@@ -174,8 +180,8 @@ function dominance(params, changes, links, loops) {
   var trace = ltmRun(params, changes);
   var ls = linkScores(trace, links);
   var sc = loopScores(ls, loops);
-  return {times: LTM_TIMES.slice(0, LTM_TIMES.length - 1), linkScores: ls, loopScores: sc, leading: leading(sc)};
+  return {times: LTM.times.slice(), linkScores: ls, loopScores: sc, leading: leading(sc)};
 }
-var LTM = {links: LTM_SRC.length, times: LTM_TIMES.slice(0, LTM_TIMES.length - 1), run: ltmRun,
+var LTM = {links: LTM_SRC.length, times: LTM_AT.map(function (i) { return LTM_TIMES[i]; }), run: ltmRun,
            linkScores: linkScores, loopScores: loopScores, leading: leading, dominance: dominance};
 """

@@ -7,7 +7,8 @@ at ``t + dt`` and ceteris paribus (only ``x`` at ``t + dt``): the one source fro
 path (:func:`cxsystems.analysis.dominance.dominance`, over one run or an ensemble's worlds, per
 target) and the JavaScript backend (:mod:`cxsystems.engine.jsltm`, the workshop page) compute the
 same link scores. :func:`ltm_links` gives them per causal link as :class:`LtmLink` records (slots
-and IR expressions, no graph and no names), as the JavaScript backend takes them.
+and IR expressions, no graph and no names), as the JavaScript backend takes them; :func:`scored_steps`
+says which intervals of a run saved at every TIME STEP both paths score.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+import numpy as np
+
 from .equations import StatefulExpr, equation
 from .ir import ModelIR, Op, Ref
+from .run import time_grid
 
 
 @dataclass(frozen=True)
@@ -63,4 +67,22 @@ def ltm_links(ir: ModelIR, links: Iterable[tuple[int | None, int | None]]) -> tu
     return tuple(out)
 
 
-__all__ = ["LtmLink", "ltm_links", "rate_expression"]
+def saved_steps(ctl: dict) -> np.ndarray:
+    """Indices of the steps, in a run saved at every TIME STEP, that a run with the time settings
+    ``ctl`` (``initial_time``, ``final_time``, ``time_step``, ``saveper``) saves: its SAVEPER times."""
+    _, saved, _ = time_grid(ctl)
+    return np.flatnonzero(np.asarray(saved, dtype=bool))
+
+
+def scored_steps(ctl: dict, every_step: bool = False) -> np.ndarray:
+    """Indices ``k`` of the steps, in a run saved at every TIME STEP, whose interval
+    ``[t_k, t_k + dt]`` loop dominance scores: the SAVEPER times (:func:`saved_steps`), or every step
+    with ``every_step``; never the final time, which starts no interval."""
+    times, saved, _ = time_grid(ctl)
+    last = len(times) - 1
+    if every_step:
+        return np.arange(last)
+    return np.flatnonzero(np.asarray(saved[:last], dtype=bool))
+
+
+__all__ = ["LtmLink", "ltm_links", "rate_expression", "saved_steps", "scored_steps"]

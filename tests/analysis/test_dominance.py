@@ -18,16 +18,17 @@ FINAL TIME = {final}
 	~	~	|
 INITIAL TIME = 0
 	~	~	|
-SAVEPER = TIME STEP
+SAVEPER = {saveper}
 	~	~	|
 TIME STEP = {dt}
 	~	~	|
 """
 
 
-def write_model(tmp_path, name: str, equations: dict[str, str], final: float = 1, dt: float = 1):
+def write_model(tmp_path, name: str, equations: dict[str, str], final: float = 1, dt: float = 1,
+                saveper: str = "TIME STEP"):
     text = "{UTF-8}\n" + "".join(f"{k} = {v}\n\t~\t~\t|\n" for k, v in equations.items())
-    text += CONTROLS.format(final=final, dt=dt)
+    text += CONTROLS.format(final=final, dt=dt, saveper=saveper)
     path = tmp_path / f"{name}.mdl"
     path.write_text(text)
     return cx.load_model(path)
@@ -171,6 +172,41 @@ def test_smooth_is_a_composite_link(tmp_path):
     flow = (stock - perceived) / 4
     expected = np.abs(np.diff(stock) / 4 / np.diff(flow)) * np.sign(np.diff(stock))
     np.testing.assert_allclose(ls[1:], expected[1:], rtol=1e-9)
+
+
+def test_scored_at_the_saveper_times_or_every_step(tmp_path):
+    # logistic growth, TIME STEP 0.25, SAVEPER 1: the intervals [t, t + 0.25] starting at the SAVEPER
+    # times are scored (as Stella reports them); every_step scores all; the same numbers where both do
+    m = write_model(tmp_path, "logsave", {"P": "INTEG(net, 10)", "net": "r * (1 - ratio) * P", "ratio": "P / K",
+                                          "r": "0.5", "K": "1000"}, 20, 0.25, saveper="1")
+    r = cx.dominance(m, outcome="P", backend="numpy")
+    every = cx.dominance(m, outcome="P", every_step=True, backend="numpy")
+    assert r.times.tolist() == [float(t) for t in range(20)] and (r.spacing, r.dt) == (1.0, 0.25)
+    assert every.times.size == 80 and every.spacing == 0.25
+    cols = np.arange(0, 80, 4)
+    np.testing.assert_array_equal(every.times[cols], r.times)
+    np.testing.assert_array_equal(every.loop_scores[:, cols], r.loop_scores)
+    np.testing.assert_array_equal(every.relative[:, cols], r.relative)
+    assert r.link_score("P", "net").index.tolist() == r.times.tolist()
+    # relative R = 1 - P/K at the start of each scored interval (the paper's answer)
+    ids = [lp.id for lp in r.loop_list]
+    ratio = r.run["ratio"].to_numpy()[:-1]
+    np.testing.assert_allclose(r.relative[ids.index("R1")], 1 - ratio, atol=TOL)
+    assert r.run.index.tolist() == [float(t) for t in range(21)]  # the run at the SAVEPER times
+    per, per_every = r.dominant_periods, every.dominant_periods
+    assert per["end"].iloc[-1] == per_every["end"].iloc[-1] == 20.0
+    assert per["start"].tolist()[1:] == per["end"].tolist()[:-1]
+    # the balancing loop takes over at the same saved time as in the every-step periods, rounded up
+    switch = float(per.loc[per["loops"] == "B1", "start"].iloc[0])
+    switch_every = float(per_every.loc[per_every["loops"] == "B1", "start"].iloc[0])
+    assert switch == np.ceil(switch_every)
+    saved = r.scores_for(None, every=2.0)
+    assert saved["time"].unique().tolist() == [float(t) for t in range(0, 20, 2)]
+    if cx.engine.compiled.numba_available():
+        compiled = cx.dominance(m, outcome="P", backend="compiled")
+        np.testing.assert_array_equal(compiled.loop_scores, r.loop_scores)
+    with pytest.raises(cx.CxError, match="every_step is for one run"):
+        cx.dominance(m, outcome="P", n=4, every_step=True)
 
 
 def test_unknown_scenario_and_outcome(tmp_path):

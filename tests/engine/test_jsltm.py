@@ -139,11 +139,14 @@ def test_births_and_deaths_loops_in_javascript(tmp_path):
     ids = [lp.id for lp in r.loop_list]
     loops = [[edges.index(link) for link in lp.links()] for lp in r.loop_list]
     (got,) = run_node(js, [dict(params={}, changes=[], links=list(range(len(edges))), loops=loops)], tmp_path)
-    assert len(got["times"]) == 20  # every TIME STEP although SAVEPER is 1
+    # the intervals [t, t + 0.5] starting at the SAVEPER times, as the numpy path scores them
+    assert got["times"] == r.times.tolist() == [float(t) for t in range(10)]
     by_id = dict(zip(ids, got["loops"]))
     np.testing.assert_allclose(decode(by_id["R1"]), 2.0, rtol=RTOL)  # the paper's answer: births 2, deaths -1
     np.testing.assert_allclose(decode(by_id["B1"]), -1.0, rtol=RTOL)
-    assert [ids[i] for i in got["leading"]] == ["R1"] * 20
+    for k, lp in enumerate(r.loop_list):
+        assert_same(got["loops"][k], r.loop_scores[k], lp.id)
+    assert [ids[i] for i in got["leading"]] == ["R1"] * 10
 
 
 def test_logistic_leading_loop_switches_at_half_capacity(tmp_path):
