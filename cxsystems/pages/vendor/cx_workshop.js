@@ -736,8 +736,9 @@
     });
     box.appendChild(list);
     box.appendChild(el("p", {"class": "ltm-note"},
-      "How this is measured (Loops That Matter): at each of the " + n.toLocaleString("en-US") + " time steps a link scores the part of its "
-      + "target's change that its source's change explains, and a loop scores the product of its links' scores. "
+      "How this is measured (Loops That Matter): at each of the " + n.toLocaleString("en-US") + " saved times of the run, over the "
+      + "next time step, a link scores the part of its target's change that its source's change explains, and a loop scores "
+      + "the product of its links' scores. "
       + "The strongest drawn loop is the one of the " + ltmCfg.loops.length + " drawn loops with the largest score"
       + (ltmCfg.loops_in_partition > ltmCfg.loops.length
          ? "; they are compared with each other only (the model has " + ltmCfg.loops_in_partition.toLocaleString("en-US")
