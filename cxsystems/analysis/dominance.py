@@ -374,8 +374,8 @@ class DominanceResult:
         t = self.loops
         if part is not None:
             t = t[t["partition"] == part]
-        named = t[t["name"] != ""].sort_values("mean_share", ascending=False)
-        rest = t[t["name"] == ""].sort_values("mean_share", ascending=False).head(k)
+        named = t[t["name"] != ""].sort_values("mean_share", ascending=False, kind="stable")
+        rest = t[t["name"] == ""].sort_values("mean_share", ascending=False, kind="stable").head(k)
         return list(named["loop"]) + list(rest["loop"])
 
     @cached_property
@@ -463,7 +463,7 @@ class DominanceResult:
                     dom[idx[i]] += 1
         t["dominant_share"] = dom / max(1, self.times.size)
         t["_named"] = t["name"] == ""
-        t = t.sort_values(["_named", "mean_share"], ascending=[True, False]).drop(columns="_named")
+        t = t.sort_values(["_named", "mean_share"], ascending=[True, False], kind="stable").drop(columns="_named")
         return t[["loop", "name", "polarity", "partition", "mean_share", "dominant_share"]].reset_index(drop=True)
 
     # ---------------------------------------------------------------- views

@@ -153,11 +153,6 @@ def fmt_number(x: float, units: str = "") -> str:
     return short_number(x, prefix, million_decimals=1, minus="\u2212")
 
 
-def name_html(name: str) -> str:
-    """An escaped scenario name that may break after each underscore in a narrow column."""
-    return esc(name).replace("_", "_<wbr>")
-
-
 def badge(cls: str) -> str:
     """A coloured label for a trajectory class."""
     return f'<span class="badge {_BADGE.get(cls, "same")}">{esc(cls)}</span>'

@@ -80,18 +80,6 @@ def _grow(box, dx, dy):
     return (x0 - dx, y0 - dy), (x1 + dx, y1 + dy)
 
 
-def _in_polygon(p, poly) -> bool:
-    """Even-odd rule: is point ``p`` inside the polygon with vertices ``poly``?"""
-    x, y = p
-    inside = False
-    n = len(poly)
-    for i in range(n):
-        (x1, y1), (x2, y2) = poly[i], poly[(i + 1) % n]
-        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
-            inside = not inside
-    return inside
-
-
 def _overlap(a, b) -> bool:
     return not (a[1][0] <= b[0][0] or b[1][0] <= a[0][0] or a[1][1] <= b[0][1] or b[1][1] <= a[0][1])
 
