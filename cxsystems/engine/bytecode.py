@@ -51,7 +51,7 @@ from .run import closure as _closure
 #: Opcodes: an instruction's first column (:mod:`cxsystems.engine.vm` dispatches on them).
 OPS = ("COPY ADD SUB MUL DIV NEG SPOW NPOW EQ NE LT LE GT GE AND OR NOT SELECT GUARDT GUARDF MIN MAX "
        "ABS EXP LN SQRT SIN COS TAN ASIN ACOS ATAN SINH COSH TANH LOG INT QUANTUM MODULO XIDZ ZIDZ "
-       "STEP RAMP2 RAMP3 PULSE PULSE1 PTRAIN LOOKUP DLOW PICK EULER CLIP").split()
+       "STEP RAMP2 RAMP3 PULSE PULSE1 PTRAIN LOOKUP DLOW PICK EULER").split()
 OP = {name: i + 1 for i, name in enumerate(OPS)}
 
 _CONTROLS = ("initial_time", "final_time", "time_step", "saveper")
@@ -442,8 +442,9 @@ class _Assembler:
             for s, d in pairs:
                 self.emit("EULER", s, d)
             for st in self.states:
-                if st.non_negative:
-                    self.emit("CLIP", self.info[id(st)]["stages"][0])
+                if st.non_negative:  # negative values to +0.0 (NaN and -0.0 kept): MAX with 0
+                    s = self.info[id(st)]["stages"][0]
+                    self.emit("MAX", s, s, self._const(0.0))
             for st in self.states:  # discrete updates, after the states'
                 r = self.info[id(st)]
                 if st.kind == "sample_if_true":
@@ -471,8 +472,36 @@ class _Assembler:
             data=tuple(self.data), data_slots=np.array(list(self.data.values()), dtype=np.int64),
             tables=(np.asarray(self.tx or [0.0]), np.asarray(self.ty or [0.0]), np.asarray(self.ts or [0.0])),
             param_slots=np.array(sorted(cm.params), dtype=np.int64),
-            init=rows(init), steps=tuple((s, rows(c), crit) for s, c, crit in steps),
-            always=frozenset(always), critical=frozenset(critical), update=rows(upd))
+            init=reuse(rows(init)), steps=tuple((s, rows(c), crit) for s, c, crit in steps),
+            always=frozenset(always), critical=frozenset(critical), update=reuse(rows(upd)))
+
+
+#: Instructions whose repeats :func:`reuse` replaces by a copy (each costs several copies).
+_REUSED = frozenset(OP[k] for k in ("DIV", "ZIDZ", "XIDZ", "LOOKUP"))
+
+
+def reuse(code: np.ndarray) -> np.ndarray:
+    """``code`` with each repeat of a division, ZIDZ, XIDZ or lookup of the same rows (values
+    unchanged since: every instruction writes its row ``dst`` only) turned into a COPY of the
+    first one's row while that row still holds it. The numpy engine computes the repeat again; the
+    same operation on the same doubles gives the same bits, so the copy changes no number (a zero
+    divisor the repeat would count was counted by the first, with the same guard)."""
+    out = code.copy()
+    version: dict = {}
+    seen: dict = {}
+    copy = OP["COPY"]
+    for i, (op, dst, a, b, c, _) in enumerate(code.tolist()):
+        key = None
+        if op in _REUSED:  # a LOOKUP's b and c are its table's offsets, not rows
+            rows = (a,) if op == OP["LOOKUP"] else (a, b, c)
+            key = (op, b, c, *((r, version.get(r, 0)) for r in rows))
+            got = seen.get(key)
+            if got is not None and got[0] != dst and version.get(got[0], 0) == got[1]:
+                out[i] = (copy, dst, got[0], -1, -1, -1)
+        version[dst] = version.get(dst, 0) + 1
+        if key is not None and key not in seen:
+            seen[key] = (dst, version[dst])
+    return out
 
 
 def assemble(cm) -> Bytecode:
@@ -484,4 +513,4 @@ def assemble(cm) -> Bytecode:
     return _Assembler(cm).assemble()
 
 
-__all__ = ["Bytecode", "assemble", "OP", "OPS", "STATEFULS"]
+__all__ = ["Bytecode", "assemble", "reuse", "OP", "OPS", "STATEFULS"]

@@ -57,7 +57,7 @@ import numpy as np
 from ..errors import CxError, UnsupportedConstruct
 from ..files import atomic_write
 from . import vm
-from .bytecode import NUMPY_ADVICE, Bytecode, assemble
+from .bytecode import NUMPY_ADVICE, Bytecode, assemble, reuse
 from .data import data_series_at
 from .result import EngineResult
 from .run import closure as _closure
@@ -304,8 +304,9 @@ def choose(cm, backend: str, n_steps: int, n_worlds: int, vector: bool, method: 
 
 
 def _program(code: Bytecode, slots, include) -> np.ndarray:
+    """The instructions of the slots ``include`` admits, in order, repeats reused (:func:`reuse`)."""
     parts = [c for s, c, _ in slots if include(s)]
-    return np.concatenate(parts) if parts else np.zeros((0, 6), dtype=np.int64)
+    return reuse(np.concatenate(parts)) if parts else np.zeros((0, 6), dtype=np.int64)
 
 
 def _threads(n_blocks: int, pid: int) -> int:
@@ -316,16 +317,35 @@ def _threads(n_blocks: int, pid: int) -> int:
     return max(1, min(n_blocks, os.cpu_count() or 1))
 
 
+_POOL: dict = {}  # (pid, threads) -> the executor, started once per process (a call starts no thread)
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(n: int):
+    """This process's pool of ``n`` threads for the machine, started on first use and kept (a
+    thread takes milliseconds to start, and ``ensemble()`` makes a call per chunk of worlds); a
+    forked child makes its own (the parent's threads are not copied)."""
+    key = (os.getpid(), n)
+    pool = _POOL.get(key)
+    if pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with _POOL_LOCK:
+            pool = _POOL.get(key)
+            if pool is None:
+                pool = _POOL[key] = ThreadPoolExecutor(n, thread_name_prefix="cxsystems-vm")
+    return pool
+
+
 def _run_blocks(kernel, n_blocks: int, args: tuple, n: int) -> None:
     """Run every block on ``n`` threads, which take contiguous ranges of a few blocks in turn from a
     shared counter, so a thread slowed by other work on the machine does not leave the others idle
     (the kernel releases the GIL; a block writes only its own worlds of ``OUT`` and its own entry of
-    ``ERR``, so the numbers do not depend on which thread ran it)."""
+    ``ERR``, so the numbers do not depend on which thread ran it). The calling thread works too."""
     if n <= 1:
         kernel(0, n_blocks, *args)
         return
     import itertools
-    from concurrent.futures import ThreadPoolExecutor
 
     step = max(1, n_blocks // (4 * n))
     turns = itertools.count()  # next() is atomic under the GIL
@@ -334,9 +354,10 @@ def _run_blocks(kernel, n_blocks: int, args: tuple, n: int) -> None:
         while (start := next(turns) * step) < n_blocks:
             kernel(start, min(start + step, n_blocks), *args)
 
-    with ThreadPoolExecutor(n, thread_name_prefix="cxsystems-vm") as pool:
-        for f in [pool.submit(work) for _ in range(n)]:
-            f.result()
+    futures = [_pool(n - 1).submit(work) for _ in range(n - 1)]
+    work()
+    for f in futures:
+        f.result()
 
 
 def run(cm, code: Bytecode, ctl: dict, settings: dict, n_worlds: int, capture: list, names: list):

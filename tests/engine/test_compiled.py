@@ -11,6 +11,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from conftest import write_mdl
 import cxsystems as cx
 from cxsystems.engine import compile_model
 from cxsystems.engine import compiled as C
-from cxsystems.engine.bytecode import OP, assemble
+from cxsystems.engine.bytecode import OP, assemble, reuse
 from cxsystems.errors import CxError, UnsupportedConstruct
 from cxsystems.model.scenarios import Change
 
@@ -209,8 +210,183 @@ def test_threads_do_not_change_the_numbers(monkeypatch, machine):
         runs[n] = cm.run(params=params, variables=["Customers", "Wait Time"], backend="compiled").values
     assert np.array_equal(runs[1], runs[2]) and np.array_equal(runs[1], runs[3])
     assert len(set(runs[1][0, -1].round(6))) > 900  # the worlds differ
+    before = threading.active_count()  # the pool's threads are kept: a call starts none
+    again = cm.run(params=params, variables=["Customers", "Wait Time"], backend="compiled").values
+    assert threading.active_count() == before and np.array_equal(again, runs[1])
     assert threads(4, os.getpid()) == min(4, os.cpu_count() or 1)
     assert threads(1, os.getpid()) == 1 and threads(4, -1) == 1  # one block; a forked worker
+
+
+def _table(name: str, xs, ys) -> str:
+    points = ",".join(f"({x!r},{y!r})" for x, y in zip(xs, ys))
+    return f"{name}(\n\t[({min(xs)!r},{min(ys)!r})-({max(xs)!r},{max(ys)!r})],{points})\n\t~\tDmnl\n\t~\t|\n"
+
+
+def test_lookups_are_numpy_interp_bit_for_bit_in_every_world(tmp_path, machine):
+    """The machine's lookups (each segment's line over a block for small tables, a bisection per
+    world for tables of more than 32 points) give numpy.interp's doubles in every world: below the
+    first point, on every point, between points, above the last one, in blocks of any size."""
+    small_x = [0.0, 0.5, 1.0, 2.0, 4.0, 9.0]
+    small_y = [1.0, 0.75, 0.5, 0.3, 0.1, 0.05]
+    big_x = [0.25 * i + 0.01 * i * i for i in range(41)]
+    big_y = [float(np.sin(x)) + x / 3 for x in big_x]
+    body = _table("small tab", small_x, small_y) + _table("big tab", big_x, big_y) + """
+k = 1
+	~	Dmnl [-1e+300, 1e+300]
+	~	|
+x = IF THEN ELSE(Time >= 0, k, 0)
+	~	Dmnl
+	~	|
+small = small tab(x)
+	~	Dmnl
+	~	|
+big = big tab(x) + small tab(x * 0.3 + Time / 7)
+	~	Dmnl
+	~	|
+root = small tab(SQRT(x)) + big tab(SQRT(x))
+	~	Dmnl
+	~	|
+"""
+    cm = compile_model(cx.load_model(write_mdl(tmp_path, body, final=3)))
+    edges = np.array(small_x + big_x)
+    worlds = np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf),
+                             np.linspace(-3, 30, 600), [-1e300, 1e300]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the square root of a negative x: NaN, looked up as NaN
+        a = cm.run(params={"k": worlds}, backend="numpy")
+        b = cm.run(params={"k": worlds}, backend="compiled")
+    assert np.array_equal(a.values, b.values, equal_nan=True)
+    root = b.values[b.names.index("root")]
+    assert np.isnan(root[:, worlds < 0]).all() and not np.isnan(root[:, worlds >= 0]).any()
+    small = b.values[b.names.index("small")]  # (time, world); x = k at every step
+    assert np.array_equal(small[-1], np.interp(worlds, small_x, small_y))
+    assert small[0, 0] == 1.0 and small[0, 5] == 0.05 and small[0, -2] == 1.0 and small[0, -1] == 0.05
+    t = b.times[:, None]
+    big = b.values[b.names.index("big")]
+    assert np.array_equal(big, np.interp(worlds, big_x, big_y)[None, :]
+                          + np.interp(worlds * 0.3 + t / 7, small_x, small_y))
+    for few in (worlds[:6], worlds[6:13], worlds[41:47], worlds[-8:]):  # fewer than 8 worlds: a
+        # bisection per world for small tables too
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            a = cm.run(params={"k": few}, backend="numpy")
+            b = cm.run(params={"k": few}, backend="compiled")
+        assert np.array_equal(a.values, b.values, equal_nan=True)
+        assert np.array_equal(b.values[b.names.index("small"), -1], np.interp(few, small_x, small_y))
+    one = cm.run(params={"k": 3.3}, backend="compiled")  # one world: a block of one
+    assert one.values[one.names.index("small"), -1, 0] == np.interp(3.3, small_x, small_y)
+
+
+def test_zidz_xidz_select_and_comparisons_in_every_world(tmp_path, machine):
+    """ZIDZ and XIDZ (one loop: the division computed in every world, the small divisor's value
+    selected), IF THEN ELSE's select and comparisons agree with the numpy engine bit for bit,
+    divisors at, below and above ZIDZ's 1e-6 included."""
+    body = """
+k = 1
+	~	Dmnl [-1, 1]
+	~	|
+x = k * (1 + Time / 100)
+	~	Dmnl
+	~	|
+z = ZIDZ(3, x) + XIDZ(2, x, -7) * 10
+	~	Dmnl
+	~	|
+s = IF THEN ELSE(x > 1e-06, x, -x) + (x >= 0) * 2 + (x < 0) * 4 + (x = 1e-06) * 8 + (x <> 0) * 16
+	~	Dmnl
+	~	|
+"""
+    cm = compile_model(cx.load_model(write_mdl(tmp_path, body)))
+    worlds = np.concatenate([[0.0, -0.0, 1e-6, -1e-6, 9.9e-7, -9.9e-7, 1.01e-6], np.linspace(-1, 1, 501)])
+    a = cm.run(params={"k": worlds}, backend="numpy")
+    b = cm.run(params={"k": worlds}, backend="compiled")
+    assert np.array_equal(a.values, b.values)
+    z = b.values[b.names.index("z"), 0]  # at time 0, x = k
+    assert z[0] == -70.0 and z[2] == 3e6 + 2e7 and z[5] == -70.0  # |x| < 1e-6: 0 and -7
+    s = b.values[b.names.index("s"), 0]
+    assert s[0] == 2 and s[2] == -1e-6 + 2 + 8 + 16 and s[3] == 1e-6 + 4 + 16  # x = 1e-6: not > 1e-6
+
+
+def test_non_negative_stocks_are_clipped_as_on_numpy(tmp_path, machine):
+    """An XMILE non-negative stock: clipped at +0.0 after each Euler step (MAX with 0, which keeps
+    NaN and -0.0 as the clip does), in every world, equal to the numpy engine bit for bit."""
+    ns = "http://docs.oasis-open.org/xmile/ns/XMILE/v1.0"
+    text = f"""<?xml version="1.0" encoding="utf-8"?>
+<xmile version="1.0" xmlns="{ns}">
+  <header><vendor>cxsystems tests</vendor><product version="1.0">hand written</product></header>
+  <sim_specs method="Euler" time_units="Weeks"><start>0</start><stop>12</stop><dt>0.25</dt></sim_specs>
+  <model><variables>
+      <aux name="Rate"><eqn>2</eqn><range min="0" max="10"/></aux>
+      <stock name="Tank"><eqn>5</eqn><outflow>Drain</outflow><non_negative/></stock>
+      <flow name="Drain"><eqn>Rate - Tank * 0.1</eqn></flow>
+  </variables></model>
+</xmile>
+"""
+    path = tmp_path / "models" / "tank.xmile"
+    path.parent.mkdir()
+    path.write_text(text, encoding="utf-8")
+    cm = compile_model(cx.load_model(path))
+    worlds = np.array([0.0, 0.3, 0.5, 1.0, 2.0, 7.5])
+    a = cm.run(params={"Rate": worlds}, backend="numpy")
+    b = cm.run(params={"Rate": worlds}, backend="compiled")
+    assert np.array_equal(a.values, b.values)
+    tank = b.values[b.names.index("Tank")]
+    assert tank.min() == 0.0 and tank[-1, 0] > 5 and (tank[-1, -2:] == 0.0).all()
+    assert not np.signbit(tank).any()  # +0.0, not -0.0
+
+
+def test_repeated_divisions_and_lookups_become_copies_with_the_same_bits(tmp_path, machine):
+    """:func:`reuse` turns a division (ZIDZ, XIDZ, lookup) of rows unchanged since an earlier
+    identical one into a copy of that one's row, only while the row still holds it; a DELAY3's
+    derivatives (each stage's division twice, as the numpy engine computes them) lose their
+    repeats and the runs keep every bit."""
+    D, Z, A, K, L = OP["DIV"], OP["ZIDZ"], OP["ADD"], OP["COPY"], OP["LOOKUP"]
+    code = np.array([[D, 10, 1, 2, -1, -1],   # 10 = 1 / 2
+                     [A, 11, 1, 2, -1, -1],
+                     [D, 12, 1, 2, -1, -1],   # repeat: copy of 10
+                     [D, 13, 1, 2, 5, -1],    # another guard: computed
+                     [Z, 14, 1, 2, -1, -1],   # another function: computed
+                     [L, 15, 1, 0, 4, -1],
+                     [L, 16, 1, 0, 4, -1],    # the same table at the same row: copy of 15
+                     [L, 17, 1, 4, 8, -1],    # another table: computed
+                     [A, 1, 1, 2, -1, -1],    # row 1 changes
+                     [D, 18, 1, 2, -1, -1],   # new operand: computed
+                     [A, 10, 3, 3, -1, -1],   # row 10 no longer holds 1 / 2 ...
+                     [D, 19, 1, 2, -1, -1],   # ... but 18 does: copy of 18
+                     [A, 18, 3, 3, -1, -1],
+                     [D, 20, 1, 2, -1, -1]],  # neither holds it: computed
+                    dtype=np.int64)
+    got = reuse(code)
+    want = code.copy()
+    want[2] = [K, 12, 10, -1, -1, -1]
+    want[6] = [K, 16, 15, -1, -1, -1]
+    want[11] = [K, 19, 18, -1, -1, -1]
+    assert np.array_equal(got, want)
+    body = """
+dt delay = 2
+	~	Week [0.5, 20]
+	~	|
+In = 10 + STEP(5, 2) + Time
+	~	Dmnl
+	~	|
+Out3 = DELAY3(In, dt delay)
+	~	Dmnl
+	~	|
+"""
+    cm = compile_model(cx.load_model(write_mdl(tmp_path, body, final=20)))
+    bc = assemble(cm)
+    assert int((bc.update[:, 0] == D).sum()) == 3  # 5 stage divisions, 2 of them repeats
+    worlds = np.array([0.5, 1.0, 2.0, 7.5])
+    a, b = both(cm, params={"dt delay": worlds})
+    assert np.array_equal(a.values, b.values)
+
+
+def test_a_changed_machine_gets_its_own_cache_entry(monkeypatch):
+    """The cache key hashes the machine's source: a new machine never loads an old one's code."""
+    from cxsystems.engine import vm
+
+    key = C.cache_key()
+    monkeypatch.setattr(vm, "SOURCE", vm.SOURCE.replace("R[w]", "R[w] ", 1))
+    assert C.cache_key() != key
 
 
 def test_division_by_zero_scalar_raises_vector_marks_its_worlds(tmp_path, machine):
