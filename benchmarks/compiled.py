@@ -45,18 +45,18 @@ SAMPLED = ["Hiring Delay", "Reference Churn Rate", "Normal Handle Time", "Time t
            "Reference First Contact Resolution", "Normal Problem Creation"]
 RECORDED = ["Customers", "Ticket Backlog", "Wait Time", "Contact Volume", "Cumulative Profit",
             "Cost to Serve", "Annual Churn Rate"]
-_PROBE = ("import json, time; t = time.perf_counter(); from cxsystems.engine import compiled as C; "
-          "t1 = time.perf_counter(); import numba; from numba.core.registry import cpu_target; "
-          "cpu_target.target_context.refresh(); t2 = time.perf_counter(); "
-          "g = C.load(); t3 = time.perf_counter(); print(json.dumps({'how': g['how'], 'seconds': t3 - t1, "
-          "'engine': t1 - t, 'numba': t2 - t1, 'ours': t3 - t2}))")
+_PROBE = ("import json, sys, time; t = time.perf_counter(); from cxsystems.engine import compiled as C; "
+          "t1 = time.perf_counter(); g = C.load(); t3 = time.perf_counter(); "
+          "print(json.dumps({'how': g['how'], 'path': g['path'], 'seconds': t3 - t1, 'engine': t1 - t, "
+          "'numba_imported': 'numba' in sys.modules}))")
 
 
 def _load_in_fresh_process(cache: Path) -> dict:
-    """``{"how", "seconds", "engine", "numba", "ours"}`` of loading the machine in a new Python
-    process using ``cache``: the load (numba imported and set up, the machine compiled or read:
-    what the compiled backend adds), the import of this package's engine before it (numpy's engine
-    pays it too), numba's import and set-up alone, and the rest."""
+    """``{"how", "path", "seconds", "engine", "numba_imported"}`` of loading the machine in a new
+    Python process using ``cache``: how and by which path it came (``native``: its cached object
+    code linked by llvmlite alone; ``numba``: compiled or loaded by numba), the load's seconds (what
+    the compiled backend adds; numba's import included when it is used), the import of this
+    package's engine before it (numpy's engine pays it too), and whether numba was imported."""
     env = dict(os.environ, CXSYSTEMS_CACHE_DIR=str(cache))
     env.pop("NUMBA_CACHE_DIR", None)
     out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, env=env, cwd=ROOT,
@@ -150,9 +150,8 @@ def main(argv=None) -> int:
             row("compiled: cold compile of the machine (new process)", got["seconds"],
                 f"({got['how']}; once per installation, every model shares it; target 3 s)")
             got = _load_in_fresh_process(cache)
-            row("compiled: cached load (another new process)", got["seconds"], f"({got['how']}; target 0.3 s)")
-            row("  of which numba's import and set-up", got["numba"])
-            row("  of which reading the verified cached machine", got["ours"])
+            row("compiled: cached load (another new process)", got["seconds"],
+                f"({got['how']} by the {got['path']} path, numba imported: {got['numba_imported']}; target 0.3 s)")
             row("  not counted: importing cxsystems.engine first", got["engine"], "(the numpy engine's cost too)")
 
     cm = compile_model(model)

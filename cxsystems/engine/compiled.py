@@ -1,12 +1,14 @@
 """The compiled backend: a model's instructions (:mod:`cxsystems.engine.bytecode`) run by a virtual
 machine compiled with numba (:mod:`cxsystems.engine.vm`), cached on disk, with the numpy engine's
 semantics. The machine is the same for every model: it is compiled once per installation (about
-2.5-3 s on 2 cores, numba's start included) and loaded from the cache afterwards (about 0.3-0.4 s
-in a new process, of which numba's import and first-use set-up take all but about 0.01 s); a model
-only costs its assembly into instructions (about 2 ms for cx_service). The machine is one function
-(:mod:`cxsystems.engine.vm` says why) that releases the GIL: a call over several blocks of worlds
-runs them on one thread per core, each block in one thread, so the numbers do not depend on the
-threads.
+2.8-3.2 s on 2 shared cores, numba's start included) and loaded from the cache afterwards: its
+object code linked by llvmlite alone (:mod:`cxsystems.engine.native`, about 0.03-0.05 s in a new
+process; numba is not imported), else by numba from its own cache (about 0.3-0.4 s, numba's import
+and set-up nearly all of it); a model only costs its assembly into instructions (about 2 ms for
+cx_service). The machine is one C function (:mod:`cxsystems.engine.vm` says why) called through
+:mod:`ctypes`, which releases the GIL: a call over several blocks of worlds runs them on one thread
+per core, each block in one thread (with its own scratch buffers), so the numbers do not depend on
+the threads; both paths call the same machine code.
 
 Which backend runs a call (``CompiledModel.run(..., backend=)``):
 
@@ -32,15 +34,20 @@ The cache: ``$CXSYSTEMS_CACHE_DIR``, else ``$XDG_CACHE_HOME/cxsystems``, else
 private (else a private temporary folder for this process). The machine is a file
 ``cx_<key>.py`` (key: sha256 of its source, Python, numba and llvmlite versions and the platform)
 holding exactly :data:`cxsystems.engine.vm.SOURCE` (compared byte for byte before use, rewritten
-atomically otherwise), plus numba's cached machine code in ``__pycache__``, whose files' sha256
-sums are listed in ``cx_<key>.json``: numba's files (pickles) are loaded only when they match that
-list, else deleted and recompiled. The source is executed from this package's text, never from
+atomically otherwise), plus in ``__pycache__`` the machine's object code as LLVM emitted it
+(``cx_<key>.native.o``, written by the compilation, with the CPU it was compiled for) and, only
+where that object cannot serve (another CPU, a symbol beyond the C library, not Linux), numba's
+own cached machine code (writing it would add about 0.12 s to every cold compilation). Every
+file's sha256 is listed in ``cx_<key>.json``: the files (numba's are pickles, ours is machine
+code) are loaded only when they match that list, else all are deleted and recompiled. The source is executed from this package's text, never from
 the file nor a ``.pyc``. (Someone who can write as this user could rewrite the list too: the
 private folder is what keeps others out; the list keeps out stale or swapped files.)
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import hashlib
 import json
 import os
@@ -64,9 +71,10 @@ from .run import closure as _closure
 from .run import time_grid
 
 BACKENDS = ("auto", "compiled", "numpy")
-#: Seconds the machine's compilation takes (once per installation; measured 2.5-3.1 s in a new
+#: Seconds the machine's compilation takes (once per installation; measured 2.8-3.1 s in a new
 #: process on 2 shared cores, numba's import included) and its cached load in a new process
-#: (measured 0.31-0.38 s, numba's import and set-up included): the rent-or-buy thresholds of ``auto``.
+#: (measured 0.03 s by the native path, 0.31-0.38 s when numba loads it: the slower one is kept):
+#: the rent-or-buy thresholds of ``auto``.
 COMPILE_COST = 3.0
 LOAD_COST = 0.4
 #: Worlds per block: the machine runs each instruction over a block (a thread runs whole blocks).
@@ -136,13 +144,19 @@ def _cache_dir() -> tuple[Path, bool]:
     return _PRIVATE_TMP[0], False
 
 
+@functools.lru_cache(maxsize=1)
+def _versions() -> tuple[str, str]:
+    """numba's and llvmlite's versions from the installed packages' metadata (read once; numba is
+    not imported: its import is what the native path saves)."""
+    from importlib.metadata import version
+
+    return version("numba"), version("llvmlite")
+
+
 def cache_key() -> str:
     """The machine's name in the cache: its source and everything that shapes its machine code."""
-    import llvmlite
-    import numba
-
-    parts = [hashlib.sha256(vm.SOURCE.encode()).hexdigest(), sys.version, numba.__version__,
-             llvmlite.__version__, platform.machine(), platform.system()]
+    parts = [hashlib.sha256(vm.SOURCE.encode()).hexdigest(), sys.version, *_versions(),
+             platform.machine(), platform.system()]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:40]
 
 
@@ -203,9 +217,69 @@ def is_cached() -> bool:
         return False
 
 
+def _native_entry(folder: Path, stem: str):
+    """The machine from its verified object code with llvmlite alone (:mod:`cxsystems.engine.native`),
+    or None (no object listed, another CPU, a changed file, a symbol missing): then numba loads it."""
+    from . import native
+
+    try:
+        listed = json.loads((folder / f"{stem}.json").read_text(encoding="utf-8"))
+        spec = listed["native"]
+        path = folder / "__pycache__" / spec["file"]
+        data = path.read_bytes()
+        if listed["files"].get(spec["file"]) != hashlib.sha256(data).hexdigest():
+            return None  # read once, checked as read: a changed file is never loaded
+        if spec["cpu"] != native.host_cpu():
+            return None
+        return native.load(data, spec["name"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _native_spec(kernel, folder: Path, stem: str) -> dict | None:
+    """Write the machine code numba just compiled as an object file in ``__pycache__`` and return its
+    manifest entry, or None when it cannot be taken (numba's internals changed, another CPU asked
+    for): the next process then finds no object and lets numba cache the machine itself."""
+    from . import native
+
+    if not _native_wanted():
+        return None
+    try:
+        cres = kernel.overloads[kernel.signatures[0]]
+        data = bytes(cres.library._get_compiled_object())
+        name = cres.fndesc.llvm_func_name
+    except (AttributeError, IndexError, KeyError, RuntimeError, ValueError, TypeError):
+        return None
+    if native.undefined_symbols(data) is None:
+        return None
+    file = f"{stem}.native.o"
+    try:
+        (folder / "__pycache__").mkdir(mode=0o700, exist_ok=True)
+        _atomic_write(folder / "__pycache__" / file, data)
+    except OSError:
+        return None
+    return {"file": file, "name": name, "cpu": native.host_cpu()}
+
+
+def _native_wanted() -> bool:
+    """True where the machine's object code can serve: ELF (Linux) and numba compiling for this CPU."""
+    return sys.platform.startswith("linux") and not (os.environ.get("NUMBA_CPU_NAME")
+                                                     or os.environ.get("NUMBA_CPU_FEATURES"))
+
+
+def _numba_entry(kernel):
+    """The machine's entry as numba compiled or loaded it: the same C function as the native path."""
+    from . import native
+
+    cres = kernel.overloads[kernel.signatures[0]]
+    return native.PROTOTYPE(cres.library.get_pointer_to_function(cres.fndesc.llvm_func_name))
+
+
 def load() -> dict:
-    """The machine's kernels, loaded once per process: from the verified cache, else compiled (and
-    cached). Returns ``{"kernel", "how" ("cache"|"compiled"), "seconds", "pid"}``."""
+    """The machine, loaded once per process: from the verified cache (its object code linked by
+    llvmlite alone, else numba's cache), else compiled by numba (and cached). Returns ``{"kernel"
+    (the C function, :data:`cxsystems.engine.native.PROTOTYPE`), "how" ("cache"|"compiled"),
+    "path" ("native"|"numba"), "seconds", "pid"}``."""
     key = cache_key()
     got = _LOADED.get(key)
     if got is not None:
@@ -217,6 +291,7 @@ def load() -> dict:
         t0 = time.perf_counter()
         folder, persistent = _cache_dir()
         stem = f"cx_{key}"
+        refused = False
         src = folder / f"{stem}.py"
         data = vm.SOURCE.encode()
         try:
@@ -228,20 +303,33 @@ def load() -> dict:
             _atomic_write(src, data)
         elif not _verified(folder, stem, data):
             _purge(folder, stem)  # unlisted or changed machine code is never loaded
+        elif persistent:
+            entry = _native_entry(folder, stem)
+            if entry is not None:
+                got = {"kernel": entry, "how": "cache", "path": "native", "seconds": time.perf_counter() - t0,
+                       "pid": os.getpid()}
+                _LOADED[key] = got
+                return got
+            refused = True  # verified, but no object for this CPU: numba's own cache serves from now on
         use_disk = persistent and "NUMBA_CACHE_DIR" not in os.environ  # else numba caches elsewhere
         module = types.ModuleType(stem)  # numba's cached code finds its globals by module name
         module.__file__ = str(src)
-        module._CACHE = use_disk
+        # numba's own cache only when our object cannot serve (writing it costs ~0.12 s of a cold compile)
+        module._CACHE = use_disk and (refused or not _native_wanted())
         sys.modules[stem] = module
         code = compile(vm.SOURCE, str(src), "exec")  # this package's text, never a file's or a .pyc
         exec(code, module.__dict__)  # noqa: S102 - the machine's static source (cxsystems.engine.vm)
         kernel = module.__dict__["kernel"]
         how = "cache" if sum(kernel.stats.cache_hits.values()) == 1 else "compiled"
-        if use_disk and how == "compiled":  # list the machine code numba just wrote
+        if use_disk and how == "compiled":  # list the machine code numba just wrote (and ours)
+            spec = _native_spec(kernel, folder, stem)
             files = {p.name: _sha(p) for p in _numba_files(folder, stem)}
             listed = {"source": hashlib.sha256(data).hexdigest(), "files": files}
+            if spec is not None:
+                listed["native"] = spec
             _atomic_write(folder / f"{stem}.json", json.dumps(listed, indent=1, sort_keys=True).encode())
-        got = {"kernel": kernel, "how": how, "seconds": time.perf_counter() - t0, "pid": os.getpid()}
+        got = {"kernel": _numba_entry(kernel), "how": how, "path": "numba", "seconds": time.perf_counter() - t0,
+               "pid": os.getpid(), "dispatcher": kernel}
         _LOADED[key] = got
         return got
 
@@ -337,13 +425,14 @@ def _pool(n: int):
     return pool
 
 
-def _run_blocks(kernel, n_blocks: int, args: tuple, n: int) -> None:
+def _run_blocks(call, n_blocks: int, n: int) -> None:
     """Run every block on ``n`` threads, which take contiguous ranges of a few blocks in turn from a
     shared counter, so a thread slowed by other work on the machine does not leave the others idle
-    (the kernel releases the GIL; a block writes only its own worlds of ``OUT`` and its own entry of
-    ``ERR``, so the numbers do not depend on which thread ran it). The calling thread works too."""
+    (the machine releases the GIL; a block writes only its own worlds of ``OUT`` and its own entry
+    of ``ERR``, so the numbers do not depend on which thread ran it; ``call(q0, q1, scratch)`` gets
+    the thread's own scratch, ``call(None)`` makes one). The calling thread works too."""
     if n <= 1:
-        kernel(0, n_blocks, *args)
+        call(0, n_blocks, call(None))
         return
     import itertools
 
@@ -351,8 +440,9 @@ def _run_blocks(kernel, n_blocks: int, args: tuple, n: int) -> None:
     turns = itertools.count()  # next() is atomic under the GIL
 
     def work() -> None:
+        scratch = call(None)
         while (start := next(turns) * step) < n_blocks:
-            kernel(start, min(start + step, n_blocks), *args)
+            call(start, min(start + step, n_blocks), scratch)
 
     futures = [_pool(n - 1).submit(work) for _ in range(n - 1)]
     work()
@@ -400,14 +490,38 @@ def run(cm, code: Bytecode, ctl: dict, settings: dict, n_worlds: int, capture: l
     n_blocks = -(-n_worlds // block)
     OUT = np.empty((len(capture), len(ROUNDED), n_worlds))
     ERR = np.zeros(n_blocks, dtype=np.int64)
-    c = np.ascontiguousarray
-    args = (block, code.n_values, PB, c(code.param_slots), np.array(sorted(stepped.values()), dtype=np.int64),
-            np.asarray(SP, dtype=np.int64), np.asarray(SF, dtype=float), np.asarray(SV, dtype=float),
-            c(code.const_slots), c(code.const_values), code.time_slot, c(code.control_slots), CTL,
-            c(code.data_slots), DATA, TIMES, SAVED, c(TX), c(TY), c(TS),
-            c(code.init), c(crit), c(save), c(code.update), np.asarray(capture, dtype=np.int64), OUT, ERR)
-    _run_blocks(kernels["kernel"], n_blocks, args, _threads(n_blocks, kernels["pid"]))
-    if ERR.any():
+    def f(x, dtype=np.float64):
+        return np.ascontiguousarray(x, dtype=dtype)
+
+    def i(x):
+        return np.ascontiguousarray(x, dtype=np.int64)
+
+    def prog(x):
+        x = i(x)
+        return x if x.ndim == 2 and x.shape[1] == 6 else i(np.zeros((0, 6)))  # always (n, 6)
+
+    bufs = [f(PB), i(code.param_slots), i(sorted(stepped.values())), i(SP), f(SF), f(SV), i(code.const_slots),
+            f(code.const_values), i(code.control_slots), f(CTL), i(code.data_slots), f(DATA), f(TIMES),
+            f(SAVED, np.uint8), f(TX), f(TY), f(TS), prog(code.init), prog(crit), prog(save), prog(code.update),
+            i(capture), OUT, ERR]
+    if not (OUT.flags.c_contiguous and bufs[0].shape == (len(code.param_slots), n_worlds)):
+        return None  # pragma: no cover - both made just above
+    dims = [*bufs[0].shape] + [len(b) for b in bufs[1:11]] + [*bufs[11].shape] + [len(b) for b in bufs[12:22]]
+    D = np.array(dims + [*OUT.shape, len(ERR)], dtype=np.int64)
+    ptrs = [D.ctypes.data] + [b.ctypes.data for b in bufs]
+    fn, NV, failed = kernels["kernel"], int(code.n_values), []
+
+    def call(q0, q1=None, scratch=None):
+        if q0 is None:  # this thread's scratch: a block's value table and a lookup's values
+            return np.empty((NV, block)), np.empty(block)
+        ret, exc = ctypes.c_int64(), ctypes.c_void_p()  # numba's convention: a status, never set here
+        status = fn(ctypes.addressof(ret), ctypes.addressof(exc), q0, q1, block, NV, int(code.time_slot),
+                    *ptrs, scratch[0].ctypes.data, scratch[1].ctypes.data)
+        if status != 0:
+            failed.append(status)
+
+    _run_blocks(call, n_blocks, _threads(n_blocks, kernels["pid"]))
+    if ERR.any() or failed:
         return None
     return EngineResult(names=list(names), times=ROUNDED.copy(), values=OUT)
 

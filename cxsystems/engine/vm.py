@@ -23,6 +23,11 @@ stock's clip is a MAX with 0 (it keeps NaN and -0.0 as the clip did).
 
 The same machine runs every model: it is compiled once per installation and cached
 (:mod:`cxsystems.engine.compiled`), and it releases the GIL, so that threads run blocks side by side.
+It is a plain C function (no Python wrapper): its arguments are integers and pointers to the
+caller's C-contiguous buffers (their shapes in ``D``), viewed as arrays inside; it allocates no
+memory (each thread passes its own scratch: a block's value table ``V``, zeroed per block, and a
+lookup's values ``R``), so its object code needs nothing but the C library and can be loaded
+without numba (:mod:`cxsystems.engine.native`).
 
 Why one function, written this way (measured, numba 0.68 on 2 cores): numba optimises a callee's
 machine code again inside every caller, and its ``parallel=True`` pass compiles another copy, so a
@@ -252,6 +257,13 @@ import math
 import numpy as np
 from numba import njit, types
 
+try:  # numba's carray without its overload's wrapper: no small function compiled per pointer type
+    from numba.np.arrayobj import get_cfarray_intrinsic
+
+    carray = get_cfarray_intrinsic("C", None)
+except ImportError:  # pragma: no cover - another numba: its public carray (the same arrays)
+    from numba import carray
+
 _SMALL = 1e-06
 _INF = math.inf
 _NAN = math.nan
@@ -281,26 +293,52 @@ def _pulse(t, start, width):
     return 0.0
 
 
-_I1 = types.int64[::1]
-_F1 = types.float64[::1]
-_I2 = types.int64[:, ::1]
-_F2 = types.float64[:, ::1]
-_SIG = types.void(types.int64, types.int64, types.int64, types.int64, _F2, _I1, _I1, _I1, _F1, _F1, _I1,
-                  _F1, types.int64, _I1, _F1, _I1, _F2, _F1, types.uint8[::1], _F1, _F1, _F1,
-                  _I2, _I2, _I2, _I2, _I1, types.float64[:, :, ::1], _I1)
+_P = types.CPointer
+_I = types.int64
+_F = types.float64
+_SIG = types.void(_I, _I, _I, _I, _I, _P(_I), _P(_F), _P(_I), _P(_I), _P(_I), _P(_F), _P(_F), _P(_I), _P(_F),
+                  _P(_I), _P(_F), _P(_I), _P(_F), _P(_F), _P(types.uint8), _P(_F), _P(_F), _P(_F), _P(_I),
+                  _P(_I), _P(_I), _P(_I), _P(_I), _P(_F), _P(_I), _P(_F), _P(_F))
 
 
-@njit(_SIG, cache=_CACHE, error_model="numpy", nogil=True)
-def kernel(q0, q1, block, NV, PB, PSLOT, PSTEP, SP, SF, SV, CS, CV, TSLOT, CSLOT, CTL, DSLOT, DATA, TIMES,
-           SAVED, TX, TY, TS, INIT, CRIT, SAVE, UPD, CAP, OUT, ERR):
+@njit(_SIG, cache=_CACHE, error_model="numpy", nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def kernel(q0, q1, block, NV, TSLOT, D, pPB, pPSLOT, pPSTEP, pSP, pSF, pSV, pCS, pCV, pCSLOT, pCTL, pDSLOT,
+           pDATA, pTIMES, pSAVED, pTX, pTY, pTS, pINIT, pCRIT, pSAVE, pUPD, pCAP, pOUT, pERR, pV, pR):
+    PB = carray(pPB, (D[0], D[1]))  # views of the caller's C-contiguous buffers (D: their shapes)
+    PSLOT = carray(pPSLOT, D[2])
+    PSTEP = carray(pPSTEP, D[3])
+    SP = carray(pSP, D[4])
+    SF = carray(pSF, D[5])
+    SV = carray(pSV, D[6])
+    CS = carray(pCS, D[7])
+    CV = carray(pCV, D[8])
+    CSLOT = carray(pCSLOT, D[9])
+    CTL = carray(pCTL, D[10])
+    DSLOT = carray(pDSLOT, D[11])
+    DATA = carray(pDATA, (D[12], D[13]))
+    TIMES = carray(pTIMES, D[14])
+    SAVED = carray(pSAVED, D[15])
+    TX = carray(pTX, D[16])
+    TY = carray(pTY, D[17])
+    TS = carray(pTS, D[18])
+    INIT = carray(pINIT, (D[19], 6))
+    CRIT = carray(pCRIT, (D[20], 6))
+    SAVE = carray(pSAVE, (D[21], 6))
+    UPD = carray(pUPD, (D[22], 6))
+    CAP = carray(pCAP, D[23])
+    OUT = carray(pOUT, (D[24], D[25], D[26]))
+    ERR = carray(pERR, D[27])
+    V = carray(pV, (NV, block))  # the calling thread's scratch: the value table of a block
+    R = carray(pR, block)  # and a lookup's values in a block's worlds
     n = PB.shape[1]
     nt = TIMES.shape[0]
     dt = CTL[2]
-    R = np.empty(block)  # a lookup's values in a block's worlds
     for q in range(q0, q1):
         w0 = q * block
         nb = min(block, n - w0)
-        V = np.zeros((NV, nb))
+        for r in range(NV):
+            for w in range(nb):
+                V[r, w] = 0.0
         for i in range(CS.shape[0]):
             V[CS[i], :] = CV[i]
         for i in range(CSLOT.shape[0]):
