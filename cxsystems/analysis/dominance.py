@@ -808,6 +808,12 @@ def _relative(scores: np.ndarray, part: np.ndarray) -> np.ndarray:
     return out
 
 
+def _time_settings(model, dt: float) -> dict:
+    """The fixed time settings of ``model`` (TIME STEP ``dt``), as :func:`scored_steps` takes them."""
+    return dict(initial_time=float(model.initial_time), final_time=float(model.final_time),
+                time_step=dt, saveper=float(model.saveper))
+
+
 def dominance(model: "Model", scenario=None, outcome: str | None = None, *,
               params: Mapping[str, float] | None = None, max_loops: int = DEFAULT_MAX_LOOPS,
               n: int | None = None, seed: int = 0, top: int = 8,
@@ -864,8 +870,7 @@ def dominance(model: "Model", scenario=None, outcome: str | None = None, *,
     if not np.isfinite(dt) or cm.control_slots:
         raise UnsupportedConstruct(f"{model.name}: loop dominance needs fixed time settings (TIME STEP, "
                                    "SAVEPER and FINAL TIME that do not change in time)")
-    controls = dict(initial_time=float(model.initial_time), final_time=float(model.final_time),
-                    time_step=dt, saveper=float(model.saveper))
+    controls = _time_settings(model, dt)
     starts = scored_steps(controls, every_step)
     if starts.size == 0:
         raise CxError(f"{model.name}: the run has a single time: nothing changes")
@@ -1097,25 +1102,24 @@ def _ensemble(model, scen, one: DominanceResult, n: int, seed: int, top: int,
     rows = [local[i] for i in reported]
     prod = _products(tuple(lp.variables for lp in loops))
     edges = list(prod.keys)
-    t_all = None
-    dominant = strongest = mean_rel = None
     cut = 0
     notes: list[str] = []
-    controls = dict(initial_time=float(model.initial_time), final_time=float(model.final_time),
-                    time_step=dt, saveper=float(model.saveper))
+    controls = _time_settings(model, dt)
+    starts = scored_steps(controls)
+    keep = np.union1d(starts, starts + 1)  # the runs keep the two ends of every scored interval
+    at = np.searchsorted(keep, starts)
+    shape = (len(rows), starts.size)
+    dominant, strongest, mean_rel = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    slot_of = None
     for begin in range(0, n, ENSEMBLE_RUN):
         end = min(n, begin + ENSEMBLE_RUN)
         params = {p: v[begin:end] for p, v in worlds.items()}
-        res = cm.run(changes=scen.changes, params=params, saveper=dt, vector=True, first_world=begin,
-                     backend=backend)
-        times = np.asarray(res.times, dtype=float)
-        starts = scored_steps(controls)
-        if t_all is None:
-            t_all = times[starts]
-            shape = (len(rows), starts.size)
-            dominant, strongest, mean_rel = np.zeros(shape), np.zeros(shape), np.zeros(shape)
-        slot_of = {ir.elements[ir.by_name[norm_name(nm)]].name: ir.by_name[norm_name(nm)] for nm in res.names}
-        at_start, at_end = res.values[:, starts, :], res.values[:, starts + 1, :]
+        res = cm.run(changes=scen.changes, params=params, vector=True, first_world=begin, backend=backend,
+                     save_steps=keep)
+        if slot_of is None:
+            t_all = np.asarray(res.times, dtype=float)[at]
+            slot_of = {ir.elements[ir.by_name[norm_name(nm)]].name: ir.by_name[norm_name(nm)] for nm in res.names}
+        at_start, at_end = res.values[:, at, :], res.values[:, at + 1, :]
         for start in range(0, end - begin, ENSEMBLE_CHUNK):
             stop = min(end - begin, start + ENSEMBLE_CHUNK)
             w = stop - start
